@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* Umbrella header of the composefs-c library: include this one. */
+#ifndef COMPOSEFS_COMPOSEFS_H
+#define COMPOSEFS_COMPOSEFS_H
+
+#include <composefs/version.h>
+#include <composefs/tree.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** cfs_version() - the library's version string at run time (e.g. "0.1.0"). */
+const char *cfs_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* Private layout of the inode tree, shared by the library's builders, writer and reader. */
+#ifndef CFS_TREE_NODE_H
+#define CFS_TREE_NODE_H
+
+#include <composefs/tree.h>
+
+struct cfs_xattr {
+	char *name;
+	uint8_t *value;
+	size_t len;
+};
+
+struct cfs_dirent {
+	char *name;
+	struct cfs_node *node; /* owns one reference */
+	bool hardlink; /* not the primary entry of a multiply-linked inode */
+};
+
+struct cfs_node {
+	unsigned int refcount;
+	uint32_t mode;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t rdev;
+	uint32_t nlink;
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+
+	char *payload;
+	uint8_t *content;
+	size_t content_len;
+
+	struct cfs_xattr *xattrs; /* insertion order; the writer sorts its own view */
+	size_t n_xattrs;
+
+	bool has_digest;
+	uint8_t digest[CFS_DIGEST_SIZE];
+
+	/* directories */
+	struct cfs_dirent *entries; /* sorted by strcmp() of name */
+	size_t n_entries;
+	size_t cap_entries;
+	struct cfs_node *parent; /* directories only; not a reference */
+
+	/* scratch for the current consumer (writer, builders); not owned */
+	void *scratch;
+	uint64_t scratch_u64;
+};
+
+#endif

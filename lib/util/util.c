@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* Private helpers: hex, full I/O, atomic file creation. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+void cfs_hex_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0xf];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int cfs_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t len)
+{
+	if (hexlen != 2 * len)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+int cfs_write_full(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+ssize_t cfs_pread_full(int fd, void *buf, size_t len, off_t offset)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, offset + (off_t)done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t cfs_read_full(int fd, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = read(fd, (uint8_t *)buf + done, len - done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static int split_path(int atdirfd, const char *path, int *dirfd, char **base)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+
+	if (slash == NULL) {
+		*dirfd = atdirfd == AT_FDCWD ? open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+					     : fcntl(atdirfd, F_DUPFD_CLOEXEC, 3);
+		if (*dirfd < 0)
+			return -errno;
+		*base = strdup(path);
+	} else {
+		if (slash[1] == '\0')
+			return -EISDIR;
+		dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+		if (dir == NULL)
+			return -ENOMEM;
+		*dirfd = openat(atdirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		free(dir);
+		if (*dirfd < 0)
+			return -errno;
+		*base = strdup(slash + 1);
+	}
+	if (*base == NULL) {
+		close(*dirfd);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int cfs_atomic_file_open(int atdirfd, const char *path, mode_t mode, struct cfs_atomic_file *af)
+{
+	int r;
+
+	*af = (struct cfs_atomic_file){ .dirfd = -1, .fd = -1 };
+	r = split_path(atdirfd, path, &af->dirfd, &af->name);
+	if (r < 0)
+		return r;
+
+	af->fd = openat(af->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+	if (af->fd >= 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != ENOENT && errno != EINVAL) {
+		r = -errno;
+		cfs_atomic_file_abort(af);
+		return r;
+	}
+	/* No O_TMPFILE here: a hidden name that no reader takes for a final one. */
+	for (int tries = 0; tries < 100; tries++) {
+		uint32_t rnd;
+		char buf[NAME_MAX + 1];
+
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			rnd = (uint32_t)getpid() ^ (uint32_t)tries;
+		snprintf(buf, sizeof(buf), ".tmp-%08x-%.*s", rnd, NAME_MAX - 20, af->name);
+		af->fd = openat(af->dirfd, buf, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
+		if (af->fd >= 0) {
+			af->tmpname = strdup(buf);
+			if (af->tmpname == NULL) {
+				unlinkat(af->dirfd, buf, 0);
+				cfs_atomic_file_abort(af);
+				return -ENOMEM;
+			}
+			/* mode may have been narrowed by umask; callers ask for what they mean */
+			if (fchmod(af->fd, mode) < 0) {
+				r = -errno;
+				cfs_atomic_file_abort(af);
+				return r;
+			}
+			return 0;
+		}
+		if (errno != EEXIST) {
+			r = -errno;
+			cfs_atomic_file_abort(af);
+			return r;
+		}
+	}
+	cfs_atomic_file_abort(af);
+	return -EEXIST;
+}
+
+int cfs_atomic_file_commit(struct cfs_atomic_file *af, bool replace, bool sync)
+{
+	int r = 0;
+
+	if (sync && fsync(af->fd) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (af->tmpname == NULL) {
+		char proc[64];
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", af->fd);
+		if (linkat(AT_FDCWD, proc, af->dirfd, af->name, AT_SYMLINK_FOLLOW) == 0)
+			goto out;
+		if (errno != EEXIST || !replace) {
+			r = -errno;
+			goto out;
+		}
+		/* replace: link under a hidden name, then rename over the target */
+		for (int tries = 0; tries < 100; tries++) {
+			char buf[NAME_MAX + 1];
+			uint32_t rnd = 0;
+
+			if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+				rnd = (uint32_t)tries;
+			snprintf(buf, sizeof(buf), ".tmp-%08x-%.*s", rnd, NAME_MAX - 20, af->name);
+			if (linkat(AT_FDCWD, proc, af->dirfd, buf, AT_SYMLINK_FOLLOW) < 0) {
+				if (errno == EEXIST)
+					continue;
+				r = -errno;
+				goto out;
+			}
+			if (renameat(af->dirfd, buf, af->dirfd, af->name) < 0) {
+				r = -errno;
+				unlinkat(af->dirfd, buf, 0);
+			}
+			goto out;
+		}
+		r = -EEXIST;
+		goto out;
+	}
+	if (replace) {
+		if (renameat(af->dirfd, af->tmpname, af->dirfd, af->name) < 0)
+			r = -errno;
+	} else {
+		if (linkat(af->dirfd, af->tmpname, af->dirfd, af->name, 0) < 0)
+			r = -errno;
+	}
+out:
+	cfs_atomic_file_abort(af);
+	return r;
+}
+
+void cfs_atomic_file_abort(struct cfs_atomic_file *af)
+{
+	if (af->tmpname != NULL) {
+		/* after a successful rename this fails harmlessly with ENOENT */
+		unlinkat(af->dirfd, af->tmpname, 0);
+		free(af->tmpname);
+		af->tmpname = NULL;
+	}
+	if (af->fd >= 0)
+		close(af->fd);
+	if (af->dirfd >= 0)
+		close(af->dirfd);
+	free(af->name);
+	af->fd = af->dirfd = -1;
+	af->name = NULL;
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* Unit test of the inode tree: entries, hard links, xattrs, limits. */
+#include <errno.h>
+#include <sys/stat.h>
+
+#include <composefs/composefs.h>
+
+#include "testutil.h"
+
+static void test_entries(void)
+{
+	struct cfs_node *root = cfs_node_new(S_IFDIR | 0755);
+	struct cfs_node *f = cfs_node_new(S_IFREG | 0644);
+	struct cfs_node *d = cfs_node_new(S_IFDIR | 0700);
+	const char *name;
+	bool hl;
+
+	CHECK_EQ_INT(cfs_node_add_child(root, "zeta", f, false), 0);
+	CHECK_EQ_INT(cfs_node_add_child(root, "alpha", d, false), 0);
+	CHECK_EQ_INT(cfs_node_add_child(d, "link", f, true), 0);
+	CHECK_EQ_INT(cfs_node_add_child(root, "mid", f, true), 0);
+	CHECK_EQ_INT(cfs_node_add_child(root, "mid", f, true), -EEXIST);
+	CHECK_EQ_INT(cfs_node_add_child(root, "", f, false), -EINVAL);
+	CHECK_EQ_INT(cfs_node_add_child(root, ".", f, false), -EINVAL);
+	CHECK_EQ_INT(cfs_node_add_child(root, "..", f, false), -EINVAL);
+	CHECK_EQ_INT(cfs_node_add_child(root, "a/b", f, false), -EINVAL);
+	CHECK_EQ_INT(cfs_node_add_child(f, "x", d, false), -ENOTDIR);
+	CHECK_EQ_INT(cfs_node_add_child(root, "again", d, false), -EINVAL); /* dir hard link */
+	CHECK_EQ_INT(cfs_node_n_children(root), 3);
+	CHECK(cfs_node_child_at(root, 0, &name, &hl) == d);
+	CHECK_EQ_STR(name, "alpha");
+	CHECK(!hl);
+	CHECK(cfs_node_child_at(root, 1, &name, &hl) == f);
+	CHECK_EQ_STR(name, "mid");
+	CHECK(hl);
+	CHECK(cfs_node_child_at(root, 2, &name, &hl) == f);
+	CHECK_EQ_STR(name, "zeta");
+	CHECK(cfs_node_lookup(root, "alpha") == d);
+	CHECK(cfs_node_lookup(root, "nope") == NULL);
+	CHECK(cfs_node_get_parent(d) == root);
+
+	char longname[300];
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = 0;
+	CHECK_EQ_INT(cfs_node_add_child(root, longname, f, false), -ENAMETOOLONG);
+
+	cfs_node_unref(f);
+	cfs_node_unref(d);
+	cfs_node_unref(root);
+}
+
+static void test_xattrs(void)
+{
+	struct cfs_node *n = cfs_node_new(S_IFREG | 0644);
+	const void *v;
+	size_t len;
+
+	CHECK_EQ_INT(cfs_node_set_xattr(n, "user.a", "1", 1), 0);
+	CHECK_EQ_INT(cfs_node_set_xattr(n, "user.b", "\0x", 2), 0);
+	CHECK_EQ_INT(cfs_node_set_xattr(n, "user.a", "22", 2), 0);
+	CHECK_EQ_INT(cfs_node_n_xattrs(n), 2);
+	v = cfs_node_get_xattr(n, "user.a", &len);
+	CHECK(v != NULL && len == 2 && memcmp(v, "22", 2) == 0);
+	v = cfs_node_get_xattr(n, "user.b", &len);
+	CHECK(v != NULL && len == 2 && memcmp(v, "\0x", 2) == 0);
+	CHECK_EQ_INT(cfs_node_set_xattr(n, "", "1", 1), -EINVAL);
+	CHECK_EQ_INT(cfs_node_remove_xattr(n, "user.a"), 0);
+	CHECK_EQ_INT(cfs_node_remove_xattr(n, "user.a"), -ENODATA);
+	CHECK_EQ_INT(cfs_node_n_xattrs(n), 1);
+	CHECK_EQ_INT(cfs_node_set_content(n, (const uint8_t *)"abc", CFS_INLINE_MAX + 1), -EFBIG);
+	CHECK_EQ_INT(cfs_node_set_content(n, (const uint8_t *)"abc", 3), 0);
+	CHECK(memcmp(cfs_node_get_content(n, &len), "abc", 3) == 0 && len == 3);
+	cfs_node_unref(n);
+}
+
+int main(void)
+{
+	test_entries();
+	test_xattrs();
+	printf("tree: ok\n");
+	return 0;
+}

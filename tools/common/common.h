@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* Helpers shared by the command-line tools: messages and exit codes. */
+#ifndef CFS_TOOLS_COMMON_H
+#define CFS_TOOLS_COMMON_H
+
+#include <stdarg.h>
+#include <stdnoreturn.h>
+
+#define EXIT_OK 0
+#define EXIT_ERROR 1
+#define EXIT_USAGE 2
+
+/* Set once in main(); messages are prefixed with it. */
+extern const char *cfs_prog;
+
+/* "prog: message\n" on stderr. */
+void cfs_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "prog: message: strerror(-err)\n" on stderr (err is a negative errno). */
+void cfs_msg_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print a message and exit 1. */
+noreturn void cfs_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+noreturn void cfs_die_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print a message plus "Try 'prog --help'." and exit 2. */
+noreturn void cfs_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "prog (composefs-c) VERSION" and exit 0. */
+noreturn void cfs_print_version(void);
+
+#endif
