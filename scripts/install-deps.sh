@@ -1,0 +1,28 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later
+# Install the Debian 12 packages that building, testing and the demo need (only the missing ones).
+set -euo pipefail
+
+pkgs=(
+	gcc clang libc6-dev pkg-config meson ninja-build          # toolchain
+	libssl-dev libfuse3-dev fuse3                              # libraries
+	libclang-rt-14-dev libfuzzer-14-dev                        # sanitizers, libFuzzer
+	erofs-utils fsverity attr acl e2fsprogs util-linux gzip    # test oracles and helpers
+	qemu-system-x86 busybox-static cpio                        # fs-verity tests in a VM
+	go-md2man                                                  # man pages
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,68 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later
+# The whole test suite: installs what is missing, builds with -Werror (gcc), runs every test,
+# then again under AddressSanitizer + UBSan (clang), then each libFuzzer target for a short
+# bounded time. Prints "N passed, N failed, N skipped" at the end; under CI a skip is a failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+
+./scripts/install-deps.sh || exit 1
+
+fuzz_seconds=${CFS_FUZZ_SECONDS:-20}
+passed=0 failed=0 skipped=0
+
+# count results of one meson test run from its JSON log
+count() {
+	local log=$1/meson-logs/testlog.json
+	[ -f "$log" ] || { failed=$((failed + 1)); return; }
+	local p f s
+	p=$(grep -c '"result": "OK"' "$log")
+	f=$(grep -cE '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log")
+	s=$(grep -c '"result": "SKIP"' "$log")
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+
+run_suite() { # builddir, setup args...
+	local dir=$1; shift
+	echo "=== build $dir ($*)"
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; failed=$((failed + 1)); return; }
+	fi
+	if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
+		tail -n 60 "$dir.build.log"; failed=$((failed + 1)); return
+	fi
+	echo "=== test $dir"
+	meson test -C "$dir" --print-errorlogs --num-processes 2 --timeout-multiplier "${CFS_TIMEOUT_MULT:-1}"
+	count "$dir"
+}
+
+run_suite build-ci -Dwerror=true -Dfuzzing=false
+CC=clang CFS_TIMEOUT_MULT=3 run_suite build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
+	-Dfuzzing=true -Dc_args=-fno-sanitize-recover=undefined
+
+# libFuzzer targets (built in build-asan), each for a bounded time on its seed corpus
+if [ -d build-asan/tests/fuzz ]; then
+	for t in build-asan/tests/fuzz/fuzz-*; do
+		[ -x "$t" ] || continue
+		name=$(basename "$t")
+		corpus=$(mktemp -d)
+		seeds="$top/tests/fuzz/corpus/${name#fuzz-}"
+		echo "=== $name for ${fuzz_seconds}s"
+		if "$t" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 "$corpus" ${seeds:+$( [ -d "$seeds" ] && echo "$seeds")} >"build-asan/$name.log" 2>&1; then
+			echo "ok: $name ($(grep -o 'stat::number_of_executed_units: [0-9]*' "build-asan/$name.log" | awk '{print $2}') runs)"
+			passed=$((passed + 1))
+		else
+			tail -n 40 "build-asan/$name.log"; echo "FAIL: $name"; failed=$((failed + 1))
+		fi
+		rm -rf "$corpus"
+	done
+fi
+
+if [ "${CI:-}" = true ] && [ "$skipped" -gt 0 ]; then
+	echo "CI: $skipped skipped test(s) count as failures here"
+	failed=$((failed + skipped))
+fi
+echo
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
