@@ -5,6 +5,7 @@
 
 #include <composefs/version.h>
 #include <composefs/tree.h>
+#include <composefs/verity.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* fs-verity digests: algorithms, block hashing, descriptor, streaming context. */
+#include <assert.h>
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/opensslv.h>
+
+#include "util.h"
+#include "verity-private.h"
+
+/* The kernel's struct fsverity_descriptor, whose hash is the file digest. */
+struct verity_descriptor {
+	uint8_t version;        /* 1 */
+	uint8_t hash_algorithm; /* FS_VERITY_HASH_ALG_* */
+	uint8_t log_blocksize;
+	uint8_t salt_size;
+	uint32_t reserved_0x04; /* le, zero */
+	uint64_t data_size;     /* le */
+	uint8_t root_hash[64];  /* zero-padded */
+	uint8_t salt[32];       /* zero-padded */
+	uint8_t reserved[144];
+};
+static_assert(sizeof(struct verity_descriptor) == 256, "fs-verity descriptor size");
+
+static const uint8_t zero_block[CFS_VERITY_BLOCK_SIZE];
+
+/* Streaming buffers: data, then one per hash level, then the level holding the root. */
+#define NBUF (CFS_VERITY_MAX_LEVELS + 2)
+/* Data read per pread(2) by cfs_verity_digest_fd(). */
+#define READ_CHUNK (1024 * 1024)
+
+struct cfs_verity_ctx {
+	struct cfs_verity_hasher h;
+	uint64_t data_size;
+	/*
+	 * buf[0] collects data bytes; buf[i] (i >= 1) collects the hashes of
+	 * the blocks of buf[i - 1]: it is the kernel's tree level i - 1.
+	 * A block is hashed as soon as it is full; pushed[i] counts the hashes
+	 * ever appended to buf[i].
+	 */
+	size_t fill[NBUF];
+	uint64_t pushed[NBUF];
+	uint8_t buf[NBUF][CFS_VERITY_BLOCK_SIZE];
+};
+
+size_t cfs_verity_digest_size(enum cfs_hash_alg alg)
+{
+	switch (alg) {
+	case CFS_HASH_SHA256:
+		return 32;
+	case CFS_HASH_SHA512:
+		return 64;
+	}
+	return 0;
+}
+
+const char *cfs_hash_alg_name(enum cfs_hash_alg alg)
+{
+	switch (alg) {
+	case CFS_HASH_SHA256:
+		return "sha256";
+	case CFS_HASH_SHA512:
+		return "sha512";
+	}
+	return NULL;
+}
+
+int cfs_hash_alg_from_name(const char *name, enum cfs_hash_alg *out)
+{
+	if (name == NULL)
+		return -EINVAL;
+	if (strcmp(name, "sha256") == 0)
+		*out = CFS_HASH_SHA256;
+	else if (strcmp(name, "sha512") == 0)
+		*out = CFS_HASH_SHA512;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int cfs_verity_hasher_init(struct cfs_verity_hasher *h, enum cfs_hash_alg alg)
+{
+	const char *name = alg == CFS_HASH_SHA256 ? "SHA256" : "SHA512";
+
+	memset(h, 0, sizeof(*h));
+	h->digest_size = cfs_verity_digest_size(alg);
+	if (h->digest_size == 0)
+		return -EINVAL;
+	h->alg = alg;
+#if OPENSSL_VERSION_MAJOR >= 3
+	h->md = EVP_MD_fetch(NULL, name, NULL);
+#else
+	h->md = (EVP_MD *)(alg == CFS_HASH_SHA256 ? EVP_sha256() : EVP_sha512());
+	(void)name;
+#endif
+	if (h->md == NULL)
+		return -EIO;
+	h->owns_md = true;
+	h->ctx = EVP_MD_CTX_new();
+	if (h->ctx == NULL) {
+		cfs_verity_hasher_fini(h);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int cfs_verity_hasher_borrow(struct cfs_verity_hasher *h, const struct cfs_verity_hasher *src)
+{
+	*h = *src;
+	h->owns_md = false;
+	h->ctx = EVP_MD_CTX_new();
+	return h->ctx == NULL ? -ENOMEM : 0;
+}
+
+void cfs_verity_hasher_fini(struct cfs_verity_hasher *h)
+{
+	EVP_MD_CTX_free(h->ctx);
+	h->ctx = NULL;
+#if OPENSSL_VERSION_MAJOR >= 3
+	if (h->owns_md)
+		EVP_MD_free(h->md);
+#endif
+	h->md = NULL;
+}
+
+static int hasher_start(struct cfs_verity_hasher *h)
+{
+#if OPENSSL_VERSION_MAJOR >= 3
+	return EVP_DigestInit_ex2(h->ctx, h->md, NULL);
+#else
+	return EVP_DigestInit_ex(h->ctx, h->md, NULL);
+#endif
+}
+
+int cfs_verity_hash_block(struct cfs_verity_hasher *h, const void *data, size_t len,
+			  uint8_t *out)
+{
+	assert(len <= CFS_VERITY_BLOCK_SIZE);
+	if (!hasher_start(h) || !EVP_DigestUpdate(h->ctx, data, len))
+		return -EIO;
+	if (len < CFS_VERITY_BLOCK_SIZE &&
+	    !EVP_DigestUpdate(h->ctx, zero_block, CFS_VERITY_BLOCK_SIZE - len))
+		return -EIO;
+	if (!EVP_DigestFinal_ex(h->ctx, out, NULL))
+		return -EIO;
+	return 0;
+}
+
+int cfs_verity_hash_plain(struct cfs_verity_hasher *h, const void *data, size_t len,
+			  uint8_t *out)
+{
+	if (!hasher_start(h) || !EVP_DigestUpdate(h->ctx, data, len) ||
+	    !EVP_DigestFinal_ex(h->ctx, out, NULL))
+		return -EIO;
+	return 0;
+}
+
+int cfs_verity_hash_descriptor(struct cfs_verity_hasher *h, uint64_t data_size,
+			       const uint8_t *root, uint8_t *out)
+{
+	struct verity_descriptor d;
+
+	memset(&d, 0, sizeof(d));
+	d.version = 1;
+	d.hash_algorithm = (uint8_t)h->alg;
+	d.log_blocksize = CFS_VERITY_LOG_BLOCK_SIZE;
+	d.data_size = htole64(data_size);
+	memcpy(d.root_hash, root, h->digest_size);
+	return cfs_verity_hash_plain(h, &d, sizeof(d), out);
+}
+
+int cfs_verity_geometry_compute(uint64_t data_size, size_t digest_size,
+				struct cfs_verity_geometry *g)
+{
+	uint64_t per_block, blocks;
+
+	memset(g, 0, sizeof(*g));
+	if (digest_size == 0 || digest_size > CFS_VERITY_MAX_DIGEST)
+		return -EINVAL;
+	per_block = CFS_VERITY_BLOCK_SIZE / digest_size;
+	blocks = data_size / CFS_VERITY_BLOCK_SIZE + (data_size % CFS_VERITY_BLOCK_SIZE != 0);
+	g->data_blocks = blocks;
+	while (blocks > 1) {
+		if (g->num_levels >= CFS_VERITY_MAX_LEVELS)
+			return -EFBIG;
+		blocks = blocks / per_block + (blocks % per_block != 0);
+		g->level_blocks[g->num_levels++] = blocks;
+	}
+	/* Top level first, as the kernel stores it. */
+	for (unsigned i = g->num_levels; i-- > 0;) {
+		g->level_start[i] = g->tree_blocks;
+		g->tree_blocks += g->level_blocks[i];
+	}
+	return 0;
+}
+
+/* ---- streaming ---------------------------------------------------------- */
+
+static void ctx_reset(struct cfs_verity_ctx *ctx)
+{
+	ctx->data_size = 0;
+	memset(ctx->fill, 0, sizeof(ctx->fill));
+	memset(ctx->pushed, 0, sizeof(ctx->pushed));
+}
+
+int cfs_verity_ctx_new(enum cfs_hash_alg alg, struct cfs_verity_ctx **out)
+{
+	struct cfs_verity_ctx *ctx;
+	int r;
+
+	if (cfs_verity_digest_size(alg) == 0)
+		return -EINVAL;
+	ctx = malloc(sizeof(*ctx));
+	if (ctx == NULL)
+		return -ENOMEM;
+	r = cfs_verity_hasher_init(&ctx->h, alg);
+	if (r < 0) {
+		free(ctx);
+		return r;
+	}
+	ctx_reset(ctx);
+	*out = ctx;
+	return 0;
+}
+
+void cfs_verity_ctx_free(struct cfs_verity_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	cfs_verity_hasher_fini(&ctx->h);
+	free(ctx);
+}
+
+/* Append a block hash to buf[level]; hash that buffer upwards when it is full. */
+static int push_hash(struct cfs_verity_ctx *ctx, unsigned level, const uint8_t *hash)
+{
+	size_t ds = ctx->h.digest_size;
+	uint8_t up[CFS_VERITY_MAX_DIGEST];
+
+	for (;;) {
+		/* The last buffer may only ever receive the root hash. */
+		if (level >= NBUF || (level == NBUF - 1 && ctx->pushed[level] > 0))
+			return -EFBIG;
+		memcpy(ctx->buf[level] + ctx->fill[level], hash, ds);
+		ctx->fill[level] += ds;
+		ctx->pushed[level]++;
+		if (ctx->fill[level] < CFS_VERITY_BLOCK_SIZE)
+			return 0;
+		/* Block full (digest sizes divide the block size): hash it one level up. */
+		int r = cfs_verity_hash_block(&ctx->h, ctx->buf[level], CFS_VERITY_BLOCK_SIZE, up);
+
+		if (r < 0)
+			return r;
+		ctx->fill[level] = 0;
+		level++;
+		hash = up;
+	}
+}
+
+int cfs_verity_update(struct cfs_verity_ctx *ctx, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint8_t hash[CFS_VERITY_MAX_DIGEST];
+	int r;
+
+	if (len == 0)
+		return 0;
+	if (p == NULL)
+		return -EINVAL;
+	if (ctx->data_size + len < ctx->data_size)
+		return -EFBIG;
+	ctx->data_size += len;
+
+	/* Complete a partial block first. */
+	if (ctx->fill[0] > 0) {
+		size_t n = CFS_VERITY_BLOCK_SIZE - ctx->fill[0];
+
+		if (n > len)
+			n = len;
+		memcpy(ctx->buf[0] + ctx->fill[0], p, n);
+		ctx->fill[0] += n;
+		p += n;
+		len -= n;
+		if (ctx->fill[0] < CFS_VERITY_BLOCK_SIZE)
+			return 0;
+		r = cfs_verity_hash_block(&ctx->h, ctx->buf[0], CFS_VERITY_BLOCK_SIZE, hash);
+		if (r == 0)
+			r = push_hash(ctx, 1, hash);
+		if (r < 0)
+			return r;
+		ctx->fill[0] = 0;
+	}
+	/* Whole blocks straight from the caller's buffer, no copy. */
+	while (len >= CFS_VERITY_BLOCK_SIZE) {
+		r = cfs_verity_hash_block(&ctx->h, p, CFS_VERITY_BLOCK_SIZE, hash);
+		if (r == 0)
+			r = push_hash(ctx, 1, hash);
+		if (r < 0)
+			return r;
+		p += CFS_VERITY_BLOCK_SIZE;
+		len -= CFS_VERITY_BLOCK_SIZE;
+	}
+	if (len > 0) {
+		memcpy(ctx->buf[0], p, len);
+		ctx->fill[0] = len;
+	}
+	return 0;
+}
+
+static int ctx_finish(struct cfs_verity_ctx *ctx, uint8_t *digest)
+{
+	uint8_t root[CFS_VERITY_MAX_DIGEST] = { 0 };
+	uint8_t hash[CFS_VERITY_MAX_DIGEST];
+	int r;
+
+	if (ctx->data_size == 0)
+		return cfs_verity_hash_descriptor(&ctx->h, 0, root, digest);
+	if (ctx->fill[0] > 0) {
+		r = cfs_verity_hash_block(&ctx->h, ctx->buf[0], ctx->fill[0], hash);
+		if (r == 0)
+			r = push_hash(ctx, 1, hash);
+		if (r < 0)
+			return r;
+		ctx->fill[0] = 0;
+	}
+	/* Going up, the first level that received exactly one hash holds the root. */
+	for (unsigned level = 1; level < NBUF; level++) {
+		if (ctx->pushed[level] == 1) {
+			memcpy(root, ctx->buf[level], ctx->h.digest_size);
+			return cfs_verity_hash_descriptor(&ctx->h, ctx->data_size, root, digest);
+		}
+		if (ctx->fill[level] > 0) {
+			r = cfs_verity_hash_block(&ctx->h, ctx->buf[level], ctx->fill[level], hash);
+			if (r == 0)
+				r = push_hash(ctx, level + 1, hash);
+			if (r < 0)
+				return r;
+			ctx->fill[level] = 0;
+		}
+	}
+	return -EFBIG; /* unreachable: push_hash() limits the depth */
+}
+
+int cfs_verity_final(struct cfs_verity_ctx *ctx, uint8_t *digest)
+{
+	int r = ctx_finish(ctx, digest);
+
+	ctx_reset(ctx);
+	return r;
+}
+
+int cfs_verity_digest_buf(enum cfs_hash_alg alg, const void *buf, size_t len, uint8_t *digest)
+{
+	struct cfs_verity_ctx *ctx = NULL;
+	int r;
+
+	if (buf == NULL && len > 0)
+		return -EINVAL;
+	r = cfs_verity_ctx_new(alg, &ctx);
+	if (r < 0)
+		return r;
+	r = cfs_verity_update(ctx, buf, len);
+	if (r == 0)
+		r = cfs_verity_final(ctx, digest);
+	cfs_verity_ctx_free(ctx);
+	return r;
+}
+
+int cfs_verity_digest_fd(int fd, enum cfs_hash_alg alg, uint8_t *digest)
+{
+	struct cfs_verity_ctx *ctx = NULL;
+	_cleanup_free_ uint8_t *chunk = NULL;
+	uint64_t off = 0;
+	int r;
+
+	r = cfs_verity_ctx_new(alg, &ctx);
+	if (r < 0)
+		return r;
+	chunk = malloc(READ_CHUNK);
+	if (chunk == NULL) {
+		cfs_verity_ctx_free(ctx);
+		return -ENOMEM;
+	}
+	for (;;) {
+		ssize_t n = cfs_pread_full(fd, chunk, READ_CHUNK, (off_t)off);
+
+		if (n < 0) {
+			r = (int)n;
+			break;
+		}
+		r = cfs_verity_update(ctx, chunk, (size_t)n);
+		if (r < 0 || n < READ_CHUNK)
+			break;
+		off += (uint64_t)n;
+	}
+	if (r == 0)
+		r = cfs_verity_final(ctx, digest);
+	cfs_verity_ctx_free(ctx);
+	return r;
+}
