@@ -6,6 +6,7 @@
 #include <composefs/version.h>
 #include <composefs/tree.h>
 #include <composefs/verity.h>
+#include <composefs/dump.h>
 
 #ifdef __cplusplus
 extern "C" {
