@@ -25,17 +25,21 @@ struct cfs_node *cfs_node_ref(struct cfs_node *node)
 	return node;
 }
 
-void cfs_node_unref(struct cfs_node *node)
+/* Frees one node whose last reference is gone; children that lose their last
+ * reference are pushed on @pending (linked through the dead nodes' scratch
+ * field) instead of recursing, so arbitrarily deep trees cannot overflow the stack. */
+static void node_free(struct cfs_node *node, struct cfs_node **pending)
 {
-	if (node == NULL || --node->refcount > 0)
-		return;
 	for (size_t i = 0; i < node->n_entries; i++) {
 		struct cfs_node *child = node->entries[i].node;
 
 		if (!node->entries[i].hardlink && child->parent == node)
 			child->parent = NULL;
 		free(node->entries[i].name);
-		cfs_node_unref(child);
+		if (--child->refcount == 0) {
+			child->scratch = *pending;
+			*pending = child;
+		}
 	}
 	free(node->entries);
 	for (size_t i = 0; i < node->n_xattrs; i++) {
@@ -46,6 +50,22 @@ void cfs_node_unref(struct cfs_node *node)
 	free(node->payload);
 	free(node->content);
 	free(node);
+}
+
+void cfs_node_unref(struct cfs_node *node)
+{
+	struct cfs_node *pending;
+
+	if (node == NULL || --node->refcount > 0)
+		return;
+	node->scratch = NULL;
+	pending = node;
+	while (pending != NULL) {
+		struct cfs_node *n = pending;
+
+		pending = n->scratch;
+		node_free(n, &pending);
+	}
 }
 
 #define ACCESSOR(type, field)                                                  \

@@ -73,9 +73,26 @@ static void test_xattrs(void)
 	cfs_node_unref(n);
 }
 
+/* a chain far deeper than any stack frame budget: freeing must not recurse */
+static void test_deep(void)
+{
+	struct cfs_node *root = cfs_node_new(S_IFDIR | 0755), *cur = root;
+
+	for (int i = 0; i < 1000000; i++) {
+		struct cfs_node *d = cfs_node_new(S_IFDIR | 0755);
+
+		CHECK(d != NULL);
+		CHECK_EQ_INT(cfs_node_add_child(cur, "d", d, false), 0);
+		cfs_node_unref(d);
+		cur = d;
+	}
+	cfs_node_unref(root);
+}
+
 int main(void)
 {
 	test_entries();
+	test_deep();
 	test_xattrs();
 	printf("tree: ok\n");
 	return 0;
