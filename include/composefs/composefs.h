@@ -7,6 +7,7 @@
 #include <composefs/tree.h>
 #include <composefs/verity.h>
 #include <composefs/dump.h>
+#include <composefs/mount.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -10,7 +10,7 @@
 
 const char *cfs_prog = "composefs";
 
-static void vmsg(int err, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vmsg(int err, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "%s: ", cfs_prog);
 	vfprintf(stderr, fmt, ap);
