@@ -8,6 +8,7 @@
 #include <composefs/verity.h>
 #include <composefs/dump.h>
 #include <composefs/mount.h>
+#include <composefs/writer.h>
 
 #ifdef __cplusplus
 extern "C" {
