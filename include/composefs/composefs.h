@@ -9,6 +9,7 @@
 #include <composefs/dump.h>
 #include <composefs/mount.h>
 #include <composefs/writer.h>
+#include <composefs/image.h>
 
 #ifdef __cplusplus
 extern "C" {

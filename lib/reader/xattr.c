@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* Image reader: extended attributes (inline and shared), overlay escapes, backing info. */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "reader.h"
+#include "util.h"
+
+#define OVL_PREFIX "trusted.overlay."
+#define OVL_ESCAPE_PREFIX "trusted.overlay.overlay."
+
+/* EROFS short name prefixes by e_name_index; index 0 is "no prefix". */
+static const char *const xattr_prefixes[] = {
+	"", "user.", "system.posix_acl_access", "system.posix_acl_default", "trusted.", "lustre.", "security.",
+};
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/*
+ * Payload from a redirect value, as the reference's loader derives it: a
+ * leading '/' is dropped, and the string ends at the first NUL. When the '/'
+ * is dropped that loader reads up to two bytes beyond the value (they are
+ * padding, hence NUL, in images its writer produces); we do the same, within
+ * the image, so that dumps of odd images stay identical.
+ */
+static char *redirect_payload(const struct cfs_image *img, const uint8_t *value, size_t len, bool compat)
+{
+	size_t start = 0, max = len, n;
+	char *s;
+
+	if (len > 1 && value[0] == '/') {
+		start = 1;
+		if (compat) {
+			uint64_t avail = img->size - (uint64_t)(value - img->data);
+			max = avail < len + 2 ? (size_t)avail : len + 2;
+		}
+	}
+	for (n = 0; start + n < max && value[start + n] != '\0'; n++)
+		;
+	s = malloc(n + 1);
+	if (s == NULL)
+		return NULL;
+	memcpy(s, value + start, n);
+	s[n] = '\0';
+	return s;
+}
+
+/* One on-disk entry at @e with @avail bytes available; returns its size or -errno. */
+static int visit_entry(struct cfs_image *img, const struct cfs_inode *ino, struct cfs_xattr_visit *v,
+		       const uint8_t *e, uint64_t avail, bool compat)
+{
+	unsigned long long nid = (unsigned long long)ino->nid;
+	char name[512];
+	uint8_t name_len, index;
+	uint16_t value_len;
+	const uint8_t *value;
+	size_t plen, full;
+	uint16_t raw;
+
+	if (avail < sizeof(struct erofs_disk_xattr_entry))
+		return cfs_image_fail(img, -EUCLEAN, "inode %llu: truncated xattr entry", nid);
+	name_len = e[0];
+	index = e[1];
+	memcpy(&raw, e + 2, sizeof(raw));
+	value_len = le16toh(raw);
+	if (sizeof(struct erofs_disk_xattr_entry) + (uint64_t)name_len + value_len > avail)
+		return cfs_image_fail(img, -EUCLEAN, "inode %llu: xattr entry exceeds its area", nid);
+	if (index >= sizeof(xattr_prefixes) / sizeof(xattr_prefixes[0]))
+		return cfs_image_fail(img, -EOPNOTSUPP, "inode %llu: unsupported xattr name index %u", nid, index);
+	plen = strlen(xattr_prefixes[index]);
+	full = plen + name_len;
+	if (full == 0 || full > CFS_XATTR_NAME_MAX)
+		return cfs_image_fail(img, -EUCLEAN, "inode %llu: xattr name length %zu", nid, full);
+	if (memchr(e + 4, '\0', name_len) != NULL)
+		return cfs_image_fail(img, -EUCLEAN, "inode %llu: NUL byte in xattr name", nid);
+	memcpy(name, xattr_prefixes[index], plen);
+	memcpy(name + plen, e + 4, name_len);
+	name[full] = '\0';
+	value = e + 4 + name_len;
+
+	if (v->raw) {
+		int r = v->fn(v->user, name, full, value, value_len);
+
+		if (r < 0)
+			return r;
+		return (int)(sizeof(struct erofs_disk_xattr_entry) + name_len + value_len);
+	}
+	if (strcmp(name, OVL_PREFIX "redirect") == 0) {
+		if (S_ISREG(ino->mode) && v->want_backing) {
+			free(v->redirect);
+			v->redirect = redirect_payload(img, value, value_len, compat);
+			if (v->redirect == NULL)
+				return -ENOMEM;
+		}
+	} else if (strcmp(name, OVL_PREFIX "metacopy") == 0) {
+		if (S_ISREG(ino->mode) && value_len == 4 + CFS_DIGEST_SIZE) {
+			v->has_digest = true;
+			memcpy(v->digest, value + 4, CFS_DIGEST_SIZE);
+		}
+	} else if (strcmp(name, OVL_ESCAPE_PREFIX "whiteout") == 0 && S_ISREG(ino->mode)) {
+		v->escaped_whiteout = true;
+	} else if (strcmp(name, OVL_ESCAPE_PREFIX "whiteouts") == 0 || strcmp(name, "user.overlay.whiteout") == 0 ||
+		   strcmp(name, "user.overlay.whiteouts") == 0) {
+		/* markers for overlayfs only */
+	} else if (has_prefix(name, OVL_PREFIX)) {
+		if (has_prefix(name, OVL_ESCAPE_PREFIX)) {
+			size_t skip = strlen("overlay.");
+
+			memmove(name + strlen(OVL_PREFIX), name + strlen(OVL_ESCAPE_PREFIX),
+				full - strlen(OVL_ESCAPE_PREFIX) + 1);
+			full -= skip;
+			if (v->fn != NULL) {
+				int r = v->fn(v->user, name, full, value, value_len);
+				if (r < 0)
+					return r;
+			}
+		}
+		/* other overlayfs-private xattrs are not part of the content */
+	} else if (v->fn != NULL) {
+		int r = v->fn(v->user, name, full, value, value_len);
+		if (r < 0)
+			return r;
+	}
+	return (int)(sizeof(struct erofs_disk_xattr_entry) + name_len + value_len);
+}
+
+static int walk(struct cfs_image *img, const struct cfs_inode *ino, struct cfs_xattr_visit *v, bool compat)
+{
+	unsigned long long nid = (unsigned long long)ino->nid;
+	const uint8_t *base = img->data + ino->xattr_off;
+	uint64_t pos, end = ino->xattr_size;
+	unsigned shared;
+	int r;
+
+	if (ino->xattr_size == 0)
+		return 0;
+	shared = base[offsetof(struct erofs_disk_xattr_ibody_header, h_shared_count)];
+	/* cfs_inode_read() checked that the shared ids fit the area */
+	pos = sizeof(struct erofs_disk_xattr_ibody_header) + 4ull * shared;
+	while (pos < end) {
+		r = visit_entry(img, ino, v, base + pos, end - pos, compat);
+		if (r < 0)
+			return r;
+		pos += CFS_ALIGN_UP((uint64_t)r, 4);
+	}
+	for (unsigned i = 0; i < shared; i++) {
+		uint32_t id;
+		uint64_t off;
+
+		memcpy(&id, base + sizeof(struct erofs_disk_xattr_ibody_header) + 4u * i, sizeof(id));
+		id = le32toh(id);
+		off = img->xattr_off + 4ull * id;
+		if (off >= img->size)
+			return cfs_image_fail(img, -EUCLEAN, "inode %llu: shared xattr %u beyond end of image", nid, id);
+		r = visit_entry(img, ino, v, img->data + off, img->size - off, compat);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int cfs_xattr_walk(struct cfs_image *img, const struct cfs_inode *ino, struct cfs_xattr_visit *v)
+{
+	return walk(img, ino, v, true);
+}
+
+int cfs_inode_is_escaped_whiteout(struct cfs_image *img, const struct cfs_inode *ino, bool *res)
+{
+	struct cfs_xattr_visit v = { 0 };
+	int r;
+
+	*res = false;
+	if (!S_ISREG(ino->mode) || ino->xattr_size == 0)
+		return 0;
+	r = walk(img, ino, &v, false);
+	if (r < 0)
+		return r;
+	*res = v.escaped_whiteout;
+	return 0;
+}
+
+int cfs_image_get_backing(struct cfs_image *img, uint64_t nid, char **redirect_out, uint8_t digest_out[32], bool *has_digest)
+{
+	struct cfs_xattr_visit v = { .want_backing = redirect_out != NULL };
+	struct cfs_inode ino;
+	int r = cfs_inode_read(img, nid, &ino);
+
+	if (r < 0)
+		return r;
+	if (!S_ISREG(ino.mode))
+		return -EINVAL;
+	r = walk(img, &ino, &v, false);
+	if (r < 0) {
+		free(v.redirect);
+		return r;
+	}
+	if (redirect_out != NULL)
+		*redirect_out = v.redirect;
+	if (has_digest != NULL)
+		*has_digest = v.has_digest;
+	if (digest_out != NULL && v.has_digest)
+		memcpy(digest_out, v.digest, CFS_DIGEST_SIZE);
+	return 0;
+}
+
+struct list_ctx {
+	char *buf;
+	size_t size;
+	size_t used;
+};
+
+static int list_one(void *user, const char *name, size_t namelen, const uint8_t *value, size_t len)
+{
+	struct list_ctx *c = user;
+
+	(void)value;
+	(void)len;
+	if (c->size != 0) {
+		if (c->size - c->used < namelen + 1)
+			return -ERANGE;
+		memcpy(c->buf + c->used, name, namelen + 1);
+	}
+	c->used += namelen + 1;
+	return 0;
+}
+
+int cfs_image_listxattr(struct cfs_image *img, uint64_t nid, char *buf, size_t size)
+{
+	struct list_ctx c = { buf, size, 0 };
+	struct cfs_xattr_visit v = { .fn = list_one, .user = &c };
+	struct cfs_inode ino;
+	int r = cfs_inode_read(img, nid, &ino);
+
+	if (r < 0)
+		return r;
+	r = walk(img, &ino, &v, false);
+	if (r < 0)
+		return r;
+	if (c.used > INT32_MAX)
+		return -E2BIG;
+	return (int)c.used;
+}
+
+struct get_ctx {
+	const char *name;
+	void *buf;
+	size_t size;
+	int result;
+};
+
+static int get_one(void *user, const char *name, size_t namelen, const uint8_t *value, size_t len)
+{
+	struct get_ctx *c = user;
+
+	(void)namelen;
+	if (strcmp(name, c->name) != 0)
+		return 0;
+	if (c->size != 0 && len > c->size)
+		c->result = -ERANGE;
+	else {
+		if (c->size != 0)
+			memcpy(c->buf, value, len);
+		c->result = (int)len;
+	}
+	return 0;
+}
+
+int cfs_image_getxattr(struct cfs_image *img, uint64_t nid, const char *name, void *buf, size_t size)
+{
+	struct get_ctx c = { name, buf, size, -ENODATA };
+	struct cfs_xattr_visit v = { .fn = get_one, .user = &c };
+	struct cfs_inode ino;
+	int r = cfs_inode_read(img, nid, &ino);
+
+	if (r < 0)
+		return r;
+	r = walk(img, &ino, &v, false);
+	if (r < 0)
+		return r;
+	return c.result;
+}
+
+struct raw_ctx {
+	cfs_xattr_fn fn;
+	void *user;
+	bool stopped;
+};
+
+static int raw_one(void *user, const char *name, size_t namelen, const uint8_t *value, size_t len)
+{
+	struct raw_ctx *c = user;
+	int r = c->fn(c->user, name, namelen, value, len);
+
+	if (r > 0) {
+		c->stopped = true;
+		return -ECANCELED;
+	}
+	return r;
+}
+
+int cfs_image_xattr_iterate(struct cfs_image *img, uint64_t nid, cfs_xattr_fn fn, void *user)
+{
+	struct raw_ctx c = { fn, user, false };
+	struct cfs_xattr_visit v = { .fn = raw_one, .user = &c, .raw = true };
+	struct cfs_inode ino;
+	int r = cfs_inode_read(img, nid, &ino);
+
+	if (r < 0)
+		return r;
+	r = walk(img, &ino, &v, false);
+	return (r < 0 && c.stopped) ? 0 : r;
+}

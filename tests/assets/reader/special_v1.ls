@@ -1,0 +1,9 @@
+/blockdev
+/chardev
+/escaped-xattr
+/fifo
+/inline
+/inline-large1
+/inline-large2
+/inline-large3
+/whiteout
