@@ -1,0 +1,134 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later
+# composefs-fuse verification: tampered objects fail alone, digest=, verity modes, tree cache.
+# shellcheck source=test-fuse-lib.sh
+. "$(dirname "$0")/test-fuse-lib.sh"
+
+mk_tree "$W/src"
+digest=$("$MKCFS" --print-digest --digest-store="$W/objs" "$W/src" "$W/img.cfs" | tail -n1)
+digest=${digest%% *}
+[[ "$digest" =~ ^[0-9a-f]{64}$ ]] || fail "mkcomposefs --print-digest gave '$digest'"
+
+# Object names, as the image records them (trusted.overlay.redirect on the EROFS layer).
+mkdir -p "$W/erofs"
+mount -t erofs -o ro,loop "$W/img.cfs" "$W/erofs"
+MOUNTS+=("$W/erofs")
+objname() { getfattr --absolute-names -n trusted.overlay.redirect --only-values "$W/erofs/$1" | sed 's,^/,,'; }
+o1=$(objname large1) o2=$(objname large2) o3=$(objname large3)
+o_small=$(objname dir/size-4096)
+umount "$W/erofs"
+
+# Reference contents from the intact store.
+listing_sums() { (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum); }
+fuse_mount "$W/good" "$W/log-good" "source=$W/img.cfs,basedir=$W/objs,digest=$digest"
+listing_sums "$W/good" >"$W/good.sums"
+fuse_umount "$W/good"
+[ ! -s "$W/log-good" ] || fail "intact store logged: $(cat "$W/log-good")"
+(cd "$W/src" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) |
+	grep -v './wh-dir/whiteout' >"$W/src.sums"
+grep -v './wh-dir/whiteout' "$W/good.sums" | diff -u "$W/src.sums" - || fail "verified contents differ from the source"
+ok "digest= accepted; every file verified equal to the source"
+
+# Wrong digest: refuse to mount, with a message, non-zero exit.
+bad=$(printf '%s' "$digest" | tr '0-9a-f' '1-9a-f0')
+mkdir -p "$W/bad"
+rc=0; "$FUSE" -f -o "source=$W/img.cfs,basedir=$W/objs,digest=$bad" "$W/bad" 2>"$W/log-bad" || rc=$?
+[ "$rc" = 1 ] || fail "wrong digest: exit $rc"
+grep -q 'digest' "$W/log-bad" || fail "wrong digest: no message"
+! mountpoint -q "$W/bad" || fail "wrong digest: mounted anyway"
+ok "wrong digest= refused: $(head -n1 "$W/log-bad")"
+
+# Tamper with a copy of the store: flip a byte in the middle of one object,
+# truncate another, delete a third.
+cp -a "$W/objs" "$W/tobjs"
+size1=$(stat -c %s "$W/tobjs/$o1")
+mid=$((size1 / 2))
+byte=$(dd if="$W/tobjs/$o1" bs=1 skip=$mid count=1 status=none | od -An -tu1 | tr -d ' ')
+printf "\\$(printf '%03o' $(((byte + 1) % 256)))" | dd of="$W/tobjs/$o1" bs=1 seek=$mid conv=notrunc status=none
+truncate -s $(($(stat -c %s "$W/tobjs/$o2") - 5000)) "$W/tobjs/$o2"
+rm "$W/tobjs/$o3"
+
+check_tampered() {
+	local mnt=$1 log=$2 f
+	for f in large1 large2 large3; do
+		if cat "$mnt/$f" >/dev/null 2>"$W/cat.err"; then fail "$f: tampered object read without error"; fi
+		grep -q 'Input/output error' "$W/cat.err" || fail "$f: expected EIO, got $(cat "$W/cat.err")"
+		cat "$mnt/$f" >/dev/null 2>&1 && fail "$f: second read succeeded"
+	done
+	listing_sums "$mnt" 2>/dev/null | grep -v -E '\./large[123]$' >"$W/t.sums" || true
+	grep -v -E '\./large[123]$' "$W/good.sums" | diff -u - "$W/t.sums" || fail "intact files changed"
+	for o in "$o1" "$o2" "$o3"; do
+		[ "$(grep -c "$o" "$log")" = 1 ] || fail "expected one log line naming $o: $(cat "$log")"
+	done
+	[ "$(wc -l <"$log")" = 3 ] || fail "unexpected log lines: $(cat "$log")"
+}
+fuse_mount "$W/t" "$W/log-t" "source=$W/img.cfs,basedir=$W/tobjs"
+check_tampered "$W/t" "$W/log-t"
+fuse_umount "$W/t"
+ok "verity=on: exactly the 3 tampered files fail with EIO, one log line each: $(tr '\n' ';' <"$W/log-t")"
+
+# verity=off: no checks; the flipped and the truncated object read, the missing one cannot.
+fuse_mount "$W/off" "$W/log-off" "source=$W/img.cfs,basedir=$W/tobjs,verity=off"
+cmp -s "$W/off/large1" "$W/src/large1" && fail "verity=off: tampered content equals source?"
+cat "$W/off/large1" >/dev/null || fail "verity=off: large1 unreadable"
+cat "$W/off/large2" >/dev/null || fail "verity=off: large2 unreadable"
+[ "$(cmp "$W/off/large1" "$W/src/large1" | grep -c differ)" = 1 ] || fail "verity=off: flipped byte"
+if cat "$W/off/large3" >/dev/null 2>&1; then fail "verity=off: missing object read"; fi
+cmp "$W/off/dir/size-100000" "$W/src/dir/size-100000" || fail "verity=off: intact file"
+fuse_umount "$W/off"
+ok "verity=off reads tampered objects unchecked"
+
+# verity=require: a backed file without a digest in the image fails; with one it reads.
+cat >"$W/nodigest.dump" <<EOF
+/ 4096 40755 2 0 0 0 0.0 - - -
+/nodigest $(stat -c %s "$W/src/dir/size-4096") 100644 1 0 0 0 0.0 $o_small - -
+/withdigest $(stat -c %s "$W/src/dir/size-4096") 100644 1 0 0 0 0.0 $o_small - ${o_small%%/*}${o_small#*/}
+/inline 6 100644 1 0 0 0 0.0 - hello\\n -
+EOF
+"$MKCFS" --from-file "$W/nodigest.dump" "$W/nodigest.cfs"
+fuse_mount "$W/req" "$W/log-req" "source=$W/nodigest.cfs,basedir=$W/objs,verity=require"
+if cat "$W/req/nodigest" >/dev/null 2>&1; then fail "verity=require: file without digest read"; fi
+cmp "$W/req/withdigest" "$W/src/dir/size-4096" || fail "verity=require: file with digest"
+[ "$(cat "$W/req/inline")" = hello ] || fail "verity=require: inline file"
+fuse_umount "$W/req"
+grep -q "$o_small" "$W/log-req" || fail "verity=require: no log line"
+fuse_mount "$W/on" "$W/log-on" "source=$W/nodigest.cfs,basedir=$W/objs"
+cmp "$W/on/nodigest" "$W/src/dir/size-4096" || fail "verity=on: file without digest"
+fuse_umount "$W/on"
+ok "verity=require refuses files without digest; verity=on reads them"
+
+# Persistent tree cache: saved on first use, loaded (and re-checked) later; a
+# damaged cache file is rebuilt, never trusted.
+fuse_mount "$W/c" "$W/log-c1" "source=$W/img.cfs,basedir=$W/objs,verity_cache=$W/vcache,stats"
+cmp "$W/c/large1" "$W/src/large1" || fail "cache: first read"
+fuse_umount "$W/c"
+grep -q 'saved [1-9]' "$W/log-c1" || fail "cache: nothing saved: $(cat "$W/log-c1")"
+[ -n "$(ls "$W/vcache")" ] || fail "cache dir empty"
+fuse_mount "$W/c" "$W/log-c2" "source=$W/img.cfs,basedir=$W/objs,verity_cache=$W/vcache,stats"
+cmp "$W/c/large1" "$W/src/large1" || fail "cache: second read"
+fuse_umount "$W/c"
+grep -q 'loaded [1-9]' "$W/log-c2" || fail "cache: nothing loaded: $(cat "$W/log-c2")"
+for f in "$W"/vcache/*; do printf 'garbage' | dd of="$f" bs=1 seek=200 conv=notrunc status=none; done
+fuse_mount "$W/c" "$W/log-c3" "source=$W/img.cfs,basedir=$W/objs,verity_cache=$W/vcache,stats"
+cmp "$W/c/large1" "$W/src/large1" || fail "cache: read with damaged cache"
+fuse_umount "$W/c"
+grep -q 'loaded 0' "$W/log-c3" || fail "cache: damaged file loaded: $(cat "$W/log-c3")"
+ok "verity_cache: saved, loaded, damaged entries rebuilt"
+
+# A cached tree does not hide a tampered object.
+fuse_mount "$W/c" "$W/log-c4" "source=$W/img.cfs,basedir=$W/tobjs,verity_cache=$W/vcache"
+if cat "$W/c/large1" >/dev/null 2>&1; then fail "cache: tampered object read"; fi
+fuse_umount "$W/c"
+ok "cached tree still catches the flipped byte"
+
+# Tree memory bound 0: trees are dropped when files close, reads still verified.
+fuse_mount "$W/lru" "$W/log-lru" "source=$W/img.cfs,basedir=$W/objs,tree_mem=0,stats"
+for i in 1 2; do
+	for f in large1 large2 large3 dir/size-100000; do cmp "$W/lru/$f" "$W/src/$f" || fail "lru: $f"; done
+	echo 3 >/proc/sys/vm/drop_caches
+done
+fuse_umount "$W/lru"
+grep -q 'evictions [1-9]' "$W/log-lru" || fail "lru: no evictions: $(cat "$W/log-lru")"
+grep -q 'memory 0 ' "$W/log-lru" || fail "lru: memory left: $(cat "$W/log-lru")"
+ok "tree_mem=0: trees evicted after close ($(tail -n1 "$W/log-lru"))"
+echo PASS

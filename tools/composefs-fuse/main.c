@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* composefs-fuse: options, image loading and verification, FUSE session setup. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "util.h"
+
+#include "cfs-fuse.h"
+
+#define DEFAULT_TREE_MEM_MIB 256u
+#define DEFAULT_TIMEOUT 86400.0
+
+struct options {
+	char *source;
+	char *basedir;
+	char *digest;
+	char *verity;
+	char *verity_cache;
+	char *tree_mem;
+	int noacl;
+	int stats;
+};
+
+#define OPT(t, f, v)                                                                               \
+	{                                                                                          \
+		t, offsetof(struct options, f), v                                                  \
+	}
+static const struct fuse_opt opt_spec[] = {
+	OPT("source=%s", source, 0),
+	OPT("basedir=%s", basedir, 0),
+	OPT("digest=%s", digest, 0),
+	OPT("verity=%s", verity, 0),
+	OPT("verity_cache=%s", verity_cache, 0),
+	OPT("tree_mem=%s", tree_mem, 0),
+	OPT("noacl", noacl, 1),
+	OPT("stats", stats, 1),
+	FUSE_OPT_END,
+};
+
+static bool log_syslog;
+
+void cfs_fuse_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (log_syslog) {
+		vsyslog(LOG_ERR, fmt, ap);
+	} else {
+		char line[1024];
+
+		/* One write per line so concurrent threads do not interleave. */
+		vsnprintf(line, sizeof(line), fmt, ap);
+		fprintf(stderr, "%s: %s\n", cfs_prog, line);
+	}
+	va_end(ap);
+}
+
+void cfs_fuse_log_to_syslog(void)
+{
+	openlog(cfs_prog, LOG_PID, LOG_DAEMON);
+	log_syslog = true;
+}
+
+static void usage(void)
+{
+	printf("Usage: %s -o source=IMAGE,basedir=DIR[:DIR...][,OPTION...] MOUNTPOINT\n\n"
+	       "Mount a composefs image with FUSE, checking file contents against the\n"
+	       "fs-verity digests recorded in the image.\n\n"
+	       "composefs options:\n"
+	       "    -o source=IMAGE        the composefs image (required)\n"
+	       "    -o basedir=DIR[:DIR]   object directories, searched in order (required)\n"
+	       "    -o digest=HEX          refuse to mount unless the image has this fs-verity "
+	       "digest\n"
+	       "    -o verity=MODE         on (default): check files that have a digest;\n"
+	       "                           require: also fail files without one; off: no checks\n"
+	       "    -o verity_cache=DIR    keep Merkle trees of large objects in DIR\n"
+	       "    -o tree_mem=MIB        memory for unused Merkle trees (default %u)\n"
+	       "    -o noacl               do not enforce POSIX ACLs\n"
+	       "    -o stats               print cache statistics at exit\n\n",
+	       cfs_prog, DEFAULT_TREE_MEM_MIB);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static int parse_verity(const char *s, enum cfs_fuse_verity *out)
+{
+	if (!s || strcmp(s, "on") == 0)
+		*out = CFS_FUSE_VERITY_ON;
+	else if (strcmp(s, "require") == 0)
+		*out = CFS_FUSE_VERITY_REQUIRE;
+	else if (strcmp(s, "off") == 0)
+		*out = CFS_FUSE_VERITY_OFF;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* Open every ':'-separated directory of @list; exits on failure. */
+static void open_basedirs(const char *list, int **fds_out, size_t *n_out)
+{
+	_cleanup_free_ char *copy = strdup(list);
+	size_t n = 0, cap = 1;
+	int *fds;
+	char *save = NULL;
+
+	if (!copy)
+		cfs_die_errno(-ENOMEM, "basedir");
+	for (const char *p = list; *p; p++)
+		cap += *p == ':';
+	fds = calloc(cap, sizeof(*fds));
+	if (!fds)
+		cfs_die_errno(-ENOMEM, "basedir");
+	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		fds[n] = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fds[n] < 0)
+			cfs_die_errno(-errno, "basedir %s", dir);
+		n++;
+	}
+	if (n == 0)
+		cfs_usage_error("basedir= names no directory");
+	*fds_out = fds;
+	*n_out = n;
+}
+
+static int open_cache_dir(const char *dir)
+{
+	int fd;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		cfs_die_errno(-errno, "verity_cache %s", dir);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		cfs_die_errno(-errno, "verity_cache %s", dir);
+	return fd;
+}
+
+/*
+ * Open the image. With @digest_hex the whole image is read into private
+ * memory, its fs-verity digest checked there, and the reader opened on those
+ * very bytes, so what was checked is what is served. Exits on failure.
+ */
+static void load_image(const char *path, const char *digest_hex, struct cfs_fuse *fs,
+		       void **mem_out)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char err[256] = "";
+	int r;
+
+	if (fd < 0)
+		cfs_die_errno(-errno, "%s", path);
+	if (fstat(fd, &st) < 0)
+		cfs_die_errno(-errno, "%s", path);
+	if (!S_ISREG(st.st_mode))
+		cfs_die("%s: not a regular file", path);
+	fs->image_size = (uint64_t)st.st_size;
+	*mem_out = NULL;
+
+	if (digest_hex) {
+		size_t hexlen = strlen(digest_hex), dlen = hexlen / 2;
+		enum cfs_hash_alg alg = dlen == 64 ? CFS_HASH_SHA512 : CFS_HASH_SHA256;
+		uint8_t want[CFS_VERITY_MAX_DIGEST], got[CFS_VERITY_MAX_DIGEST];
+		char got_hex[2 * CFS_VERITY_MAX_DIGEST + 1];
+		_cleanup_free_ void *mem = NULL;
+		ssize_t n;
+
+		if ((hexlen != 64 && hexlen != 128) ||
+		    cfs_hex_decode(digest_hex, hexlen, want, dlen) < 0)
+			cfs_usage_error("digest=%s: expected 64 or 128 hex digits", digest_hex);
+		mem = malloc(st.st_size ? (size_t)st.st_size : 1);
+		if (!mem)
+			cfs_die_errno(-ENOMEM, "%s", path);
+		n = cfs_read_full(fd, mem, (size_t)st.st_size);
+		if (n < 0)
+			cfs_die_errno((int)n, "%s", path);
+		if ((uint64_t)n != fs->image_size)
+			cfs_die("%s: changed while being read", path);
+		r = cfs_verity_digest_buf(alg, mem, (size_t)n, got);
+		if (r < 0)
+			cfs_die_errno(r, "%s: computing its fs-verity digest", path);
+		if (memcmp(want, got, dlen) != 0) {
+			cfs_hex_encode(got, dlen, got_hex);
+			cfs_die("%s: fs-verity digest mismatch: expected %s, image has %s", path,
+				digest_hex, got_hex);
+		}
+		r = cfs_image_open_mem_err(mem, (size_t)n, NULL, &fs->img, err, sizeof(err));
+		if (r == 0)
+			*mem_out = steal_pointer(&mem);
+	} else {
+		r = cfs_image_open_fd_err(fd, NULL, &fs->img, err, sizeof(err));
+	}
+	if (r < 0 && err[0])
+		cfs_die("%s: %s", path, err);
+	if (r < 0)
+		cfs_die_errno(r, "%s: cannot open image", path);
+	fs->root_nid = cfs_image_root(fs->img);
+}
+
+static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *copts, struct cfs_fuse *fs)
+{
+	struct fuse_loop_config cfg = {0};
+	struct fuse_session *se;
+	int ret = EXIT_ERROR, r;
+
+	se = fuse_session_new(args, &cfs_fuse_ops, sizeof(cfs_fuse_ops), fs);
+	if (!se) {
+		cfs_msg("cannot set up the FUSE session (unknown option?)");
+		return EXIT_USAGE;
+	}
+	if (fuse_set_signal_handlers(se) != 0) {
+		cfs_msg("cannot install signal handlers");
+		goto out_destroy;
+	}
+	if (fuse_session_mount(se, copts->mountpoint) != 0) {
+		cfs_msg("%s: mount failed", copts->mountpoint);
+		goto out_signals;
+	}
+	if (fuse_daemonize(copts->foreground) != 0) {
+		cfs_msg("cannot daemonize");
+		goto out_unmount;
+	}
+	if (!copts->foreground)
+		cfs_fuse_log_to_syslog();
+	if (copts->singlethread) {
+		r = fuse_session_loop(se);
+	} else {
+		cfg.clone_fd = copts->clone_fd;
+		cfg.max_idle_threads =
+			copts->max_idle_threads == UINT_MAX ? 10 : copts->max_idle_threads;
+		r = fuse_session_loop_mt(se, &cfg);
+	}
+	/* A loop ended by SIGTERM/SIGINT/SIGHUP reports the signal: that is a clean stop. */
+	ret = (r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP) ? EXIT_OK : EXIT_ERROR;
+	if (ret != EXIT_OK)
+		cfs_fuse_log("session ended with error %d", r);
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_destroy:
+	fuse_session_destroy(se);
+	return ret;
+}
+
+static void print_stats(struct cfs_objcache *c)
+{
+	struct cfs_objcache_stats st;
+
+	cfs_objcache_get_stats(c, &st);
+	cfs_fuse_log("trees built %llu, loaded %llu, saved %llu, cache hits %llu, evictions %llu, "
+		     "memory %zu bytes",
+		     (unsigned long long)st.trees_built, (unsigned long long)st.trees_loaded,
+		     (unsigned long long)st.trees_saved, (unsigned long long)st.tree_hits,
+		     (unsigned long long)st.evictions, st.mem_used);
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts copts = {0};
+	struct options o = {0};
+	struct cfs_fuse fs = {.timeout = DEFAULT_TIMEOUT};
+	unsigned long tree_mem = DEFAULT_TREE_MEM_MIB;
+	void *image_mem = NULL;
+	int *basedirs = NULL;
+	size_t n_basedirs = 0;
+	int ret, r;
+
+	cfs_prog = "composefs-fuse";
+	if (fuse_parse_cmdline(&args, &copts) != 0)
+		cfs_usage_error("invalid command line");
+	if (copts.show_help) {
+		usage();
+		exit(EXIT_OK);
+	}
+	if (copts.show_version)
+		cfs_print_version();
+	if (fuse_opt_parse(&args, &o, opt_spec, NULL) != 0)
+		cfs_usage_error("invalid -o options");
+	if (!copts.mountpoint)
+		cfs_usage_error("no mount point given");
+	if (!o.source)
+		cfs_usage_error("missing -o source=IMAGE");
+	if (!o.basedir)
+		cfs_usage_error("missing -o basedir=DIR");
+	if (parse_verity(o.verity, &fs.verity) < 0)
+		cfs_usage_error("verity=%s: expected require, on or off", o.verity);
+	if (o.tree_mem) {
+		char *end;
+
+		errno = 0;
+		tree_mem = strtoul(o.tree_mem, &end, 10);
+		if (errno || *end || end == o.tree_mem || tree_mem > SIZE_MAX / (1024 * 1024))
+			cfs_usage_error("tree_mem=%s: expected a number of MiB", o.tree_mem);
+	}
+	load_image(o.source, o.digest, &fs, &image_mem);
+	{
+		struct cfs_image_info info;
+
+		cfs_image_get_info(fs.img, &info);
+		fs.image_acls = info.header_flags & CFS_FUSE_HEADER_HAS_ACL;
+		/* The kernel enforces (and caches) ACLs, for images that have some. */
+		fs.acl = fs.image_acls && !o.noacl;
+	}
+	open_basedirs(o.basedir, &basedirs, &n_basedirs);
+	r = cfs_objcache_new(basedirs, n_basedirs,
+			     o.verity_cache ? open_cache_dir(o.verity_cache) : -1,
+			     (size_t)tree_mem * 1024 * 1024, &fs.cache);
+	if (r < 0)
+		cfs_die_errno(r, "cache");
+
+	/* The kernel checks permissions; the file system is read-only. */
+	fuse_opt_add_arg(&args, "-oro,default_permissions,fsname=composefs,subtype=composefs");
+
+	ret = run_session(&args, &copts, &fs);
+
+	if (o.stats)
+		print_stats(fs.cache);
+	cfs_objcache_free(fs.cache);
+	cfs_image_close(fs.img);
+	free(image_mem);
+	free(copts.mountpoint);
+	free(o.source);
+	free(o.basedir);
+	free(o.digest);
+	free(o.verity);
+	free(o.verity_cache);
+	free(o.tree_mem);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,754 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* composefs-fuse: the FUSE lowlevel operations, answered from the image reader and the objects. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#include "cfs-fuse.h"
+
+#define BLOCK 4096u
+#define NAME_MAX_LEN 255u
+#define CAP_SYS_ADMIN_BIT 21
+
+/* An open regular file: inline in the image, or backed by an object. */
+struct cfs_open_file {
+	uint64_t nid;
+	uint64_t size;		/* as recorded in the image */
+	struct cfs_object *obj; /* NULL: inline data (or empty) */
+};
+
+static struct cfs_fuse *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/*
+ * Node ids: the root is FUSE_ROOT_ID, every other inode nid + 2, so ids are
+ * stable, hardlinks share one, and no nid collides with the root's id.
+ * st_ino reports the plain nid, as the kernel's EROFS does.
+ */
+static uint64_t nid_of(const struct cfs_fuse *fs, fuse_ino_t ino)
+{
+	return ino == FUSE_ROOT_ID ? fs->root_nid : (uint64_t)ino - 2;
+}
+
+static fuse_ino_t ino_of(const struct cfs_fuse *fs, uint64_t nid)
+{
+	return nid == fs->root_nid ? FUSE_ROOT_ID : (fuse_ino_t)(nid + 2);
+}
+
+/* Reader errors the kernel understands go through; corruption becomes EIO. */
+static int fs_errno(int r)
+{
+	switch (-r) {
+	case ENOENT:
+	case ENOTDIR:
+	case EISDIR:
+	case EINVAL:
+	case ENODATA:
+	case ERANGE:
+	case ENAMETOOLONG:
+	case ENOMEM:
+	case ENOTSUP:
+		return -r;
+	default:
+		return EIO;
+	}
+}
+
+static void stat_fill(const struct cfs_stat *cs, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = cs->nid;
+	st->st_mode = cs->mode;
+	st->st_nlink = cs->nlink;
+	st->st_uid = cs->uid;
+	st->st_gid = cs->gid;
+	if (S_ISCHR(cs->mode) || S_ISBLK(cs->mode))
+		st->st_rdev = cs->rdev;
+	st->st_size = (off_t)cs->size;
+	st->st_blksize = BLOCK;
+	/* Like EROFS: whole 4 KiB blocks, in 512-byte units. */
+	st->st_blocks = (blkcnt_t)(CFS_ALIGN_UP(cs->size, (uint64_t)BLOCK) / 512);
+	st->st_mtim.tv_sec = cs->mtime_sec;
+	st->st_mtim.tv_nsec = cs->mtime_nsec;
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+}
+
+/*
+ * Extended attributes as the kernel's overlay mount of the image shows them:
+ * overlayfs-private trusted.overlay.* names (redirect, metacopy, ...) are
+ * hidden, escaped ones (trusted.overlay.overlay.X) appear as
+ * trusted.overlay.X, everything else as stored.
+ */
+#define OVL_PREFIX "trusted.overlay."
+#define OVL_ESCAPED_PREFIX "trusted.overlay.overlay."
+
+/* The visible name of stored xattr @name, or NULL if the overlay hides it. */
+static const char *ovl_visible_name(const char *name, char *tmp, size_t tmplen)
+{
+	if (strncmp(name, OVL_PREFIX, strlen(OVL_PREFIX)) != 0)
+		return name;
+	if (strncmp(name, OVL_ESCAPED_PREFIX, strlen(OVL_ESCAPED_PREFIX)) != 0)
+		return NULL;
+	snprintf(tmp, tmplen, "%s%s", OVL_PREFIX, name + strlen(OVL_ESCAPED_PREFIX));
+	return tmp;
+}
+
+struct xattr_ctx {
+	const char *want; /* getxattr: wanted name; listxattr: NULL */
+	char *buf;
+	size_t size, used;
+	int result;
+};
+
+static int xattr_cb(void *user, const char *name, size_t namelen, const void *value, size_t len)
+{
+	struct xattr_ctx *c = user;
+	char tmp[512];
+	const char *vis = ovl_visible_name(name, tmp, sizeof(tmp));
+	size_t n;
+
+	(void)namelen;
+	if (!vis)
+		return 0;
+	if (c->want) {
+		if (strcmp(vis, c->want) != 0)
+			return 0;
+		if (c->size && len > c->size)
+			c->result = -ERANGE;
+		else {
+			if (c->size)
+				memcpy(c->buf, value, len);
+			c->result = (int)len;
+		}
+		return 1;
+	}
+	n = strlen(vis) + 1;
+	if (c->buf) {
+		if (c->size - c->used < n)
+			return -ERANGE;
+		memcpy(c->buf + c->used, vis, n);
+	}
+	c->used += n;
+	return 0;
+}
+
+/* Like getxattr(2) on the overlay view: length, -ENODATA, -ERANGE, or reader errors. */
+static int ovl_getxattr(struct cfs_fuse *fs, uint64_t nid, const char *name, void *buf, size_t size)
+{
+	struct xattr_ctx c = {.want = name, .buf = buf, .size = size, .result = -ENODATA};
+	int r = cfs_image_xattr_iterate(fs->img, nid, xattr_cb, &c);
+
+	return r < 0 ? r : c.result;
+}
+
+/* Like listxattr(2) on the overlay view; @buf NULL returns the needed size. */
+static int ovl_listxattr(struct cfs_fuse *fs, uint64_t nid, char *buf, size_t size)
+{
+	struct xattr_ctx c = {.buf = buf, .size = size};
+	int r = cfs_image_xattr_iterate(fs->img, nid, xattr_cb, &c);
+
+	if (r < 0)
+		return r;
+	return c.used > INT32_MAX ? -E2BIG : (int)c.used;
+}
+
+/*
+ * Attributes as the kernel's overlay mount of the image shows them. The
+ * reader reports both real whiteouts (character device 0/0, which the
+ * overlay hides) and escaped ones (a regular file marked with
+ * trusted.overlay.overlay.whiteout, which the overlay shows as an empty
+ * regular file carrying trusted.overlay.whiteout) as 0/0 devices; tell them
+ * apart by the marker. Returns 0, 1 for a hidden whiteout, or a positive errno.
+ */
+static int stat_nid(struct cfs_fuse *fs, uint64_t nid, struct cfs_stat *cs)
+{
+	int r = cfs_image_stat(fs->img, nid, cs);
+
+	if (r < 0)
+		return fs_errno(r);
+	if (!S_ISCHR(cs->mode) || cs->rdev != 0)
+		return 0;
+	r = ovl_getxattr(fs, nid, "trusted.overlay.whiteout", NULL, 0);
+	if (r == -ENODATA)
+		return 1;
+	if (r < 0)
+		return fs_errno(r);
+	cs->mode = S_IFREG | (cs->mode & 07777);
+	cs->size = 0;
+	return 0;
+}
+
+static void entry_fill(struct cfs_fuse *fs, const struct cfs_stat *cs, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino_of(fs, cs->nid);
+	e->generation = 1;
+	e->attr_timeout = fs->timeout;
+	e->entry_timeout = fs->timeout;
+	stat_fill(cs, &e->attr);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct cfs_fuse *fs = userdata;
+
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	if (fs->acl && (conn->capable & FUSE_CAP_POSIX_ACL))
+		conn->want |= FUSE_CAP_POSIX_ACL;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* Always readdirplus: `ls -l` then needs no per-entry lookups. */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	/* The image never changes: never drop cached pages because of mtime. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct cfs_fuse *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct cfs_stat cs;
+	size_t len = strlen(name);
+	uint64_t nid;
+	int r;
+
+	if (len > NAME_MAX_LEN) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	r = cfs_image_lookup(fs->img, nid_of(fs, parent), name, len, &nid);
+	if (r == 0) {
+		r = stat_nid(fs, nid, &cs);
+		r = r == 1 ? -ENOENT : -r;
+	}
+	if (r == -ENOENT) {
+		/* Negative entry, cached as long as positive ones. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (r < 0) {
+		fuse_reply_err(req, fs_errno(r));
+		return;
+	}
+	entry_fill(fs, &cs, &e);
+	fuse_reply_entry(req, &e);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	/* Inodes are computed from the image on demand: nothing to release. */
+	(void)ino;
+	(void)nlookup;
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	(void)count;
+	(void)forgets;
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cfs_fuse *fs = fs_of(req);
+	struct cfs_stat cs;
+	struct stat st;
+	int r;
+
+	(void)fi;
+	r = stat_nid(fs, nid_of(fs, ino), &cs);
+	if (r) {
+		fuse_reply_err(req, r == 1 ? ENOENT : r);
+		return;
+	}
+	stat_fill(&cs, &st);
+	fuse_reply_attr(req, &st, fs->timeout);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cfs_fuse *fs = fs_of(req);
+	char buf[PATH_MAX + 1];
+	int r;
+
+	r = cfs_image_readlink(fs->img, nid_of(fs, ino), buf, sizeof(buf));
+	if (r < 0) {
+		fuse_reply_err(req, fs_errno(r));
+		return;
+	}
+	if ((size_t)r >= sizeof(buf)) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	buf[r] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cfs_fuse *fs = fs_of(req);
+	struct cfs_stat cs;
+	int r = stat_nid(fs, nid_of(fs, ino), &cs);
+
+	if (r) {
+		fuse_reply_err(req, r == 1 ? ENOENT : r);
+		return;
+	}
+	if (!S_ISDIR(cs.mode)) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	fi->keep_cache = 1;
+	fi->cache_readdir = 1;
+	fuse_reply_open(req, fi);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+struct readdir_ctx {
+	fuse_req_t req;
+	struct cfs_fuse *fs;
+	char *buf;
+	size_t size, used;
+	uint64_t index; /* of the entry the callback gets next */
+	bool plus;
+	int err;
+};
+
+static int readdir_cb(void *user, const char *name, size_t namelen, uint64_t nid, unsigned dtype)
+{
+	struct readdir_ctx *c = user;
+	char cname[NAME_MAX_LEN + 1];
+	struct cfs_stat cs;
+	size_t n;
+	uint64_t index = c->index++;
+	bool need_stat = c->plus || dtype == DT_CHR || dtype == DT_UNKNOWN;
+
+	if (namelen == 0 || namelen > NAME_MAX_LEN) {
+		c->err = EIO;
+		return 1;
+	}
+	memcpy(cname, name, namelen);
+	cname[namelen] = '\0';
+	if (need_stat) {
+		int r = stat_nid(c->fs, nid, &cs);
+
+		/* "." and ".." are never hidden, even in a corrupt image. */
+		if (r == 1 && strcmp(cname, ".") && strcmp(cname, ".."))
+			return 0;
+		if (r && r != 1) {
+			c->err = r;
+			return 1;
+		}
+	}
+	if (c->plus) {
+		struct fuse_entry_param e;
+
+		entry_fill(c->fs, &cs, &e);
+		n = fuse_add_direntry_plus(c->req, c->buf + c->used, c->size - c->used, cname, &e,
+					   (off_t)(index + 1));
+	} else {
+		struct stat st;
+
+		memset(&st, 0, sizeof(st));
+		st.st_ino = nid;
+		st.st_mode = need_stat ? (cs.mode & S_IFMT) : (mode_t)DTTOIF(dtype);
+		n = fuse_add_direntry(c->req, c->buf + c->used, c->size - c->used, cname, &st,
+				      (off_t)(index + 1));
+	}
+	if (n > c->size - c->used)
+		return 1; /* full; this entry comes first next time */
+	c->used += n;
+	return 0;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	struct cfs_fuse *fs = fs_of(req);
+	struct readdir_ctx c = {
+		.req = req,
+		.fs = fs,
+		.size = size,
+		.index = (uint64_t)off,
+		.plus = plus,
+	};
+	int r;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	c.buf = malloc(size ? size : 1);
+	if (!c.buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r = cfs_image_readdir(fs->img, nid_of(fs, ino), (uint64_t)off, readdir_cb, &c);
+	if (r < 0 && c.used == 0)
+		fuse_reply_err(req, fs_errno(r));
+	else if (c.err && c.used == 0)
+		fuse_reply_err(req, c.err);
+	else
+		fuse_reply_buf(req, c.buf, c.used);
+	free(c.buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, true);
+}
+
+/* Find what backs a regular file and open it under the daemon's verity policy. */
+static int open_backing(struct cfs_fuse *fs, struct cfs_open_file *f)
+{
+	char *redirect = NULL;
+	uint8_t digest[32];
+	bool has_digest = false;
+	int r;
+
+	if (f->size == 0)
+		return 0;
+	r = cfs_image_get_backing(fs->img, f->nid, &redirect, digest, &has_digest);
+	if (r == -ENODATA || (r == 0 && !redirect))
+		return 0; /* data inline in the image, covered by the image digest */
+	if (r < 0)
+		return -EIO;
+	if (fs->verity == CFS_FUSE_VERITY_REQUIRE && !has_digest) {
+		cfs_objcache_report(fs->cache, redirect,
+				    "no fs-verity digest in the image (verity=require)", 0);
+		free(redirect);
+		return -EIO;
+	}
+	r = cfs_objcache_open(fs->cache, redirect,
+			      fs->verity != CFS_FUSE_VERITY_OFF && has_digest ? digest : NULL,
+			      &f->obj);
+	free(redirect);
+	return r;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cfs_fuse *fs = fs_of(req);
+	struct cfs_open_file *f;
+	struct cfs_stat cs;
+	int r;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	r = stat_nid(fs, nid_of(fs, ino), &cs);
+	if (r) {
+		fuse_reply_err(req, r == 1 ? ENOENT : r);
+		return;
+	}
+	if (S_ISDIR(cs.mode)) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if (!S_ISREG(cs.mode)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	f->nid = cs.nid;
+	f->size = cs.size;
+	r = open_backing(fs, f);
+	if (r < 0) {
+		free(f);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) != 0) {
+		/* The opener went away: release() will not come. */
+		cfs_objcache_close(fs->cache, f->obj);
+		free(f);
+	}
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cfs_fuse *fs = fs_of(req);
+	struct cfs_open_file *f = (struct cfs_open_file *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (f) {
+		cfs_objcache_close(fs->cache, f->obj);
+		free(f);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void read_inline(fuse_req_t req, struct cfs_fuse *fs, struct cfs_open_file *f, size_t size,
+			off_t off)
+{
+	char *buf;
+	int r;
+
+	if ((uint64_t)off >= f->size || size == 0) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > f->size - (uint64_t)off)
+		size = (size_t)(f->size - (uint64_t)off);
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r = cfs_image_read_inline(fs->img, f->nid, buf, size, (uint64_t)off);
+	if (r < 0)
+		fuse_reply_err(req, EIO);
+	else
+		fuse_reply_buf(req, buf, (size_t)r);
+	free(buf);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct cfs_fuse *fs = fs_of(req);
+	struct cfs_open_file *f = (struct cfs_open_file *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!f->obj) {
+		read_inline(req, fs, f, size, off);
+		return;
+	}
+	if (f->obj->tree) {
+		char *buf;
+		const char *data;
+		ssize_t n = cfs_object_read_verified(f->obj, (uint64_t)off, size, &buf, &data);
+
+		if (n < 0)
+			fuse_reply_err(req, (int)-n);
+		else
+			fuse_reply_buf(req, data, (size_t)n);
+		free(buf);
+		return;
+	}
+	/* Unverified: let libfuse splice straight from the object. */
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = f->obj->fd;
+	bv.buf[0].pos = off;
+	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	struct cfs_open_file *f = (struct cfs_open_file *)(uintptr_t)fi->fh;
+	off_t res;
+
+	(void)ino;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off < 0 || (uint64_t)off >= f->size) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	if (!f->obj) {
+		fuse_reply_lseek(req, whence == SEEK_DATA ? off : (off_t)f->size);
+		return;
+	}
+	res = lseek(f->obj->fd, off, whence);
+	if (res < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, res);
+}
+
+/* Whether the caller may see trusted.* names (CAP_SYS_ADMIN, as the VFS asks). */
+static bool caller_is_admin(fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char path[64], line[256];
+	bool admin = ctx->uid == 0;
+	FILE *f;
+
+	if (ctx->pid <= 0)
+		return admin;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)ctx->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return admin;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long caps;
+
+		if (sscanf(line, "CapEff: %llx", &caps) == 1) {
+			admin = (caps >> CAP_SYS_ADMIN_BIT) & 1;
+			break;
+		}
+	}
+	fclose(f);
+	return admin;
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct cfs_fuse *fs = fs_of(req);
+	char *buf = NULL;
+	int r;
+
+	/*
+	 * An image without ACLs is a file system without ACL support: say so,
+	 * and `ls -l` stops asking for every file (each a round trip).
+	 */
+	if (!fs->image_acls && strncmp(name, "system.posix_acl_", 17) == 0) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	r = ovl_getxattr(fs, nid_of(fs, ino), name, buf, size);
+	if (r < 0)
+		fuse_reply_err(req, fs_errno(r));
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)r);
+	else
+		fuse_reply_buf(req, buf, (size_t)r);
+	free(buf);
+}
+
+/* Remove trusted.* names from a listxattr(2)-style list; returns the new length. */
+static size_t drop_trusted(char *list, size_t len)
+{
+	size_t in = 0, out = 0;
+
+	while (in < len) {
+		size_t n = strnlen(list + in, len - in) + 1;
+
+		if (strncmp(list + in, "trusted.", 8) != 0) {
+			memmove(list + out, list + in, n);
+			out += n;
+		}
+		in += n;
+	}
+	return out;
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct cfs_fuse *fs = fs_of(req);
+	uint64_t nid = nid_of(fs, ino);
+	char *buf;
+	int r, len;
+
+	len = ovl_listxattr(fs, nid, NULL, 0);
+	if (len < 0) {
+		fuse_reply_err(req, fs_errno(len));
+		return;
+	}
+	buf = malloc((size_t)len + 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r = len ? ovl_listxattr(fs, nid, buf, (size_t)len) : 0;
+	if (r < 0) {
+		fuse_reply_err(req, fs_errno(r));
+	} else {
+		size_t n = (size_t)r;
+
+		if (memmem(buf, n, "trusted.", 8) && !caller_is_admin(req))
+			n = drop_trusted(buf, n);
+		if (size == 0)
+			fuse_reply_xattr(req, n);
+		else if (n > size)
+			fuse_reply_err(req, ERANGE);
+		else
+			fuse_reply_buf(req, buf, n);
+	}
+	free(buf);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cfs_fuse *fs = fs_of(req);
+	struct statvfs sv;
+
+	(void)ino;
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = BLOCK;
+	sv.f_frsize = BLOCK;
+	sv.f_blocks = CFS_ALIGN_UP(fs->image_size, (uint64_t)BLOCK) / BLOCK;
+	sv.f_namemax = NAME_MAX_LEN;
+	sv.f_flag = ST_RDONLY;
+	fuse_reply_statfs(req, &sv);
+}
+
+const struct fuse_lowlevel_ops cfs_fuse_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.readlink = op_readlink,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.lseek = op_lseek,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.statfs = op_statfs,
+};
