@@ -101,6 +101,12 @@ const void *cfs_node_get_xattr(const struct cfs_node *node, const char *name, si
 int cfs_node_remove_xattr(struct cfs_node *node, const char *name);
 /** cfs_node_n_xattrs() - number of xattrs; get the i-th with cfs_node_xattr_at(). */
 size_t cfs_node_n_xattrs(const struct cfs_node *node);
+/**
+ * cfs_node_xattr_at() - the i-th xattr (in insertion order): returns its name
+ * (NULL when @i is out of range) and stores its value and length in *@value
+ * and *@len (either may be NULL). The pointers stay valid until the node's
+ * xattrs are changed.
+ */
 const char *cfs_node_xattr_at(const struct cfs_node *node, size_t i, const void **value, size_t *len);
 
 /**
@@ -110,8 +116,9 @@ const char *cfs_node_xattr_at(const struct cfs_node *node, size_t i, const void 
  * (it is then not serialized as its own inode). Entries are kept sorted by
  * name (byte order).
  * Returns 0; -ENOTDIR if @dir is not a directory; -EEXIST if @name exists;
- * -EINVAL for an invalid name ("", ".", "..", containing '/'), or a hard link
- * to a directory; -ENAMETOOLONG; -ENOMEM.
+ * -EINVAL for an invalid name ("", ".", "..", containing '/'), a hard link
+ * to a directory, a directory that already has a parent, or a directory
+ * that is @dir itself or one of its ancestors (a cycle); -ENAMETOOLONG; -ENOMEM.
  */
 int cfs_node_add_child(struct cfs_node *dir, const char *name, struct cfs_node *child, bool hardlink);
 

@@ -79,7 +79,11 @@ void cfs_write_opts_init(struct cfs_write_opts *o);
  * that has no primary entry, unknown file type, empty symlink, inline
  * content whose length is not the file size), -EFBIG for a file too large
  * for the format, -ENAMETOOLONG for a payload of PATH_MAX bytes or more,
- * -ERANGE when an inode's xattrs do not fit, -ENOMEM, or what @fn returned.
+ * -ERANGE when an inode's xattrs (or one xattr name) do not fit, -ENOMEM,
+ * or what @fn returned. Most checks run before the first byte is produced,
+ * but a failure can still come after @fn received part of the image: callers
+ * that write files should write to a temporary file and publish it only on
+ * success.
  */
 int cfs_write_image(struct cfs_node *root, const struct cfs_write_opts *o, cfs_write_fn fn,
 		    void *user, uint8_t *digest_out, char *errbuf, size_t errlen);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dump-private.h"
+#include "util.h"
 
 size_t cfs_dump_escape_char(uint8_t c, unsigned flags, char out[4])
 {
@@ -63,17 +64,6 @@ void cfs_dump_escape_msg(const char *in, size_t len, char *out, size_t outlen)
 	out[pos] = '\0';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 char *cfs_dump_unescape(const char *in, size_t len, size_t *outlen, const char **why)
 {
 	char *res = malloc(len + 1), *o = res;
@@ -84,7 +74,7 @@ char *cfs_dump_unescape(const char *in, size_t len, size_t *outlen, const char *
 		return NULL;
 	while (in < end) {
 		char c = *in++;
-		int hi, lo;
+		uint8_t byte;
 
 		if (c != '\\') {
 			*o++ = c;
@@ -112,13 +102,11 @@ char *cfs_dump_unescape(const char *in, size_t len, size_t *outlen, const char *
 				*why = "\\x escape needs two hex digits";
 				goto fail;
 			}
-			hi = hexval(in[0]);
-			lo = hexval(in[1]);
-			if (hi < 0 || lo < 0) {
+			if (cfs_hex_decode(in, 2, &byte, 1) < 0) {
 				*why = "invalid hex digit in \\x escape";
 				goto fail;
 			}
-			*o++ = (char)(hi << 4 | lo);
+			*o++ = (char)byte;
 			in += 2;
 			break;
 		default:

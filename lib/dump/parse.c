@@ -219,22 +219,6 @@ static int lookup_path(struct cfs_node *root, const char *path, size_t len, stru
 	return 0;
 }
 
-static bool valid_type(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG:
-	case S_IFDIR:
-	case S_IFLNK:
-	case S_IFBLK:
-	case S_IFCHR:
-	case S_IFSOCK:
-	case S_IFIFO:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* Put @node into the tree at @path; the directory and name are returned. */
 static int add_node(struct parser *p, const char *path, size_t plen, struct cfs_node *node,
 		    bool hardlink, struct cfs_node **dir_out, const char **name_out)
@@ -629,7 +613,7 @@ static int parse_line(struct parser *p, const char *line, size_t len)
 		return r;
 	/* the image keeps 16 bits; the reference silently drops the rest too */
 	mode &= S_IFMT | 07777;
-	if (!valid_type((uint32_t)mode))
+	if (!cfs_node_type_valid((uint32_t)mode))
 		return fail(p, p->line, -EINVAL, "MODE %" PRIo64 ": not a known file type", mode);
 
 	node = cfs_node_new((uint32_t)mode);
@@ -705,21 +689,8 @@ static int resolve_hardlinks(struct parser *p)
 	}
 	for (size_t i = 0; i < p->n_fixups; i++) {
 		struct fixup *fx = &p->fixups[i];
-		struct cfs_dirent *e = NULL;
+		struct cfs_dirent *e = cfs_node_find_entry(fx->dir, fx->name);
 
-		for (size_t lo = 0, hi = fx->dir->n_entries; lo < hi;) {
-			size_t mid = lo + (hi - lo) / 2;
-			int c = strcmp(fx->dir->entries[mid].name, fx->name);
-
-			if (c == 0) {
-				e = &fx->dir->entries[mid];
-				break;
-			}
-			if (c < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
 		if (e == NULL || e->node != fx->placeholder)
 			return fail(p, fx->line, -EINVAL, "internal error: hard link entry vanished");
 		e->node = cfs_node_ref(fx->resolved);
@@ -806,7 +777,8 @@ int cfs_dump_parse_file(FILE *f, unsigned flags, struct cfs_node **root_out, str
 		errno = 0;
 		n = getline(&line, &cap, f);
 		if (n < 0) {
-			if (ferror(f)) {
+			/* getline() can also fail (ENOMEM) without an error indicator: only EOF is the end */
+			if (ferror(f) || !feof(f)) {
 				int e = errno ? errno : EIO;
 
 				r = fail(&p, 0, -e, "read error after line %lu: %s", p.line, strerror(e));

@@ -83,6 +83,23 @@ int cfs_sys_mount_setattr(int dfd, const char *path, unsigned flags,
 #endif
 }
 
+int cfs_mount_fsopen(const char *fsname, const char *label, const char *kconfig,
+		     struct cfs_mount_err *e)
+{
+	int fd = cfs_sys_fsopen(fsname, CFS_FSOPEN_CLOEXEC);
+
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOSYS)
+		return -ENOSYS;
+	if (errno == ENODEV)
+		return cfs_mount_fail(e, -EOPNOTSUPP, false, "kernel has no %s (%s)", label, kconfig);
+	if (errno == EPERM)
+		return cfs_mount_fail(e, -EPERM, false,
+				      "permission denied: mounting needs CAP_SYS_ADMIN");
+	return cfs_mount_fail(e, -errno, true, "%s: fsopen", label);
+}
+
 static void vfail(struct cfs_mount_err *e, int err, bool with_errno, const char *fmt, va_list ap)
 	__attribute__((format(printf, 4, 0)));
 

@@ -74,6 +74,15 @@ int cfs_sys_mount_setattr(int dfd, const char *path, unsigned flags,
 			  struct cfs_mount_attr_arg *attr, size_t size);
 
 /*
+ * fsopen(2) of @fsname with close-on-exec, its failures described in @e
+ * (@label names the file system in messages, @kconfig the kernel option
+ * that provides it). Returns the fd, -ENOSYS without a recorded message when
+ * the kernel lacks the new mount API, or another negative errno.
+ */
+int cfs_mount_fsopen(const char *fsname, const char *label, const char *kconfig,
+		     struct cfs_mount_err *e);
+
+/*
  * Attach @fd (a regular file) to a free loop device: read-only, 4096-byte
  * blocks, auto-clearing (the device goes away with its last user).
  * @devpath receives "/dev/loopN". Returns an O_RDONLY fd of the device, which

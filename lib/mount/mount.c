@@ -156,19 +156,10 @@ static bool dir_supports_verity(const char *dir)
 static int erofs_context(const char *source, bool has_acl, int *fsfd_out,
 			 struct cfs_mount_err *e)
 {
-	_cleanup_close_ int fsfd = cfs_sys_fsopen("erofs", CFS_FSOPEN_CLOEXEC);
+	_cleanup_close_ int fsfd = cfs_mount_fsopen("erofs", "EROFS", "CONFIG_EROFS_FS", e);
 
-	if (fsfd < 0) {
-		if (errno == ENOSYS)
-			return -ENOSYS;
-		if (errno == ENODEV)
-			return cfs_mount_fail(e, -EOPNOTSUPP, false,
-					      "kernel has no EROFS (CONFIG_EROFS_FS)");
-		if (errno == EPERM)
-			return cfs_mount_fail(e, -EPERM, false,
-					      "permission denied: mounting needs CAP_SYS_ADMIN");
-		return cfs_mount_fail(e, -errno, true, "erofs: fsopen");
-	}
+	if (fsfd < 0)
+		return fsfd;
 	if (cfs_sys_fsconfig(fsfd, CFS_FSCONFIG_SET_STRING, "source", source, 0) < 0 ||
 	    cfs_sys_fsconfig(fsfd, CFS_FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0)
 		return cfs_mount_fail_fs(e, fsfd, -errno, "erofs: source %s", source);

@@ -102,18 +102,9 @@ int cfs_overlay_fsmount(const struct cfs_overlay_args *a, int *mnt_fd, struct cf
 	_cleanup_close_ int fsfd = -1;
 	int fd, r;
 
-	fsfd = cfs_sys_fsopen("overlay", CFS_FSOPEN_CLOEXEC);
-	if (fsfd < 0) {
-		if (errno == ENOSYS)
-			return -ENOSYS;
-		if (errno == ENODEV)
-			return cfs_mount_fail(e, -EOPNOTSUPP, false,
-					      "kernel has no overlayfs (CONFIG_OVERLAY_FS)");
-		if (errno == EPERM)
-			return cfs_mount_fail(e, -EPERM, false,
-					      "permission denied: mounting needs CAP_SYS_ADMIN");
-		return cfs_mount_fail(e, -errno, true, "overlayfs: fsopen");
-	}
+	fsfd = cfs_mount_fsopen("overlay", "overlayfs", "CONFIG_OVERLAY_FS", e);
+	if (fsfd < 0)
+		return fsfd;
 	/*
 	 * Before overlayfs parsed options itself (6.5), fsconfig() accepted any
 	 * key and the string went to the legacy parser at creation: no way to

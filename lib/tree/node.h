@@ -3,6 +3,8 @@
 #ifndef CFS_TREE_NODE_H
 #define CFS_TREE_NODE_H
 
+#include <sys/stat.h>
+
 #include <composefs/tree.h>
 
 struct cfs_xattr {
@@ -48,5 +50,26 @@ struct cfs_node {
 	void *scratch;
 	uint64_t scratch_u64;
 };
+
+/* Whether @mode has one of the file types an image can hold. */
+static inline bool cfs_node_type_valid(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFDIR:
+	case S_IFLNK:
+	case S_IFBLK:
+	case S_IFCHR:
+	case S_IFSOCK:
+	case S_IFIFO:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The entry of directory @dir named @name (NULL if none), for callers that
+ * rewrite entries in place (e.g. to resolve hard-link placeholders). */
+struct cfs_dirent *cfs_node_find_entry(struct cfs_node *dir, const char *name);
 
 #endif

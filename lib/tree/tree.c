@@ -289,8 +289,21 @@ int cfs_node_add_child(struct cfs_node *dir, const char *name, struct cfs_node *
 		return -EINVAL;
 	if (nlen > CFS_NAME_MAX)
 		return -ENAMETOOLONG;
-	if (S_ISDIR(child->mode) && (hardlink || child->parent != NULL || child == dir))
-		return -EINVAL;
+	if (S_ISDIR(child->mode)) {
+		if (hardlink || child->parent != NULL)
+			return -EINVAL;
+		/*
+		 * A directory under itself or its own descendant would make a
+		 * cycle. Only a parentless directory with entries can be an
+		 * ancestor of @dir: top-down builders (empty @child) and
+		 * bottom-up ones (parentless @dir) both skip or end the walk early.
+		 */
+		if (child == dir)
+			return -EINVAL;
+		for (const struct cfs_node *a = child->n_entries > 0 ? dir : NULL; a != NULL; a = a->parent)
+			if (a == child)
+				return -EINVAL;
+	}
 	pos = entry_search(dir, name, &found);
 	if (found)
 		return -EEXIST;
@@ -323,6 +336,17 @@ struct cfs_node *cfs_node_lookup(const struct cfs_node *dir, const char *name)
 		return NULL;
 	pos = entry_search(dir, name, &found);
 	return found ? dir->entries[pos].node : NULL;
+}
+
+struct cfs_dirent *cfs_node_find_entry(struct cfs_node *dir, const char *name)
+{
+	bool found;
+	size_t pos;
+
+	if (!S_ISDIR(dir->mode))
+		return NULL;
+	pos = entry_search(dir, name, &found);
+	return found ? &dir->entries[pos] : NULL;
 }
 
 size_t cfs_node_n_children(const struct cfs_node *dir)

@@ -66,12 +66,14 @@ int cfs_write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-ssize_t cfs_pread_full(int fd, void *buf, size_t len, off_t offset)
+/* The one short-read loop: positional (pread) when @offset >= 0, else read(2). */
+static ssize_t read_loop(int fd, void *buf, size_t len, off_t offset)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, offset + (off_t)done);
+		ssize_t n = offset >= 0 ? pread(fd, (uint8_t *)buf + done, len - done, offset + (off_t)done)
+				       : read(fd, (uint8_t *)buf + done, len - done);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -85,23 +87,16 @@ ssize_t cfs_pread_full(int fd, void *buf, size_t len, off_t offset)
 	return (ssize_t)done;
 }
 
+ssize_t cfs_pread_full(int fd, void *buf, size_t len, off_t offset)
+{
+	if (offset < 0)
+		return -EINVAL;
+	return read_loop(fd, buf, len, offset);
+}
+
 ssize_t cfs_read_full(int fd, void *buf, size_t len)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = read(fd, (uint8_t *)buf + done, len - done);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
+	return read_loop(fd, buf, len, -1);
 }
 
 static int split_path(int atdirfd, const char *path, int *dirfd, char **base)
@@ -167,12 +162,7 @@ int cfs_atomic_file_open(int atdirfd, const char *path, mode_t mode, struct cfs_
 				cfs_atomic_file_abort(af);
 				return -ENOMEM;
 			}
-			/* mode may have been narrowed by umask; callers ask for what they mean */
-			if (fchmod(af->fd, mode) < 0) {
-				r = -errno;
-				cfs_atomic_file_abort(af);
-				return r;
-			}
+			/* like the O_TMPFILE path and open(2): @mode is narrowed by the umask */
 			return 0;
 		}
 		if (errno != EEXIST) {

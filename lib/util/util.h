@@ -69,7 +69,8 @@ struct cfs_atomic_file {
 	char *tmpname;  /* NULL when O_TMPFILE is used */
 };
 
-/* Open a temporary file for @path (relative to @atdirfd, or AT_FDCWD) with @mode. */
+/* Open a temporary file for @path (relative to @atdirfd, or AT_FDCWD) with @mode,
+ * narrowed by the umask as with open(2) (whichever way the file is created). */
 int cfs_atomic_file_open(int atdirfd, const char *path, mode_t mode, struct cfs_atomic_file *af);
 /*
  * Publish it under the final name. @replace: overwrite an existing file

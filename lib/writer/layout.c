@@ -14,22 +14,6 @@ static uint64_t round_up(uint64_t x, uint64_t a)
 	return (x + a - 1) / a * a;
 }
 
-static bool valid_type(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG:
-	case S_IFDIR:
-	case S_IFLNK:
-	case S_IFBLK:
-	case S_IFCHR:
-	case S_IFSOCK:
-	case S_IFIFO:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* Chunk size bits for an external file: the smallest power of two holding
  * the file, at least one block, at most what the chunk format can express. */
 static uint32_t chunk_bits_for(uint64_t size)
@@ -62,7 +46,7 @@ static int add_node(struct cfs_wctx *ctx, struct cfs_node *node, uint32_t parent
 	size_t plen = node->payload ? strlen(node->payload) : 0;
 	int r;
 
-	if (!valid_type(node->mode))
+	if (!cfs_node_type_valid(node->mode))
 		return cfs_w_error(ctx, -EINVAL, "invalid file type in mode 0%o", node->mode);
 	if (ctx->n_inodes >= UINT32_MAX - 1)
 		return cfs_w_error(ctx, -EFBIG, "too many inodes");

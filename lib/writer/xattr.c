@@ -267,6 +267,11 @@ static int push_xattr(struct cfs_wctx *ctx, const char *name, size_t nlen, const
 	x->shared = -1;
 	x->entry = 0;
 	name_prefix(name, nlen, &x->index, &x->prefix_len);
+	/* the on-disk entry stores the name after its prefix in 8 bits */
+	if (nlen - x->prefix_len > UINT8_MAX) {
+		ctx->n_xattrs--;
+		return cfs_w_error(ctx, -ERANGE, "xattr %s: name too long", name);
+	}
 	return 0;
 }
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
-/* libFuzzer target: dump parser (lenient and strict), printer, and print/re-parse stability. */
+/* libFuzzer target: dump parser (lenient and strict), printer, print/re-parse stability, writer. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +23,25 @@ static char *print_mem(struct cfs_node *root, const char *const *filters, size_t
 	return buf;
 }
 
+static int count_sink(void *user, const void *buf, size_t len)
+{
+	(void)buf;
+	*(size_t *)user += len;
+	return 0;
+}
+
+/* every accepted tree goes through the writer too (mkcomposefs does that with dumps) */
+static void write_one(struct cfs_node *root)
+{
+	uint8_t digest[32];
+	char errbuf[256];
+	size_t total = 0;
+
+	if (cfs_write_image(root, NULL, count_sink, &total, digest, errbuf, sizeof(errbuf)) == 0 &&
+	    (total == 0 || total % 4096 != 0))
+		abort();
+}
+
 static void check_one(const char *text, size_t len, unsigned flags)
 {
 	static const char *const filters[] = { "a", "usr", NULL };
@@ -37,6 +56,7 @@ static void check_one(const char *text, size_t len, unsigned flags)
 			abort();
 		return;
 	}
+	write_one(root);
 	out = print_mem(root, NULL, &olen);
 	/* what we print must parse (also strictly) and print the same again */
 	if (cfs_dump_parse_buf(out, olen, flags | CFS_DUMP_STRICT, &again, &err) != 0) {

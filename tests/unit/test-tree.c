@@ -89,9 +89,29 @@ static void test_deep(void)
 	cfs_node_unref(root);
 }
 
+/* a directory must not become its own descendant: no reference cycle, no endless walk */
+static void test_cycle(void)
+{
+	struct cfs_node *root = cfs_node_new(S_IFDIR | 0755);
+	struct cfs_node *a = cfs_node_new(S_IFDIR | 0755), *b = cfs_node_new(S_IFDIR | 0755);
+
+	CHECK(root != NULL && a != NULL && b != NULL);
+	CHECK_EQ_INT(cfs_node_add_child(root, "a", a, false), 0);
+	CHECK_EQ_INT(cfs_node_add_child(a, "b", b, false), 0);
+	CHECK_EQ_INT(cfs_node_add_child(b, "root", root, false), -EINVAL);
+	CHECK_EQ_INT(cfs_node_add_child(a, "root", root, false), -EINVAL);
+	CHECK_EQ_INT(cfs_node_add_child(root, "self", root, false), -EINVAL);
+	CHECK_EQ_INT(cfs_node_n_children(b), 0);
+	CHECK(cfs_node_get_parent(root) == NULL);
+	cfs_node_unref(a);
+	cfs_node_unref(b);
+	cfs_node_unref(root); /* LeakSanitizer reports the tree if a cycle kept it alive */
+}
+
 int main(void)
 {
 	test_entries();
+	test_cycle();
 	test_deep();
 	test_xattrs();
 	printf("tree: ok\n");

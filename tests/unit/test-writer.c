@@ -303,6 +303,27 @@ static void test_errors(void)
 	root = mk(NULL, NULL, S_IFREG | 0644);
 	expect_error(root, NULL, -EINVAL);
 	cfs_node_unref(root);
+
+	/*
+	 * An xattr name whose part after the prefix does not fit the 8-bit
+	 * on-disk length (only reachable by filling the node directly, as
+	 * library builders may): refused, not silently truncated.
+	 */
+	root = mk(NULL, NULL, S_IFDIR | 0755);
+	f = mk(root, "f", S_IFREG | 0644);
+	CHECK_EQ_INT(cfs_node_set_xattr(f, "user.x", "v", 1), 0);
+	{
+		char *longname = malloc(300);
+
+		CHECK(longname != NULL);
+		memset(longname, 'a', 299);
+		memcpy(longname, "user.", 5);
+		longname[299] = '\0';
+		free(f->xattrs[0].name);
+		f->xattrs[0].name = longname;
+	}
+	expect_error(root, NULL, -ERANGE);
+	cfs_node_unref(root);
 }
 
 /* Many equal xattrs: shared table, at most 128 shared per inode, still valid. */

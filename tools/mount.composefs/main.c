@@ -155,14 +155,13 @@ int main(int argc, char **argv)
 	if (c.fake) {
 		if (c.verbose)
 			cfs_msg("%s: not mounting (-f)", image);
-		return EXIT_OK;
+	} else {
+		r = cfs_mount_image(fd, target, &o, err, sizeof(err));
+		if (r < 0)
+			cfs_die("%s: %s", image, err[0] ? err : strerror(-r));
+		if (c.verbose)
+			cfs_msg("mounted %s on %s", image, target);
 	}
-
-	r = cfs_mount_image(fd, target, &o, err, sizeof(err));
-	if (r < 0)
-		cfs_die("%s: %s", image, err[0] ? err : strerror(-r));
-	if (c.verbose)
-		cfs_msg("mounted %s on %s", image, target);
 	if (idmap_fd >= 0)
 		close(idmap_fd);
 	close(fd);
