@@ -10,6 +10,8 @@
 #include <composefs/mount.h>
 #include <composefs/writer.h>
 #include <composefs/image.h>
+#include <composefs/store.h>
+#include <composefs/builder.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* Private state shared by the directory walk (scan.c) and the content workers (builder.c). */
+#ifndef CFS_BUILDER_PRIVATE_H
+#define CFS_BUILDER_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <composefs/builder.h>
+
+#include "node.h"
+
+/* A regular file whose content the workers must read (once per inode). */
+struct build_job {
+	struct cfs_node *node; /* borrowed: the tree holds it */
+	char *relpath;         /* relative to the source root */
+};
+
+/* Growable buffers for listing and reading xattrs (one set per thread). */
+struct xattr_bufs {
+	char *list;
+	size_t list_size;
+	char *value;
+	size_t value_size;
+};
+
+/* Inodes seen with st_nlink > 1, to join their names into one node. */
+struct inode_slot {
+	dev_t dev;
+	ino_t ino;
+	struct cfs_node *node; /* borrowed; NULL = empty slot */
+	uint32_t count;        /* names found inside the tree */
+};
+
+struct build_ctx {
+	const struct cfs_build_opts *o;
+	uint32_t flags;
+	int rootfd;
+	const char *srcpath; /* for messages */
+	bool use_proc;       /* xattrs through /proc/self/fd/N/name */
+
+	pthread_mutex_t lock; /* protects the queue and the error */
+	pthread_cond_t work_cond; /* workers: new job, end of scan, failure */
+	pthread_cond_t idle_cond; /* caller: a worker finished */
+	struct build_job *jobs;
+	size_t n_jobs, cap_jobs, next_job;
+	bool scan_done;
+	unsigned workers_running;
+	int err; /* first error (negative errno), 0 if none */
+	char errmsg[1024];
+	uint64_t files_total, bytes_total;
+	atomic_uint_fast64_t files_done, bytes_done;
+	atomic_bool failed;
+	atomic_bool no_reflink;
+
+	struct inode_slot *inodes;
+	size_t inodes_cap, inodes_used;
+
+	struct xattr_bufs xb; /* the scanner's */
+
+	/* progress */
+	uint64_t last_progress_ns;
+};
+
+/* Record the first failure (err < 0) with a message "srcpath/relpath: what: strerror". */
+void cfs_build_fail(struct build_ctx *ctx, int err, const char *relpath, const char *what);
+/* Queue a content job; 0 or -ENOMEM. Takes ownership of @relpath (even on error). */
+int cfs_build_push_job(struct build_ctx *ctx, struct cfs_node *node, char *relpath);
+/* Report progress if enough time has passed (or @force). Caller's thread only. */
+void cfs_build_report(struct build_ctx *ctx, bool scanning, bool force);
+/* Allocate / release xattr buffers. */
+int cfs_build_xattr_bufs_init(struct xattr_bufs *b);
+void cfs_build_xattr_bufs_free(struct xattr_bufs *b);
+/*
+ * Add the xattrs (as the flags select) of the file open as @fd, or if @fd < 0
+ * of @path (not following a final symlink), to @node. Reports failures.
+ */
+int cfs_build_read_xattrs(struct build_ctx *ctx, struct xattr_bufs *b, struct cfs_node *node,
+			  int fd, const char *path, const char *relpath);
+/* Walk the directory tree breadth-first, building nodes and queueing jobs. */
+int cfs_build_scan(struct build_ctx *ctx, struct cfs_node **root_out);
+
+#endif

@@ -1,0 +1,529 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* Directory builder: worker threads read each file once to inline, hash and store it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <composefs/verity.h>
+
+#include "builder-private.h"
+#include "util.h"
+
+#define WORK_BUF_SIZE (1024 * 1024)
+#define PROGRESS_INTERVAL_NS 250000000ull
+#define KNOWN_FLAGS                                                                          \
+	(CFS_BUILD_SKIP_XATTRS | CFS_BUILD_USER_XATTRS | CFS_BUILD_SKIP_DEVICES |            \
+	 CFS_BUILD_USE_EPOCH | CFS_BUILD_COMPUTE_DIGEST)
+
+void cfs_build_opts_init(struct cfs_build_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->inline_max = CFS_BUILD_INLINE_DEFAULT;
+}
+
+void cfs_build_fail(struct build_ctx *ctx, int err, const char *relpath, const char *what)
+{
+	size_t slen = strlen(ctx->srcpath);
+	const char *sep = relpath[0] && slen > 0 && ctx->srcpath[slen - 1] != '/' ? "/" : "";
+	char ebuf[128];
+
+	pthread_mutex_lock(&ctx->lock);
+	if (ctx->err == 0) {
+		ctx->err = err;
+		if (err == -EIO && strcmp(what, "changed") == 0)
+			snprintf(ctx->errmsg, sizeof(ctx->errmsg), "%s%s%s: file changed while reading",
+				 ctx->srcpath, sep, relpath);
+		else
+			snprintf(ctx->errmsg, sizeof(ctx->errmsg), "%s%s%s: %s: %s", ctx->srcpath,
+				 sep, relpath, what, strerror_r(-err, ebuf, sizeof(ebuf)));
+		atomic_store(&ctx->failed, true);
+		pthread_cond_broadcast(&ctx->work_cond);
+	}
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+int cfs_build_push_job(struct build_ctx *ctx, struct cfs_node *node, char *relpath)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&ctx->lock);
+	if (ctx->n_jobs == ctx->cap_jobs) {
+		size_t cap = ctx->cap_jobs ? 2 * ctx->cap_jobs : 1024;
+		struct build_job *j = realloc(ctx->jobs, cap * sizeof(*j));
+
+		if (j == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+		ctx->jobs = j;
+		ctx->cap_jobs = cap;
+	}
+	ctx->jobs[ctx->n_jobs++] = (struct build_job){ .node = node, .relpath = relpath };
+	relpath = NULL;
+	ctx->files_total++;
+	pthread_cond_signal(&ctx->work_cond);
+out:
+	pthread_mutex_unlock(&ctx->lock);
+	free(relpath);
+	return r;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void cfs_build_report(struct build_ctx *ctx, bool scanning, bool force)
+{
+	struct cfs_build_progress p;
+	uint64_t t;
+
+	if (ctx->o->progress == NULL)
+		return;
+	t = now_ns();
+	if (!force && t - ctx->last_progress_ns < PROGRESS_INTERVAL_NS)
+		return;
+	ctx->last_progress_ns = t;
+	pthread_mutex_lock(&ctx->lock);
+	p = (struct cfs_build_progress){
+		.scanning = scanning,
+		.files_total = ctx->files_total,
+		.bytes_total = ctx->bytes_total,
+	};
+	pthread_mutex_unlock(&ctx->lock);
+	p.files_done = atomic_load(&ctx->files_done);
+	p.bytes_done = atomic_load(&ctx->bytes_done);
+	ctx->o->progress(ctx->o->progress_user, &p);
+}
+
+/* ---- workers ------------------------------------------------------------------ */
+
+struct worker {
+	struct build_ctx *ctx;
+	pthread_t thread;
+	struct cfs_verity_ctx *vctx;
+	uint8_t *buf;
+	struct xattr_bufs xb;
+};
+
+/* Read the file, hashing; copy into @st (if any) unless it was cloned. */
+static int hash_stream(struct worker *w, int fd, uint64_t size, struct cfs_objstore_stage *st,
+		       bool cloned, uint8_t *digest, const char **what)
+{
+	uint64_t done = 0;
+	int r;
+
+	for (;;) {
+		ssize_t n = cfs_read_full(fd, w->buf, WORK_BUF_SIZE);
+
+		if (n < 0) {
+			*what = "read";
+			return (int)n;
+		}
+		if (n == 0)
+			break;
+		done += (uint64_t)n;
+		if (done > size)
+			break;
+		r = cfs_verity_update(w->vctx, w->buf, (size_t)n);
+		if (r < 0) {
+			*what = "digest";
+			return r;
+		}
+		if (st != NULL && !cloned) {
+			r = cfs_write_full(cfs_objstore_stage_fd(st), w->buf, (size_t)n);
+			if (r < 0) {
+				*what = "write object";
+				return r;
+			}
+		}
+	}
+	if (done != size) {
+		*what = "changed";
+		return -EIO;
+	}
+	r = cfs_verity_final(w->vctx, digest);
+	if (r < 0)
+		*what = "digest";
+	return r;
+}
+
+/* Store a file that was read completely into w->buf. */
+static int store_small(struct worker *w, int fd, size_t size, const uint8_t *digest)
+{
+	struct build_ctx *ctx = w->ctx;
+	struct cfs_objstore *store = ctx->o->store;
+	struct cfs_objstore_stage *st;
+	int r;
+
+	r = cfs_objstore_has(store, digest);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = cfs_objstore_stage_new(store, &st);
+	if (r < 0)
+		return r;
+	/* a reflink shares the extents (no space used); else write what we read */
+	r = -EOPNOTSUPP;
+	if (!atomic_load(&ctx->no_reflink)) {
+		r = cfs_objstore_stage_clone(st, fd);
+		if (r == -EOPNOTSUPP)
+			atomic_store(&ctx->no_reflink, true);
+	}
+	if (r == -EOPNOTSUPP)
+		r = cfs_write_full(cfs_objstore_stage_fd(st), w->buf, size);
+	if (r < 0) {
+		cfs_objstore_stage_free(st);
+		return r;
+	}
+	return cfs_objstore_stage_commit(st, digest);
+}
+
+static int set_digest_payload(struct cfs_node *node, const uint8_t *digest)
+{
+	char path[2 * CFS_DIGEST_SIZE + 2];
+
+	cfs_hex_encode(digest, 1, path);
+	path[2] = '/';
+	cfs_hex_encode(digest + 1, CFS_DIGEST_SIZE - 1, path + 3);
+	cfs_node_set_digest(node, digest);
+	return cfs_node_set_payload(node, path);
+}
+
+static int process_digest(struct worker *w, int fd, struct cfs_node *node, const char **what)
+{
+	struct build_ctx *ctx = w->ctx;
+	struct cfs_objstore *store = ctx->o->store;
+	struct cfs_objstore_stage *st = NULL;
+	uint64_t size = node->size;
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	bool cloned = false;
+	int r;
+
+	if (store != NULL && size > WORK_BUF_SIZE) {
+		/* too big to hold: stream into a staged object while hashing */
+		r = cfs_objstore_stage_new(store, &st);
+		if (r < 0) {
+			*what = "create object";
+			return r;
+		}
+		if (!atomic_load(&ctx->no_reflink)) {
+			r = cfs_objstore_stage_clone(st, fd);
+			if (r == 0)
+				cloned = true;
+			else if (r == -EOPNOTSUPP)
+				atomic_store(&ctx->no_reflink, true);
+			else
+				goto fail_stage;
+		}
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	}
+	r = hash_stream(w, fd, size, st, cloned, digest, what);
+	if (r < 0)
+		goto fail_stage;
+	if (st != NULL) {
+		r = cfs_objstore_stage_commit(st, digest);
+		st = NULL;
+		if (r < 0) {
+			*what = "store object";
+			return r;
+		}
+	} else if (store != NULL) {
+		r = store_small(w, fd, (size_t)size, digest);
+		if (r < 0) {
+			*what = "store object";
+			return r;
+		}
+	}
+	r = set_digest_payload(node, digest);
+	if (r < 0)
+		*what = "payload";
+	return r;
+
+fail_stage:
+	if (r < 0 && *what == NULL)
+		*what = "clone";
+	cfs_objstore_stage_free(st);
+	return r;
+}
+
+static int process_job(struct worker *w, const struct build_job *job)
+{
+	struct build_ctx *ctx = w->ctx;
+	struct cfs_node *node = job->node;
+	const char *what = NULL;
+	struct stat st;
+	int fd, r;
+
+	fd = openat(ctx->rootfd, job->relpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		cfs_build_fail(ctx, r, job->relpath, "open");
+		return r;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		what = "stat";
+	} else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != node->size) {
+		r = -EIO;
+		what = "changed";
+	} else if ((r = cfs_build_read_xattrs(ctx, &w->xb, node, fd, NULL, job->relpath)) < 0) {
+		close(fd);
+		return r; /* already reported */
+	} else if (node->size <= ctx->o->inline_max) {
+		ssize_t n = cfs_read_full(fd, w->buf, (size_t)node->size + 1);
+
+		if (n < 0) {
+			r = (int)n;
+			what = "read";
+		} else if ((uint64_t)n != node->size) {
+			r = -EIO;
+			what = "changed";
+		} else {
+			r = cfs_node_set_content(node, w->buf, (size_t)n);
+			what = "content";
+		}
+	} else if (ctx->flags & CFS_BUILD_COMPUTE_DIGEST) {
+		r = process_digest(w, fd, node, &what);
+	} else {
+		r = cfs_node_set_payload(node, job->relpath);
+		what = "payload";
+	}
+	close(fd);
+	if (r < 0)
+		cfs_build_fail(ctx, r, job->relpath, what ? what : "read");
+	return r;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct build_ctx *ctx = w->ctx;
+
+	for (;;) {
+		struct build_job job;
+
+		pthread_mutex_lock(&ctx->lock);
+		while (!atomic_load(&ctx->failed) && ctx->next_job == ctx->n_jobs && !ctx->scan_done)
+			pthread_cond_wait(&ctx->work_cond, &ctx->lock);
+		if (atomic_load(&ctx->failed) || ctx->next_job == ctx->n_jobs) {
+			ctx->workers_running--;
+			pthread_cond_signal(&ctx->idle_cond);
+			pthread_mutex_unlock(&ctx->lock);
+			return NULL;
+		}
+		job = ctx->jobs[ctx->next_job];
+		ctx->jobs[ctx->next_job].relpath = NULL;
+		ctx->next_job++;
+		pthread_mutex_unlock(&ctx->lock);
+
+		if (process_job(w, &job) == 0) {
+			atomic_fetch_add(&ctx->files_done, 1);
+			atomic_fetch_add(&ctx->bytes_done, job.node->size);
+		}
+		free(job.relpath);
+	}
+}
+
+static unsigned usable_cpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	return get_nprocs() > 0 ? (unsigned)get_nprocs() : 1;
+}
+
+static int check_opts(const struct cfs_build_opts *o)
+{
+	if (o->flags & ~KNOWN_FLAGS)
+		return -EINVAL;
+	if ((o->flags & CFS_BUILD_SKIP_XATTRS) && (o->flags & CFS_BUILD_USER_XATTRS))
+		return -EINVAL;
+	if (o->inline_max > CFS_INLINE_MAX)
+		return -EINVAL;
+	if (o->store != NULL && (!(o->flags & CFS_BUILD_COMPUTE_DIGEST) ||
+				 cfs_objstore_get_alg(o->store) != CFS_HASH_SHA256))
+		return -EINVAL;
+	return 0;
+}
+
+static void ctx_destroy(struct build_ctx *ctx)
+{
+	for (size_t i = ctx->next_job; i < ctx->n_jobs; i++)
+		free(ctx->jobs[i].relpath);
+	free(ctx->jobs);
+	free(ctx->inodes);
+	cfs_build_xattr_bufs_free(&ctx->xb);
+	pthread_cond_destroy(&ctx->work_cond);
+	pthread_cond_destroy(&ctx->idle_cond);
+	pthread_mutex_destroy(&ctx->lock);
+	if (ctx->rootfd >= 0)
+		close(ctx->rootfd);
+}
+
+static int ctx_init(struct build_ctx *ctx, int atdirfd, const char *path,
+		    const struct cfs_build_opts *o)
+{
+	struct stat st;
+
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->rootfd = -1;
+	ctx->o = o;
+	ctx->flags = o->flags;
+	ctx->srcpath = path;
+	pthread_mutex_init(&ctx->lock, NULL);
+	pthread_cond_init(&ctx->work_cond, NULL);
+	pthread_cond_init(&ctx->idle_cond, NULL);
+	ctx->use_proc = access("/proc/self/fd", X_OK) == 0;
+	ctx->last_progress_ns = now_ns(); /* first report after one interval */
+	if (cfs_build_xattr_bufs_init(&ctx->xb) < 0)
+		return -ENOMEM;
+	ctx->rootfd = openat(atdirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ctx->rootfd < 0) {
+		int r = -errno;
+
+		if (r == -ENOTDIR || (r == -ENOENT && fstatat(atdirfd, path, &st, 0) == 0))
+			r = -ENOTDIR;
+		cfs_build_fail(ctx, r, "", "open");
+		return r;
+	}
+	return 0;
+}
+
+static void copy_err(const struct build_ctx *ctx, int r, char *errbuf, size_t errlen)
+{
+	if (errbuf == NULL || errlen == 0)
+		return;
+	if (ctx->errmsg[0]) {
+		snprintf(errbuf, errlen, "%s", ctx->errmsg);
+	} else {
+		char ebuf[128];
+
+		snprintf(errbuf, errlen, "%s: %s", ctx->srcpath, strerror_r(-r, ebuf, sizeof(ebuf)));
+	}
+}
+
+/* Wait for the workers, reporting progress meanwhile. */
+static void wait_workers(struct build_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->lock);
+	ctx->scan_done = true;
+	pthread_cond_broadcast(&ctx->work_cond);
+	while (ctx->workers_running > 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)PROGRESS_INTERVAL_NS;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ctx->idle_cond, &ctx->lock, &ts);
+		if (ctx->workers_running > 0 && ctx->o->progress != NULL) {
+			pthread_mutex_unlock(&ctx->lock);
+			cfs_build_report(ctx, false, false);
+			pthread_mutex_lock(&ctx->lock);
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+int cfs_build_from_dir(int atdirfd, const char *path, const struct cfs_build_opts *o,
+		       struct cfs_node **root_out, char *errbuf, size_t errlen)
+{
+	struct cfs_build_opts defaults;
+	struct worker *workers = NULL;
+	struct cfs_node *root = NULL;
+	struct build_ctx ctx;
+	unsigned nthreads, started = 0;
+	int r;
+
+	*root_out = NULL;
+	if (o == NULL) {
+		cfs_build_opts_init(&defaults);
+		o = &defaults;
+	}
+	if (errbuf && errlen)
+		errbuf[0] = '\0';
+	r = check_opts(o);
+	if (r < 0) {
+		if (errbuf && errlen)
+			snprintf(errbuf, errlen, "invalid build options");
+		return r;
+	}
+	r = ctx_init(&ctx, atdirfd, path, o);
+	if (r < 0)
+		goto out;
+
+	nthreads = o->threads ? o->threads : usable_cpus();
+	workers = calloc(nthreads, sizeof(*workers));
+	if (workers == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (; started < nthreads; started++) {
+		struct worker *w = &workers[started];
+
+		w->ctx = &ctx;
+		w->buf = malloc(WORK_BUF_SIZE);
+		if (w->buf == NULL || cfs_build_xattr_bufs_init(&w->xb) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		r = cfs_verity_ctx_new(CFS_HASH_SHA256, &w->vctx);
+		if (r < 0)
+			break;
+		pthread_mutex_lock(&ctx.lock);
+		ctx.workers_running++;
+		pthread_mutex_unlock(&ctx.lock);
+		r = -pthread_create(&w->thread, NULL, worker_main, w);
+		if (r < 0) {
+			pthread_mutex_lock(&ctx.lock);
+			ctx.workers_running--;
+			pthread_mutex_unlock(&ctx.lock);
+			break;
+		}
+	}
+	if (r == 0)
+		r = cfs_build_scan(&ctx, &root);
+	else
+		cfs_build_fail(&ctx, r, "", "start workers");
+	if (r < 0)
+		cfs_build_fail(&ctx, r, "", "scan");
+	wait_workers(&ctx);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(workers[i].thread, NULL);
+	if (r == 0 && ctx.err < 0)
+		r = ctx.err;
+	if (r == 0)
+		cfs_build_report(&ctx, false, true);
+out:
+	if (workers != NULL) {
+		for (unsigned i = 0; i < nthreads; i++) {
+			free(workers[i].buf);
+			cfs_build_xattr_bufs_free(&workers[i].xb);
+			cfs_verity_ctx_free(workers[i].vctx);
+		}
+		free(workers);
+	}
+	if (r < 0) {
+		if (ctx.err < 0)
+			r = ctx.err;
+		copy_err(&ctx, r, errbuf, errlen);
+		cfs_node_unref(root);
+	} else {
+		*root_out = root;
+	}
+	ctx_destroy(&ctx);
+	return r;
+}

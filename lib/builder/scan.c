@@ -1,0 +1,499 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* Directory walk of the builder: breadth-first, name-sorted, hard links joined. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "builder-private.h"
+#include "util.h"
+
+#define XATTR_BUF_INIT (64 * 1024)
+
+/* A directory waiting to be read. */
+struct dir_item {
+	struct cfs_node *node; /* borrowed */
+	char *relpath;         /* "" for the root */
+};
+
+struct dir_queue {
+	struct dir_item *items;
+	size_t head, n, cap;
+};
+
+static int dirq_push(struct dir_queue *q, struct cfs_node *node, char *relpath)
+{
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? 2 * q->cap : 64;
+		struct dir_item *it = realloc(q->items, cap * sizeof(*it));
+
+		if (it == NULL) {
+			free(relpath);
+			return -ENOMEM;
+		}
+		q->items = it;
+		q->cap = cap;
+	}
+	q->items[q->n++] = (struct dir_item){ .node = node, .relpath = relpath };
+	return 0;
+}
+
+static void dirq_free(struct dir_queue *q)
+{
+	for (size_t i = q->head; i < q->n; i++)
+		free(q->items[i].relpath);
+	free(q->items);
+}
+
+/* ---- hard links ------------------------------------------------------------ */
+
+static size_t inode_hash(dev_t dev, ino_t ino)
+{
+	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull ^ (uint64_t)dev * 0xc2b2ae3d27d4eb4full;
+
+	return (size_t)(h ^ (h >> 29));
+}
+
+static struct inode_slot *inode_find(struct build_ctx *ctx, dev_t dev, ino_t ino)
+{
+	if (ctx->inodes_cap == 0)
+		return NULL;
+	for (size_t i = inode_hash(dev, ino) & (ctx->inodes_cap - 1);;
+	     i = (i + 1) & (ctx->inodes_cap - 1)) {
+		struct inode_slot *s = &ctx->inodes[i];
+
+		if (s->node == NULL)
+			return NULL;
+		if (s->dev == dev && s->ino == ino)
+			return s;
+	}
+}
+
+static void inode_place(struct inode_slot *tab, size_t cap, const struct inode_slot *v)
+{
+	size_t i = inode_hash(v->dev, v->ino) & (cap - 1);
+
+	while (tab[i].node != NULL)
+		i = (i + 1) & (cap - 1);
+	tab[i] = *v;
+}
+
+static int inode_add(struct build_ctx *ctx, dev_t dev, ino_t ino, struct cfs_node *node)
+{
+	if (2 * (ctx->inodes_used + 1) > ctx->inodes_cap) {
+		size_t cap = ctx->inodes_cap ? 2 * ctx->inodes_cap : 256;
+		struct inode_slot *tab = calloc(cap, sizeof(*tab));
+
+		if (tab == NULL)
+			return -ENOMEM;
+		for (size_t i = 0; i < ctx->inodes_cap; i++)
+			if (ctx->inodes[i].node != NULL)
+				inode_place(tab, cap, &ctx->inodes[i]);
+		free(ctx->inodes);
+		ctx->inodes = tab;
+		ctx->inodes_cap = cap;
+	}
+	inode_place(ctx->inodes, ctx->inodes_cap,
+		    &(struct inode_slot){ .dev = dev, .ino = ino, .node = node, .count = 1 });
+	ctx->inodes_used++;
+	return 0;
+}
+
+/* ---- per-entry metadata ----------------------------------------------------- */
+
+static bool keep_xattr(const struct build_ctx *ctx, const char *name)
+{
+	if (ctx->flags & CFS_BUILD_USER_XATTRS)
+		return strncmp(name, "user.", 5) == 0;
+	return true;
+}
+
+int cfs_build_xattr_bufs_init(struct xattr_bufs *b)
+{
+	b->list_size = b->value_size = XATTR_BUF_INIT;
+	b->list = malloc(b->list_size);
+	b->value = malloc(b->value_size);
+	return b->list && b->value ? 0 : -ENOMEM;
+}
+
+void cfs_build_xattr_bufs_free(struct xattr_bufs *b)
+{
+	free(b->list);
+	free(b->value);
+	b->list = b->value = NULL;
+}
+
+/* List into b->list, growing it as needed. */
+static ssize_t list_xattrs(struct xattr_bufs *b, int fd, const char *path)
+{
+	for (;;) {
+		ssize_t n = fd >= 0 ? flistxattr(fd, b->list, b->list_size)
+				    : llistxattr(path, b->list, b->list_size);
+		char *p;
+
+		if (n >= 0)
+			return n;
+		if (errno == ENOTSUP)
+			return 0; /* filesystem without xattrs */
+		if (errno != ERANGE)
+			return -errno;
+		n = fd >= 0 ? flistxattr(fd, NULL, 0) : llistxattr(path, NULL, 0);
+		if (n < 0)
+			return -errno;
+		p = realloc(b->list, (size_t)n + 1024);
+		if (p == NULL)
+			return -ENOMEM;
+		b->list = p;
+		b->list_size = (size_t)n + 1024;
+	}
+}
+
+static ssize_t get_xattr(struct xattr_bufs *b, int fd, const char *path, const char *name)
+{
+	for (;;) {
+		ssize_t n = fd >= 0 ? fgetxattr(fd, name, b->value, b->value_size)
+				    : lgetxattr(path, name, b->value, b->value_size);
+		char *p;
+
+		if (n >= 0)
+			return n;
+		if (errno != ERANGE)
+			return -errno;
+		n = fd >= 0 ? fgetxattr(fd, name, NULL, 0) : lgetxattr(path, name, NULL, 0);
+		if (n < 0)
+			return -errno;
+		p = realloc(b->value, (size_t)n + 1);
+		if (p == NULL)
+			return -ENOMEM;
+		b->value = p;
+		b->value_size = (size_t)n + 1;
+	}
+}
+
+int cfs_build_read_xattrs(struct build_ctx *ctx, struct xattr_bufs *b, struct cfs_node *node,
+			  int fd, const char *path, const char *relpath)
+{
+	ssize_t n;
+
+	if (ctx->flags & CFS_BUILD_SKIP_XATTRS)
+		return 0;
+	n = list_xattrs(b, fd, path);
+	if (n < 0) {
+		cfs_build_fail(ctx, (int)n, relpath, "listxattr");
+		return (int)n;
+	}
+	for (const char *it = b->list; it < b->list + n; it += strlen(it) + 1) {
+		ssize_t vlen;
+		int r;
+
+		if (!keep_xattr(ctx, it))
+			continue;
+		vlen = get_xattr(b, fd, path, it);
+		if (vlen == -ENODATA)
+			continue; /* removed since the listing */
+		if (vlen < 0) {
+			cfs_build_fail(ctx, (int)vlen, relpath, "getxattr");
+			return (int)vlen;
+		}
+		r = cfs_node_set_xattr(node, it, b->value, (size_t)vlen);
+		if (r < 0) {
+			cfs_build_fail(ctx, r, relpath, "xattr");
+			return r;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The xattrs of entry @name of @dfd. Without a per-name *at() xattr call we
+ * go through the directory's /proc/self/fd link, which resolves @name
+ * relative to it (and does not follow @name itself if it is a symlink).
+ */
+static int read_entry_xattrs(struct build_ctx *ctx, struct cfs_node *node, int dfd,
+			     const char *name, const char *relpath)
+{
+	char procpath[64 + NAME_MAX];
+	_cleanup_free_ char *full = NULL;
+
+	if (ctx->flags & CFS_BUILD_SKIP_XATTRS)
+		return 0;
+	if (ctx->use_proc) {
+		snprintf(procpath, sizeof(procpath), "/proc/self/fd/%d/%s", dfd, name);
+		return cfs_build_read_xattrs(ctx, &ctx->xb, node, -1, procpath, relpath);
+	}
+	if (asprintf(&full, "%s/%s", ctx->srcpath, relpath) < 0) {
+		full = NULL;
+		return -ENOMEM;
+	}
+	return cfs_build_read_xattrs(ctx, &ctx->xb, node, -1, full, relpath);
+}
+
+static int read_symlink(struct build_ctx *ctx, struct cfs_node *node, int dfd, const char *name,
+			const struct stat *st, const char *relpath)
+{
+	size_t size = st->st_size > PATH_MAX ? (size_t)st->st_size + 1 : PATH_MAX + 1;
+
+	for (;;) {
+		_cleanup_free_ char *buf = malloc(size);
+		ssize_t n;
+		int r;
+
+		if (buf == NULL)
+			return -ENOMEM;
+		n = readlinkat(dfd, name, buf, size);
+		if (n < 0) {
+			r = -errno;
+			cfs_build_fail(ctx, r, relpath, "readlink");
+			return r;
+		}
+		if ((size_t)n < size) {
+			buf[n] = '\0';
+			r = cfs_node_set_payload(node, buf);
+			if (r == 0)
+				cfs_node_set_size(node, (uint64_t)n);
+			return r;
+		}
+		size *= 2;
+	}
+}
+
+static struct cfs_node *node_from_stat(const struct build_ctx *ctx, const struct stat *st)
+{
+	struct cfs_node *n = cfs_node_new(st->st_mode);
+
+	if (n == NULL)
+		return NULL;
+	cfs_node_set_uid(n, st->st_uid);
+	cfs_node_set_gid(n, st->st_gid);
+	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
+		cfs_node_set_rdev(n, (uint32_t)st->st_rdev);
+	if (S_ISREG(st->st_mode))
+		cfs_node_set_size(n, (uint64_t)st->st_size);
+	if (!(ctx->flags & CFS_BUILD_USE_EPOCH))
+		cfs_node_set_mtime(n, st->st_mtim.tv_sec, (uint32_t)st->st_mtim.tv_nsec);
+	return n;
+}
+
+static char *join_rel(const char *dir, const char *name)
+{
+	char *p;
+
+	if (dir[0] == '\0')
+		return strdup(name);
+	if (asprintf(&p, "%s/%s", dir, name) < 0)
+		return NULL;
+	return p;
+}
+
+/* One directory entry: stat, xattrs, node, queueing. */
+static int scan_entry(struct build_ctx *ctx, struct dir_queue *q, struct cfs_node *dir, int dfd,
+		      const char *name, const char *dir_relpath)
+{
+	_cleanup_free_ char *relpath = join_rel(dir_relpath, name);
+	struct cfs_node *node;
+	struct stat st;
+	int r;
+
+	if (relpath == NULL)
+		return -ENOMEM;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = -errno;
+		cfs_build_fail(ctx, r, relpath, "stat");
+		return r;
+	}
+	if ((ctx->flags & CFS_BUILD_SKIP_DEVICES) && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)))
+		return 0;
+
+	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+		struct inode_slot *slot = inode_find(ctx, st.st_dev, st.st_ino);
+
+		if (slot != NULL) {
+			r = cfs_node_add_child(dir, name, slot->node, true);
+			if (r < 0) {
+				cfs_build_fail(ctx, r, relpath, "add entry");
+				return r;
+			}
+			slot->count++;
+			cfs_node_set_nlink(slot->node, slot->count);
+			return 0;
+		}
+	}
+
+	node = node_from_stat(ctx, &st);
+	if (node == NULL)
+		return -ENOMEM;
+	r = cfs_node_add_child(dir, name, node, false);
+	cfs_node_unref(node); /* the tree holds it now */
+	if (r < 0) {
+		cfs_build_fail(ctx, r, relpath, "add entry");
+		return r;
+	}
+	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+		r = inode_add(ctx, st.st_dev, st.st_ino, node);
+		if (r < 0)
+			return r;
+	}
+	/* a file with content is opened by a worker anyway: it reads the xattrs there */
+	if (!(S_ISREG(st.st_mode) && st.st_size > 0)) {
+		r = read_entry_xattrs(ctx, node, dfd, name, relpath);
+		if (r < 0)
+			return r;
+	}
+	if (S_ISLNK(st.st_mode))
+		return read_symlink(ctx, node, dfd, name, &st, relpath);
+	if (S_ISDIR(st.st_mode))
+		return dirq_push(q, node, steal_pointer(&relpath));
+	if (S_ISREG(st.st_mode) && st.st_size > 0) {
+		ctx->bytes_total += (uint64_t)st.st_size; /* scanner-owned until the scan ends */
+		return cfs_build_push_job(ctx, node, steal_pointer(&relpath));
+	}
+	return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Read all names of a directory (but . and ..), sorted by byte order. */
+static int read_names(int dfd, char ***names_out, size_t *n_out)
+{
+	int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (de == NULL)
+			break;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (n == cap) {
+			char **p;
+
+			cap = cap ? 2 * cap : 32;
+			p = realloc(names, cap * sizeof(*p));
+			if (p == NULL) {
+				errno = ENOMEM;
+				break;
+			}
+			names = p;
+		}
+		names[n] = strdup(de->d_name);
+		if (names[n] == NULL) {
+			errno = ENOMEM;
+			break;
+		}
+		n++;
+	}
+	if (errno != 0) {
+		int r = -errno;
+
+		closedir(d);
+		free_names(names, n);
+		return r;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_names);
+	*names_out = names;
+	*n_out = n;
+	return 0;
+}
+
+static int scan_dir(struct build_ctx *ctx, struct dir_queue *q, const struct dir_item *item)
+{
+	const char *rel = item->relpath[0] ? item->relpath : ".";
+	char **names = NULL;
+	size_t n = 0;
+	int dfd, r;
+
+	dfd = openat(ctx->rootfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		r = -errno;
+		cfs_build_fail(ctx, r, item->relpath, "open directory");
+		return r;
+	}
+	r = read_names(dfd, &names, &n);
+	if (r < 0) {
+		cfs_build_fail(ctx, r, item->relpath, "read directory");
+		close(dfd);
+		return r;
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		r = scan_entry(ctx, q, item->node, dfd, names[i], item->relpath);
+		if (r == -ENOMEM)
+			cfs_build_fail(ctx, r, item->relpath, "scan");
+	}
+	free_names(names, n);
+	close(dfd);
+	return r;
+}
+
+int cfs_build_scan(struct build_ctx *ctx, struct cfs_node **root_out)
+{
+	struct dir_queue q = { 0 };
+	struct cfs_node *root;
+	struct stat st;
+	int r;
+
+	*root_out = NULL;
+	if (fstat(ctx->rootfd, &st) < 0) {
+		r = -errno;
+		cfs_build_fail(ctx, r, "", "stat");
+		return r;
+	}
+	root = node_from_stat(ctx, &st);
+	if (root == NULL) {
+		cfs_build_fail(ctx, -ENOMEM, "", "scan");
+		return -ENOMEM;
+	}
+	r = cfs_build_read_xattrs(ctx, &ctx->xb, root, ctx->rootfd, NULL, "");
+	if (r == 0)
+		r = dirq_push(&q, root, strdup(""));
+	if (r == 0 && q.items[0].relpath == NULL)
+		r = -ENOMEM;
+	while (r == 0 && q.head < q.n) {
+		struct dir_item item = q.items[q.head++];
+
+		if (atomic_load(&ctx->failed)) {
+			free(item.relpath);
+			r = -ECANCELED;
+			break;
+		}
+		r = scan_dir(ctx, &q, &item);
+		free(item.relpath);
+		cfs_build_report(ctx, true, false);
+	}
+	dirq_free(&q);
+	if (r == -ENOMEM)
+		cfs_build_fail(ctx, r, "", "scan");
+	*root_out = root; /* even on failure: the caller frees it after the workers stop */
+	return r;
+}

@@ -1,0 +1,665 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* Object store: atomic, deduplicated, batch-synced `XX/<hex>` objects. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <composefs/store.h>
+
+#include "util.h"
+
+#define OBJ_MODE 0644
+#define DIR_MODE 0755
+#define TMP_PREFIX ".tmp-"
+#define TMPNAME_SIZE 32
+#define COPY_BUF_SIZE (256 * 1024)
+/* more touched directories than this: one syncfs() instead of one fsync() each */
+#define SYNCFS_DIR_THRESHOLD 8
+
+struct staged {
+	char tmpname[TMPNAME_SIZE];
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+};
+
+struct cfs_objstore {
+	int dirfd;
+	unsigned flags;
+	enum cfs_hash_alg alg;
+	size_t dsize;
+	bool created; /* the store directory itself was made by us: sync its parent */
+	atomic_int verity_unsupported;
+
+	pthread_mutex_t lock; /* protects everything below */
+	struct staged *staged;
+	size_t n_staged, cap_staged;
+	uint32_t *set; /* open addressing: index + 1 into staged[], 0 = empty */
+	size_t set_cap;
+	uint8_t dir_known[32]; /* bitmap over the first digest byte: XX exists */
+	uint8_t dir_touched[32]; /* XX got new names since the last directory sync */
+	bool root_touched;
+};
+
+struct cfs_objstore_stage {
+	struct cfs_objstore *s;
+	int fd;
+	char tmpname[TMPNAME_SIZE];
+};
+
+static bool bit_get(const uint8_t *map, unsigned i)
+{
+	return (map[i / 8] >> (i % 8)) & 1;
+}
+
+static void bit_set(uint8_t *map, unsigned i)
+{
+	map[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+/* mkdir -p relative to @atdirfd; true in *@created when the last component was made. */
+static int mkdir_parents(int atdirfd, const char *path, bool *created)
+{
+	_cleanup_free_ char *p = strdup(path);
+	char *slash;
+
+	*created = false;
+	if (p == NULL)
+		return -ENOMEM;
+	if (mkdirat(atdirfd, p, DIR_MODE) == 0) {
+		*created = true;
+		return 0;
+	}
+	if (errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	/* create the missing ancestors, then the directory itself */
+	for (slash = strchr(p + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (mkdirat(atdirfd, p, DIR_MODE) < 0 && errno != EEXIST)
+			return -errno;
+		*slash = '/';
+	}
+	if (mkdirat(atdirfd, p, DIR_MODE) == 0)
+		*created = true;
+	else if (errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int cfs_objstore_open(int atdirfd, const char *path, unsigned flags, enum cfs_hash_alg alg,
+		      struct cfs_objstore **out)
+{
+	struct cfs_objstore *s;
+	size_t dsize = cfs_verity_digest_size(alg);
+	bool created = false;
+	int fd, r;
+
+	*out = NULL;
+	if ((flags & ~(CFS_OBJSTORE_CREATE | CFS_OBJSTORE_BATCH)) != 0 || dsize == 0 ||
+	    path == NULL || path[0] == '\0')
+		return -EINVAL;
+	if (flags & CFS_OBJSTORE_CREATE) {
+		r = mkdir_parents(atdirfd, path, &created);
+		if (r < 0)
+			return r;
+	}
+	fd = openat(atdirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	r = pthread_mutex_init(&s->lock, NULL);
+	if (r != 0) {
+		close(fd);
+		free(s);
+		return -r;
+	}
+	s->dirfd = fd;
+	s->flags = flags;
+	s->alg = alg;
+	s->dsize = dsize;
+	s->created = created;
+	*out = s;
+	return 0;
+}
+
+void cfs_objstore_free(struct cfs_objstore *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n_staged; i++)
+		unlinkat(s->dirfd, s->staged[i].tmpname, 0);
+	free(s->staged);
+	free(s->set);
+	pthread_mutex_destroy(&s->lock);
+	close(s->dirfd);
+	free(s);
+}
+
+enum cfs_hash_alg cfs_objstore_get_alg(const struct cfs_objstore *s)
+{
+	return s->alg;
+}
+
+int cfs_objstore_get_dirfd(const struct cfs_objstore *s)
+{
+	return s->dirfd;
+}
+
+int cfs_objstore_object_path(const struct cfs_objstore *s, const uint8_t *digest, char *buf,
+			     size_t len)
+{
+	size_t need = 2 * s->dsize + 2;
+
+	if (len < need)
+		return -ERANGE;
+	cfs_hex_encode(digest, 1, buf);
+	buf[2] = '/';
+	cfs_hex_encode(digest + 1, s->dsize - 1, buf + 3);
+	return (int)(need - 1);
+}
+
+/* ---- the set of staged digests (caller holds the lock) ------------------- */
+
+static size_t set_slot(const struct cfs_objstore *s, const uint8_t *digest)
+{
+	uint64_t h;
+
+	memcpy(&h, digest, sizeof(h)); /* digests are uniformly distributed */
+	return (size_t)h & (s->set_cap - 1);
+}
+
+static struct staged *set_find(const struct cfs_objstore *s, const uint8_t *digest)
+{
+	if (s->set_cap == 0)
+		return NULL;
+	for (size_t i = set_slot(s, digest);; i = (i + 1) & (s->set_cap - 1)) {
+		uint32_t v = s->set[i];
+
+		if (v == 0)
+			return NULL;
+		if (memcmp(s->staged[v - 1].digest, digest, s->dsize) == 0)
+			return &s->staged[v - 1];
+	}
+}
+
+static void set_insert_index(struct cfs_objstore *s, size_t idx)
+{
+	size_t i = set_slot(s, s->staged[idx].digest);
+
+	while (s->set[i] != 0)
+		i = (i + 1) & (s->set_cap - 1);
+	s->set[i] = (uint32_t)(idx + 1);
+}
+
+static int set_rebuild(struct cfs_objstore *s, size_t min_cap)
+{
+	size_t cap = 64;
+	uint32_t *set;
+
+	while (cap < 2 * min_cap)
+		cap *= 2;
+	set = calloc(cap, sizeof(*set));
+	if (set == NULL)
+		return -ENOMEM;
+	free(s->set);
+	s->set = set;
+	s->set_cap = cap;
+	for (size_t i = 0; i < s->n_staged; i++)
+		set_insert_index(s, i);
+	return 0;
+}
+
+static int staged_add(struct cfs_objstore *s, const char *tmpname, const uint8_t *digest)
+{
+	struct staged *e;
+	int r;
+
+	if (s->n_staged >= UINT32_MAX - 1)
+		return -ENOSPC;
+	if (s->n_staged == s->cap_staged) {
+		size_t cap = s->cap_staged ? 2 * s->cap_staged : 256;
+
+		e = realloc(s->staged, cap * sizeof(*e));
+		if (e == NULL)
+			return -ENOMEM;
+		s->staged = e;
+		s->cap_staged = cap;
+	}
+	if (2 * (s->n_staged + 1) > s->set_cap) {
+		r = set_rebuild(s, s->n_staged + 1);
+		if (r < 0)
+			return r;
+	}
+	e = &s->staged[s->n_staged];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->tmpname, sizeof(e->tmpname), "%s", tmpname);
+	memcpy(e->digest, digest, s->dsize);
+	set_insert_index(s, s->n_staged);
+	s->n_staged++;
+	return 0;
+}
+
+/* ---- lookups --------------------------------------------------------------- */
+
+int cfs_objstore_has(struct cfs_objstore *s, const uint8_t *digest)
+{
+	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
+	struct stat st;
+	bool staged;
+
+	pthread_mutex_lock(&s->lock);
+	staged = set_find(s, digest) != NULL;
+	pthread_mutex_unlock(&s->lock);
+	if (staged)
+		return 1;
+	cfs_objstore_object_path(s, digest, path, sizeof(path));
+	if (fstatat(s->dirfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return S_ISREG(st.st_mode) ? 1 : -EUCLEAN;
+}
+
+int cfs_objstore_open_object(struct cfs_objstore *s, const uint8_t *digest, int *fd_out)
+{
+	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
+	struct staged *e;
+	int fd;
+
+	*fd_out = -1;
+	cfs_objstore_object_path(s, digest, path, sizeof(path));
+	pthread_mutex_lock(&s->lock);
+	e = set_find(s, digest);
+	if (e != NULL)
+		snprintf(path, sizeof(path), "%s", e->tmpname);
+	fd = openat(s->dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	pthread_mutex_unlock(&s->lock);
+	if (fd < 0)
+		return -errno;
+	*fd_out = fd;
+	return 0;
+}
+
+/* ---- staging and publishing ---------------------------------------------- */
+
+int cfs_objstore_stage_new(struct cfs_objstore *s, struct cfs_objstore_stage **out)
+{
+	struct cfs_objstore_stage *st = calloc(1, sizeof(*st));
+	int r;
+
+	*out = NULL;
+	if (st == NULL)
+		return -ENOMEM;
+	st->s = s;
+	for (int tries = 0;; tries++) {
+		uint8_t rnd[8];
+		char hex[17];
+
+		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+			r = -errno;
+			free(st);
+			return r;
+		}
+		cfs_hex_encode(rnd, sizeof(rnd), hex);
+		snprintf(st->tmpname, sizeof(st->tmpname), TMP_PREFIX "%s", hex);
+		st->fd = openat(s->dirfd, st->tmpname, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, OBJ_MODE);
+		if (st->fd >= 0)
+			break;
+		if (errno != EEXIST || tries >= 16) {
+			r = -errno;
+			free(st);
+			return r;
+		}
+	}
+	/* the umask may have narrowed the mode; objects are world-readable */
+	if (fchmod(st->fd, OBJ_MODE) < 0) {
+		r = -errno;
+		cfs_objstore_stage_free(st);
+		return r;
+	}
+	*out = st;
+	return 0;
+}
+
+int cfs_objstore_stage_fd(const struct cfs_objstore_stage *st)
+{
+	return st->fd;
+}
+
+void cfs_objstore_stage_free(struct cfs_objstore_stage *st)
+{
+	if (st == NULL)
+		return;
+	if (st->fd >= 0)
+		close(st->fd);
+	unlinkat(st->s->dirfd, st->tmpname, 0);
+	free(st);
+}
+
+int cfs_objstore_stage_clone(struct cfs_objstore_stage *st, int src_fd)
+{
+	if (ioctl(st->fd, FICLONE, src_fd) == 0)
+		return 0;
+	if (errno == EXDEV || errno == EINVAL || errno == ENOTTY || errno == EOPNOTSUPP ||
+	    errno == ENOSYS)
+		return -EOPNOTSUPP;
+	return -errno;
+}
+
+/* Create XX if needed. Caller holds the lock. */
+static int ensure_subdir(struct cfs_objstore *s, unsigned first, const char *name)
+{
+	if (bit_get(s->dir_known, first))
+		return 0;
+	if (mkdirat(s->dirfd, name, DIR_MODE) == 0)
+		s->root_touched = true;
+	else if (errno != EEXIST)
+		return -errno;
+	bit_set(s->dir_known, first);
+	return 0;
+}
+
+/* Give a synced temporary file its final name. Caller holds the lock. */
+static int publish(struct cfs_objstore *s, const char *tmpname, const uint8_t *digest)
+{
+	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
+	int r;
+
+	cfs_objstore_object_path(s, digest, path, sizeof(path));
+	path[2] = '\0';
+	r = ensure_subdir(s, digest[0], path);
+	if (r < 0)
+		return r;
+	path[2] = '/';
+	if (renameat2(s->dirfd, tmpname, s->dirfd, path, RENAME_NOREPLACE) < 0) {
+		if (errno == EEXIST) {
+			/* a concurrent writer won: identical content by construction */
+			unlinkat(s->dirfd, tmpname, 0);
+			return 0;
+		}
+		if (errno != EINVAL && errno != ENOSYS)
+			return -errno;
+		/* no RENAME_NOREPLACE on this filesystem: link + unlink is equivalent */
+		if (linkat(s->dirfd, tmpname, s->dirfd, path, 0) < 0 && errno != EEXIST)
+			return -errno;
+		unlinkat(s->dirfd, tmpname, 0);
+	}
+	bit_set(s->dir_touched, digest[0]);
+	return 0;
+}
+
+static int fsync_at(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* Sync the directories that got new entries. Caller holds the lock. */
+static int sync_dirs(struct cfs_objstore *s)
+{
+	unsigned n_touched = 0;
+	int r = 0, r2;
+
+	for (unsigned i = 0; i < sizeof(s->dir_touched); i++)
+		n_touched += (unsigned)__builtin_popcount(s->dir_touched[i]);
+	if (n_touched > SYNCFS_DIR_THRESHOLD) {
+		/*
+		 * Each directory fsync costs a device cache flush on common
+		 * filesystems; one filesystem sync commits all the renames at once.
+		 */
+		if (syncfs(s->dirfd) < 0)
+			return -errno;
+		memset(s->dir_touched, 0, sizeof(s->dir_touched));
+		s->root_touched = false;
+	}
+	for (unsigned i = 0; i < 256; i++) {
+		char name[3];
+
+		if (!bit_get(s->dir_touched, i))
+			continue;
+		snprintf(name, sizeof(name), "%02x", i);
+		r2 = fsync_at(s->dirfd, name);
+		if (r2 < 0 && r == 0)
+			r = r2;
+		else if (r2 == 0)
+			s->dir_touched[i / 8] &= (uint8_t)~(1u << (i % 8));
+	}
+	if (s->root_touched) {
+		if (fsync(s->dirfd) < 0) {
+			if (r == 0)
+				r = -errno;
+		} else {
+			s->root_touched = false;
+		}
+	}
+	if (s->created) {
+		r2 = fsync_at(s->dirfd, "..");
+		if (r2 < 0 && r == 0)
+			r = r2;
+		else if (r2 == 0)
+			s->created = false;
+	}
+	return r;
+}
+
+/* fs-verity needs a read-only descriptor and no writers; failure is not fatal. */
+static void try_enable_verity(struct cfs_objstore *s, const char *tmpname)
+{
+	int fd, r;
+
+	if (atomic_load(&s->verity_unsupported))
+		return;
+	fd = openat(s->dirfd, tmpname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	r = cfs_verity_kernel_enable(fd, s->alg);
+	if (r == -EOPNOTSUPP || r == -ENOTTY || r == -ENOSYS)
+		atomic_store(&s->verity_unsupported, 1);
+	close(fd);
+}
+
+int cfs_objstore_stage_commit(struct cfs_objstore_stage *st, const uint8_t *digest)
+{
+	struct cfs_objstore *s = st->s;
+	bool batch = (s->flags & CFS_OBJSTORE_BATCH) != 0;
+	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
+	struct stat sb;
+	int r = 0;
+
+	/* already published (e.g. by an earlier run): nothing to sync or stage */
+	cfs_objstore_object_path(s, digest, path, sizeof(path));
+	if (fstatat(s->dirfd, path, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
+		goto out;
+	if (!batch && fsync(st->fd) < 0) {
+		r = -errno;
+		goto out;
+	}
+	close(st->fd);
+	st->fd = -1;
+	try_enable_verity(s, st->tmpname);
+
+	pthread_mutex_lock(&s->lock);
+	if (set_find(s, digest) != NULL) {
+		pthread_mutex_unlock(&s->lock);
+		goto out; /* same content staged by someone else */
+	}
+	if (batch) {
+		r = staged_add(s, st->tmpname, digest);
+		if (r == 0)
+			st->tmpname[0] = '\0'; /* now owned by the store */
+	} else {
+		r = publish(s, st->tmpname, digest);
+		if (r == 0) {
+			st->tmpname[0] = '\0';
+			r = sync_dirs(s);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+out:
+	if (st->tmpname[0] == '\0') {
+		free(st);
+		return r;
+	}
+	cfs_objstore_stage_free(st);
+	return r;
+}
+
+int cfs_objstore_sync(struct cfs_objstore *s)
+{
+	size_t done = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->n_staged > 0 && syncfs(s->dirfd) < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (; done < s->n_staged; done++) {
+		r = publish(s, s->staged[done].tmpname, s->staged[done].digest);
+		if (r < 0)
+			break;
+	}
+	if (done > 0) {
+		memmove(s->staged, s->staged + done, (s->n_staged - done) * sizeof(*s->staged));
+		s->n_staged -= done;
+		if (s->set_cap > 0)
+			memset(s->set, 0, s->set_cap * sizeof(*s->set));
+		for (size_t i = 0; i < s->n_staged; i++)
+			set_insert_index(s, i);
+	}
+	{
+		int r2 = sync_dirs(s);
+
+		if (r == 0)
+			r = r2;
+	}
+out:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+size_t cfs_objstore_n_staged(struct cfs_objstore *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->n_staged;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+/* ---- convenience puts -------------------------------------------------------- */
+
+static int copy_rw(int src_fd, int dst_fd, uint64_t off, uint64_t size)
+{
+	_cleanup_free_ uint8_t *buf = malloc(COPY_BUF_SIZE);
+
+	if (buf == NULL)
+		return -ENOMEM;
+	while (off < size) {
+		size_t want = size - off < COPY_BUF_SIZE ? (size_t)(size - off) : COPY_BUF_SIZE;
+		ssize_t n = cfs_pread_full(src_fd, buf, want, (off_t)off);
+		int r;
+
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return -EIO; /* source shorter than promised */
+		r = cfs_write_full(dst_fd, buf, (size_t)n);
+		if (r < 0)
+			return r;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int copy_data(int src_fd, int dst_fd, uint64_t size)
+{
+	loff_t in_off = 0;
+
+	while ((uint64_t)in_off < size) {
+		size_t want = size - (uint64_t)in_off > (1u << 30) ? (1u << 30)
+								   : (size_t)(size - (uint64_t)in_off);
+		ssize_t n = copy_file_range(src_fd, &in_off, dst_fd, NULL, want, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (in_off == 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+					    errno == EOPNOTSUPP || errno == EPERM || errno == EBADF))
+				return copy_rw(src_fd, dst_fd, 0, size);
+			return -errno;
+		}
+		if (n == 0) {
+			/* some filesystems claim success and copy nothing: do it by hand */
+			return copy_rw(src_fd, dst_fd, (uint64_t)in_off, size);
+		}
+	}
+	return 0;
+}
+
+int cfs_objstore_put_fd(struct cfs_objstore *s, int src_fd, uint64_t size, const uint8_t *digest)
+{
+	struct cfs_objstore_stage *st;
+	struct stat sb;
+	int r;
+
+	r = cfs_objstore_has(s, digest);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = cfs_objstore_stage_new(s, &st);
+	if (r < 0)
+		return r;
+	r = cfs_objstore_stage_clone(st, src_fd);
+	if (r == 0) {
+		if (fstat(st->fd, &sb) < 0)
+			r = -errno;
+		else if ((uint64_t)sb.st_size != size)
+			r = -EIO;
+	} else if (r == -EOPNOTSUPP) {
+		r = copy_data(src_fd, st->fd, size);
+	}
+	if (r < 0) {
+		cfs_objstore_stage_free(st);
+		return r;
+	}
+	return cfs_objstore_stage_commit(st, digest);
+}
+
+int cfs_objstore_put_buf(struct cfs_objstore *s, const void *buf, size_t len,
+			 const uint8_t *digest)
+{
+	struct cfs_objstore_stage *st;
+	int r;
+
+	r = cfs_objstore_has(s, digest);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = cfs_objstore_stage_new(s, &st);
+	if (r < 0)
+		return r;
+	r = cfs_write_full(st->fd, buf, len);
+	if (r < 0) {
+		cfs_objstore_stage_free(st);
+		return r;
+	}
+	return cfs_objstore_stage_commit(st, digest);
+}

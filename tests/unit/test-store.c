@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* Unit tests of the object store: paths, put/has/open, dedup, batching, atomicity. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <composefs/store.h>
+#include <composefs/verity.h>
+
+#include "testutil.h"
+
+static char tmpdir[] = "/tmp/cfs-test-store.XXXXXX";
+
+static void fill(uint8_t *buf, size_t len, unsigned seed)
+{
+	uint32_t x = seed * 2654435761u + 1;
+
+	for (size_t i = 0; i < len; i++) {
+		x = x * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(x >> 16);
+	}
+}
+
+static void digest_of(const void *buf, size_t len, uint8_t *d)
+{
+	CHECK_EQ_INT(cfs_verity_digest_buf(CFS_HASH_SHA256, buf, len, d), 0);
+}
+
+/* Count regular files below @dir (recursively), and temporary files among them. */
+static void count_files(int dirfd, size_t *objects, size_t *temps)
+{
+	int fd = dup(dirfd);
+	DIR *d;
+	struct dirent *de;
+
+	CHECK(fd >= 0);
+	lseek(fd, 0, SEEK_SET);
+	d = fdopendir(fd);
+	CHECK(d != NULL);
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		CHECK(fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0);
+		if (strncmp(de->d_name, ".tmp", 4) == 0) {
+			(*temps)++;
+		} else if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY);
+
+			CHECK(sub >= 0);
+			count_files(sub, objects, temps);
+			close(sub);
+		} else {
+			CHECK(S_ISREG(st.st_mode));
+			(*objects)++;
+		}
+	}
+	closedir(d);
+}
+
+static void check_counts(struct cfs_objstore *s, size_t want_objects, size_t want_temps)
+{
+	size_t objects = 0, temps = 0;
+
+	count_files(cfs_objstore_get_dirfd(s), &objects, &temps);
+	CHECK_EQ_INT(objects, want_objects);
+	CHECK_EQ_INT(temps, want_temps);
+}
+
+static void check_content(struct cfs_objstore *s, const uint8_t *digest, const uint8_t *want,
+			  size_t len)
+{
+	uint8_t *got = malloc(len + 1);
+	struct stat st;
+	int fd = -1;
+	ssize_t n;
+
+	CHECK(got != NULL);
+	CHECK_EQ_INT(cfs_objstore_open_object(s, digest, &fd), 0);
+	CHECK(fd >= 0);
+	CHECK(fstat(fd, &st) == 0);
+	CHECK_EQ_INT(st.st_size, len);
+	n = pread(fd, got, len + 1, 0);
+	CHECK_EQ_INT(n, len);
+	CHECK(memcmp(got, want, len) == 0);
+	close(fd);
+	free(got);
+}
+
+static void test_open_and_path(void)
+{
+	struct cfs_objstore *s = NULL;
+	uint8_t d[32];
+	char path[80], small[10];
+	char dir[256];
+
+	snprintf(dir, sizeof(dir), "%s/nostore", tmpdir);
+	CHECK_EQ_INT(cfs_objstore_open(AT_FDCWD, dir, 0, CFS_HASH_SHA256, &s), -ENOENT);
+	CHECK(s == NULL);
+	CHECK_EQ_INT(cfs_objstore_open(AT_FDCWD, dir, 1u << 7, CFS_HASH_SHA256, &s), -EINVAL);
+	CHECK_EQ_INT(cfs_objstore_open(AT_FDCWD, dir, CFS_OBJSTORE_CREATE, (enum cfs_hash_alg)9, &s),
+		     -EINVAL);
+	CHECK_EQ_INT(cfs_objstore_open(AT_FDCWD, "/dev/null", 0, CFS_HASH_SHA256, &s), -ENOTDIR);
+	CHECK_EQ_INT(cfs_objstore_open(AT_FDCWD, dir, CFS_OBJSTORE_CREATE, CFS_HASH_SHA256, &s), 0);
+	CHECK(cfs_objstore_get_alg(s) == CFS_HASH_SHA256);
+
+	for (int i = 0; i < 32; i++)
+		d[i] = (uint8_t)(i * 17 + 3);
+	CHECK_EQ_INT(cfs_objstore_object_path(s, d, path, sizeof(path)), 65);
+	CHECK_EQ_STR(path, "03/1425364758697a8b9cadbecfe0f102132435465768798a9bacbdcedff00112");
+	CHECK_EQ_INT(cfs_objstore_object_path(s, d, small, sizeof(small)), -ERANGE);
+	CHECK_EQ_INT(cfs_objstore_object_path(s, d, path, 66), 65);
+	CHECK_EQ_INT(cfs_objstore_object_path(s, d, path, 65), -ERANGE);
+	CHECK_EQ_INT(cfs_objstore_has(s, d), 0);
+	{
+		int fd = 123;
+
+		CHECK_EQ_INT(cfs_objstore_open_object(s, d, &fd), -ENOENT);
+		CHECK_EQ_INT(fd, -1);
+	}
+	cfs_objstore_free(s);
+	cfs_objstore_free(NULL);
+
+	/* missing parents are created too */
+	snprintf(dir, sizeof(dir), "%s/a/b/c/store", tmpdir);
+	CHECK_EQ_INT(cfs_objstore_open(AT_FDCWD, dir, CFS_OBJSTORE_CREATE, CFS_HASH_SHA256, &s), 0);
+	cfs_objstore_free(s);
+	snprintf(dir, sizeof(dir), "%s/nostore", tmpdir);
+
+	/* sha512 stores name objects by 64-byte digests */
+	CHECK_EQ_INT(cfs_objstore_open(AT_FDCWD, dir, 0, CFS_HASH_SHA512, &s), 0);
+	{
+		uint8_t d64[64] = { 0xab };
+		char p[200];
+
+		CHECK_EQ_INT(cfs_objstore_object_path(s, d64, p, sizeof(p)), 129);
+		CHECK(strncmp(p, "ab/0000", 7) == 0);
+	}
+	cfs_objstore_free(s);
+}
+
+static void test_put_immediate(void)
+{
+	struct cfs_objstore *s;
+	uint8_t data[10000], other[10000], d1[32], d2[32];
+	char dir[256], path[80];
+	struct stat st;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s/imm", tmpdir);
+	CHECK_EQ_INT(cfs_objstore_open(AT_FDCWD, dir, CFS_OBJSTORE_CREATE, CFS_HASH_SHA256, &s), 0);
+	fill(data, sizeof(data), 1);
+	fill(other, sizeof(other), 2);
+	digest_of(data, sizeof(data), d1);
+	digest_of(other, 5000, d2);
+
+	CHECK_EQ_INT(cfs_objstore_put_buf(s, data, sizeof(data), d1), 0);
+	CHECK_EQ_INT(cfs_objstore_has(s, d1), 1);
+	check_content(s, d1, data, sizeof(data));
+	check_counts(s, 1, 0);
+	cfs_objstore_object_path(s, d1, path, sizeof(path));
+	CHECK(fstatat(cfs_objstore_get_dirfd(s), path, &st, 0) == 0);
+	CHECK_EQ_INT(st.st_mode & 07777, 0644);
+
+	/* dedup: the existing object is kept, even if different bytes are offered */
+	CHECK_EQ_INT(cfs_objstore_put_buf(s, other, sizeof(other), d1), 0);
+	check_content(s, d1, data, sizeof(data));
+	check_counts(s, 1, 0);
+
+	/* put_fd reads from offset 0 whatever the file position, exactly size bytes */
+	{
+		char src[256];
+
+		snprintf(src, sizeof(src), "%s/src", tmpdir);
+		fd = open(src, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		CHECK(fd >= 0);
+		CHECK_EQ_INT(write(fd, other, sizeof(other)), sizeof(other));
+		CHECK_EQ_INT(cfs_objstore_put_fd(s, fd, 5000, d2), 0);
+		check_content(s, d2, other, 5000);
+		check_counts(s, 2, 0);
+
+		/* a source shorter than promised fails and leaves nothing */
+		{
+			uint8_t d3[32], longer[20000];
+
+			fill(longer, sizeof(longer), 3);
+			digest_of(longer, sizeof(longer), d3);
+			CHECK_EQ_INT(cfs_objstore_put_fd(s, fd, 20000, d3), -EIO);
+			CHECK_EQ_INT(cfs_objstore_has(s, d3), 0);
+			check_counts(s, 2, 0);
+		}
+		close(fd);
+	}
+
+	/* staged objects: commit publishes, free discards */
+	{
+		struct cfs_objstore_stage *st1 = NULL, *st2 = NULL;
+		uint8_t d4[32];
+
+		fill(data, 3000, 4);
+		digest_of(data, 3000, d4);
+		CHECK_EQ_INT(cfs_objstore_stage_new(s, &st1), 0);
+		CHECK_EQ_INT(cfs_objstore_stage_new(s, &st2), 0);
+		CHECK_EQ_INT(write(cfs_objstore_stage_fd(st1), data, 3000), 3000);
+		CHECK_EQ_INT(write(cfs_objstore_stage_fd(st2), data, 100), 100);
+		check_counts(s, 2, 2); /* two temporary files, no new object yet */
+		CHECK_EQ_INT(cfs_objstore_has(s, d4), 0);
+		cfs_objstore_stage_free(st2);
+		CHECK_EQ_INT(cfs_objstore_stage_commit(st1, d4), 0);
+		check_content(s, d4, data, 3000);
+		check_counts(s, 3, 0);
+
+		/* committing under the name of an existing object keeps the existing one */
+		CHECK_EQ_INT(cfs_objstore_stage_new(s, &st1), 0);
+		CHECK_EQ_INT(write(cfs_objstore_stage_fd(st1), "other", 5), 5);
+		CHECK_EQ_INT(cfs_objstore_stage_commit(st1, d4), 0);
+		check_content(s, d4, data, 3000);
+		check_counts(s, 3, 0);
+	}
+	cfs_objstore_free(s);
+}
+
+static void test_batch(void)
+{
+	struct cfs_objstore *s;
+	uint8_t data[3][7000], d[3][32];
+	char dir[256], path[80];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s/batch", tmpdir);
+	CHECK_EQ_INT(cfs_objstore_open(AT_FDCWD, dir, CFS_OBJSTORE_CREATE | CFS_OBJSTORE_BATCH,
+				       CFS_HASH_SHA256, &s),
+		     0);
+	for (int i = 0; i < 3; i++) {
+		fill(data[i], sizeof(data[i]), 10 + (unsigned)i);
+		digest_of(data[i], sizeof(data[i]), d[i]);
+	}
+	CHECK_EQ_INT(cfs_objstore_put_buf(s, data[0], sizeof(data[0]), d[0]), 0);
+	CHECK_EQ_INT(cfs_objstore_put_buf(s, data[1], sizeof(data[1]), d[1]), 0);
+	CHECK_EQ_INT(cfs_objstore_put_buf(s, data[1], sizeof(data[1]), d[1]), 0); /* dedup */
+	CHECK_EQ_INT(cfs_objstore_n_staged(s), 2);
+	/* staged: visible to has/open, but no final name yet */
+	CHECK_EQ_INT(cfs_objstore_has(s, d[0]), 1);
+	check_content(s, d[1], data[1], sizeof(data[1]));
+	cfs_objstore_object_path(s, d[0], path, sizeof(path));
+	CHECK(fstatat(cfs_objstore_get_dirfd(s), path, &st, 0) < 0 && errno == ENOENT);
+	check_counts(s, 0, 2);
+
+	CHECK_EQ_INT(cfs_objstore_sync(s), 0);
+	CHECK_EQ_INT(cfs_objstore_n_staged(s), 0);
+	CHECK(fstatat(cfs_objstore_get_dirfd(s), path, &st, 0) == 0);
+	check_counts(s, 2, 0);
+	check_content(s, d[0], data[0], sizeof(data[0]));
+	CHECK_EQ_INT(cfs_objstore_sync(s), 0); /* nothing to do */
+
+	/* closing without sync discards what was staged */
+	CHECK_EQ_INT(cfs_objstore_put_buf(s, data[2], sizeof(data[2]), d[2]), 0);
+	check_counts(s, 2, 1);
+	cfs_objstore_free(s);
+	CHECK_EQ_INT(cfs_objstore_open(AT_FDCWD, dir, 0, CFS_HASH_SHA256, &s), 0);
+	check_counts(s, 2, 0);
+	CHECK_EQ_INT(cfs_objstore_has(s, d[2]), 0);
+	CHECK_EQ_INT(cfs_objstore_has(s, d[1]), 1);
+	cfs_objstore_free(s);
+}
+
+/* Several threads putting overlapping content into one batching store. */
+#define NTHREADS 4
+#define NOBJ 40
+
+struct thread_arg {
+	struct cfs_objstore *s;
+	unsigned id;
+	int result;
+};
+
+static void *put_thread(void *p)
+{
+	struct thread_arg *a = p;
+
+	for (unsigned i = 0; i < NOBJ; i++) {
+		unsigned k = (i + a->id * 7) % NOBJ;
+		uint8_t buf[5000], d[32];
+
+		fill(buf, sizeof(buf), 100 + k);
+		digest_of(buf, sizeof(buf), d);
+		if (cfs_objstore_put_buf(a->s, buf, sizeof(buf), d) != 0)
+			a->result = -1;
+	}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct thread_arg args[NTHREADS];
+	pthread_t t[NTHREADS];
+	struct cfs_objstore *s;
+	char dir[256];
+
+	snprintf(dir, sizeof(dir), "%s/threads", tmpdir);
+	CHECK_EQ_INT(cfs_objstore_open(AT_FDCWD, dir, CFS_OBJSTORE_CREATE | CFS_OBJSTORE_BATCH,
+				       CFS_HASH_SHA256, &s),
+		     0);
+	for (unsigned i = 0; i < NTHREADS; i++) {
+		args[i] = (struct thread_arg){ .s = s, .id = i };
+		CHECK(pthread_create(&t[i], NULL, put_thread, &args[i]) == 0);
+	}
+	for (unsigned i = 0; i < NTHREADS; i++) {
+		pthread_join(t[i], NULL);
+		CHECK_EQ_INT(args[i].result, 0);
+	}
+	CHECK_EQ_INT(cfs_objstore_n_staged(s), NOBJ);
+	CHECK_EQ_INT(cfs_objstore_sync(s), 0);
+	check_counts(s, NOBJ, 0);
+	for (unsigned k = 0; k < NOBJ; k++) {
+		uint8_t buf[5000], d[32];
+
+		fill(buf, sizeof(buf), 100 + k);
+		digest_of(buf, sizeof(buf), d);
+		check_content(s, d, buf, sizeof(buf));
+	}
+	cfs_objstore_free(s);
+}
+
+int main(void)
+{
+	char cmd[300];
+
+	CHECK(mkdtemp(tmpdir) != NULL);
+	test_open_and_path();
+	test_put_immediate();
+	test_batch();
+	test_threads();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	CHECK(system(cmd) == 0);
+	printf("test-store: all checks passed\n");
+	return 0;
+}

@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* mkcomposefs: build a composefs image from a directory or a dump file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <composefs/builder.h>
+#include <composefs/composefs.h>
+#include <composefs/dump.h>
+#include <composefs/store.h>
+#include <composefs/writer.h>
+
+#include "common.h"
+#include "mkcomposefs.h"
+
+#define MAX_THREADS 1024
+
+enum {
+	OPT_SKIP_XATTRS = 256,
+	OPT_USER_XATTRS,
+	OPT_SKIP_DEVICES,
+	OPT_USE_EPOCH,
+	OPT_DIGEST_STORE,
+	OPT_PRINT_DIGEST,
+	OPT_PRINT_DIGEST_ONLY,
+	OPT_FROM_FILE,
+	OPT_MIN_VERSION,
+	OPT_MAX_VERSION,
+	OPT_THREADS,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+static const struct option longopts[] = {
+	{ "skip-xattrs", no_argument, NULL, OPT_SKIP_XATTRS },
+	{ "user-xattrs", no_argument, NULL, OPT_USER_XATTRS },
+	{ "skip-devices", no_argument, NULL, OPT_SKIP_DEVICES },
+	{ "use-epoch", no_argument, NULL, OPT_USE_EPOCH },
+	{ "digest-store", required_argument, NULL, OPT_DIGEST_STORE },
+	{ "print-digest", no_argument, NULL, OPT_PRINT_DIGEST },
+	{ "print-digest-only", no_argument, NULL, OPT_PRINT_DIGEST_ONLY },
+	{ "from-file", no_argument, NULL, OPT_FROM_FILE },
+	{ "min-version", required_argument, NULL, OPT_MIN_VERSION },
+	{ "max-version", required_argument, NULL, OPT_MAX_VERSION },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct args {
+	uint32_t build_flags;   /* directory-only CFS_BUILD_* options given */
+	const char *build_opt;  /* name of one of them, for messages */
+	unsigned threads;       /* 0 = automatic */
+	const char *digest_store;
+	bool print_digest, print_digest_only, from_file;
+	bool min_set, max_set;
+	uint32_t min_version, max_version;
+	const char *src, *image;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s [OPTIONS] SOURCE IMAGE\n"
+		"       %s [OPTIONS] --print-digest-only SOURCE\n"
+		"Build a composefs image from SOURCE, a directory or (with --from-file) a dump\n"
+		"file or '-' for standard input. IMAGE '-' writes the image to standard output.\n"
+		"\n"
+		"Options:\n"
+		"  --digest-store=DIR    copy regular file content into the object store DIR\n"
+		"  --print-digest        print the fs-verity digest of the image\n"
+		"  --print-digest-only   print the digest and write no image (no IMAGE argument)\n"
+		"  --use-epoch           set all modification times to 0\n"
+		"  --skip-devices        leave out character and block devices\n"
+		"  --skip-xattrs         record no extended attributes\n"
+		"  --user-xattrs         record only user.* extended attributes\n"
+		"  --from-file           SOURCE is a composefs-dump(5) file\n"
+		"  --min-version=N       lowest image format version to write (default %d)\n"
+		"  --max-version=N       highest format version to upgrade to (default %d)\n"
+		"  --threads=N           threads reading and hashing files (default: CPUs)\n"
+		"  --help                show this help and exit\n"
+		"  --version             show the version and exit\n"
+		"\n"
+		"Environment: CFS_PARSE_STRICT=1 parses dump files strictly.\n",
+		cfs_prog, cfs_prog, CFS_FORMAT_VERSION_DEFAULT_MIN, CFS_FORMAT_VERSION_DEFAULT_MAX);
+}
+
+static unsigned long parse_number(const char *opt, const char *val, unsigned long max)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	if (val[0] < '0' || val[0] > '9')
+		cfs_usage_error("invalid value for --%s: '%s'", opt, val);
+	v = strtoul(val, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max)
+		cfs_usage_error("invalid value for --%s: '%s' (at most %lu)", opt, val, max);
+	return v;
+}
+
+static void set_build_flag(struct args *a, uint32_t flag, const char *name)
+{
+	a->build_flags |= flag;
+	a->build_opt = name;
+}
+
+static void parse_args(int argc, char **argv, struct args *a)
+{
+	int opt;
+
+	memset(a, 0, sizeof(*a));
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_SKIP_XATTRS:
+			set_build_flag(a, CFS_BUILD_SKIP_XATTRS, "--skip-xattrs");
+			break;
+		case OPT_USER_XATTRS:
+			set_build_flag(a, CFS_BUILD_USER_XATTRS, "--user-xattrs");
+			break;
+		case OPT_SKIP_DEVICES:
+			set_build_flag(a, CFS_BUILD_SKIP_DEVICES, "--skip-devices");
+			break;
+		case OPT_USE_EPOCH:
+			set_build_flag(a, CFS_BUILD_USE_EPOCH, "--use-epoch");
+			break;
+		case OPT_DIGEST_STORE:
+			if (optarg[0] == '\0')
+				cfs_usage_error("--digest-store needs a directory");
+			a->digest_store = optarg;
+			break;
+		case OPT_PRINT_DIGEST:
+			a->print_digest = true;
+			break;
+		case OPT_PRINT_DIGEST_ONLY:
+			a->print_digest = a->print_digest_only = true;
+			break;
+		case OPT_FROM_FILE:
+			a->from_file = true;
+			break;
+		case OPT_MIN_VERSION:
+			a->min_version = (uint32_t)parse_number("min-version", optarg,
+								 CFS_FORMAT_VERSION_MAX);
+			a->min_set = true;
+			break;
+		case OPT_MAX_VERSION:
+			a->max_version = (uint32_t)parse_number("max-version", optarg,
+								 CFS_FORMAT_VERSION_MAX);
+			a->max_set = true;
+			break;
+		case OPT_THREADS:
+			a->threads = (unsigned)parse_number("threads", optarg, MAX_THREADS);
+			if (a->threads == 0)
+				cfs_usage_error("invalid value for --threads: '%s' (at least 1)", optarg);
+			break;
+		case OPT_HELP:
+			usage(stdout);
+			exit(EXIT_OK);
+		case OPT_VERSION:
+			cfs_print_version();
+		default:
+			cfs_usage_error("unknown option or missing value");
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		cfs_usage_error("no SOURCE given");
+	if (argc > 2)
+		cfs_usage_error("too many arguments");
+	a->src = argv[0];
+	if (a->src[0] == '\0')
+		cfs_usage_error("SOURCE is an empty string");
+	if (a->print_digest_only) {
+		if (argc == 2)
+			cfs_usage_error("no IMAGE may be given with --print-digest-only");
+	} else {
+		if (argc < 2)
+			cfs_usage_error("no IMAGE given");
+		a->image = argv[1];
+		if (a->image[0] == '\0')
+			cfs_usage_error("IMAGE is an empty string");
+	}
+	if ((a->build_flags & CFS_BUILD_SKIP_XATTRS) && (a->build_flags & CFS_BUILD_USER_XATTRS))
+		cfs_usage_error("--skip-xattrs and --user-xattrs exclude each other");
+	if (a->from_file) {
+		/* these act on the directory walk only; refuse rather than ignore them */
+		if (a->digest_store)
+			cfs_usage_error("--digest-store cannot be used with --from-file");
+		if (a->build_flags)
+			cfs_usage_error("%s cannot be used with --from-file", a->build_opt);
+		if (a->threads)
+			cfs_usage_error("--threads cannot be used with --from-file");
+	}
+}
+
+/* ---- sources -------------------------------------------------------------- */
+
+static struct cfs_node *tree_from_dump(const struct args *a)
+{
+	const char *strict = getenv("CFS_PARSE_STRICT");
+	unsigned flags = (strict && strcmp(strict, "1") == 0) ? CFS_DUMP_STRICT : 0;
+	struct cfs_dump_error err = { 0 };
+	const char *name = a->src;
+	struct cfs_node *root = NULL;
+	FILE *f = stdin;
+	int r;
+
+	if (strcmp(a->src, "-") == 0) {
+		name = "<stdin>";
+	} else {
+		f = fopen(a->src, "re");
+		if (f == NULL)
+			cfs_die_errno(-errno, "%s", a->src);
+	}
+	r = cfs_dump_parse_file(f, flags, &root, &err);
+	if (f != stdin)
+		fclose(f);
+	if (r < 0) {
+		/* the parser's message starts with "line N: " when it is about a line */
+		if (err.line > 0 && strncmp(err.msg, "line ", 5) != 0)
+			cfs_die("%s: line %lu: %s", name, err.line, err.msg[0] ? err.msg : strerror(-r));
+		if (err.msg[0])
+			cfs_die("%s: %s", name, err.msg);
+		cfs_die_errno(r, "%s", name);
+	}
+	return root;
+}
+
+static void show_progress(void *user, const struct cfs_build_progress *p)
+{
+	/* "+": the directory walk is still finding more */
+	const char *more = p->scanning ? "+" : "";
+
+	(void)user;
+	fprintf(stderr, "\r\033[K%s: %llu/%llu%s files, %llu/%llu%s MiB", cfs_prog,
+		(unsigned long long)p->files_done, (unsigned long long)p->files_total, more,
+		(unsigned long long)(p->bytes_done >> 20), (unsigned long long)(p->bytes_total >> 20),
+		more);
+}
+
+static struct cfs_node *tree_from_dir(const struct args *a, struct cfs_objstore **store_out)
+{
+	struct cfs_build_opts o;
+	struct cfs_node *root = NULL;
+	char errbuf[1200];
+	bool tty = isatty(STDERR_FILENO);
+	int r;
+
+	cfs_build_opts_init(&o);
+	o.flags = a->build_flags | CFS_BUILD_COMPUTE_DIGEST;
+	o.threads = a->threads;
+	if (a->digest_store) {
+		r = cfs_objstore_open(AT_FDCWD, a->digest_store,
+				      CFS_OBJSTORE_CREATE | CFS_OBJSTORE_BATCH, CFS_HASH_SHA256,
+				      store_out);
+		if (r < 0)
+			cfs_die_errno(r, "%s", a->digest_store);
+		o.store = *store_out;
+	}
+	if (tty) {
+		o.progress = show_progress;
+		o.progress_user = NULL;
+	}
+	r = cfs_build_from_dir(AT_FDCWD, a->src, &o, &root, errbuf, sizeof(errbuf));
+	if (tty)
+		fprintf(stderr, "\r\033[K");
+	if (r < 0) {
+		/* drop the objects staged so far: no temporary files stay behind */
+		cfs_objstore_free(*store_out);
+		*store_out = NULL;
+		cfs_die("%s", errbuf[0] ? errbuf : strerror(-r));
+	}
+	if (*store_out != NULL) {
+		r = cfs_objstore_sync(*store_out);
+		if (r < 0)
+			cfs_die_errno(r, "%s: sync", a->digest_store);
+	}
+	return root;
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+static int discard_bytes(void *user, const void *buf, size_t len)
+{
+	(void)user;
+	(void)buf;
+	(void)len;
+	return 0;
+}
+
+static void write_image(const struct args *a, struct cfs_node *root, uint8_t *digest)
+{
+	struct cfs_write_opts wo;
+	struct mkcfs_output out;
+	char errbuf[512] = "";
+	int r;
+
+	cfs_write_opts_init(&wo);
+	if (a->min_set || a->max_set) {
+		/* as the reference: giving one of them zeroes the other */
+		wo.min_version = a->min_set ? a->min_version : 0;
+		wo.max_version = a->max_set ? a->max_version : 0;
+		if (wo.max_version < wo.min_version)
+			wo.max_version = wo.min_version;
+	}
+	if (a->print_digest_only) {
+		r = cfs_write_image(root, &wo, discard_bytes, NULL, digest, errbuf, sizeof(errbuf));
+		if (r < 0)
+			cfs_die("cannot build image: %s", errbuf[0] ? errbuf : strerror(-r));
+		return;
+	}
+	r = mkcfs_output_open(a->image, &out);
+	if (r < 0)
+		cfs_die_errno(r, "%s", a->image);
+	r = cfs_write_image_fd(root, &wo, out.fd, a->print_digest ? digest : NULL, errbuf,
+			       sizeof(errbuf));
+	if (r < 0) {
+		mkcfs_output_abort(&out);
+		if (errbuf[0])
+			cfs_die("%s: %s", a->image, errbuf);
+		cfs_die_errno(r, "%s", a->image);
+	}
+	r = mkcfs_output_commit(&out);
+	if (r < 0)
+		cfs_die_errno(r, "%s", a->image);
+}
+
+int main(int argc, char **argv)
+{
+	struct cfs_objstore *store = NULL;
+	uint8_t digest[CFS_DIGEST_SIZE];
+	struct cfs_node *root;
+	struct args a;
+
+	cfs_prog = "mkcomposefs";
+	parse_args(argc, argv, &a);
+
+	if (a.image != NULL && strcmp(a.image, "-") == 0 && isatty(STDOUT_FILENO))
+		cfs_die("refusing to write the image to a terminal");
+
+	root = a.from_file ? tree_from_dump(&a) : tree_from_dir(&a, &store);
+	write_image(&a, root, digest);
+
+	if (a.print_digest) {
+		char hex[2 * CFS_DIGEST_SIZE + 1];
+
+		cfs_hex_encode(digest, CFS_DIGEST_SIZE, hex);
+		printf("%s\n", hex);
+	}
+	if (fflush(stdout) != 0 || ferror(stdout))
+		cfs_die("standard output: write error");
+	cfs_node_unref(root);
+	cfs_objstore_free(store);
+	return EXIT_OK;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* mkcomposefs: internal interfaces between the tool's source files. */
+#ifndef CFS_MKCOMPOSEFS_H
+#define CFS_MKCOMPOSEFS_H
+
+#include "util.h"
+
+enum mkcfs_out_kind {
+	MKCFS_OUT_ATOMIC, /* new or replaced regular file: temp file + rename */
+	MKCFS_OUT_DIRECT, /* existing non-regular file (symlink, device, pipe) */
+	MKCFS_OUT_STDOUT,
+};
+
+struct mkcfs_output {
+	enum mkcfs_out_kind kind;
+	int fd; /* write the image here */
+	struct cfs_atomic_file af;
+};
+
+/* Open the destination "-" (stdout) or a path. Returns 0 or -errno. */
+int mkcfs_output_open(const char *path, struct mkcfs_output *out);
+/* Make the written image durable and visible. Returns 0 or -errno; releases @out. */
+int mkcfs_output_commit(struct mkcfs_output *out);
+/* Drop the image (nothing remains for an atomic file). */
+void mkcfs_output_abort(struct mkcfs_output *out);
+
+#endif
