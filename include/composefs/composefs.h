@@ -5,13 +5,14 @@
 
 #include <composefs/version.h>
 #include <composefs/tree.h>
-#include <composefs/verity.h>
 #include <composefs/dump.h>
-#include <composefs/mount.h>
-#include <composefs/writer.h>
 #include <composefs/image.h>
+#include <composefs/verity.h>
+#include <composefs/writer.h>
 #include <composefs/store.h>
 #include <composefs/builder.h>
+#include <composefs/mount.h>
+#include <composefs/repo.h>
 
 #ifdef __cplusplus
 extern "C" {

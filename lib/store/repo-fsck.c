@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* Repository check: objects re-hashed, images parsed, links and refs resolved, temporaries found. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "repo-private.h"
+#include "util.h"
+
+struct fsck {
+	struct cfs_repo *repo;
+	unsigned flags;
+	cfs_repo_problem_fn fn;
+	void *user;
+	struct cfs_repo_fsck_stats *st;
+	uint64_t total;  /* objects expected, for progress */
+	/* objects are checked on several threads: this guards st, the callbacks,
+	 * the handle's error message and the fields below */
+	pthread_mutex_t lock;
+	int stop;        /* first error or non-zero callback value */
+	char (*dirs)[3]; /* objects/XX directories to check */
+	size_t n_dirs;
+	size_t next_dir;
+};
+
+#define MAX_THREADS 8
+
+const char *cfs_repo_problem_name(enum cfs_repo_problem kind)
+{
+	switch (kind) {
+	case CFS_REPO_PROBLEM_META: return "bad-metadata";
+	case CFS_REPO_PROBLEM_DIGEST: return "digest-mismatch";
+	case CFS_REPO_PROBLEM_OBJECT_READ: return "object-unreadable";
+	case CFS_REPO_PROBLEM_BAD_NAME: return "unexpected-entry";
+	case CFS_REPO_PROBLEM_TEMP_FILE: return "temporary-file";
+	case CFS_REPO_PROBLEM_BROKEN_LINK: return "broken-image-link";
+	case CFS_REPO_PROBLEM_DANGLING_REF: return "dangling-ref";
+	case CFS_REPO_PROBLEM_BAD_IMAGE: return "invalid-image";
+	case CFS_REPO_PROBLEM_MISSING_OBJECT: return "missing-object";
+	}
+	return "unknown";
+}
+
+static int report(struct fsck *f, enum cfs_repo_problem kind, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int report(struct fsck *f, enum cfs_repo_problem kind, const char *path, const char *fmt, ...)
+{
+	char detail[512];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&f->lock);
+	f->st->problems++;
+	if (kind == CFS_REPO_PROBLEM_TEMP_FILE)
+		f->st->temp_files++;
+	r = f->fn != NULL ? f->fn(f->user, kind, path, detail) : 0;
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+/* Count a bad object (under the lock) and report it. */
+static void count_bad(struct fsck *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->st->objects_bad++;
+	pthread_mutex_unlock(&f->lock);
+}
+
+static int report_temp(struct fsck *f, const char *path)
+{
+	return report(f, CFS_REPO_PROBLEM_TEMP_FILE, path,
+		      "left by an interrupted writer; removable ('composefs gc' deletes it)");
+}
+
+static int check_meta(struct fsck *f)
+{
+	struct cfs_repo *repo = f->repo;
+	_cleanup_close_ int fd = openat(repo->dirfd, CFS_REPO_META_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct cfs_repo_meta m;
+	char buf[65536], err[256] = "";
+	ssize_t n;
+
+	if (fd < 0)
+		return report(f, CFS_REPO_PROBLEM_META, CFS_REPO_META_NAME, "%s", strerror(errno));
+	n = cfs_read_full(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return report(f, CFS_REPO_PROBLEM_META, CFS_REPO_META_NAME, "%s", strerror((int)-n));
+	if (cfs_repo_meta_parse(buf, (size_t)n, &m, err, sizeof(err)) < 0)
+		return report(f, CFS_REPO_PROBLEM_META, CFS_REPO_META_NAME, "%s", err);
+	if (m.alg != repo->alg)
+		return report(f, CFS_REPO_PROBLEM_META, CFS_REPO_META_NAME, "algorithm changed while open");
+	return 0;
+}
+
+static bool is_hex2(const char *s)
+{
+	return strlen(s) == 2 && strchr("0123456789abcdef", s[0]) && strchr("0123456789abcdef", s[1]);
+}
+
+static int check_object(struct fsck *f, int dirfd, const char *sub, const char *name)
+{
+	struct cfs_repo *repo = f->repo;
+	char path[300], hex[2 * CFS_VERITY_MAX_DIGEST + 1], got_hex[2 * CFS_VERITY_MAX_DIGEST + 1];
+	uint8_t want[CFS_VERITY_MAX_DIGEST], got[CFS_VERITY_MAX_DIGEST];
+	size_t restlen = 2 * repo->dsize - 2;
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int r;
+
+	snprintf(path, sizeof(path), "objects/%s/%s", sub, name);
+	if (cfs_repo_is_temp_name(name))
+		return report_temp(f, path);
+	if (strlen(name) != restlen)
+		return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "not an object name");
+	memcpy(hex, sub, 2);
+	memcpy(hex + 2, name, restlen);
+	hex[2 * repo->dsize] = '\0';
+	/* upper-case hex would decode but is not how objects are named */
+	for (size_t i = 0; i < restlen; i++)
+		if (!strchr("0123456789abcdef", name[i]))
+			return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "not an object name");
+	if (cfs_hex_decode(hex, 2 * repo->dsize, want, repo->dsize) < 0)
+		return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "not an object name");
+	pthread_mutex_lock(&f->lock);
+	f->st->objects_checked++;
+	cfs_repo_progress(repo, "checking objects", f->st->objects_checked, f->total);
+	pthread_mutex_unlock(&f->lock);
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		count_bad(f);
+		return report(f, CFS_REPO_PROBLEM_OBJECT_READ, path, "%s", strerror(errno));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		count_bad(f);
+		return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "not a regular file");
+	}
+	if (f->flags & CFS_REPO_FSCK_METADATA_ONLY)
+		return 0;
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		count_bad(f);
+		return report(f, CFS_REPO_PROBLEM_OBJECT_READ, path, "%s", strerror(errno));
+	}
+	r = cfs_verity_measure_fd(fd, repo->alg, got, NULL);
+	if (r < 0) {
+		count_bad(f);
+		return report(f, CFS_REPO_PROBLEM_OBJECT_READ, path, "%s", strerror(-r));
+	}
+	pthread_mutex_lock(&f->lock);
+	f->st->bytes_checked += (uint64_t)st.st_size;
+	pthread_mutex_unlock(&f->lock);
+	if (memcmp(got, want, repo->dsize) != 0) {
+		count_bad(f);
+		return report(f, CFS_REPO_PROBLEM_DIGEST, path, "content has digest %s",
+			      cfs_repo_digest_hex(repo, got, got_hex));
+	}
+	return 0;
+}
+
+/* Calls @fn for every entry of directory @rel except . and .. */
+static int each_entry(struct fsck *f, int atfd, const char *rel,
+		      int (*fn)(struct fsck *f, int dirfd, const char *rel, const struct dirent *de))
+{
+	int fd = openat(atfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		r = -errno;
+		pthread_mutex_lock(&f->lock);
+		cfs_repo_fail(f->repo, r, "%s: %s", rel, strerror(-r));
+		pthread_mutex_unlock(&f->lock);
+		return r;
+	}
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		r = fn(f, fd, rel, de);
+	}
+	closedir(d);
+	return r;
+}
+
+static int object_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
+{
+	if (__atomic_load_n(&f->stop, __ATOMIC_RELAXED) != 0)
+		return f->stop;
+	return check_object(f, dirfd, rel + strlen("objects/"), de->d_name);
+}
+
+static int count_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
+{
+	(void)dirfd;
+	(void)rel;
+	(void)de;
+	f->total++;
+	return 0;
+}
+
+static int objects_top_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
+{
+	char path[300];
+
+	(void)dirfd;
+	snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
+	if (cfs_repo_is_temp_name(de->d_name))
+		return report_temp(f, path);
+	if (!is_hex2(de->d_name))
+		return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "unexpected entry in objects/");
+	if (f->n_dirs == 256)
+		return -EUCLEAN; /* cannot happen: 256 distinct two-digit names */
+	memcpy(f->dirs[f->n_dirs++], de->d_name, 3);
+	return 0;
+}
+
+static void *object_worker(void *arg)
+{
+	struct fsck *f = arg;
+
+	for (;;) {
+		char path[16];
+		size_t i;
+		int r;
+
+		pthread_mutex_lock(&f->lock);
+		if (f->stop != 0 || f->next_dir >= f->n_dirs) {
+			pthread_mutex_unlock(&f->lock);
+			return NULL;
+		}
+		i = f->next_dir++;
+		pthread_mutex_unlock(&f->lock);
+		snprintf(path, sizeof(path), "objects/%s", f->dirs[i]);
+		r = each_entry(f, f->repo->dirfd, path, object_entry);
+		if (r != 0) {
+			pthread_mutex_lock(&f->lock);
+			if (f->stop == 0)
+				__atomic_store_n(&f->stop, r, __ATOMIC_RELAXED);
+			pthread_mutex_unlock(&f->lock);
+		}
+	}
+}
+
+/* Re-hashing dominates: spread the objects/XX directories over the CPUs. */
+static int check_objects(struct fsck *f)
+{
+	pthread_t threads[MAX_THREADS];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t n = 0, want;
+	int r;
+
+	f->dirs = calloc(256, sizeof(*f->dirs));
+	if (f->dirs == NULL)
+		return -ENOMEM;
+	r = each_entry(f, f->repo->dirfd, "objects", objects_top_entry);
+	want = ncpu < 1 ? 1 : ncpu > MAX_THREADS ? MAX_THREADS : (size_t)ncpu;
+	if (want > f->n_dirs)
+		want = f->n_dirs;
+	for (; r == 0 && n + 1 < want; n++)
+		if (pthread_create(&threads[n], NULL, object_worker, f) != 0)
+			break;
+	if (r == 0)
+		object_worker(f);
+	for (size_t i = 0; i < n; i++)
+		pthread_join(threads[i], NULL);
+	free(f->dirs);
+	f->dirs = NULL;
+	return r != 0 ? r : f->stop;
+}
+
+static int count_top_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
+{
+	char path[300];
+
+	(void)dirfd;
+	if (!is_hex2(de->d_name))
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
+	return each_entry(f, f->repo->dirfd, path, count_entry);
+}
+
+static int check_image(struct fsck *f, const char *path, const uint8_t *digest)
+{
+	struct cfs_repo *repo = f->repo;
+	struct cfs_digest_set set;
+	_cleanup_close_ int fd = -1;
+	char err[256], opath[300];
+	bool bad = false;
+	int r;
+
+	fd = openat(repo->dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		f->st->images_bad++;
+		return report(f, CFS_REPO_PROBLEM_BROKEN_LINK, path, "its object is missing (%s)", strerror(errno));
+	}
+	cfs_digest_set_init(&set, repo->dsize);
+	r = cfs_repo_collect_image_objects(repo, fd, &set, err, sizeof(err));
+	if (r == -ENOMEM) {
+		cfs_digest_set_clear(&set);
+		return r;
+	}
+	if (r < 0) {
+		cfs_digest_set_clear(&set);
+		f->st->images_bad++;
+		return report(f, CFS_REPO_PROBLEM_BAD_IMAGE, path, "does not parse: %s", err);
+	}
+	(void)digest;
+	cfs_digest_set_finish(&set);
+	for (size_t i = 0; i < set.n && r == 0; i++) {
+		const uint8_t *d = set.v + i * set.dsize;
+		struct stat st;
+
+		cfs_repo_object_relpath(repo, d, opath, sizeof(opath));
+		if (fstatat(repo->dirfd, opath, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			continue;
+		bad = true;
+		r = report(f, CFS_REPO_PROBLEM_MISSING_OBJECT, path, "refers to %s, which is missing", opath);
+	}
+	cfs_digest_set_clear(&set);
+	if (bad)
+		f->st->images_bad++;
+	return r;
+}
+
+static int image_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
+{
+	struct cfs_repo *repo = f->repo;
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	char path[300];
+	struct stat st;
+	int r;
+
+	if (strcmp(de->d_name, "refs") == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
+	if (cfs_repo_is_temp_name(de->d_name))
+		return report_temp(f, path);
+	f->st->images_checked++;
+	if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode)) {
+		f->st->images_bad++;
+		return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "not a link to an image object");
+	}
+	r = cfs_repo_read_image_link(repo, de->d_name, digest);
+	if (r < 0) {
+		f->st->images_bad++;
+		return report(f, CFS_REPO_PROBLEM_BROKEN_LINK, path, "does not point to the object of its name");
+	}
+	return check_image(f, path, digest);
+}
+
+static int ref_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
+{
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	char path[PATH_MAX], hex[2 * CFS_VERITY_MAX_DIGEST + 1], img[300];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
+	if (cfs_repo_is_temp_name(de->d_name))
+		return report_temp(f, path);
+	if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return report(f, CFS_REPO_PROBLEM_DANGLING_REF, path, "%s", strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return each_entry(f, f->repo->dirfd, path, ref_entry);
+	f->st->refs_checked++;
+	if (!S_ISLNK(st.st_mode)) {
+		f->st->refs_bad++;
+		return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "not a ref (symbolic link)");
+	}
+	if (cfs_repo_read_ref(f->repo, dirfd, de->d_name, digest) < 0) {
+		f->st->refs_bad++;
+		return report(f, CFS_REPO_PROBLEM_DANGLING_REF, path, "does not name an image");
+	}
+	cfs_repo_digest_hex(f->repo, digest, hex);
+	snprintf(img, sizeof(img), "images/%s", hex);
+	if (fstatat(f->repo->dirfd, img, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		f->st->refs_bad++;
+		return report(f, CFS_REPO_PROBLEM_DANGLING_REF, path, "image %s is not in the repository", hex);
+	}
+	if (fstatat(dirfd, de->d_name, &st, 0) < 0) {
+		f->st->refs_bad++;
+		return report(f, CFS_REPO_PROBLEM_DANGLING_REF, path, "does not resolve to image %s", hex);
+	}
+	return 0;
+}
+
+static int root_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
+{
+	(void)dirfd;
+	(void)rel;
+	return cfs_repo_is_temp_name(de->d_name) ? report_temp(f, de->d_name) : 0;
+}
+
+int cfs_repo_fsck(struct cfs_repo *repo, unsigned flags, cfs_repo_problem_fn fn, void *user,
+		  struct cfs_repo_fsck_stats *stats)
+{
+	struct cfs_repo_fsck_stats local;
+	struct fsck f = { .repo = repo, .flags = flags, .fn = fn, .user = user };
+	int r;
+
+	if (flags & ~CFS_REPO_FSCK_METADATA_ONLY)
+		return cfs_repo_fail(repo, -EINVAL, "invalid flags");
+	f.st = stats ? stats : &local;
+	*f.st = (struct cfs_repo_fsck_stats){ 0 };
+	repo->errmsg[0] = '\0';
+	pthread_mutex_init(&f.lock, NULL);
+	r = check_meta(&f);
+	if (r == 0)
+		r = each_entry(&f, repo->dirfd, ".", root_entry);
+	if (r == 0 && repo->progress != NULL)
+		r = each_entry(&f, repo->dirfd, "objects", count_top_entry);
+	if (r == 0)
+		r = check_objects(&f);
+	if (r == 0)
+		r = each_entry(&f, repo->dirfd, "images", image_entry);
+	if (r == 0)
+		r = each_entry(&f, repo->dirfd, "images/refs", ref_entry);
+	pthread_mutex_destroy(&f.lock);
+	return r;
+}

@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* Garbage collection: keep what refs reach, delete the rest in an order that survives crashes. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "repo-private.h"
+#include "util.h"
+
+/* Relative paths to delete once the live set is known. */
+struct path_list {
+	char **v;
+	size_t n;
+	size_t cap;
+};
+
+static int path_list_add(struct path_list *l, const char *p)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **v = realloc(l->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n] = strdup(p);
+	if (l->v[l->n] == NULL)
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+static void path_list_free(struct path_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+struct gc {
+	struct cfs_repo *repo;
+	bool dry;
+	struct cfs_repo_gc_stats *st;
+	struct cfs_digest_set roots;  /* images some ref names */
+	struct cfs_digest_set live;   /* roots and their objects */
+	struct path_list dead_refs;
+	struct path_list temps;       /* leftover temporary files (not objects/XX/) */
+	/* the object sweep runs on several threads (unlinking is I/O bound):
+	 * the lock guards st, the progress callback and the fields below */
+	pthread_mutex_t lock;
+	int objfd;
+	char (*dirs)[3];
+	size_t n_dirs;
+	size_t next_dir;
+	int err;
+};
+
+#define MAX_THREADS 8
+
+/* Is images/<hex> of @digest a well-formed link to an existing object? */
+static bool image_usable(struct cfs_repo *repo, const uint8_t *digest)
+{
+	char hex[2 * CFS_VERITY_MAX_DIGEST + 1], rel[200];
+	uint8_t d[CFS_VERITY_MAX_DIGEST];
+	struct stat st;
+
+	cfs_repo_digest_hex(repo, digest, hex);
+	if (cfs_repo_read_image_link(repo, hex, d) < 0)
+		return false;
+	snprintf(rel, sizeof(rel), "images/%s", hex);
+	return fstatat(repo->dirfd, rel, &st, 0) == 0 && S_ISREG(st.st_mode);
+}
+
+static int scan_refs(struct gc *g, int dirfd, const char *rel, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	if (depth > 64) {
+		close(dirfd);
+		return cfs_repo_fail(g->repo, -ELOOP, "%s: refs nested too deeply", rel);
+	}
+	d = fdopendir(dirfd);
+	if (d == NULL) {
+		close(dirfd);
+		return -ENOMEM;
+	}
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		char path[PATH_MAX];
+		uint8_t digest[CFS_VERITY_MAX_DIGEST];
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
+		if (cfs_repo_is_temp_name(de->d_name)) {
+			r = path_list_add(&g->temps, path);
+		} else if (de->d_type == DT_DIR) {
+			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+
+			r = sub < 0 ? cfs_repo_fail(g->repo, -errno, "%s: %s", path, strerror(errno))
+				    : scan_refs(g, sub, path, depth + 1);
+		} else if (de->d_type == DT_LNK) {
+			if (cfs_repo_read_ref(g->repo, dirfd, de->d_name, digest) == 0 &&
+			    image_usable(g->repo, digest))
+				r = cfs_digest_set_add(&g->roots, digest);
+			else
+				r = path_list_add(&g->dead_refs, path);
+		}
+		/* anything else is not ours to judge here; fsck reports it */
+	}
+	closedir(d);
+	return r;
+}
+
+/* Split-stream refs of composefs-rs keep objects alive through streams we cannot read. */
+static int has_stream_refs(int dirfd, int depth)
+{
+	DIR *d = fdopendir(dirfd);
+	struct dirent *de;
+	int found = 0;
+
+	if (d == NULL) {
+		close(dirfd);
+		return 1;
+	}
+	while (!found && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_DIR && depth < 64) {
+			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+
+			found = sub < 0 ? 1 : has_stream_refs(sub, depth + 1);
+		} else {
+			found = 1;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+static int mark_live(struct gc *g)
+{
+	struct cfs_repo *repo = g->repo;
+	int r = 0;
+
+	cfs_digest_set_finish(&g->roots);
+	for (size_t i = 0; i < g->roots.n && r == 0; i++) {
+		const uint8_t *digest = g->roots.v + i * g->roots.dsize;
+		char err[256], hex[2 * CFS_VERITY_MAX_DIGEST + 1];
+		_cleanup_close_ int fd = -1;
+
+		cfs_repo_progress(repo, "marking live objects", i, g->roots.n);
+		r = cfs_digest_set_add(&g->live, digest);
+		if (r == 0)
+			r = cfs_repo_open_image(repo, digest, false, &fd);
+		if (r == 0) {
+			r = cfs_repo_collect_image_objects(repo, fd, &g->live, err, sizeof(err));
+			if (r < 0)
+				r = cfs_repo_fail(repo, r, "image %s cannot be read (%s); nothing deleted",
+						  cfs_repo_digest_hex(repo, digest, hex), err);
+		}
+	}
+	cfs_digest_set_finish(&g->live);
+	return r;
+}
+
+static void remove_path(struct gc *g, int dirfd, const char *name, uint64_t *counter, bool count_bytes)
+{
+	struct stat st;
+
+	uint64_t bytes = 0;
+	bool gone;
+
+	if (count_bytes && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		bytes = (uint64_t)st.st_size;
+	gone = g->dry || unlinkat(dirfd, name, 0) == 0 || errno == ENOENT;
+	pthread_mutex_lock(&g->lock);
+	g->st->bytes_removed += bytes;
+	if (gone)
+		(*counter)++;
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* streams/ of composefs-rs (only reached here when no stream ref exists):
+ * links to objects that are about to go are removed first, as its gc does. */
+static int prune_streams(struct gc *g)
+{
+	struct cfs_repo *repo = g->repo;
+	int fd = openat(repo->dirfd, "streams", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	bool changed = false;
+	DIR *d;
+
+	if (fd < 0)
+		return 0;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char target[PATH_MAX];
+		uint8_t digest[CFS_VERITY_MAX_DIGEST];
+		ssize_t n;
+
+		if (de->d_type != DT_LNK)
+			continue;
+		n = readlinkat(fd, de->d_name, target, sizeof(target) - 1);
+		if (n < 0)
+			continue;
+		target[n] = '\0';
+		if (cfs_repo_parse_object_path(repo, strncmp(target, "../", 3) == 0 ? target + 3 : target, digest) == 0 &&
+		    cfs_digest_set_has(&g->live, digest))
+			continue;
+		remove_path(g, fd, de->d_name, &g->st->refs_removed, false);
+		changed = true;
+	}
+	closedir(d);
+	return changed && !g->dry ? cfs_repo_sync_dir(repo, "streams") : 0;
+}
+
+/* images/: drop links of images no ref reaches (and broken ones), then sync. */
+static int prune_images(struct gc *g)
+{
+	struct cfs_repo *repo = g->repo;
+	int fd = openat(repo->dirfd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+
+	for (size_t i = 0; i < g->dead_refs.n; i++)
+		remove_path(g, repo->dirfd, g->dead_refs.v[i], &g->st->refs_removed, false);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : cfs_repo_fail(repo, -errno, "images: %s", strerror(errno));
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d)) != NULL) {
+		uint8_t digest[CFS_VERITY_MAX_DIGEST];
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || strcmp(de->d_name, "refs") == 0)
+			continue;
+		if (cfs_repo_is_temp_name(de->d_name)) {
+			remove_path(g, fd, de->d_name, &g->st->temp_removed, true);
+			continue;
+		}
+		if (de->d_type != DT_LNK || strlen(de->d_name) != 2 * repo->dsize ||
+		    cfs_hex_decode(de->d_name, 2 * repo->dsize, digest, repo->dsize) < 0)
+			continue; /* not a link we made: left for fsck to report */
+		if (cfs_digest_set_has(&g->roots, digest))
+			g->st->images_kept++;
+		else
+			remove_path(g, fd, de->d_name, &g->st->images_removed, false);
+	}
+	closedir(d);
+	if (g->dry)
+		return 0;
+	/* the links must be gone for good before their objects go */
+	return cfs_repo_sync_dir(repo, "images");
+}
+
+static int sweep_object_dir(struct gc *g, int objfd, const char *sub)
+{
+	struct cfs_repo *repo = g->repo;
+	int fd = openat(objfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	char hex[2 * CFS_VERITY_MAX_DIGEST + 1];
+	size_t restlen = 2 * repo->dsize - 2;
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0) {
+		int r = -errno;
+
+		pthread_mutex_lock(&g->lock);
+		cfs_repo_fail(repo, r, "objects/%s: %s", sub, strerror(-r));
+		pthread_mutex_unlock(&g->lock);
+		return r;
+	}
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d)) != NULL) {
+		uint8_t digest[CFS_VERITY_MAX_DIGEST];
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (cfs_repo_is_temp_name(de->d_name)) {
+			remove_path(g, fd, de->d_name, &g->st->temp_removed, true);
+			continue;
+		}
+		if (strlen(de->d_name) != restlen)
+			continue;
+		memcpy(hex, sub, 2);
+		memcpy(hex + 2, de->d_name, restlen);
+		if (cfs_hex_decode(hex, 2 * repo->dsize, digest, repo->dsize) < 0)
+			continue;
+		if (cfs_digest_set_has(&g->live, digest)) {
+			pthread_mutex_lock(&g->lock);
+			g->st->objects_kept++;
+			pthread_mutex_unlock(&g->lock);
+		} else
+			remove_path(g, fd, de->d_name, &g->st->objects_removed, true);
+	}
+	closedir(d);
+	return 0;
+}
+
+static bool is_hex2(const char *s)
+{
+	return strlen(s) == 2 && strchr("0123456789abcdef", s[0]) && strchr("0123456789abcdef", s[1]);
+}
+
+static void *sweep_worker(void *arg)
+{
+	struct gc *g = arg;
+
+	for (;;) {
+		size_t i;
+		int r;
+
+		pthread_mutex_lock(&g->lock);
+		if (g->err != 0 || g->next_dir >= g->n_dirs) {
+			pthread_mutex_unlock(&g->lock);
+			return NULL;
+		}
+		i = g->next_dir++;
+		cfs_repo_progress(g->repo, "collecting garbage", i, g->n_dirs);
+		pthread_mutex_unlock(&g->lock);
+		r = sweep_object_dir(g, g->objfd, g->dirs[i]);
+		if (r < 0) {
+			pthread_mutex_lock(&g->lock);
+			if (g->err == 0)
+				g->err = r;
+			pthread_mutex_unlock(&g->lock);
+		}
+	}
+}
+
+static int sweep_objects(struct gc *g)
+{
+	struct cfs_repo *repo = g->repo;
+	pthread_t threads[MAX_THREADS];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t n = 0, want;
+	struct dirent *de;
+	DIR *d;
+
+	g->objfd = openat(repo->dirfd, "objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (g->objfd < 0)
+		return errno == ENOENT ? 0 : cfs_repo_fail(repo, -errno, "objects: %s", strerror(errno));
+	d = fdopendir(g->objfd);
+	g->dirs = calloc(256, sizeof(*g->dirs));
+	if (d == NULL || g->dirs == NULL) {
+		if (d != NULL)
+			closedir(d);
+		else
+			close(g->objfd);
+		free(g->dirs);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (cfs_repo_is_temp_name(de->d_name))
+			remove_path(g, g->objfd, de->d_name, &g->st->temp_removed, true);
+		else if (is_hex2(de->d_name) && g->n_dirs < 256)
+			memcpy(g->dirs[g->n_dirs++], de->d_name, 3);
+	}
+	/* unlinking waits on the disk more than on the CPU: a few threads
+	 * per CPU keep it busy */
+	want = ncpu < 1 ? 2 : (size_t)ncpu * 2;
+	if (want > MAX_THREADS)
+		want = MAX_THREADS;
+	if (want > g->n_dirs)
+		want = g->n_dirs;
+	for (; n + 1 < want; n++)
+		if (pthread_create(&threads[n], NULL, sweep_worker, g) != 0)
+			break;
+	sweep_worker(g);
+	for (size_t i = 0; i < n; i++)
+		pthread_join(threads[i], NULL);
+	closedir(d);
+	free(g->dirs);
+	g->dirs = NULL;
+	return g->err;
+}
+
+static int sweep_root_temps(struct gc *g)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd = openat(g->repo->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (cfs_repo_is_temp_name(de->d_name))
+			remove_path(g, fd, de->d_name, &g->st->temp_removed, true);
+	closedir(d);
+	for (size_t i = 0; i < g->temps.n; i++)
+		remove_path(g, g->repo->dirfd, g->temps.v[i], &g->st->temp_removed, true);
+	return 0;
+}
+
+static int gc_locked(struct gc *g)
+{
+	struct cfs_repo *repo = g->repo;
+	int fd, r;
+
+	fd = openat(repo->dirfd, "streams/refs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && has_stream_refs(fd, 0))
+		return cfs_repo_fail(repo, -EBUSY,
+				     "repository holds composefs-rs split-stream refs (streams/refs/); "
+				     "collect it with cfsctl gc");
+	fd = openat(repo->dirfd, "images/refs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		r = scan_refs(g, fd, "images/refs", 0);
+	else
+		r = errno == ENOENT ? 0 : cfs_repo_fail(repo, -errno, "images/refs: %s", strerror(errno));
+	if (r == 0)
+		r = mark_live(g);
+	/* nothing is deleted before the live set is complete */
+	if (r == 0)
+		r = prune_images(g);
+	if (r == 0)
+		r = prune_streams(g);
+	if (r == 0)
+		r = sweep_objects(g);
+	if (r == 0)
+		r = sweep_root_temps(g);
+	return r;
+}
+
+int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, struct cfs_repo_gc_stats *stats)
+{
+	struct cfs_repo_gc_stats local;
+	struct gc g = { .repo = repo, .dry = flags & CFS_REPO_GC_DRY_RUN };
+	int r;
+
+	if (flags & ~CFS_REPO_GC_DRY_RUN)
+		return cfs_repo_fail(repo, -EINVAL, "invalid flags");
+	if (!g.dry && !repo->writable)
+		return cfs_repo_fail(repo, -EROFS, "repository is read-only: %s", repo->ro_why);
+	g.st = stats ? stats : &local;
+	*g.st = (struct cfs_repo_gc_stats){ 0 };
+	repo->errmsg[0] = '\0';
+	if (!g.dry) {
+		r = cfs_repo_relock(repo, LOCK_EX);
+		if (r < 0)
+			return r;
+	}
+	cfs_digest_set_init(&g.roots, repo->dsize);
+	cfs_digest_set_init(&g.live, repo->dsize);
+	pthread_mutex_init(&g.lock, NULL);
+	r = gc_locked(&g);
+	pthread_mutex_destroy(&g.lock);
+	cfs_digest_set_clear(&g.roots);
+	cfs_digest_set_clear(&g.live);
+	path_list_free(&g.dead_refs);
+	path_list_free(&g.temps);
+	if (!g.dry) {
+		int r2 = cfs_repo_relock(repo, LOCK_SH);
+
+		if (r == 0)
+			r = r2;
+	}
+	return r;
+}

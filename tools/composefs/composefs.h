@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* The `composefs` repository command: state shared by its command files. */
+#ifndef CFS_TOOL_COMPOSEFS_H
+#define CFS_TOOL_COMPOSEFS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <composefs/repo.h>
+
+#include "common.h"
+
+/* Global options, parsed before the command name. */
+struct tool {
+	const char *repo_path;  /* resolved: --repo, --user/--system, or the default */
+	bool nowait;
+	bool progress;          /* stderr is a terminal */
+	int argc;               /* the command's own arguments, argv[0] = command */
+	char **argv;
+};
+
+/* Open the repository or exit with a message. */
+struct cfs_repo *tool_open_repo(struct tool *t, bool readonly);
+/* Progress callback printing to stderr (installed when stderr is a tty). */
+void tool_progress(void *user, const char *phase, uint64_t done, uint64_t total);
+/* Erase the progress line, if one is shown. */
+void tool_progress_done(struct tool *t);
+/* "1.5 MiB" style size. */
+const char *tool_human_size(uint64_t n, char *buf, size_t len);
+/* Parse a command's options with getopt_long; exits 2 on unknown options. */
+int tool_getopt(struct tool *t, const char *shortopts, const void *longopts);
+
+/* commands.c and mount.c */
+int cmd_create_image(struct tool *t);
+int cmd_import_image(struct tool *t);
+int cmd_images(struct tool *t);
+int cmd_tag(struct tool *t);
+int cmd_untag(struct tool *t);
+int cmd_image_objects(struct tool *t);
+int cmd_gc(struct tool *t);
+int cmd_fsck(struct tool *t);
+int cmd_mount(struct tool *t);
+
+#endif

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* composefs mount: a repository image through the kernel (EROFS + overlayfs) or composefs-fuse. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <composefs/mount.h>
+#include <composefs/repo.h>
+
+#include "composefs.h"
+
+/* fuse_opt takes ',' as separator and '\' as escape inside -o values. */
+static void append_escaped(char *buf, size_t len, const char *s)
+{
+	size_t n = strlen(buf);
+
+	for (; *s && n + 3 < len; s++) {
+		if (*s == ',' || *s == '\\')
+			buf[n++] = '\\';
+		buf[n++] = *s;
+	}
+	buf[n] = '\0';
+}
+
+static noreturn void exec_fuse(const char *repo_abs, const char *hex, const char *mountpoint, bool foreground)
+{
+	char self[PATH_MAX], prog[PATH_MAX + 64], opts[3 * PATH_MAX + 400], tmp[PATH_MAX + 200];
+	const char *argv[6];
+	ssize_t n;
+	int i = 0;
+
+	opts[0] = '\0';
+	snprintf(tmp, sizeof(tmp), "%s/images/%s", repo_abs, hex);
+	strcat(opts, "source=");
+	append_escaped(opts, sizeof(opts), tmp);
+	snprintf(tmp, sizeof(tmp), "%s/objects", repo_abs);
+	strcat(opts, ",basedir=");
+	append_escaped(opts, sizeof(opts), tmp);
+	strcat(opts, ",digest=");
+	strcat(opts, hex);
+	argv[i++] = "composefs-fuse";
+	argv[i++] = "-o";
+	argv[i++] = opts;
+	if (foreground)
+		argv[i++] = "-f";
+	argv[i++] = mountpoint;
+	argv[i] = NULL;
+	/* prefer the composefs-fuse installed next to this program */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		char *slash;
+
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			snprintf(prog, sizeof(prog), "%s/composefs-fuse", self);
+			if (access(prog, X_OK) == 0)
+				execv(prog, (char *const *)argv);
+			snprintf(prog, sizeof(prog), "%s/../composefs-fuse/composefs-fuse", self);
+			if (access(prog, X_OK) == 0)
+				execv(prog, (char *const *)argv);
+		}
+	}
+	execvp("composefs-fuse", (char *const *)argv);
+	cfs_die_errno(-errno, "cannot run composefs-fuse");
+}
+
+int cmd_mount(struct tool *t)
+{
+	static const struct option opts[] = {
+		{ "fuse", no_argument, NULL, 'F' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "upperdir", required_argument, NULL, 'u' },
+		{ "workdir", required_argument, NULL, 'w' },
+		{ "read-only", no_argument, NULL, 'r' },
+		{ "require-verity", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool fuse = false, foreground = false, ro = false, require_verity = false;
+	const char *upper = NULL, *work = NULL, *mountpoint;
+	char repo_abs[PATH_MAX], objects[PATH_MAX + 16], hex[2 * CFS_VERITY_MAX_DIGEST + 1], err[512] = "";
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	struct cfs_mount_opts o;
+	const char *basedirs[1];
+	struct cfs_repo *repo;
+	int c, fd, r;
+
+	while ((c = tool_getopt(t, "h", opts)) != -1) {
+		switch (c) {
+		case 'F': fuse = true; break;
+		case 'f': foreground = true; break;
+		case 'u': upper = optarg; break;
+		case 'w': work = optarg; break;
+		case 'r': ro = true; break;
+		case 'v': require_verity = true; break;
+		case 'h':
+			printf("Usage: %s mount [OPTION...] IMAGE MOUNTPOINT\n"
+			       "Mount the image IMAGE (a name or a digest) of the repository. The image\n"
+			       "is checked against its digest before it is mounted.\n\n"
+			       "  --fuse              mount with composefs-fuse, which checks every file\n"
+			       "  --foreground        with --fuse: stay in the foreground\n"
+			       "  --upperdir DIR      writable overlayfs upper directory (needs --workdir)\n"
+			       "  --workdir DIR       overlayfs work directory\n"
+			       "  --read-only         make the mount read-only\n"
+			       "  --require-verity    fail unless the kernel enforces fs-verity on the objects\n",
+			       cfs_prog);
+			return EXIT_OK;
+		}
+	}
+	if (t->argc - optind != 2)
+		cfs_usage_error("mount: expected IMAGE MOUNTPOINT");
+	if ((upper == NULL) != (work == NULL))
+		cfs_usage_error("mount: --upperdir and --workdir go together");
+	if (fuse && (upper != NULL || require_verity))
+		cfs_usage_error("mount: --fuse takes no --upperdir or --require-verity");
+	mountpoint = t->argv[optind + 1];
+	if (realpath(t->repo_path, repo_abs) == NULL)
+		cfs_die_errno(-errno, "%s", t->repo_path);
+	repo = tool_open_repo(t, true);
+	if (cfs_repo_resolve(repo, t->argv[optind], digest, NULL) < 0)
+		cfs_die("%s", cfs_repo_errmsg(repo));
+	cfs_repo_digest_hex(repo, digest, hex);
+	if (fuse) {
+		cfs_repo_free(repo);
+		exec_fuse(repo_abs, hex, mountpoint, foreground);
+	}
+	snprintf(objects, sizeof(objects), "%s/objects", repo_abs);
+	basedirs[0] = objects;
+	cfs_mount_opts_init(&o);
+	o.basedirs = basedirs;
+	o.n_basedirs = 1;
+	o.upperdir = upper;
+	o.workdir = work;
+	o.source = "composefs";
+	/* the library checks the image against the digest before mounting it */
+	o.digest_alg = (uint32_t)cfs_repo_hash_alg(repo);
+	memcpy(o.digest, digest, cfs_repo_digest_size(repo));
+	if (require_verity)
+		o.flags |= CFS_MOUNT_VERITY;
+	else if (cfs_repo_hash_alg(repo) == CFS_HASH_SHA256)
+		o.flags |= CFS_MOUNT_TRY_VERITY; /* sha512 images carry no per-file digests */
+	if (ro)
+		o.flags |= CFS_MOUNT_READONLY;
+	r = cfs_repo_open_image(repo, digest, false, &fd);
+	if (r < 0)
+		cfs_die("%s", cfs_repo_errmsg(repo));
+	r = cfs_mount_image(fd, mountpoint, &o, err, sizeof(err));
+	close(fd);
+	if (r == -CFS_EDIGEST)
+		cfs_die("image %s: content does not match its digest", hex);
+	if (r < 0)
+		cfs_die("mount %s: %s", mountpoint, err[0] ? err : strerror(-r));
+	cfs_repo_free(repo);
+	return EXIT_OK;
+}
