@@ -1,0 +1,108 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later
+# Benchmark mkcomposefs (with and without --digest-store) against mkfs.erofs and,
+# if REF_MKCOMPOSEFS is set, a reference mkcomposefs. Not a test: prints and records numbers.
+#
+# Usage: bench/mkcomposefs.sh [SOURCE_DIR]          (default /usr)
+# Environment:
+#   N=3                 runs per variant (median reported); variants are interleaved
+#   MKCOMPOSEFS=PATH    our binary (default: build/tools/mkcomposefs/mkcomposefs)
+#   REF_MKCOMPOSEFS=PATH  reference mkcomposefs to compare with (optional)
+#   BENCH_TMP=DIR       where images and stores go (default /var/tmp); needs room for
+#                       about three copies of SOURCE_DIR (stores and the mkfs.erofs image)
+#   RESULTS=FILE        results appended here (default bench/RESULTS.md next to this script)
+#   SKIP_EROFS=1        leave out mkfs.erofs
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=${1:-/usr}
+N=${N:-3}
+ours=${MKCOMPOSEFS:-$here/../build/tools/mkcomposefs/mkcomposefs}
+ref=${REF_MKCOMPOSEFS:-}
+results=${RESULTS:-$here/RESULTS.md}
+cmdline="N=$N${REF_MKCOMPOSEFS:+ REF_MKCOMPOSEFS=$REF_MKCOMPOSEFS}${MKCOMPOSEFS:+ MKCOMPOSEFS=$MKCOMPOSEFS} bench/mkcomposefs.sh $src"
+
+[ -x "$ours" ] || { echo "no mkcomposefs at $ours (set MKCOMPOSEFS)"; exit 2; }
+[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (package time)"; exit 2; }
+[ -d "$src" ] || { echo "$src is not a directory"; exit 2; }
+
+work=$(mktemp -d "${BENCH_TMP:-/var/tmp}/cfs-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+variants=(ours ours-store)
+[ -n "$ref" ] && variants+=(ref ref-store)
+[ "${SKIP_EROFS:-0}" = 1 ] || ! command -v mkfs.erofs >/dev/null || variants+=(mkfs.erofs)
+
+command_for() {
+	case $1 in
+	ours) echo "$ours $src $work/img" ;;
+	ours-store) echo "$ours --digest-store=$work/store $src $work/img" ;;
+	ref) echo "$ref $src $work/img" ;;
+	ref-store) echo "$ref --digest-store=$work/store $src $work/img" ;;
+	mkfs.erofs) echo "mkfs.erofs --quiet $work/img $src" ;;
+	esac
+}
+
+# run VARIANT -> appends "seconds kbytes" to $work/VARIANT.txt
+run() {
+	local v=$1 cmd
+	cmd=$(command_for "$v")
+	rm -rf "$work/img" "$work/store"
+	sync
+	# shellcheck disable=SC2086
+	/usr/bin/time -v -o "$work/time.txt" $cmd > /dev/null
+	awk -F': ' '
+		/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0
+			for (i = 1; i <= n; i++) s = s * 60 + p[i]; wall = s }
+		/Maximum resident set size/ { rss = $2 }
+		END { printf "%.3f %d\n", wall, rss }' "$work/time.txt" >> "$work/$v.txt"
+	echo "  $v: $(tail -n 1 "$work/$v.txt" | awk '{ printf "%.2f s, %.1f MiB", $1, $2 / 1024 }')"
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+files=$(find "$src" -xdev 2>/dev/null | wc -l)
+bytes=$(du -sxb "$src" 2>/dev/null | cut -f1)
+echo "source $src: $files entries, $((bytes / 1048576)) MiB; $N runs of: ${variants[*]}"
+echo "warm-up (not counted): reading the tree once"
+"$ours" "$src" "$work/img" > /dev/null
+for i in $(seq 1 "$N"); do
+	echo "round $i/$N"
+	# rotate the order each round so no variant always runs first
+	for j in "${!variants[@]}"; do
+		run "${variants[$(((i + j) % ${#variants[@]}))]}"
+	done
+done
+rm -rf "$work/img" "$work/store"
+
+declare -A wall rss
+for v in "${variants[@]}"; do
+	wall[$v]=$(cut -d' ' -f1 "$work/$v.txt" | median)
+	rss[$v]=$(cut -d' ' -f2 "$work/$v.txt" | median)
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+{
+	echo
+	echo "## mkcomposefs, $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo
+	echo "Command: \`$cmdline\`  "
+	echo "Host: $(nproc) CPUs, $(uname -r), $(awk '/MemTotal/ { printf "%d GiB RAM", $2 / 1048576 }' /proc/meminfo); \
+source $src: $files entries, $((bytes / 1048576)) MiB; work dir on $(df --output=fstype "$work" | tail -n 1)"
+	echo
+	echo "| variant | median wall (s) | median peak RSS (MiB) | command |"
+	echo "|---|---|---|---|"
+	for v in "${variants[@]}"; do
+		printf '| %s | %.2f | %.1f | `%s` |\n' "$v" "${wall[$v]}" "$(awk -v k="${rss[$v]}" 'BEGIN { print k / 1024 }')" \
+			"$(command_for "$v" | sed "s|$work|\$TMP|g")"
+	done
+	echo
+	if [ -n "$ref" ]; then
+		echo "- wall ours / ref: $(ratio "${wall[ours]}" "${wall[ref]}"); with store: $(ratio "${wall[ours-store]}" "${wall[ref-store]}") (target <= 0.50)"
+		echo "- peak RSS ours / ref: $(ratio "${rss[ours]}" "${rss[ref]}"); with store: $(ratio "${rss[ours-store]}" "${rss[ref-store]}") (target <= 1.00)"
+	fi
+	if [ -n "${wall[mkfs.erofs]:-}" ]; then
+		echo "- wall ours-store / mkfs.erofs: $(ratio "${wall[ours-store]}" "${wall[mkfs.erofs]}")"
+	fi
+} | tee -a "$results"
