@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <composefs/image.h>
 #include <composefs/verity.h>
 
 #include "format/erofs.h"
@@ -22,29 +23,22 @@
 #define F_SEAL_WRITE 0x0008
 #endif
 
+/* Validate the image with the library's one reader before handing it to the kernel. */
 static int check_header(int fd, bool *has_acl, struct cfs_mount_err *e)
 {
-	struct cfs_disk_header hdr;
-	uint32_t sb_magic;
-	ssize_t n;
+	struct cfs_image *img = NULL;
+	struct cfs_image_info info;
+	char msg[256] = "";
+	int r;
 
-	n = cfs_pread_full(fd, &hdr, sizeof(hdr), 0);
-	if (n < 0)
-		return cfs_mount_fail(e, (int)n, true, "cannot read the image");
-	if ((size_t)n < sizeof(hdr) || le32toh(hdr.magic) != CFS_MAGIC)
-		return cfs_mount_fail(e, -EUCLEAN, false,
-				      "not a composefs image (no composefs header)");
-	if (le32toh(hdr.version) != CFS_HEADER_VERSION)
-		return cfs_mount_fail(e, -EUCLEAN, false,
-				      "unsupported composefs image header version %u",
-				      le32toh(hdr.version));
-	n = cfs_pread_full(fd, &sb_magic, sizeof(sb_magic), EROFS_SUPER_OFFSET);
-	if (n < 0)
-		return cfs_mount_fail(e, (int)n, true, "cannot read the image");
-	if ((size_t)n < sizeof(sb_magic) || le32toh(sb_magic) != EROFS_SUPER_MAGIC_V1)
-		return cfs_mount_fail(e, -EUCLEAN, false,
-				      "not a composefs image (no EROFS superblock)");
-	*has_acl = (le32toh(hdr.flags) & CFS_HEADER_FLAG_HAS_ACL) != 0;
+	r = cfs_image_open_fd_err(fd, NULL, &img, msg, sizeof(msg));
+	if (r == -EUCLEAN || r == -EOPNOTSUPP || r == -EINVAL)
+		return cfs_mount_fail(e, r, false, "%s", msg[0] ? msg : "not a composefs image");
+	if (r < 0)
+		return cfs_mount_fail(e, r, true, "cannot read the image");
+	cfs_image_get_info(img, &info);
+	*has_acl = (info.header_flags & CFS_HEADER_FLAG_HAS_ACL) != 0;
+	cfs_image_close(img);
 	return 0;
 }
 
