@@ -23,6 +23,7 @@ enum cfs_fuse_verity {
 };
 
 struct cfs_objcache;
+struct cfs_workers;
 
 /* Composefs header flag: some inode carries a POSIX ACL. */
 #define CFS_FUSE_HEADER_HAS_ACL 1u
@@ -37,6 +38,7 @@ struct cfs_fuse {
 	bool image_acls;	    /* the image header says it holds ACLs */
 	double timeout;		    /* entry/attr timeout in seconds */
 	struct cfs_objcache *cache; /* backing objects and their Merkle trees */
+	struct cfs_workers *workers; /* for opens and reads of objects; NULL: inline */
 };
 
 /* The lowlevel operation table (ops.c). */
@@ -49,6 +51,29 @@ extern const struct fuse_lowlevel_ops cfs_fuse_ops;
 void cfs_fuse_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Switch cfs_fuse_log() to syslog (called after fuse_daemonize()). */
 void cfs_fuse_log_to_syslog(void);
+
+/* ---- workers.c: a thread pool for requests that may block ---- */
+
+/* A request handed to a worker: @run answers @req from the copied arguments. */
+struct cfs_fuse_job {
+	struct cfs_fuse_job *next; /* queue link, owned by the pool */
+	void (*run)(struct cfs_fuse_job *job);
+	fuse_req_t req;
+	fuse_ino_t ino;
+	struct fuse_file_info fi;
+	size_t size;
+	off_t off;
+};
+
+/* Start @n worker threads; @n == 0 gives *@out = NULL (every job runs inline). */
+int cfs_workers_new(unsigned n, struct cfs_workers **out);
+/*
+ * Queue a copy of @job for a worker, or run it at once in the calling thread
+ * when @w is NULL or the queue entry cannot be allocated.
+ */
+void cfs_workers_submit(struct cfs_workers *w, const struct cfs_fuse_job *job);
+/* Finish the queued jobs, stop the threads and free the pool (NULL is fine). */
+void cfs_workers_free(struct cfs_workers *w);
 
 /* ---- objcache.c: backing objects and the bounded Merkle-tree cache ---- */
 

@@ -20,6 +20,8 @@
 
 #define DEFAULT_TREE_MEM_MIB 256u
 #define DEFAULT_TIMEOUT 86400.0
+#define DEFAULT_WORKERS 4u
+#define MAX_WORKERS 256ul
 
 struct options {
 	char *source;
@@ -28,6 +30,7 @@ struct options {
 	char *verity;
 	char *verity_cache;
 	char *tree_mem;
+	char *workers;
 	int noacl;
 	int stats;
 };
@@ -43,6 +46,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("verity=%s", verity, 0),
 	OPT("verity_cache=%s", verity_cache, 0),
 	OPT("tree_mem=%s", tree_mem, 0),
+	OPT("workers=%s", workers, 0),
 	OPT("noacl", noacl, 1),
 	OPT("stats", stats, 1),
 	FUSE_OPT_END,
@@ -87,9 +91,11 @@ static void usage(void)
 	       "                           require: also fail files without one; off: no checks\n"
 	       "    -o verity_cache=DIR    keep Merkle trees of large objects in DIR\n"
 	       "    -o tree_mem=MIB        memory for unused Merkle trees (default %u)\n"
+	       "    -o workers=N           threads for opening and reading files (default %u;\n"
+	       "                           0: everything in the one thread that reads requests)\n"
 	       "    -o noacl               do not enforce POSIX ACLs\n"
 	       "    -o stats               print cache statistics at exit\n\n",
-	       cfs_prog, DEFAULT_TREE_MEM_MIB);
+	       cfs_prog, DEFAULT_TREE_MEM_MIB, DEFAULT_WORKERS);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -208,9 +214,14 @@ static void load_image(const char *path, const char *digest_hex, struct cfs_fuse
 	fs->root_nid = cfs_image_root(fs->img);
 }
 
-static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *copts, struct cfs_fuse *fs)
+/*
+ * Serve until unmounted or signalled. One thread reads the requests and
+ * answers metadata ones itself; @n_workers threads (started here, after
+ * fuse_daemonize() has forked) open and read files.
+ */
+static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *copts, unsigned n_workers,
+		       struct cfs_fuse *fs)
 {
-	struct fuse_loop_config cfg = {0};
 	struct fuse_session *se;
 	int ret = EXIT_ERROR, r;
 
@@ -233,14 +244,15 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *copts, 
 	}
 	if (!copts->foreground)
 		cfs_fuse_log_to_syslog();
-	if (copts->singlethread) {
-		r = fuse_session_loop(se);
-	} else {
-		cfg.clone_fd = copts->clone_fd;
-		cfg.max_idle_threads =
-			copts->max_idle_threads == UINT_MAX ? 10 : copts->max_idle_threads;
-		r = fuse_session_loop_mt(se, &cfg);
+	r = cfs_workers_new(copts->singlethread ? 0 : n_workers, &fs->workers);
+	if (r < 0) {
+		cfs_fuse_log("cannot start worker threads: %s", strerror(-r));
+		goto out_unmount;
 	}
+	r = fuse_session_loop(se);
+	/* Let queued opens and reads finish (their replies may fail: unmounted). */
+	cfs_workers_free(fs->workers);
+	fs->workers = NULL;
 	/* A loop ended by SIGTERM/SIGINT/SIGHUP reports the signal: that is a clean stop. */
 	ret = (r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP) ? EXIT_OK : EXIT_ERROR;
 	if (ret != EXIT_OK)
@@ -272,7 +284,7 @@ int main(int argc, char *argv[])
 	struct fuse_cmdline_opts copts = {0};
 	struct options o = {0};
 	struct cfs_fuse fs = {.timeout = DEFAULT_TIMEOUT};
-	unsigned long tree_mem = DEFAULT_TREE_MEM_MIB;
+	unsigned long tree_mem = DEFAULT_TREE_MEM_MIB, n_workers = DEFAULT_WORKERS;
 	void *image_mem = NULL;
 	int *basedirs = NULL;
 	size_t n_basedirs = 0;
@@ -305,6 +317,15 @@ int main(int argc, char *argv[])
 		if (errno || *end || end == o.tree_mem || tree_mem > SIZE_MAX / (1024 * 1024))
 			cfs_usage_error("tree_mem=%s: expected a number of MiB", o.tree_mem);
 	}
+	if (o.workers) {
+		char *end;
+
+		errno = 0;
+		n_workers = strtoul(o.workers, &end, 10);
+		if (errno || *end || end == o.workers || n_workers > MAX_WORKERS)
+			cfs_usage_error("workers=%s: expected a number from 0 to %lu", o.workers,
+					MAX_WORKERS);
+	}
 	load_image(o.source, o.digest, &fs, &image_mem);
 	{
 		struct cfs_image_info info;
@@ -324,7 +345,7 @@ int main(int argc, char *argv[])
 	/* The kernel checks permissions; the file system is read-only. */
 	fuse_opt_add_arg(&args, "-oro,default_permissions,fsname=composefs,subtype=composefs");
 
-	ret = run_session(&args, &copts, &fs);
+	ret = run_session(&args, &copts, (unsigned)n_workers, &fs);
 
 	if (o.stats)
 		print_stats(fs.cache);
@@ -338,6 +359,7 @@ int main(int argc, char *argv[])
 	free(o.verity);
 	free(o.verity_cache);
 	free(o.tree_mem);
+	free(o.workers);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -463,8 +463,12 @@ static int open_backing(struct cfs_fuse *fs, struct cfs_open_file *f)
 	return r;
 }
 
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* Open, on a worker: finding the object may wait for I/O or build its Merkle tree. */
+static void open_job(struct cfs_fuse_job *job)
 {
+	fuse_req_t req = job->req;
+	fuse_ino_t ino = job->ino;
+	struct fuse_file_info *fi = &job->fi;
 	struct cfs_fuse *fs = fs_of(req);
 	struct cfs_open_file *f;
 	struct cfs_stat cs;
@@ -509,6 +513,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 }
 
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cfs_fuse_job job = {.run = open_job, .req = req, .ino = ino, .fi = *fi};
+
+	cfs_workers_submit(fs_of(req)->workers, &job);
+}
+
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cfs_fuse *fs = fs_of(req);
@@ -547,21 +558,14 @@ static void read_inline(fuse_req_t req, struct cfs_fuse *fs, struct cfs_open_fil
 	free(buf);
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+/* Read from the backing object, on a worker: it may wait for the disk and hash. */
+static void read_job(struct cfs_fuse_job *job)
 {
-	struct cfs_fuse *fs = fs_of(req);
-	struct cfs_open_file *f = (struct cfs_open_file *)(uintptr_t)fi->fh;
+	fuse_req_t req = job->req;
+	struct cfs_open_file *f = (struct cfs_open_file *)(uintptr_t)job->fi.fh;
+	size_t size = job->size;
+	off_t off = job->off;
 
-	(void)ino;
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if (!f->obj) {
-		read_inline(req, fs, f, size, off);
-		return;
-	}
 	if (f->obj->tree) {
 		char *buf;
 		const char *data;
@@ -581,6 +585,26 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	bv.buf[0].fd = f->obj->fd;
 	bv.buf[0].pos = off;
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct cfs_fuse *fs = fs_of(req);
+	struct cfs_open_file *f = (struct cfs_open_file *)(uintptr_t)fi->fh;
+	struct cfs_fuse_job job = {
+		.run = read_job, .req = req, .ino = ino, .fi = *fi, .size = size, .off = off};
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	/* Inline data is a copy out of the mapped image: answer it here. */
+	if (!f->obj) {
+		read_inline(req, fs, f, size, off);
+		return;
+	}
+	cfs_workers_submit(fs->workers, &job);
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,

@@ -1,0 +1,231 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later
+# Benchmark composefs-fuse against the kernel mount (EROFS + overlayfs) and, optionally, the reference daemon.
+#
+# Usage: CFS_BUILDDIR=build bench/fuse.sh
+# Environment:
+#   CFS_BUILDDIR          build directory (mkcomposefs, composefs-fuse, mount.composefs)
+#   BENCH_SRC             tree to image for the `ls -lR` runs (default /usr)
+#   BENCH_DIR             scratch directory (default /var/tmp/cfs-fuse-bench); kept for reruns
+#   REF_COMPOSEFS_FUSE    reference composefs-fuse binary to compare with (optional)
+#   FUSE_BEFORE           another composefs-fuse binary (e.g. an older build) to compare with (optional)
+#   ROUNDS                interleaved `ls -lR` rounds; medians are reported (default 3)
+#   LS_ONLY               1: only the `ls -lR` runs, no read benchmarks
+#   RESULTS               file the results are appended to (default bench/RESULTS.md)
+# Needs root (drop_caches, kernel mounts). Not a test: it prints numbers and ratios.
+set -euo pipefail
+
+B=${CFS_BUILDDIR:?set CFS_BUILDDIR to the build directory}
+B=$(cd "$B" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=${BENCH_SRC:-/usr}
+D=${BENCH_DIR:-/var/tmp/cfs-fuse-bench}
+RESULTS=${RESULTS:-$HERE/RESULTS.md}
+REF=${REF_COMPOSEFS_FUSE:-}
+BEFORE=${FUSE_BEFORE:-}
+ROUNDS=${ROUNDS:-3}
+LS_ONLY=${LS_ONLY:-0}
+MKCFS=$B/tools/mkcomposefs/mkcomposefs
+FUSE=$B/tools/composefs-fuse/composefs-fuse
+MOUNT_CFS=$B/tools/mount.composefs/mount.composefs
+
+[ "$(id -u)" = 0 ] || { echo "bench/fuse.sh: needs root" >&2; exit 1; }
+mkdir -p "$D"
+MOUNTS=()
+cleanup() {
+	local i
+	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
+		mountpoint -q "${MOUNTS[i]}" && { umount "${MOUNTS[i]}" 2>/dev/null || umount -l "${MOUNTS[i]}"; }
+	done
+	return 0
+}
+trap cleanup EXIT
+
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+# secs CMD...: wall-clock seconds of CMD (output discarded).
+secs() {
+	local s e
+	s=$(date +%s.%N)
+	"$@" >/dev/null 2>&1 || true
+	e=$(date +%s.%N)
+	awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", e - s }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+mibps() { awk -v s="$1" 'BEGIN { if (s > 0) printf "%.0f", 1024 / s; else print "n/a" }'; }
+
+kmount() { # IMAGE DIR: our mount.composefs, else EROFS + overlay by hand
+	local img=$1 dir=$2
+	mkdir -p "$dir" "$dir.erofs"
+	if [ -x "$MOUNT_CFS" ] && "$MOUNT_CFS" -o "basedir=$D/objs" "$img" "$dir" 2>/dev/null; then
+		MOUNTS+=("$dir")
+		KMETHOD="mount.composefs"
+		return
+	fi
+	mount -t erofs -o ro,loop "$img" "$dir.erofs"
+	MOUNTS+=("$dir.erofs")
+	mount -t overlay overlay -o "ro,lowerdir=$dir.erofs::$D/objs,redirect_dir=on,metacopy=on" "$dir"
+	MOUNTS+=("$dir")
+	KMETHOD="mount -t erofs + overlay"
+}
+kumount() {
+	umount "$1"
+	if mountpoint -q "$1.erofs"; then umount "$1.erofs"; fi
+}
+fmount() { # BINARY OPTIONS DIR
+	mkdir -p "$3"
+	"$1" -o "$2" "$3"
+	MOUNTS+=("$3")
+}
+
+echo "== preparing images in $D"
+if [ ! -f "$D/src.cfs" ]; then
+	"$MKCFS" --digest-store="$D/objs" "$SRC" "$D/src.cfs"
+fi
+if [ "$LS_ONLY" != 1 ] && [ ! -f "$D/big.cfs" ]; then
+	mkdir -p "$D/bigsrc"
+	head -c 1G /dev/urandom >"$D/bigsrc/big"
+	"$MKCFS" --digest-store="$D/objs" "$D/bigsrc" "$D/big.cfs"
+	rm -rf "$D/bigsrc"
+fi
+nfiles=$(find "$SRC" -xdev 2>/dev/null | wc -l)
+
+# ---- ls -lR -----------------------------------------------------------------
+# All mounts stay up; each round times every mount cold (caches dropped just
+# before) and then warm, in turn, so load changes hit all of them alike.
+lslr() { ls -lR "$1" >/dev/null 2>&1 || true; }
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+declare -A COLD WARM COLD_ALL WARM_ALL
+NAMES=(kernel fuse)
+kmount "$D/src.cfs" "$D/k"
+declare -A DIRS=([kernel]="$D/k" [fuse]="$D/f")
+fmount "$FUSE" "source=$D/src.cfs,basedir=$D/objs" "$D/f"
+if [ -n "$BEFORE" ]; then
+	fmount "$BEFORE" "source=$D/src.cfs,basedir=$D/objs" "$D/b"
+	NAMES+=(before)
+	DIRS[before]="$D/b"
+fi
+if [ -n "$REF" ]; then
+	fmount "$REF" "source=$D/src.cfs,basedir=$D/objs" "$D/r"
+	NAMES+=(reference)
+	DIRS[reference]="$D/r"
+fi
+LOADS=""
+for ((round = 1; round <= ROUNDS; round++)); do
+	for n in "${NAMES[@]}"; do
+		drop
+		t=$(secs lslr "${DIRS[$n]}")
+		COLD[$n]="${COLD[$n]:-} $t"
+		t2=$(secs lslr "${DIRS[$n]}")
+		WARM[$n]="${WARM[$n]:-} $t2"
+		echo "round $round ls -lR $n: cold $t s, warm $t2 s"
+	done
+	LOADS="$LOADS $(cut -d' ' -f1 /proc/loadavg)"
+done
+for n in "${NAMES[@]}"; do
+	COLD_ALL[$n]=${COLD[$n]}
+	WARM_ALL[$n]=${WARM[$n]}
+	COLD[$n]=$(echo "${COLD[$n]}" | median)
+	WARM[$n]=$(echo "${WARM[$n]}" | median)
+done
+kumount "$D/k"
+umount "$D/f"
+[ -z "$BEFORE" ] || umount "$D/b"
+[ -z "$REF" ] || umount "$D/r"
+if [ "$LS_ONLY" != 1 ]; then
+# ---- sequential read of 1 GiB ----------------------------------------------------
+cat_big() { dd if="$1" of=/dev/null bs=1M status=none; }
+kmount "$D/big.cfs" "$D/k"
+drop
+SEQ_K=$(secs cat_big "$D/k/big")
+SEQ_KW=$(secs cat_big "$D/k/big")
+kumount "$D/k"
+echo "sequential 1 GiB kernel: cold $SEQ_K s, warm $SEQ_KW s"
+
+fmount "$FUSE" "source=$D/big.cfs,basedir=$D/objs,verity=off" "$D/f"
+drop
+SEQ_OFF=$(secs cat_big "$D/f/big")
+umount "$D/f"
+echo "sequential 1 GiB fuse verity=off: cold $SEQ_OFF s"
+
+# verified, first open: the Merkle tree is built from the object first
+rm -rf "$D/vcache"
+fmount "$FUSE" "source=$D/big.cfs,basedir=$D/objs,verity_cache=$D/vcache" "$D/f"
+drop
+SEQ_ON=$(secs cat_big "$D/f/big")
+SEQ_ONW=$(secs cat_big "$D/f/big")
+umount "$D/f"
+echo "sequential 1 GiB fuse verified (tree built on open): cold $SEQ_ON s, warm $SEQ_ONW s"
+
+# verified, tree from verity_cache (a later mount): only the read itself is hashed
+fmount "$FUSE" "source=$D/big.cfs,basedir=$D/objs,verity_cache=$D/vcache" "$D/f"
+drop
+SEQ_CACHED=$(secs cat_big "$D/f/big")
+echo "sequential 1 GiB fuse verified (tree from verity_cache): cold $SEQ_CACHED s"
+
+# ---- random 4 KiB reads, verified ----------------------------------------------------
+NRAND=20000
+randread() {
+	python3 - "$1" "$NRAND" <<'EOF'
+import os, random, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+size = os.fstat(fd).st_size
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+rng = random.Random(1234)
+for _ in range(int(sys.argv[2])):
+    os.pread(fd, 4096, rng.randrange(size // 4096) * 4096)
+EOF
+}
+drop
+head -c1 "$D/f/big" >/dev/null # tree loaded, not timed
+RAND_F=$(secs randread "$D/f/big")
+umount "$D/f"
+kmount "$D/big.cfs" "$D/k"
+drop
+RAND_K=$(secs randread "$D/k/big")
+kumount "$D/k"
+echo "random 4 KiB reads x$NRAND: kernel $RAND_K s, fuse verified $RAND_F s"
+fi
+
+# ---- summary ------------------------------------------------------------------------------
+r_cold=$(ratio "${COLD[fuse]}" "${COLD[kernel]}")
+r_warm=$(ratio "${WARM[fuse]}" "${WARM[kernel]}")
+echo
+echo "ls -lR cold: fuse/kernel time ${r_cold}x (target <= 1.5)"
+echo "ls -lR warm: fuse/kernel time ${r_warm}x"
+if [ "$LS_ONLY" != 1 ]; then
+	r_seq=$(ratio "$SEQ_K" "$SEQ_CACHED")
+	r_seq_build=$(ratio "$SEQ_K" "$SEQ_ON")
+	r_seq_off=$(ratio "$SEQ_K" "$SEQ_OFF")
+	r_rand=$(ratio "$RAND_F" "$RAND_K")
+	echo "sequential verified (tree cached): $(mibps "$SEQ_CACHED") MiB/s = ${r_seq} of kernel $(mibps "$SEQ_K") MiB/s (target >= 0.70)"
+	echo "sequential verified (tree built on open): ${r_seq_build} of kernel; verity=off: ${r_seq_off} of kernel"
+	echo "random 4 KiB verified: fuse/kernel time ${r_rand}x"
+fi
+
+{
+	echo
+	echo "## composefs-fuse ($(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs)"
+	echo
+	echo "Command: \`CFS_BUILDDIR=$B BENCH_SRC=$SRC${REF:+ REF_COMPOSEFS_FUSE=$REF}${BEFORE:+ FUSE_BEFORE=$BEFORE} ROUNDS=$ROUNDS LS_ONLY=$LS_ONLY bench/fuse.sh\`."
+	echo "Tree: $SRC ($nfiles entries) imaged with \`mkcomposefs --digest-store\`; kernel mount: $KMETHOD."
+	echo "Cold = after \`echo 3 > /proc/sys/vm/drop_caches\`; times are wall-clock seconds."
+	echo "\`ls -lR\`: medians of $ROUNDS interleaved rounds (all mounts up at once; load average after each round:$LOADS)."
+	echo
+	for n in "${NAMES[@]}"; do
+		echo "- $n: cold${COLD_ALL[$n]}; warm${WARM_ALL[$n]}"
+	done
+	echo
+	echo "| run | kernel | composefs-fuse | ratio |${BEFORE:+ before | before ratio |}${REF:+ reference fuse |}"
+	echo "|---|---|---|---|${BEFORE:+---|---|}${REF:+---|}"
+	echo "| \`ls -lR\` cold | ${COLD[kernel]} | ${COLD[fuse]} | ${r_cold}x |${BEFORE:+ ${COLD[before]:-} | $(ratio "${COLD[before]:-0}" "${COLD[kernel]}")x |}${REF:+ ${COLD[reference]:-} |}"
+	echo "| \`ls -lR\` warm | ${WARM[kernel]} | ${WARM[fuse]} | ${r_warm}x |${BEFORE:+ ${WARM[before]:-} | $(ratio "${WARM[before]:-0}" "${WARM[kernel]}")x |}${REF:+ ${WARM[reference]:-} |}"
+	if [ "$LS_ONLY" != 1 ]; then
+		x="${BEFORE:+ | |}${REF:+ |}"
+		echo "| 1 GiB sequential, verified, tree from verity_cache (cold) | $SEQ_K | $SEQ_CACHED | ${r_seq} of kernel throughput |$x"
+		echo "| 1 GiB sequential, verified, tree built at open (cold) | $SEQ_K | $SEQ_ON | ${r_seq_build} |$x"
+		echo "| 1 GiB sequential, verified, warm page cache | $SEQ_KW | $SEQ_ONW | $(ratio "$SEQ_KW" "$SEQ_ONW") |$x"
+		echo "| 1 GiB sequential, verity=off (cold) | $SEQ_K | $SEQ_OFF | ${r_seq_off} |$x"
+		echo "| $NRAND random 4 KiB reads, verified (cold) | $RAND_K | $RAND_F | ${r_rand}x time |$x"
+	fi
+} >>"$RESULTS"
+echo "results appended to $RESULTS"
