@@ -50,7 +50,12 @@ if [ -d build-asan/tests/fuzz ]; then
 		corpus=$(mktemp -d)
 		seeds="$top/tests/fuzz/corpus/${name#fuzz-}"
 		echo "=== $name for ${fuzz_seconds}s"
-		if "$t" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$corpus" ${seeds:+$( [ -d "$seeds" ] && echo "$seeds")} >"build-asan/$name.log" 2>&1; then
+		dirs=("$corpus")
+		[ -d "$seeds" ] && dirs+=("$seeds")
+		# regression inputs: hostile images for the reader, anything a fuzzer once found
+		[ "$name" = fuzz-reader ] && dirs+=("$top/tests/assets/hostile")
+		[ -d "$top/tests/assets/fuzz-regress/${name#fuzz-}" ] && dirs+=("$top/tests/assets/fuzz-regress/${name#fuzz-}")
+		if "$t" -max_total_time="$fuzz_seconds" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 "${dirs[@]}" >"build-asan/$name.log" 2>&1; then
 			echo "ok: $name ($(grep -o 'stat::number_of_executed_units: [0-9]*' "build-asan/$name.log" | awk '{print $2}') runs)"
 			passed=$((passed + 1))
 		else
