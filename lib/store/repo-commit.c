@@ -14,12 +14,15 @@
 #include "repo-private.h"
 #include "util.h"
 
-static int require_writable(struct cfs_repo *repo)
+/* Common checks before adding an image (and optionally a ref) to the repository. */
+static int begin_add(struct cfs_repo *repo, const char *name)
 {
-	if (!repo->writable)
-		return cfs_repo_fail(repo, -EROFS, "repository is read-only: %s", repo->ro_why);
-	if (repo->store == NULL)
-		return cfs_repo_fail(repo, -ENOENT, "repository has no objects/ directory");
+	int r = cfs_repo_require_writable(repo, true);
+
+	if (r < 0)
+		return r;
+	if (name != NULL && !cfs_repo_ref_name_valid(name))
+		return cfs_repo_fail(repo, -EINVAL, "invalid ref name \"%s\"", name);
 	return 0;
 }
 
@@ -77,11 +80,9 @@ int cfs_repo_commit_tree(struct cfs_repo *repo, struct cfs_node *root, const cha
 	char err[256] = "";
 	int r;
 
-	r = require_writable(repo);
+	r = begin_add(repo, name);
 	if (r < 0)
 		return r;
-	if (name != NULL && !cfs_repo_ref_name_valid(name))
-		return cfs_repo_fail(repo, -EINVAL, "invalid ref name \"%s\"", name);
 	/* objects the tree refers to must be durable before an image names them */
 	r = cfs_objstore_sync(repo->store);
 	if (r < 0)
@@ -115,11 +116,9 @@ int cfs_repo_import_image_fd(struct cfs_repo *repo, int fd, const char *name, ui
 	char err[256] = "";
 	int r;
 
-	r = require_writable(repo);
+	r = begin_add(repo, name);
 	if (r < 0)
 		return r;
-	if (name != NULL && !cfs_repo_ref_name_valid(name))
-		return cfs_repo_fail(repo, -EINVAL, "invalid ref name \"%s\"", name);
 	cfs_digest_set_init(&set, repo->dsize);
 	r = cfs_repo_collect_image_objects(repo, fd, &set, err, sizeof(err));
 	cfs_digest_set_clear(&set);
@@ -199,7 +198,7 @@ int cfs_repo_import_dir(struct cfs_repo *repo, int atdirfd, const char *path, co
 	char err[512] = "";
 	int r;
 
-	r = require_writable(repo);
+	r = cfs_repo_require_writable(repo, true);
 	if (r < 0)
 		return r;
 	if (opts != NULL)

@@ -195,18 +195,15 @@ static void remove_path(struct gc *g, int dirfd, const char *name, uint64_t *cou
 static int prune_streams(struct gc *g)
 {
 	struct cfs_repo *repo = g->repo;
-	int fd = openat(repo->dirfd, "streams", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
 	bool changed = false;
 	DIR *d;
+	int fd, r;
 
-	if (fd < 0)
-		return 0;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
+	r = cfs_repo_opendir(repo, "streams", &d);
+	if (r < 0 || d == NULL)
+		return r;
+	fd = dirfd(d);
 	while ((de = readdir(d)) != NULL) {
 		char target[PATH_MAX];
 		uint8_t digest[CFS_VERITY_MAX_DIGEST];
@@ -232,19 +229,16 @@ static int prune_streams(struct gc *g)
 static int prune_images(struct gc *g)
 {
 	struct cfs_repo *repo = g->repo;
-	int fd = openat(repo->dirfd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d;
 	struct dirent *de;
+	int fd, r;
 
 	for (size_t i = 0; i < g->dead_refs.n; i++)
 		remove_path(g, repo->dirfd, g->dead_refs.v[i], &g->st->refs_removed, false);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : cfs_repo_fail(repo, -errno, "images: %s", strerror(errno));
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
+	r = cfs_repo_opendir(repo, "images", &d);
+	if (r < 0 || d == NULL)
+		return r;
+	fd = dirfd(d);
 	while ((de = readdir(d)) != NULL) {
 		uint8_t digest[CFS_VERITY_MAX_DIGEST];
 

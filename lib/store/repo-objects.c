@@ -222,16 +222,11 @@ static int read_images(struct cfs_repo *repo, struct image_list *l)
 	DIR *d;
 	struct dirent *de;
 	size_t cap = 0;
-	int fd, r = 0;
+	int r;
 
-	fd = openat(repo->dirfd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : cfs_repo_fail(repo, -errno, "images: %s", strerror(errno));
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
+	r = cfs_repo_opendir(repo, "images", &d);
+	if (r < 0 || d == NULL)
+		return r;
 	while ((de = readdir(d)) != NULL) {
 		uint8_t dg[CFS_VERITY_MAX_DIGEST] = { 0 };
 

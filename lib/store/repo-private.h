@@ -4,6 +4,7 @@
 #define CFS_STORE_REPO_PRIVATE_H
 
 #include <stdarg.h>
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,6 +59,10 @@ void cfs_repo_object_relpath(const struct cfs_repo *repo, const uint8_t *digest,
 bool cfs_repo_is_temp_name(const char *name);
 /* fsync a directory (relative to the repository; "" for itself). */
 int cfs_repo_sync_dir(struct cfs_repo *repo, const char *rel);
+/* -EROFS unless the repository was opened writable; with @need_store also -ENOENT without objects/. */
+int cfs_repo_require_writable(struct cfs_repo *repo, bool need_store);
+/* Open the repository subdirectory @rel for reading; a missing one gives 0 and *@out NULL. */
+int cfs_repo_opendir(struct cfs_repo *repo, const char *rel, DIR **out);
 /* Read images/refs/<name> style symlink and return the image digest it names. */
 int cfs_repo_read_ref(struct cfs_repo *repo, int dirfd, const char *name, uint8_t *digest);
 /* Read images/<hex> and check that it points to ../objects/XX/rest of the same digest. */

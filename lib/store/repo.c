@@ -565,10 +565,29 @@ static int prepare_ref(struct cfs_repo *repo, const char *name, const uint8_t *d
 	return 0;
 }
 
-static int require_writable(struct cfs_repo *repo)
+int cfs_repo_require_writable(struct cfs_repo *repo, bool need_store)
 {
 	if (!repo->writable)
 		return cfs_repo_fail(repo, -EROFS, "repository is read-only: %s", repo->ro_why);
+	if (need_store && repo->store == NULL)
+		return cfs_repo_fail(repo, -ENOENT, "repository has no objects/ directory");
+	return 0;
+}
+
+int cfs_repo_opendir(struct cfs_repo *repo, const char *rel, DIR **out)
+{
+	int fd = openat(repo->dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	*out = NULL;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : cfs_repo_fail(repo, -errno, "%s: %s", rel, strerror(errno));
+	*out = fdopendir(fd);
+	if (*out == NULL) {
+		int r = -errno;
+
+		close(fd);
+		return cfs_repo_fail(repo, r, "%s: %s", rel, strerror(-r));
+	}
 	return 0;
 }
 
@@ -637,7 +656,7 @@ static int image_present(struct cfs_repo *repo, const uint8_t *digest)
 
 int cfs_repo_tag(struct cfs_repo *repo, const uint8_t *digest, const char *name)
 {
-	int r = require_writable(repo);
+	int r = cfs_repo_require_writable(repo, false);
 
 	if (r == 0 && !cfs_repo_ref_name_valid(name))
 		r = cfs_repo_fail(repo, -EINVAL, "invalid ref name \"%s\"", name);
@@ -653,7 +672,7 @@ int cfs_repo_untag(struct cfs_repo *repo, const char *name)
 	char rel[PATH_MAX], dir[PATH_MAX];
 	struct stat st;
 	const char *slash;
-	int r = require_writable(repo);
+	int r = cfs_repo_require_writable(repo, false);
 
 	if (r < 0)
 		return r;
