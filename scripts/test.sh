@@ -50,16 +50,23 @@ if [ -d build-asan/tests/fuzz ]; then
 		corpus=$(mktemp -d)
 		seeds="$top/tests/fuzz/corpus/${name#fuzz-}"
 		echo "=== $name for ${fuzz_seconds}s"
+		rm -f "$top/build-asan/$name-"*
 		dirs=("$corpus")
 		[ -d "$seeds" ] && dirs+=("$seeds")
 		# regression inputs: hostile images for the reader, anything a fuzzer once found
 		[ "$name" = fuzz-reader ] && dirs+=("$top/tests/assets/hostile")
 		[ -d "$top/tests/assets/fuzz-regress/${name#fuzz-}" ] && dirs+=("$top/tests/assets/fuzz-regress/${name#fuzz-}")
-		if "$t" -max_total_time="$fuzz_seconds" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 "${dirs[@]}" >"build-asan/$name.log" 2>&1; then
+		if "$t" -max_total_time="$fuzz_seconds" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix="$top/build-asan/$name-" "${dirs[@]}" >"build-asan/$name.log" 2>&1; then
 			echo "ok: $name ($(grep -o 'stat::number_of_executed_units: [0-9]*' "build-asan/$name.log" | awk '{print $2}') runs)"
 			passed=$((passed + 1))
 		else
-			tail -n 40 "build-asan/$name.log"; echo "FAIL: $name"; failed=$((failed + 1))
+			# what the target said before it died, then libFuzzer's summary and the input
+			grep -v -e '^#[0-9]' -e '^INFO:' -e '^\s*#[0-9]* 0x' -e 'NEW_FUNC' "build-asan/$name.log" | tail -n 40
+			for a in "$top/build-asan/$name-"*; do
+				[ -f "$a" ] && { echo "--- $a (base64):"; head -c 4096 "$a" | base64; }
+			done
+			echo "FAIL: $name"; failed=$((failed + 1))
 		fi
 		rm -rf "$corpus"
 	done

@@ -75,14 +75,20 @@ static int visit_entry(struct cfs_image *img, const struct cfs_inode *ino, struc
 		return cfs_image_fail(img, -EOPNOTSUPP, "inode %llu: unsupported xattr name index %u", nid, index);
 	plen = strlen(xattr_prefixes[index]);
 	full = plen + name_len;
-	if (full == 0 || full > CFS_XATTR_NAME_MAX)
-		return cfs_image_fail(img, -EUCLEAN, "inode %llu: xattr name length %zu", nid, full);
+	/*
+	 * The limit applies to the name users see: an escaped overlay xattr
+	 * (trusted.overlay.overlay.*) is 8 bytes longer on disk.
+	 */
+	if (full == 0)
+		return cfs_image_fail(img, -EUCLEAN, "inode %llu: empty xattr name", nid);
 	if (memchr(e + 4, '\0', name_len) != NULL)
 		return cfs_image_fail(img, -EUCLEAN, "inode %llu: NUL byte in xattr name", nid);
 	memcpy(name, xattr_prefixes[index], plen);
 	memcpy(name + plen, e + 4, name_len);
 	name[full] = '\0';
 	value = e + 4 + name_len;
+	if (full - (has_prefix(name, OVL_ESCAPE_PREFIX) ? strlen("overlay.") : 0) > CFS_XATTR_NAME_MAX)
+		return cfs_image_fail(img, -EUCLEAN, "inode %llu: xattr name length %zu", nid, full);
 
 	if (v->raw) {
 		int r = v->fn(v->user, name, full, value, value_len);

@@ -536,6 +536,34 @@ static void test_threads(const struct membuf *m)
 	close(fd);
 }
 
+/*
+ * The longest overlay xattr name a dump may hold (255 bytes) is 8 bytes
+ * longer on disk once escaped (trusted.overlay.overlay.*): it must read back.
+ */
+static void test_long_escaped_name(void)
+{
+	struct cfs_node *root = mk(S_IFDIR | 0755), *f = mk(S_IFREG | 0644), *back;
+	char name[CFS_XATTR_NAME_MAX + 2];
+	struct cfs_image *img;
+	struct membuf m;
+	size_t len;
+
+	memset(name, 'x', sizeof(name));
+	memcpy(name, "trusted.overlay.", 16);
+	name[CFS_XATTR_NAME_MAX] = '\0';
+	CHECK_EQ_INT(cfs_node_set_xattr(f, name, "v", 1), 0);
+	add(root, "f", f, false);
+	cfs_node_unref(f);
+	m = write_tree(root);
+	CHECK_EQ_INT(cfs_image_open_mem(m.p, m.len, NULL, &img), 0);
+	CHECK_EQ_INT(cfs_image_load_tree(img, &back), 0);
+	CHECK(cfs_node_get_xattr(cfs_node_lookup(back, "f"), name, &len) != NULL && len == 1);
+	cfs_node_unref(back);
+	cfs_image_close(img);
+	cfs_node_unref(root);
+	free(m.p);
+}
+
 int main(void)
 {
 	struct cfs_node *root = build_tree();
@@ -547,6 +575,7 @@ int main(void)
 	test_mutations(&m);
 	test_threads(&m);
 	test_depth();
+	test_long_escaped_name();
 	cfs_node_unref(root);
 	free(m.p);
 	printf("test-reader: ok\n");
