@@ -109,6 +109,43 @@ stat -f "$F" >/dev/null || fail "statfs"
 if : 2>/dev/null >"$F/small"; then fail "write succeeded"; fi
 ok "statfs, read-only"
 
+# An image without SELinux labels is a file system without label support:
+# getxattr(security.selinux) answers "not supported", as it does for ACLs in an
+# image without ACLs, and `ls -l` stops asking for every file. Directories are
+# opened by the kernel alone. So a cold `ls -lR` costs no per-file round trip.
+err=$(getfattr -n security.selinux "$F/small" 2>&1) && fail "security.selinux on an unlabelled image: $err"
+case $err in *"Operation not supported"*) ;; *) fail "unlabelled image, security.selinux: $err" ;; esac
+# (a tree without ACLs: with them the kernel must ask for each file's ACL once)
+mkdir "$W/noacl"
+cp -r "$W/src/dir" "$W/src/link" "$W/src/large1" "$W/noacl/"
+"$MKCFS" --digest-store="$W/objs" "$W/noacl" "$W/noacl.cfs"
+fuse_mount "$W/f-dbg" "$W/log-dbg" "source=$W/noacl.cfs,basedir=$W/objs" -d
+ls -lR "$W/f-dbg" >"$W/ls-dbg"
+n_files=$(grep -c '^[-lbcps]' "$W/ls-dbg")
+n_dirs=$(grep -c '^d' "$W/ls-dbg")
+fuse_umount "$W/f-dbg"
+for op in OPENDIR RELEASEDIR GETXATTR LOOKUP GETATTR; do
+	eval "n_$op=$(grep -c "opcode: $op " "$W/log-dbg" || true)"
+done
+# shellcheck disable=SC2154
+{ [ "$n_OPENDIR" -le 1 ] && [ "$n_RELEASEDIR" = 0 ] && [ "$n_GETXATTR" -le 4 ] &&
+	[ "$n_LOOKUP" -le 2 ] && [ "$n_GETATTR" -le 2 ]; } ||
+	fail "ls -lR of $n_files files, $n_dirs dirs: $n_OPENDIR OPENDIR, $n_RELEASEDIR RELEASEDIR, $n_GETXATTR GETXATTR, $n_LOOKUP LOOKUP, $n_GETATTR GETATTR"
+ok "ls -lR of $n_files files and $n_dirs directories: $n_OPENDIR OPENDIR, $n_GETXATTR GETXATTR, $n_LOOKUP LOOKUP, $n_GETATTR GETATTR requests"
+cat >"$W/labels.dump" <<'DUMP'
+/ 0 40755 2 0 0 0 0.0 - - -
+/labelled 5 100644 1 0 0 0 0.0 - hello - security.selinux=system_u:object_r:usr_t:s0
+/plain 5 100644 1 0 0 0 0.0 - hello -
+DUMP
+"$MKCFS" --from-file "$W/labels.dump" "$W/labels.cfs"
+fuse_mount "$W/f-lab" "$W/log-lab" "source=$W/labels.cfs,basedir=$W/objs"
+[ "$(getfattr --only-values -n security.selinux "$W/f-lab/labelled")" = system_u:object_r:usr_t:s0 ] ||
+	fail "labelled image: security.selinux of a labelled file"
+err=$(getfattr -n security.selinux "$W/f-lab/plain" 2>&1) && fail "labelled image, unlabelled file: $err"
+case $err in *"No such attribute"*) ;; *) fail "labelled image, unlabelled file: $err" ;; esac
+fuse_umount "$W/f-lab"
+ok "security.selinux: not supported without labels in the image, exact with them"
+
 kernel_umount "$K"
 fuse_umount "$F"
 ok "clean unmount, daemon exit 0"

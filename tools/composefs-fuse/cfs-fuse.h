@@ -36,6 +36,8 @@ struct cfs_fuse {
 	enum cfs_fuse_verity verity;
 	bool acl;		    /* ask the kernel to enforce POSIX ACLs */
 	bool image_acls;	    /* the image header says it holds ACLs */
+	bool image_labels;	    /* the image may hold security.selinux xattrs */
+	bool no_opendir;	    /* the kernel opens directories without asking us */
 	double timeout;		    /* entry/attr timeout in seconds */
 	struct cfs_objcache *cache; /* backing objects and their Merkle trees */
 	struct cfs_workers *workers; /* for opens and reads of objects; NULL: inline */

@@ -335,6 +335,17 @@ int main(int argc, char *argv[])
 		/* The kernel enforces (and caches) ACLs, for images that have some. */
 		fs.acl = fs.image_acls && !o.noacl;
 	}
+	{
+		/*
+		 * Every name of an xattr security.selinux, stored with the
+		 * "security." prefix index or spelled out, contains these
+		 * bytes: without them anywhere the image has no SELinux labels.
+		 */
+		size_t len;
+		const void *data = cfs_image_data(fs.img, &len);
+
+		fs.image_labels = memmem(data, len, "selinux", 7) != NULL;
+	}
 	open_basedirs(o.basedir, &basedirs, &n_basedirs);
 	r = cfs_objcache_new(basedirs, n_basedirs,
 			     o.verity_cache ? open_cache_dir(o.verity_cache) : -1,

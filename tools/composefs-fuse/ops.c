@@ -221,6 +221,15 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/*
+	 * Opening a directory needs nothing from us: the first OPENDIR answers
+	 * ENOSYS and the kernel then opens directories (with their listings
+	 * cached) without a round trip, and sends no RELEASEDIR either.
+	 */
+	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+		fs->no_opendir = true;
+	}
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -311,8 +320,13 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct cfs_fuse *fs = fs_of(req);
 	struct cfs_stat cs;
-	int r = stat_nid(fs, nid_of(fs, ino), &cs);
+	int r;
 
+	if (fs->no_opendir) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	r = stat_nid(fs, nid_of(fs, ino), &cs);
 	if (r) {
 		fuse_reply_err(req, r == 1 ? ENOENT : r);
 		return;
@@ -670,6 +684,15 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	 * and `ls -l` stops asking for every file (each a round trip).
 	 */
 	if (!fs->image_acls && strncmp(name, "system.posix_acl_", 17) == 0) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	/*
+	 * Likewise an image without SELinux labels is a file system without
+	 * label support (on an SELinux host the kernel answers this name
+	 * itself and never asks us).
+	 */
+	if (!fs->image_labels && strcmp(name, "security.selinux") == 0) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
