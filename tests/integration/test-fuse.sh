@@ -118,11 +118,15 @@ case $err in *"Operation not supported"*) ;; *) fail "unlabelled image, security
 # (a tree without ACLs: with them the kernel must ask for each file's ACL once)
 mkdir "$W/noacl"
 cp -r "$W/src/dir" "$W/src/link" "$W/src/large1" "$W/noacl/"
+# names that spell the label's name are not labels
+mkdir "$W/noacl/selinux" && echo x >"$W/noacl/selinux/security.selinux"
 "$MKCFS" --digest-store="$W/objs" "$W/noacl" "$W/noacl.cfs"
 fuse_mount "$W/f-dbg" "$W/log-dbg" "source=$W/noacl.cfs,basedir=$W/objs" -d
 ls -lR "$W/f-dbg" >"$W/ls-dbg"
 n_files=$(grep -c '^[-lbcps]' "$W/ls-dbg")
 n_dirs=$(grep -c '^d' "$W/ls-dbg")
+err=$(getfattr -n security.selinux "$W/f-dbg/selinux/security.selinux" 2>&1) && fail "unlabelled image: $err"
+case $err in *"Operation not supported"*) ;; *) fail "unlabelled image with such names, security.selinux: $err" ;; esac
 fuse_umount "$W/f-dbg"
 for op in OPENDIR RELEASEDIR GETXATTR LOOKUP GETATTR; do
 	eval "n_$op=$(grep -c "opcode: $op " "$W/log-dbg" || true)"
