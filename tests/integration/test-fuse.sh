@@ -12,6 +12,8 @@ rc=0; "$FUSE" -o source=/nonexistent,basedir=/ "$W" 2>"$W/err" || rc=$?
 [ "$rc" = 1 ] && grep -q nonexistent "$W/err" || fail "missing image: exit $rc, $(cat "$W/err")"
 rc=0; "$FUSE" -o source=/dev/null,basedir=/,verity=sometimes "$W" 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "bad verity= should be a usage error (2), got $rc"
+rc=0; "$FUSE" -o source=/dev/null,basedir=/,readahead_kb=lots "$W" 2>/dev/null || rc=$?
+[ "$rc" = 2 ] || fail "bad readahead_kb= should be a usage error (2), got $rc"
 ok "options and exit codes"
 
 mk_tree "$W/src"
@@ -82,6 +84,17 @@ b=$(dd if="$F/sparse" iflag=skip_bytes,count_bytes skip=$((10 * 1024 * 1024)) co
 [ "$b" = "in the middle" ] || fail "sparse file read: '$b'"
 [ -z "$(dd if="$F/large3" iflag=skip_bytes skip=$((2 * 1024 * 1024)) status=none)" ] || fail "read past EOF"
 ok "reads at odd offsets, past EOF, sparse file"
+
+# The read-ahead window: 4096 KiB by default (set by the daemon as root), the
+# kernel's own with readahead_kb=0, and reads still right with both.
+ra=$(cat "/sys/class/bdi/$(mountpoint -d "$F")/read_ahead_kb")
+[ "$ra" = 4096 ] || fail "default read-ahead window: $ra KiB"
+fuse_mount "$W/f-ra" "$W/log-ra" "source=$W/img.cfs,basedir=$W/objs,readahead_kb=0"
+ra0=$(cat "/sys/class/bdi/$(mountpoint -d "$W/f-ra")/read_ahead_kb")
+[ "$ra0" != 4096 ] || fail "readahead_kb=0 still set 4096 KiB"
+cmp "$W/src/large1" "$W/f-ra/large1" || fail "read with the kernel's read-ahead window"
+fuse_umount "$W/f-ra"
+ok "read-ahead window $ra KiB by default, $ra0 KiB with readahead_kb=0"
 
 # Concurrent readers of the same and different files, on a fresh mount: each
 # object's Merkle tree is built exactly once however many open it at once.

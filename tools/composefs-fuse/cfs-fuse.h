@@ -39,6 +39,7 @@ struct cfs_fuse {
 	bool image_labels;	    /* the image may hold security.selinux xattrs */
 	bool no_opendir;	    /* the kernel opens directories without asking us */
 	double timeout;		    /* entry/attr timeout in seconds */
+	unsigned readahead_kb;	    /* read-ahead window to ask for; 0: the kernel's */
 	struct cfs_objcache *cache; /* backing objects and their Merkle trees */
 	struct cfs_workers *workers; /* for opens and reads of objects; NULL: inline */
 };

@@ -22,6 +22,8 @@
 #define DEFAULT_TIMEOUT 86400.0
 #define DEFAULT_WORKERS 4u
 #define MAX_WORKERS 256ul
+#define DEFAULT_READAHEAD_KB 4096ul
+#define MAX_READAHEAD_KB (1024ul * 1024)
 
 struct options {
 	char *source;
@@ -31,6 +33,7 @@ struct options {
 	char *verity_cache;
 	char *tree_mem;
 	char *workers;
+	char *readahead_kb;
 	int noacl;
 	int stats;
 };
@@ -47,6 +50,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("verity_cache=%s", verity_cache, 0),
 	OPT("tree_mem=%s", tree_mem, 0),
 	OPT("workers=%s", workers, 0),
+	OPT("readahead_kb=%s", readahead_kb, 0),
 	OPT("noacl", noacl, 1),
 	OPT("stats", stats, 1),
 	FUSE_OPT_END,
@@ -93,9 +97,11 @@ static void usage(void)
 	       "    -o tree_mem=MIB        memory for unused Merkle trees (default %u)\n"
 	       "    -o workers=N           threads for opening and reading files (default %u;\n"
 	       "                           0: everything in the one thread that reads requests)\n"
+	       "    -o readahead_kb=N      read-ahead window of the mount (default %lu; set\n"
+	       "                           when run as root; 0: keep the kernel's)\n"
 	       "    -o noacl               do not enforce POSIX ACLs\n"
 	       "    -o stats               print cache statistics at exit\n\n",
-	       cfs_prog, DEFAULT_TREE_MEM_MIB, DEFAULT_WORKERS);
+	       cfs_prog, DEFAULT_TREE_MEM_MIB, DEFAULT_WORKERS, DEFAULT_READAHEAD_KB);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -214,6 +220,72 @@ static void load_image(const char *path, const char *digest_hex, struct cfs_fuse
 	fs->root_nid = cfs_image_root(fs->img);
 }
 
+/* Undo mountinfo's octal escapes (\040 for a space...) in place. */
+static void unescape_mountinfo(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
+		    s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
+
+/*
+ * Widen the read-ahead window of our new mount at @mountpoint to @kb KiB
+ * (before the kernel's INIT request is answered; op_init() then asks for the
+ * same). The kernel's default (128 KiB) makes every read a 128 KiB round trip;
+ * with a wider window reads come in 1 MiB requests, several at once, and the
+ * workers hash them in parallel. Only root may write the mount's
+ * /sys/class/bdi entry: for anyone else, or if it fails, the default stays.
+ * The device number comes from /proc/self/mountinfo: stat() of the mount
+ * point would wait for INIT, which this thread has yet to answer.
+ */
+static void set_readahead(const char *mountpoint, unsigned kb)
+{
+	FILE *f;
+	char *line = NULL, path[64], dev[32] = "";
+	size_t cap = 0;
+
+	if (kb == 0 || geteuid() != 0)
+		return;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (f == NULL)
+		return;
+	while (getline(&line, &cap, f) > 0) {
+		char mdev[32], mpoint[PATH_MAX + 1], *dash = strstr(line, " - ");
+
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... - FSTYPE ...; the last one wins */
+		if (dash == NULL || strncmp(dash, " - fuse", 7) != 0)
+			continue;
+		if (sscanf(line, "%*s %*s %31s %*s %4096s", mdev, mpoint) != 2)
+			continue;
+		unescape_mountinfo(mpoint);
+		if (strcmp(mpoint, mountpoint) == 0)
+			snprintf(dev, sizeof(dev), "%s", mdev);
+	}
+	free(line);
+	fclose(f);
+	if (dev[0] == '\0')
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	{
+		_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+		char val[16];
+		int n = snprintf(val, sizeof(val), "%u\n", kb);
+
+		/* a failure leaves the kernel's default, which works */
+		if (fd >= 0)
+			(void)!write(fd, val, (size_t)n);
+	}
+}
+
 /*
  * Serve until unmounted or signalled. One thread reads the requests and
  * answers metadata ones itself; @n_workers threads (started here, after
@@ -238,6 +310,7 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *copts, 
 		cfs_msg("%s: mount failed", copts->mountpoint);
 		goto out_signals;
 	}
+	set_readahead(copts->mountpoint, fs->readahead_kb);
 	if (fuse_daemonize(copts->foreground) != 0) {
 		cfs_msg("cannot daemonize");
 		goto out_unmount;
@@ -315,7 +388,7 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts copts = {0};
 	struct options o = {0};
-	struct cfs_fuse fs = {.timeout = DEFAULT_TIMEOUT};
+	struct cfs_fuse fs = {.timeout = DEFAULT_TIMEOUT, .readahead_kb = DEFAULT_READAHEAD_KB};
 	unsigned long tree_mem = DEFAULT_TREE_MEM_MIB, n_workers = DEFAULT_WORKERS;
 	void *image_mem = NULL;
 	int *basedirs = NULL;
@@ -358,6 +431,17 @@ int main(int argc, char *argv[])
 			cfs_usage_error("workers=%s: expected a number from 0 to %lu", o.workers,
 					MAX_WORKERS);
 	}
+	if (o.readahead_kb) {
+		char *end;
+		unsigned long kb;
+
+		errno = 0;
+		kb = strtoul(o.readahead_kb, &end, 10);
+		if (errno || *end || end == o.readahead_kb || kb > MAX_READAHEAD_KB)
+			cfs_usage_error("readahead_kb=%s: expected a number from 0 to %lu", o.readahead_kb,
+					MAX_READAHEAD_KB);
+		fs.readahead_kb = (unsigned)kb;
+	}
 	load_image(o.source, o.digest, &fs, &image_mem);
 	{
 		struct cfs_image_info info;
@@ -393,6 +477,7 @@ int main(int argc, char *argv[])
 	free(o.verity_cache);
 	free(o.tree_mem);
 	free(o.workers);
+	free(o.readahead_kb);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -222,6 +222,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	/*
+	 * Large reads: each request is a round trip and a verified one is
+	 * hashed; the kernel takes the smaller of this and the mount's
+	 * read-ahead setting (main.c, set_readahead()).
+	 */
+	if (conn->max_readahead < fs->readahead_kb * 1024u)
+		conn->max_readahead = fs->readahead_kb * 1024u;
+	/*
 	 * Opening a directory needs nothing from us: the first OPENDIR answers
 	 * ENOSYS and the kernel then opens directories (with their listings
 	 * cached) without a round trip, and sends no RELEASEDIR either.
