@@ -4,9 +4,11 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util.h"
 #include "verity-private.h"
@@ -14,6 +16,9 @@
 #define BLOCK CFS_VERITY_BLOCK_SIZE
 /* Data read per pread(2) while building. */
 #define READ_CHUNK (1024 * 1024)
+/* Files at least this large are hashed by several threads while building. */
+#define PARALLEL_MIN_SIZE (16ull * 1024 * 1024)
+#define HASH_THREADS_MAX 8u
 /* Largest tree accepted from a cache that is not a regular file (size unknown). */
 #define CACHE_MAX_UNSIZED (1024ull * 1024 * 1024)
 
@@ -137,30 +142,30 @@ static int check_digest(struct cfs_verity_tree *t, const uint8_t *expected)
 }
 
 /* Hash the data blocks of the file into the leaf level (or the root). */
-static int hash_data(struct cfs_verity_tree *t, int fd)
+/* Hash data blocks [@first, @last) of @fd into their level-0 slots, with @h. */
+static int hash_range(struct cfs_verity_tree *t, struct cfs_verity_hasher *h, int fd, uint64_t first,
+		      uint64_t last)
 {
 	_cleanup_free_ uint8_t *chunk = malloc(READ_CHUNK);
-	uint64_t off = 0, index = 0;
+	uint64_t off = first * BLOCK, end = last * BLOCK < t->data_size ? last * BLOCK : t->data_size;
+	uint64_t index = first;
 
 	if (chunk == NULL)
 		return -ENOMEM;
-	/* advice only: a failure changes nothing but speed */
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	while (off < t->data_size) {
-		size_t want = t->data_size - off < READ_CHUNK ? t->data_size - off : READ_CHUNK;
+	while (off < end) {
+		size_t want = end - off < READ_CHUNK ? (size_t)(end - off) : READ_CHUNK;
 		ssize_t n = cfs_pread_full(fd, chunk, want, (off_t)off);
 
 		if (n < 0)
 			return (int)n;
-		/* the disk reads the next chunks while this one is hashed */
-		if (off + want < t->data_size)
-			(void)posix_fadvise(fd, (off_t)(off + want), 4 * READ_CHUNK, POSIX_FADV_WILLNEED);
 		if ((size_t)n < want)
 			return -EIO; /* the file shrank under us */
+		/* the disk reads the next chunks while this one is hashed */
+		if (off + want < end)
+			(void)posix_fadvise(fd, (off_t)(off + want), 4 * READ_CHUNK, POSIX_FADV_WILLNEED);
 		for (size_t pos = 0; pos < want; pos += BLOCK, index++) {
 			size_t len = want - pos < BLOCK ? want - pos : BLOCK;
-			int r = cfs_verity_hash_block(&t->h, chunk + pos, len,
-						      leaf_slot(t, index));
+			int r = cfs_verity_hash_block(h, chunk + pos, len, leaf_slot(t, index));
 
 			if (r < 0)
 				return r;
@@ -168,6 +173,75 @@ static int hash_data(struct cfs_verity_tree *t, int fd)
 		off += want;
 	}
 	return 0;
+}
+
+struct hash_part {
+	struct cfs_verity_tree *t;
+	int fd;
+	uint64_t first, last;
+	int result;
+};
+
+static void *hash_part_thread(void *arg)
+{
+	struct hash_part *p = arg;
+	struct cfs_verity_hasher h;
+
+	p->result = cfs_verity_hasher_borrow(&h, &p->t->h);
+	if (p->result == 0) {
+		p->result = hash_range(p->t, &h, p->fd, p->first, p->last);
+		cfs_verity_hasher_fini(&h);
+	}
+	return NULL;
+}
+
+/*
+ * Hash every data block into level 0. Large files are split into one part per
+ * CPU (at most HASH_THREADS_MAX), hashed by threads started for the call:
+ * each writes only its own blocks' slots.
+ */
+static int hash_data(struct cfs_verity_tree *t, int fd)
+{
+	uint64_t n_blocks = (t->data_size + BLOCK - 1) / BLOCK;
+	struct hash_part parts[HASH_THREADS_MAX];
+	pthread_t tids[HASH_THREADS_MAX];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = 1, started = 0;
+	int r = 0;
+
+	/* advice only: a failure changes nothing but speed */
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (t->data_size >= PARALLEL_MIN_SIZE && cpus > 1)
+		n = cpus < HASH_THREADS_MAX ? (unsigned)cpus : HASH_THREADS_MAX;
+	if (n == 1)
+		return hash_range(t, &t->h, fd, 0, n_blocks);
+	for (unsigned i = 0; i < n; i++) {
+		/* whole chunks per part, so each part's reads stay chunk-aligned */
+		uint64_t per = (n_blocks / n + READ_CHUNK / BLOCK - 1) / (READ_CHUNK / BLOCK) * (READ_CHUNK / BLOCK);
+		uint64_t first = i * per, last = i + 1 == n ? n_blocks : (i + 1) * per;
+
+		parts[i] = (struct hash_part){ .t = t, .fd = fd,
+					       .first = first < n_blocks ? first : n_blocks,
+					       .last = last < n_blocks ? last : n_blocks };
+	}
+	/* part 0 runs in this thread; if a thread cannot start, its part does too */
+	for (unsigned i = 1; i < n; i++) {
+		if (pthread_create(&tids[i], NULL, hash_part_thread, &parts[i]) != 0)
+			break;
+		started = i;
+	}
+	hash_part_thread(&parts[0]);
+	r = parts[0].result;
+	for (unsigned i = started + 1; i < n && r == 0; i++) {
+		hash_part_thread(&parts[i]);
+		r = parts[i].result;
+	}
+	for (unsigned i = 1; i <= started; i++) {
+		pthread_join(tids[i], NULL);
+		if (r == 0)
+			r = parts[i].result;
+	}
+	return r;
 }
 
 int cfs_verity_tree_build(int fd, enum cfs_hash_alg alg, const uint8_t *expected_digest,
