@@ -264,10 +264,11 @@ static int process_job(struct worker *w, const struct build_job *job)
 	struct stat st;
 	int fd, r;
 
-	fd = openat(ctx->rootfd, job->relpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* no symbolic link anywhere: the scan saw directories and a file there */
+	fd = cfs_open_beneath(ctx->rootfd, job->relpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, true);
 	if (fd < 0) {
-		r = -errno;
-		cfs_build_fail(ctx, r, job->relpath, "open");
+		r = fd;
+		cfs_build_fail(ctx, r, job->relpath, r == -ELOOP ? "open (changed into a symbolic link)" : "open");
 		return r;
 	}
 	if (fstat(fd, &st) < 0) {

@@ -434,10 +434,15 @@ static int scan_dir(struct build_ctx *ctx, struct dir_queue *q, const struct dir
 	size_t n = 0;
 	int dfd, r;
 
-	dfd = openat(ctx->rootfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/*
+	 * Every component was a directory when scanned: a symbolic link now means
+	 * the tree changed, and following it could leave the source tree.
+	 */
+	dfd = cfs_open_beneath(ctx->rootfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, true);
 	if (dfd < 0) {
-		r = -errno;
-		cfs_build_fail(ctx, r, item->relpath, "open directory");
+		r = dfd;
+		cfs_build_fail(ctx, r, item->relpath,
+			       r == -ELOOP ? "open directory (changed into a symbolic link)" : "open directory");
 		return r;
 	}
 	r = read_names(dfd, &names, &n);

@@ -2,11 +2,13 @@
 /* Private helpers: hex, full I/O, atomic file creation. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "util.h"
 
@@ -243,4 +245,76 @@ void cfs_atomic_file_abort(struct cfs_atomic_file *af)
 	free(af->name);
 	af->fd = af->dirfd = -1;
 	af->name = NULL;
+}
+
+/*
+ * Without openat2(): refuse absolute paths and ".." components; with
+ * @no_symlinks open component by component with O_NOFOLLOW. (Symbolic links
+ * that are allowed are not checked here: those kernels cannot confine them.)
+ */
+int cfs_open_beneath_compat(int dirfd, const char *path, int flags, bool no_symlinks)
+{
+	_cleanup_free_ char *copy = NULL;
+	char *comp, *next;
+	int cur = dirfd, fd;
+
+	if (path[0] == '/')
+		return -EXDEV;
+	copy = strdup(path);
+	if (copy == NULL)
+		return -ENOMEM;
+	for (comp = copy; comp != NULL; comp = next) {
+		next = strchr(comp, '/');
+		if (next != NULL)
+			*next++ = '\0';
+		if (strcmp(comp, "..") == 0)
+			return -EXDEV;
+	}
+	if (!no_symlinks) {
+		fd = openat(dirfd, path, flags);
+		return fd >= 0 ? fd : -errno;
+	}
+	strcpy(copy, path);
+	for (comp = copy; comp != NULL; comp = next) {
+		next = strchr(comp, '/');
+		if (next != NULL)
+			*next++ = '\0';
+		if (comp[0] == '\0' && next != NULL)
+			continue; /* "a//b" */
+		fd = openat(cur, comp[0] ? comp : ".",
+			    (next == NULL ? flags : O_PATH | O_DIRECTORY | O_CLOEXEC) | O_NOFOLLOW);
+		if (fd < 0) {
+			struct stat st;
+
+			fd = -errno;
+			/* O_PATH | O_NOFOLLOW on a link gives ENOTDIR: report the link */
+			if (fd == -ENOTDIR && fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode))
+				fd = -ELOOP;
+		}
+		if (cur != dirfd)
+			close(cur);
+		if (fd < 0 || next == NULL)
+			return fd;
+		cur = fd;
+	}
+	return -EINVAL; /* not reached: the last component returns above */
+}
+
+int cfs_open_beneath(int dirfd, const char *path, int flags, bool no_symlinks)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(unsigned)flags,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | (no_symlinks ? RESOLVE_NO_SYMLINKS : 0),
+	};
+	long fd;
+
+	do
+		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	while (fd < 0 && errno == EAGAIN);
+	if (fd >= 0)
+		return (int)fd;
+	if (errno != ENOSYS)
+		return -errno;
+	return cfs_open_beneath_compat(dirfd, path, flags, no_symlinks);
 }

@@ -57,6 +57,18 @@ ssize_t cfs_pread_full(int fd, void *buf, size_t len, off_t offset);
 ssize_t cfs_read_full(int fd, void *buf, size_t len);
 
 /*
+ * Open @path relative to @dirfd without leaving @dirfd's tree: no absolute
+ * path, no "..", no magic links, and with @no_symlinks no symbolic link in any
+ * component (openat2() with RESOLVE_BENEATH; on kernels without it the same
+ * checks by hand, component by component). @flags as for openat(2).
+ * Returns the fd or -errno (-EXDEV: the path would leave the tree; -ELOOP: a
+ * symbolic link with @no_symlinks).
+ */
+int cfs_open_beneath(int dirfd, const char *path, int flags, bool no_symlinks);
+/* What cfs_open_beneath() does where openat2() is missing (exposed for tests). */
+int cfs_open_beneath_compat(int dirfd, const char *path, int flags, bool no_symlinks);
+
+/*
  * Atomic file creation: data goes to an anonymous (O_TMPFILE) or hidden
  * temporary file in the destination directory and only appears under its final
  * name on commit, after its data was synced (unless @sync is false, for callers

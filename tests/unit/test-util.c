@@ -89,6 +89,58 @@ static void test_atomic(const char *dir)
 	umask(old);
 }
 
+/* Both the openat2() path and the one for kernels without it. */
+static void test_beneath(const char *dir)
+{
+	int (*fns[])(int, const char *, int, bool) = { cfs_open_beneath, cfs_open_beneath_compat };
+	char path[256];
+	int root, fd;
+
+	snprintf(path, sizeof(path), "%s/b", dir);
+	CHECK(mkdir(path, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/b/d", dir);
+	CHECK(mkdir(path, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/b/d/f", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/b/up", dir); /* a link out of the tree */
+	CHECK(symlink("..", path) == 0);
+	snprintf(path, sizeof(path), "%s/b/in", dir); /* a link within it */
+	CHECK(symlink("d", path) == 0);
+	snprintf(path, sizeof(path), "%s/b", dir);
+	root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(root >= 0);
+	for (size_t i = 0; i < 2; i++) {
+		fd = fns[i](root, "d/f", O_RDONLY | O_CLOEXEC, true);
+		CHECK(fd >= 0);
+		close(fd);
+		fd = fns[i](root, "d//f", O_RDONLY | O_CLOEXEC, true);
+		CHECK(fd >= 0);
+		close(fd);
+		fd = fns[i](root, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC, true);
+		CHECK(fd >= 0);
+		close(fd);
+		CHECK_EQ_INT(fns[i](root, "d/missing", O_RDONLY | O_CLOEXEC, true), -ENOENT);
+		CHECK_EQ_INT(fns[i](root, "../b/d/f", O_RDONLY | O_CLOEXEC, false), -EXDEV);
+		CHECK_EQ_INT(fns[i](root, "d/../../b/d/f", O_RDONLY | O_CLOEXEC, false), -EXDEV);
+		CHECK_EQ_INT(fns[i](root, path, O_RDONLY | O_CLOEXEC, false), -EXDEV);
+		/* no symbolic link in any component when asked, even one within the tree */
+		CHECK_EQ_INT(fns[i](root, "in/f", O_RDONLY | O_CLOEXEC, true), -ELOOP);
+		CHECK_EQ_INT(fns[i](root, "in", O_RDONLY | O_DIRECTORY | O_CLOEXEC, true), -ELOOP);
+	}
+	/* with symbolic links allowed, openat2() follows those that stay inside only */
+	fd = cfs_open_beneath(root, "in/f", O_RDONLY | O_CLOEXEC, false);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ_INT(cfs_open_beneath(root, "up/b/d/f", O_RDONLY | O_CLOEXEC, false), -EXDEV);
+	close(root);
+	for (const char *const *n = (const char *const[]){ "b/d/f", "b/d", "b/up", "b/in", "b", NULL }; *n; n++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, *n);
+		CHECK(remove(path) == 0);
+	}
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/cfs-test-util-XXXXXX";
@@ -97,6 +149,7 @@ int main(void)
 	test_hex();
 	test_full_io(dir);
 	test_atomic(dir);
+	test_beneath(dir);
 	CHECK(rmdir(dir) == 0); /* nothing left behind */
 	printf("util: ok\n");
 	return 0;

@@ -2,12 +2,10 @@
 /* composefs-fuse: backing objects in basedirs and a byte-bounded LRU of their Merkle trees. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -283,32 +281,11 @@ static void evict(struct cfs_objcache *c)
 
 /* ---- opening objects ---- */
 
-static int open_beneath(int dirfd, const char *path)
-{
-	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-	};
-	long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-
-	if (fd >= 0)
-		return (int)fd;
-	if (errno != ENOSYS)
-		return -errno;
-	/* Old kernel: refuse anything that could climb out of the basedir. */
-	if (path[0] == '/' || strcmp(path, "..") == 0 || strncmp(path, "../", 3) == 0 ||
-	    strstr(path, "/../") ||
-	    (strlen(path) >= 3 && strcmp(path + strlen(path) - 3, "/..") == 0))
-		return -EXDEV;
-	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	return fd >= 0 ? (int)fd : -errno;
-}
-
 /* First basedir holding @path wins. Returns the fd or -errno (-ENOENT: nowhere). */
 static int find_object(struct cfs_objcache *c, const char *path)
 {
 	for (size_t i = 0; i < c->n_basedirs; i++) {
-		int fd = open_beneath(c->basedirs[i], path);
+		int fd = cfs_open_beneath(c->basedirs[i], path, O_RDONLY | O_CLOEXEC | O_NOCTTY, false);
 
 		if (fd != -ENOENT)
 			return fd;
