@@ -240,6 +240,18 @@ typedef int (*cfs_xattr_fn)(void *user, const char *name, size_t namelen, const 
 int cfs_image_xattr_iterate(struct cfs_image *img, uint64_t nid, cfs_xattr_fn fn, void *user);
 
 /**
+ * cfs_image_may_store_xattr() - could some inode of @img store an xattr named
+ * @name (the full name as cfs_image_xattr_iterate() gives it)? false means
+ * certainly not: no byte sequence of the image is an xattr entry header
+ * followed by that name under any of its prefix encodings. true means maybe
+ * (the bytes occur, e.g. inside a file name; and nearly always for names
+ * that are a whole prefix, such as system.posix_acl_access, whose entries
+ * store no name bytes). A search of the image bytes, without walking the
+ * inodes: for answers that hold for the whole image.
+ */
+bool cfs_image_may_store_xattr(const struct cfs_image *img, const char *name);
+
+/**
  * cfs_image_load_tree() - the whole image as an inode tree (what the
  * reference's loader produces): overlay xattrs turned back into payload and
  * digest, escaped whiteouts into 0/0 character devices, real whiteouts

@@ -322,3 +322,29 @@ int cfs_image_xattr_iterate(struct cfs_image *img, uint64_t nid, cfs_xattr_fn fn
 	r = walk(img, &ino, &v, false);
 	return (r < 0 && c.stopped) ? 0 : r;
 }
+
+bool cfs_image_may_store_xattr(const struct cfs_image *img, const char *name)
+{
+	size_t name_len = strlen(name);
+
+	for (size_t index = 0; index < sizeof(xattr_prefixes) / sizeof(xattr_prefixes[0]); index++) {
+		size_t plen = strlen(xattr_prefixes[index]), slen = name_len - plen, at = 0;
+		const char *suffix = name + plen;
+
+		/* the entry stores e_name_len (1 byte), e_name_index, e_value_size (2), then the suffix */
+		if (!has_prefix(name, xattr_prefixes[index]) || slen > UINT8_MAX || (slen == 0 && index == 0))
+			continue;
+		while (at < img->size) {
+			const uint8_t *hit = slen == 0 ? img->data + at : memmem(img->data + at, img->size - at, suffix, slen);
+			size_t pos;
+
+			if (hit == NULL)
+				break;
+			pos = (size_t)(hit - img->data);
+			if (pos >= 4 && hit[-4] == slen && hit[-3] == index)
+				return true;
+			at = pos + 1;
+		}
+	}
+	return false;
+}

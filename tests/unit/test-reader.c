@@ -564,6 +564,39 @@ static void test_long_escaped_name(void)
 	free(m.p);
 }
 
+/* Names in the image are not xattr entries; entries are found under their prefix encodings. */
+static void test_may_store_xattr(void)
+{
+	struct cfs_node *root = mk(S_IFDIR | 0755), *f = mk(S_IFREG | 0644), *g = mk(S_IFREG | 0644);
+	struct cfs_image *img;
+	struct membuf m;
+
+	add(root, "security.selinux", f, false);
+	add(root, "selinux", g, false);
+	CHECK_EQ_INT(cfs_node_set_xattr(g, "user.selinux", "x", 1), 0);
+	CHECK_EQ_INT(cfs_node_set_xattr(g, "trusted.overlay.opaque2", "y", 1), 0);
+	m = write_tree(root);
+	CHECK_EQ_INT(cfs_image_open_mem(m.p, m.len, NULL, &img), 0);
+	CHECK(!cfs_image_may_store_xattr(img, "security.selinux"));
+	CHECK(cfs_image_may_store_xattr(img, "user.selinux"));
+	CHECK(!cfs_image_may_store_xattr(img, "user.selinu"));
+	/* stored names: the overlay one is escaped on disk */
+	CHECK(cfs_image_may_store_xattr(img, "trusted.overlay.overlay.opaque2"));
+	CHECK(!cfs_image_may_store_xattr(img, "user.other"));
+	cfs_image_close(img);
+	free(m.p);
+
+	CHECK_EQ_INT(cfs_node_set_xattr(f, "security.selinux", "system_u:object_r:usr_t:s0", 26), 0);
+	m = write_tree(root);
+	CHECK_EQ_INT(cfs_image_open_mem(m.p, m.len, NULL, &img), 0);
+	CHECK(cfs_image_may_store_xattr(img, "security.selinux"));
+	cfs_image_close(img);
+	free(m.p);
+	cfs_node_unref(f);
+	cfs_node_unref(g);
+	cfs_node_unref(root);
+}
+
 int main(void)
 {
 	struct cfs_node *root = build_tree();
@@ -576,6 +609,7 @@ int main(void)
 	test_threads(&m);
 	test_depth();
 	test_long_escaped_name();
+	test_may_store_xattr();
 	cfs_node_unref(root);
 	free(m.p);
 	printf("test-reader: ok\n");

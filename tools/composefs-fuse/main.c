@@ -351,38 +351,6 @@ static void print_stats(struct cfs_objcache *c)
 		     (unsigned long long)st.evictions, st.mem_used);
 }
 
-/*
- * Could some inode of @img carry security.selinux? An xattr entry starts with
- * its name length and prefix index, two bytes of value length, then the name:
- * that name is stored either as index 6 ("security.") + "selinux" or as index 0
- * + "security.selinux". If neither byte pattern occurs anywhere in the image,
- * no entry holds the name. (A match elsewhere, in a file name say, only keeps
- * the exact answers.)
- */
-static bool image_may_hold_labels(const struct cfs_image *img)
-{
-	static const struct {
-		const char *name;
-		uint8_t len, index;
-	} forms[] = { { "selinux", 7, 6 }, { "security.selinux", 16, 0 } };
-	size_t size;
-	const uint8_t *data = cfs_image_data(img, &size);
-
-	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
-		size_t n = strlen(forms[i].name), at = 0;
-		const uint8_t *hit;
-
-		while (at < size && (hit = memmem(data + at, size - at, forms[i].name, n)) != NULL) {
-			size_t pos = (size_t)(hit - data);
-
-			if (pos >= 4 && data[pos - 4] == forms[i].len && data[pos - 3] == forms[i].index)
-				return true;
-			at = pos + 1;
-		}
-	}
-	return false;
-}
-
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -451,7 +419,7 @@ int main(int argc, char *argv[])
 		/* The kernel enforces (and caches) ACLs, for images that have some. */
 		fs.acl = fs.image_acls && !o.noacl;
 	}
-	fs.image_labels = image_may_hold_labels(fs.img);
+	fs.image_labels = cfs_image_may_store_xattr(fs.img, "security.selinux");
 	open_basedirs(o.basedir, &basedirs, &n_basedirs);
 	r = cfs_objcache_new(basedirs, n_basedirs,
 			     o.verity_cache ? open_cache_dir(o.verity_cache) : -1,
