@@ -83,6 +83,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		devnull = fopen("/dev/null", "w");
 	if (cfs_image_open_mem(data, size, NULL, &img) < 0)
 		return 0;
+	/* whole-image questions (the FUSE daemon asks these at mount) */
+	(void)cfs_image_may_store_xattr(img, "security.selinux");
+	(void)cfs_image_may_store_xattr(img, "system.posix_acl_access");
 	if (cfs_image_load_tree(img, &root) == 0) {
 		if (devnull != NULL)
 			(void)cfs_dump_print(root, devnull, NULL);
