@@ -24,8 +24,11 @@ declare -A FUSE_PID=() FUSE_LOG=()
 
 cleanup() {
 	local i
+	# a test that opened /dev/fuse to users puts its mode back
+	[ -z "${FUSE_DEV_MODE:-}" ] || chmod "$FUSE_DEV_MODE" /dev/fuse
 	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
-		if mountpoint -q "${MOUNTS[i]}" 2>/dev/null; then
+		# the mount table, not stat(): root may not stat another user's FUSE mount
+		if grep -q " ${MOUNTS[i]} " /proc/self/mounts; then
 			fusermount3 -u "${MOUNTS[i]}" 2>/dev/null || umount "${MOUNTS[i]}" 2>/dev/null ||
 				umount -l "${MOUNTS[i]}" 2>/dev/null || true
 		fi
@@ -36,6 +39,8 @@ cleanup() {
 	rm -rf "$W"
 }
 trap cleanup EXIT
+# a timeout's SIGTERM runs the cleanup too
+trap 'exit 1' TERM INT
 
 # fuse_mount DIR LOG OPTIONS [EXTRA ARGS...]: run the daemon in the foreground
 # (backgrounded here, stderr to LOG) and wait until DIR is mounted.
