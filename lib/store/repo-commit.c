@@ -57,7 +57,8 @@ static int scratch_file(struct cfs_repo *repo, int *fd_out)
 }
 
 /* Store the image in @fd (digest already known) and publish it under @name. */
-static int store_image(struct cfs_repo *repo, int fd, const uint8_t *digest, const char *name)
+/* Store image @fd as an object named @digest, name it, and hand the digest to @digest_out (may be NULL). */
+static int store_image(struct cfs_repo *repo, int fd, const uint8_t *digest, const char *name, uint8_t *digest_out)
 {
 	struct stat st;
 	int r;
@@ -69,7 +70,10 @@ static int store_image(struct cfs_repo *repo, int fd, const uint8_t *digest, con
 		r = cfs_objstore_sync(repo->store);
 	if (r < 0)
 		return cfs_repo_fail(repo, r, "storing image: %s", strerror(-r));
-	return cfs_repo_publish(repo, digest, name);
+	r = cfs_repo_publish(repo, digest, name);
+	if (r == 0 && digest_out != NULL)
+		memcpy(digest_out, digest, repo->dsize);
+	return r;
 }
 
 int cfs_repo_commit_tree(struct cfs_repo *repo, struct cfs_node *root, const char *name, uint8_t *digest_out)
@@ -103,10 +107,7 @@ int cfs_repo_commit_tree(struct cfs_repo *repo, struct cfs_node *root, const cha
 		if (r < 0)
 			return cfs_repo_fail(repo, r, "image digest: %s", strerror(-r));
 	}
-	r = store_image(repo, fd, digest, name);
-	if (r == 0 && digest_out != NULL)
-		memcpy(digest_out, digest, repo->dsize);
-	return r;
+	return store_image(repo, fd, digest, name, digest_out);
 }
 
 int cfs_repo_import_image_fd(struct cfs_repo *repo, int fd, const char *name, uint8_t *digest_out)
@@ -127,10 +128,7 @@ int cfs_repo_import_image_fd(struct cfs_repo *repo, int fd, const char *name, ui
 	r = cfs_verity_digest_fd(fd, repo->alg, digest);
 	if (r < 0)
 		return cfs_repo_fail(repo, r, "image digest: %s", strerror(-r));
-	r = store_image(repo, fd, digest, name);
-	if (r == 0 && digest_out != NULL)
-		memcpy(digest_out, digest, repo->dsize);
-	return r;
+	return store_image(repo, fd, digest, name, digest_out);
 }
 
 /* sha512 repositories: the builder only knows sha256 stores, so scan without

@@ -616,18 +616,36 @@ static int copy_data(int src_fd, int dst_fd, uint64_t size)
 	return 0;
 }
 
+/* Stage a new object unless @digest is stored already: 1 (stored, *@out NULL), 0 (staged) or -errno. */
+static int stage_unless_stored(struct cfs_objstore *s, const uint8_t *digest, struct cfs_objstore_stage **out)
+{
+	int r = cfs_objstore_has(s, digest);
+
+	*out = NULL;
+	if (r != 0)
+		return r < 0 ? r : 1;
+	return cfs_objstore_stage_new(s, out);
+}
+
+/* Commit @st under @digest when filling it succeeded (@r == 0), else drop it. */
+static int finish_stage(struct cfs_objstore_stage *st, int r, const uint8_t *digest)
+{
+	if (r < 0) {
+		cfs_objstore_stage_free(st);
+		return r;
+	}
+	return cfs_objstore_stage_commit(st, digest);
+}
+
 int cfs_objstore_put_fd(struct cfs_objstore *s, int src_fd, uint64_t size, const uint8_t *digest)
 {
 	struct cfs_objstore_stage *st;
 	struct stat sb;
 	int r;
 
-	r = cfs_objstore_has(s, digest);
+	r = stage_unless_stored(s, digest, &st);
 	if (r != 0)
 		return r < 0 ? r : 0;
-	r = cfs_objstore_stage_new(s, &st);
-	if (r < 0)
-		return r;
 	r = cfs_objstore_stage_clone(st, src_fd);
 	if (r == 0) {
 		if (fstat(st->fd, &sb) < 0)
@@ -637,11 +655,7 @@ int cfs_objstore_put_fd(struct cfs_objstore *s, int src_fd, uint64_t size, const
 	} else if (r == -EOPNOTSUPP) {
 		r = copy_data(src_fd, st->fd, size);
 	}
-	if (r < 0) {
-		cfs_objstore_stage_free(st);
-		return r;
-	}
-	return cfs_objstore_stage_commit(st, digest);
+	return finish_stage(st, r, digest);
 }
 
 int cfs_objstore_put_buf(struct cfs_objstore *s, const void *buf, size_t len,
@@ -650,16 +664,8 @@ int cfs_objstore_put_buf(struct cfs_objstore *s, const void *buf, size_t len,
 	struct cfs_objstore_stage *st;
 	int r;
 
-	r = cfs_objstore_has(s, digest);
+	r = stage_unless_stored(s, digest, &st);
 	if (r != 0)
 		return r < 0 ? r : 0;
-	r = cfs_objstore_stage_new(s, &st);
-	if (r < 0)
-		return r;
-	r = cfs_write_full(st->fd, buf, len);
-	if (r < 0) {
-		cfs_objstore_stage_free(st);
-		return r;
-	}
-	return cfs_objstore_stage_commit(st, digest);
+	return finish_stage(st, cfs_write_full(st->fd, buf, len), digest);
 }
