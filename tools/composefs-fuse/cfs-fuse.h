@@ -119,12 +119,12 @@ void cfs_objcache_close(struct cfs_objcache *c, struct cfs_object *o);
 void cfs_objcache_report(struct cfs_objcache *c, const char *path, const char *why, int err);
 
 /*
- * Verified read of @len bytes at @offset (clipped at end of file). On success
- * returns the byte count and sets *@buf_out (malloc'd, caller frees) and
- * *@data_out (the requested bytes inside it). -EIO on a failed check.
+ * Read @len bytes at @offset (clipped at end of file), checked against the
+ * object's Merkle tree when it has one. On success returns the byte count and
+ * sets *@buf_out (malloc'd, caller frees) and *@data_out (the requested bytes
+ * inside it). -EIO on a read error or a failed check (logged, naming the object).
  */
-ssize_t cfs_object_read_verified(struct cfs_object *o, uint64_t offset, size_t len, char **buf_out,
-				 const char **data_out);
+ssize_t cfs_object_read(struct cfs_object *o, uint64_t offset, size_t len, char **buf_out, const char **data_out);
 
 /* Counters for tests and debugging (-d prints them at exit). */
 struct cfs_objcache_stats {

@@ -489,10 +489,9 @@ void cfs_objcache_close(struct cfs_objcache *c, struct cfs_object *o)
 	free(o);
 }
 
-ssize_t cfs_object_read_verified(struct cfs_object *o, uint64_t offset, size_t len, char **buf_out,
-				 const char **data_out)
+ssize_t cfs_object_read(struct cfs_object *o, uint64_t offset, size_t len, char **buf_out, const char **data_out)
 {
-	uint64_t size = o->size, end, start, aend;
+	uint64_t size = o->size, end, start = offset, aend;
 	_cleanup_free_ char *buf = NULL;
 	ssize_t n;
 	int r;
@@ -501,11 +500,13 @@ ssize_t cfs_object_read_verified(struct cfs_object *o, uint64_t offset, size_t l
 	*data_out = NULL;
 	if (offset >= size || len == 0)
 		return 0;
-	end = (len > size - offset) ? size : offset + len;
-	start = offset & ~(uint64_t)(BLOCK - 1);
-	aend = CFS_ALIGN_UP(end, (uint64_t)BLOCK);
-	if (aend > size)
-		aend = size;
+	end = aend = (len > size - offset) ? size : offset + len;
+	if (o->tree != NULL) { /* whole blocks, to hash them */
+		start = offset & ~(uint64_t)(BLOCK - 1);
+		aend = CFS_ALIGN_UP(end, (uint64_t)BLOCK);
+		if (aend > size)
+			aend = size;
+	}
 	buf = malloc(aend - start);
 	if (!buf)
 		return -ENOMEM;
@@ -515,9 +516,12 @@ ssize_t cfs_object_read_verified(struct cfs_object *o, uint64_t offset, size_t l
 		return -EIO;
 	}
 	if ((uint64_t)n != aend - start) {
-		cfs_objcache_report(o->cache, o->path,
-				    "object is shorter than its fs-verity digest says", 0);
-		return -EIO;
+		if (o->tree != NULL) {
+			cfs_objcache_report(o->cache, o->path,
+					    "object is shorter than its fs-verity digest says", 0);
+			return -EIO;
+		}
+		end = start + (uint64_t)n; /* unverified: what the object holds */
 	}
 	/*
 	 * Sequential reader: ask for the next few MiB of the object now, so the
@@ -525,7 +529,7 @@ ssize_t cfs_object_read_verified(struct cfs_object *o, uint64_t offset, size_t l
 	 */
 	if (aend < size && start / PREFETCH_STEP != aend / PREFETCH_STEP)
 		posix_fadvise(o->fd, (off_t)aend, PREFETCH_AHEAD, POSIX_FADV_WILLNEED);
-	r = cfs_verity_tree_check(o->tree, start, buf, aend - start);
+	r = o->tree != NULL ? cfs_verity_tree_check(o->tree, start, buf, aend - start) : 0;
 	if (r < 0) {
 		cfs_objcache_report(
 			o->cache, o->path,

@@ -578,48 +578,20 @@ static void read_inline(fuse_req_t req, struct cfs_fuse *fs, struct cfs_open_fil
 /* Read from the backing object, on a worker: it may wait for the disk and hash. */
 static void read_job(struct cfs_fuse_job *job)
 {
-	fuse_req_t req = job->req;
 	struct cfs_open_file *f = (struct cfs_open_file *)(uintptr_t)job->fi.fh;
-	size_t size = job->size;
-	off_t off = job->off;
-
-	if (f->obj->tree) {
-		char *buf;
-		const char *data;
-		ssize_t n = cfs_object_read_verified(f->obj, (uint64_t)off, size, &buf, &data);
-
-		if (n < 0)
-			fuse_reply_err(req, (int)-n);
-		else
-			fuse_reply_buf(req, data, (size_t)n);
-		free(buf);
-		return;
-	}
+	char *buf;
+	const char *data;
 	/*
-	 * Unverified: a plain copy. (libfuse's splice path is slower for the
-	 * 1 MiB requests a wide read-ahead window brings: 1 MiB plus the reply
-	 * header does not fit the largest pipe.)
+	 * A copy, also when unverified: libfuse's splice path is slower for the
+	 * 1 MiB requests a wide read-ahead window brings (1 MiB plus the reply
+	 * header does not fit the largest pipe).
 	 */
-	if ((uint64_t)off >= f->size || size == 0) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	if (size > f->size - (uint64_t)off)
-		size = (size_t)(f->size - (uint64_t)off);
-	char *buf = malloc(size);
-	ssize_t n;
+	ssize_t n = cfs_object_read(f->obj, (uint64_t)job->off, job->size, &buf, &data);
 
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	n = cfs_pread_full(f->obj->fd, buf, size, off);
-	if (n < 0) {
-		cfs_objcache_report(fs_of(req)->cache, f->obj->path, "read error", (int)n);
-		fuse_reply_err(req, EIO);
-	} else {
-		fuse_reply_buf(req, buf, (size_t)n);
-	}
+	if (n < 0)
+		fuse_reply_err(job->req, (int)-n);
+	else
+		fuse_reply_buf(job->req, data, (size_t)n);
 	free(buf);
 }
 
