@@ -9,6 +9,19 @@ top=$PWD
 
 ./scripts/install-deps.sh || exit 1
 
+# Build directories go beside the sources unless CFS_BUILD_ROOT names another place (a
+# read-only checkout, say).
+builds=${CFS_BUILD_ROOT:-$top}
+mkdir -p "$builds" || exit 1
+builds=$(cd "$builds" && pwd)
+
+# Under CI the VM test fetches its kernel into an empty cache inside the build tree on every
+# run, so the download path is what CI proves (a developer keeps the default cache).
+if [ "${CI:-}" = true ] && [ -z "${CFS_VM_CACHE:-}" ]; then
+	export CFS_VM_CACHE=$builds/build-vm-cache
+	rm -rf "$CFS_VM_CACHE"
+fi
+
 fuzz_seconds=${CFS_FUZZ_SECONDS:-20}
 passed=0 failed=0 skipped=0
 
@@ -24,10 +37,10 @@ count() {
 }
 
 run_suite() { # builddir, setup args...
-	local dir=$1; shift
+	local dir=$builds/$1; shift
 	echo "=== build $dir ($*)"
 	if [ ! -f "$dir/build.ninja" ]; then
-		meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; failed=$((failed + 1)); return; }
+		meson setup "$dir" "$top" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; failed=$((failed + 1)); return; }
 	fi
 	if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
 		tail -n 60 "$dir.build.log"; failed=$((failed + 1)); return
@@ -43,27 +56,28 @@ CC=clang CFS_TIMEOUT_MULT=3 CFS_HOSTILE_COUNT=${CFS_HOSTILE_COUNT:-50} run_suite
 	-Dfuzzing=true -Dc_args=-fno-sanitize-recover=undefined
 
 # libFuzzer targets (built in build-asan), each for a bounded time on its seed corpus
-if [ -d build-asan/tests/fuzz ]; then
-	for t in build-asan/tests/fuzz/fuzz-*; do
+asan=$builds/build-asan
+if [ -d "$asan/tests/fuzz" ]; then
+	for t in "$asan"/tests/fuzz/fuzz-*; do
 		[ -f "$t" ] && [ -x "$t" ] || continue
 		name=$(basename "$t")
 		corpus=$(mktemp -d)
 		seeds="$top/tests/fuzz/corpus/${name#fuzz-}"
 		echo "=== $name for ${fuzz_seconds}s"
-		rm -f "$top/build-asan/$name-"*
+		rm -f "$asan/$name-"*
 		dirs=("$corpus")
 		[ -d "$seeds" ] && dirs+=("$seeds")
 		# regression inputs: hostile images for the reader, anything a fuzzer once found
 		[ "$name" = fuzz-reader ] && dirs+=("$top/tests/assets/hostile")
 		[ -d "$top/tests/assets/fuzz-regress/${name#fuzz-}" ] && dirs+=("$top/tests/assets/fuzz-regress/${name#fuzz-}")
 		if "$t" -max_total_time="$fuzz_seconds" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
-			-artifact_prefix="$top/build-asan/$name-" "${dirs[@]}" >"build-asan/$name.log" 2>&1; then
-			echo "ok: $name ($(grep -o 'stat::number_of_executed_units: [0-9]*' "build-asan/$name.log" | awk '{print $2}') runs)"
+			-artifact_prefix="$asan/$name-" "${dirs[@]}" >"$asan/$name.log" 2>&1; then
+			echo "ok: $name ($(grep -o 'stat::number_of_executed_units: [0-9]*' "$asan/$name.log" | awk '{print $2}') runs)"
 			passed=$((passed + 1))
 		else
 			# what the target said before it died, then libFuzzer's summary and the input
-			grep -v -e '^#[0-9]' -e '^INFO:' -e '^\s*#[0-9]* 0x' -e 'NEW_FUNC' "build-asan/$name.log" | tail -n 40
-			for a in "$top/build-asan/$name-"*; do
+			grep -v -e '^#[0-9]' -e '^INFO:' -e '^\s*#[0-9]* 0x' -e 'NEW_FUNC' "$asan/$name.log" | tail -n 40
+			for a in "$asan/$name-"*; do
 				[ -f "$a" ] && { echo "--- $a (base64):"; head -c 4096 "$a" | base64; }
 			done
 			echo "FAIL: $name"; failed=$((failed + 1))

@@ -44,17 +44,19 @@ findmnt -n -o OPTIONS "$W/m" | grep -q "datadir+=$W/store" || fail "basedir not 
 umount "$W/m"
 ok "random tree ($nfiles entries, seed 1234): mount identical to the source in every field"
 
-# In a private mount namespace with an empty /tmp (the work directory stays
-# reachable as the current directory): the EROFS mount is never attached
-# anywhere, and nothing is left in /tmp.
-(cd "$W" && unshare -m --propagation private sh -euc '
+# In a private mount namespace with an empty /tmp: the EROFS mount is never
+# attached anywhere, and nothing is left in /tmp. The work directory stays
+# reachable as the current directory and the build directory through fd 3
+# (/proc/self/fd/3 reaches it even where the new /tmp hides it: a checkout
+# under /tmp).
+(cd "$W" && exec 3<"$B" && unshare -m --propagation private sh -euc '
 	mount -t tmpfs cfs-test-tmp /tmp
 	erofs_before=$(grep -c " - erofs " /proc/self/mountinfo || true)
-	"$1" -o basedir=store img.cfs m
+	"/proc/self/fd/3/$1" -o basedir=store img.cfs m
 	[ "$(grep -c " - erofs " /proc/self/mountinfo || true)" = "$erofs_before" ] || { echo "EROFS mount visible"; exit 1; }
 	[ -z "$(ls -A /tmp)" ] || { echo "left in /tmp: $(ls -A /tmp)"; exit 1; }
 	ls m/ >/dev/null
-	# the mounts go away with the namespace' sh "$MOUNT") || fail "private EROFS mount or /tmp check"
+	# the mounts go away with the namespace' sh "${MOUNT#"$B"/}") || fail "private EROFS mount or /tmp check"
 ok "the EROFS mount is never visible; nothing is created in /tmp"
 
 # The other ways of getting there must give the same tree.

@@ -42,19 +42,26 @@ done
 FSVERITY=$(command -v fsverity) || fail "fsverity not installed (package fsverity)"
 
 # ---- the kernel --------------------------------------------------------------
-find_kernel() {
-	ls "$CACHE"/kern/boot/vmlinuz-6.12.*-cloud-amd64 2>/dev/null | sort -V | tail -n 1
+find_kernel() { # newest cached kernel, or nothing (never fails: the cache may be empty)
+	local k
+	for k in "$CACHE"/kern/boot/vmlinuz-6.12.*-cloud-amd64; do
+		[ -f "$k" ] && printf '%s\n' "$k"
+	done | sort -V | tail -n 1
 }
 KERNEL=$(find_kernel)
 if [ -z "$KERNEL" ]; then
 	command -v apt-get >/dev/null || skip "no kernel in $CACHE and no apt-get to fetch one"
+	# a package list older than the newest security kernel names a file the mirror no longer has
+	apt-get update -qq >/dev/null 2>&1 || echo "warning: apt-get update failed; using the package lists as they are" >&2
 	pkg=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-cloud-amd64-unsigned$' 2>/dev/null |
 		awk '{print $1}' | sort -V | tail -n 1)
 	[ -n "$pkg" ] || skip "no linux-image-6.12.*-cloud-amd64-unsigned package known to apt (bookworm-security needed)"
 	echo "fetching $pkg into $CACHE"
 	mkdir -p "$CACHE"
-	(cd "$CACHE" && apt-get download "$pkg" >/dev/null 2>&1 && dpkg -x "$pkg"_*.deb kern) ||
-		skip "cannot download $pkg"
+	# apt-get download drops privileges to _apt where it can; a cache it cannot write into
+	# (a build tree under /root) only earns a warning, so keep that off the log
+	(cd "$CACHE" && apt-get download "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2;
+		dpkg -x "$pkg"_*.deb kern) || skip "cannot download or unpack $pkg"
 	KERNEL=$(find_kernel)
 	[ -n "$KERNEL" ] || fail "no vmlinuz in $pkg"
 fi
