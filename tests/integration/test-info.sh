@@ -35,6 +35,11 @@ for img in "$G"/*.img; do
 	mkdir -p "$T/store-$n"
 	"$INFO" --basedir="$T/store-$n" missing-objects "$img" > "$T/out" || fail "$n: missing-objects failed"
 	cmp -s "$T/out" "$G/$n.objects" && ok || fail "$n: missing-objects with an empty store != objects"
+	# without --basedir nothing is present (the reference's answer), options anywhere
+	"$INFO" missing-objects "$img" > "$T/out" || fail "$n: missing-objects without --basedir failed"
+	cmp -s "$T/out" "$G/$n.objects" && ok || fail "$n: missing-objects without --basedir != objects"
+	"$INFO" missing-objects "$img" --basedir="$T/store-$n" > "$T/out" || fail "$n: --basedir after the image refused"
+	cmp -s "$T/out" "$G/$n.objects" && ok || fail "$n: missing-objects IMAGE --basedir=DIR != objects"
 	first=$(head -n1 "$G/$n.objects")
 	if [ -n "$first" ]; then
 		mkdir -p "$T/store-$n/$(dirname "$first")" && : > "$T/store-$n/$first"

@@ -5,6 +5,8 @@ set -eu
 
 B=${CFS_BUILDDIR:?CFS_BUILDDIR not set}
 CFS=$B/tools/composefs/composefs
+# the build tree has no installed layout: tell "composefs mount --fuse" where its daemon is
+export COMPOSEFS_FUSE=$B/tools/composefs-fuse/composefs-fuse
 [ -x "$CFS" ] || { echo "composefs not built: $CFS" >&2; exit 1; }
 W=$(mktemp -d "${TMPDIR:-/tmp}/cfs-repo-test.XXXXXX")
 MOUNTS=()

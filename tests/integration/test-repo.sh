@@ -120,7 +120,16 @@ if [ -x "$B/tools/composefs-fuse/composefs-fuse" ]; then
 	"$CFS" --repo "$R" mount --fuse imageA "$W/fA" || fail "mount --fuse"
 	compare_trees "$W/A" "$W/fA"
 	umount "$W/fA"
-	ok "FUSE mount (composefs-fuse, verified) equals its source"
+	# options after the operands, as users type them (GNU style), and -- ends them
+	"$CFS" --repo "$R" mount imageA "$W/fA" --fuse || fail "mount IMAGE MNT --fuse"
+	findmnt -n -o FSTYPE "$W/fA" | grep -q '^fuse' || fail "mount IMAGE MNT --fuse: not a FUSE mount"
+	compare_trees "$W/A" "$W/fA"
+	umount "$W/fA"
+	"$CFS" --repo "$R" images --json >"$W/j1" && "$CFS" --repo "$R" images >"$W/j2" &&
+		! cmp -s "$W/j1" "$W/j2" && head -c1 "$W/j1" | grep -q '\[' || fail "images --json"
+	"$CFS" --repo "$R" gc --dry-run >"$W/gc" || fail "gc --dry-run"
+	"$CFS" --repo "$R" fsck -- --json >"$W/fsck" 2>&1 && fail "fsck -- --json: an operand after -- taken as an option"
+	ok "FUSE mount (composefs-fuse, verified) equals its source; options after operands work"
 fi
 
 # --- gc: untag A, exactly B's objects remain ---

@@ -42,7 +42,8 @@ static void usage(FILE *out)
 		"  ls               list files, with symlink targets and backing objects\n"
 		"  dump             print the images in the composefs dump format\n"
 		"  objects          list the backing objects the images refer to (sorted)\n"
-		"  missing-objects  list the backing objects absent from --basedir (sorted)\n"
+		"  missing-objects  list the backing objects absent from --basedir, or all of\n"
+		"                   them without --basedir (sorted)\n"
 		"  info             header and format versions, counts, size, fs-verity digest\n"
 		"  measure-file     print the fs-verity digest of each FILE\n\n"
 		"Options:\n"
@@ -284,9 +285,8 @@ static int run_images(enum cmd cmd, int argc, char **argv, const struct opts *o)
 	int basedir_fd = -1;
 	bool first = true;
 
-	if (cmd == CMD_MISSING) {
-		if (o->basedir == NULL)
-			cfs_usage_error("missing-objects needs --basedir");
+	/* without --basedir nothing is present, so every object is missing (as the reference says) */
+	if (cmd == CMD_MISSING && o->basedir != NULL) {
 		basedir_fd = open(o->basedir, O_RDONLY | O_CLOEXEC | O_DIRECTORY | O_PATH);
 		if (basedir_fd < 0)
 			cfs_die_errno(-errno, "%s", o->basedir);

@@ -325,7 +325,7 @@ int main(int argc, char *argv[])
 	t.argv = argv + optind;
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(commands[i].name, t.argv[0]) == 0) {
-			optind = 1; /* the command parses its own options from here */
+			optind = 0; /* a full restart of getopt: the command parses its own options, in any order (optind = 1 would keep the "+" of the global options) */
 			return commands[i].fn(&t);
 		}
 	}

@@ -49,7 +49,13 @@ static noreturn void exec_fuse(const char *repo_abs, const char *hex, const char
 		argv[i++] = "-f";
 	argv[i++] = mountpoint;
 	argv[i] = NULL;
-	/* prefer the composefs-fuse installed next to this program */
+	/* COMPOSEFS_FUSE names the daemon (tests run it from the build tree); otherwise the one
+	 * installed next to this program, then the one in the configured bindir, then $PATH */
+	const char *env = getenv("COMPOSEFS_FUSE");
+	if (env != NULL && env[0] != '\0') {
+		execv(env, (char *const *)argv);
+		cfs_die_errno(-errno, "cannot run %s (COMPOSEFS_FUSE)", env);
+	}
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n > 0) {
 		char *slash;
@@ -61,11 +67,10 @@ static noreturn void exec_fuse(const char *repo_abs, const char *hex, const char
 			snprintf(prog, sizeof(prog), "%s/composefs-fuse", self);
 			if (access(prog, X_OK) == 0)
 				execv(prog, (char *const *)argv);
-			snprintf(prog, sizeof(prog), "%s/../composefs-fuse/composefs-fuse", self);
-			if (access(prog, X_OK) == 0)
-				execv(prog, (char *const *)argv);
 		}
 	}
+	if (access(CFS_BINDIR "/composefs-fuse", X_OK) == 0)
+		execv(CFS_BINDIR "/composefs-fuse", (char *const *)argv);
 	execvp("composefs-fuse", (char *const *)argv);
 	cfs_die_errno(-errno, "cannot run composefs-fuse");
 }
