@@ -13,6 +13,8 @@
 # Exit: 0 all guest checks passed, 1 a check failed or the guest did not
 # report, 77 qemu (or a kernel for it) is not available at all.
 set -eu -o pipefail
+# set -e ends the script silently: say where
+trap 'echo "FAIL: ${BASH_SOURCE[0]##*/} line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 
 B=${CFS_BUILDDIR:?CFS_BUILDDIR must point at the build directory}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -45,7 +47,7 @@ FSVERITY=$(command -v fsverity) || fail "fsverity not installed (package fsverit
 find_kernel() { # newest cached kernel, or nothing (never fails: the cache may be empty)
 	local k
 	for k in "$CACHE"/kern/boot/vmlinuz-6.12.*-cloud-amd64; do
-		[ -f "$k" ] && printf '%s\n' "$k"
+		if [ -f "$k" ]; then printf '%s\n' "$k"; fi
 	done | sort -V | tail -n 1
 }
 KERNEL=$(find_kernel)
