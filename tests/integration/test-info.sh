@@ -93,10 +93,10 @@ d=$("$INFO" --hash=sha512 measure-file "$T/empty")
 [ ${#d} -eq 128 ] && ok || fail "measure-file --hash=sha512: $d"
 
 # 2. Compat assets through our own writer: image -> dump is canonical, composefs-dump is exact.
-MK=""
-if [ -x "$B/tools/mkcomposefs/mkcomposefs" ]; then MK="$B/tools/mkcomposefs/mkcomposefs --from-file"
-elif [ -x "$B/tests/tools/dump2img" ]; then MK="$B/tests/tools/dump2img --no-strict"; fi
-if [ -z "$MK" ] || [ -z "$C" ] || [ ! -d "$C" ]; then
+MK=()
+if [ -x "$B/tools/mkcomposefs/mkcomposefs" ]; then MK=("$B/tools/mkcomposefs/mkcomposefs" --from-file)
+elif [ -x "$B/tests/tools/dump2img" ]; then MK=("$B/tests/tools/dump2img" --no-strict); fi
+if [ ${#MK[@]} = 0 ] || [ -z "$C" ] || [ ! -d "$C" ]; then
 	echo "note: no image writer tool built or no compat assets; compat round trips not run"
 else
 	for f in "$C"/*.dump "$C"/*.dump.gz; do
@@ -108,7 +108,7 @@ else
 		[ -f "$f.version" ] && v="--min-version=$(cat "$f.version") --max-version=$(cat "$f.version")"
 		case $f in *.gz) gzip -dc "$f" > "$T/in.dump" ;; *) cp "$f" "$T/in.dump" ;; esac
 		# shellcheck disable=SC2086
-		if ! $MK $v "$T/in.dump" "$T/a.img" 2> "$T/err"; then fail "$n: writer failed: $(cat "$T/err")"; continue; fi
+		if ! "${MK[@]}" $v "$T/in.dump" "$T/a.img" 2> "$T/err"; then fail "$n: writer failed: $(cat "$T/err")"; continue; fi
 		canon="$T/in.dump"
 		[ -f "$G/canon/$n.dump" ] && canon="$G/canon/$n.dump"
 		"$INFO" dump "$T/a.img" > "$T/a.dump" && cmp -s "$T/a.dump" "$canon" && ok ||

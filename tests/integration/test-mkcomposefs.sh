@@ -127,7 +127,7 @@ rc=0; "$MK" --from-file "$d" "$T/no/such/dir/x.cfs" 2>/dev/null || rc=$?
 [ ! -e "$T/x.cfs" ] || fail "an image was written on error"
 if command -v script >/dev/null; then
 	# IMAGE "-" on a terminal is refused (script(1) gives the command a pseudo-terminal)
-	script -q -e -c "$MK --from-file $d -" /dev/null > "$T/tty.out" 2>&1 && fail "wrote an image to a terminal"
+	script -q -e -c "$(printf '%q --from-file %q -' "$MK" "$d")" /dev/null > "$T/tty.out" 2>&1 && fail "wrote an image to a terminal"
 	grep -q "terminal" "$T/tty.out" || { cat "$T/tty.out"; fail "no message when refusing the terminal"; }
 fi
 echo "ok runtime errors exit 1"
