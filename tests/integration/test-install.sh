@@ -54,7 +54,12 @@ for m in man1/mkcomposefs.1 man1/composefs-info.1 man1/composefs-dump.1 man1/com
 	[ -s "$D$mandir/$m" ] || fail "man page $m not installed in $mandir"
 	man -l "$D$mandir/$m" >/dev/null 2>&1 || [ ! -x "$(command -v man)" ] || fail "man page $m does not render"
 done
-ok "programs in $bindir, mount.composefs in $helperdir, man pages in sections 1, 5 and 8"
+compdir=$(find "$D" -path '*/bash-completion/completions' -type d | head -n1)
+[ -n "$compdir" ] && [ -s "$compdir/composefs" ] || fail "bash completion not installed"
+for p in mkcomposefs composefs-info composefs-dump mount.composefs composefs-fuse; do
+	[ "$(readlink -f "$compdir/$p")" = "$(readlink -f "$compdir/composefs")" ] || fail "no bash completion for $p"
+done
+ok "programs in $bindir, mount.composefs in $helperdir, man pages in sections 1, 5 and 8, bash completions"
 
 # no installed program refers to the build tree (debug info aside: it names the compile dir)
 for f in "$D$bindir"/* "$D$helperdir/mount.composefs"; do
