@@ -8,6 +8,12 @@
 #   N=3                 runs per variant (median reported); variants are interleaved
 #   MKCOMPOSEFS=PATH    our binary (default: build/tools/mkcomposefs/mkcomposefs)
 #   REF_MKCOMPOSEFS=PATH  reference mkcomposefs to compare with (optional)
+#   REF_VERSION=STRING  its version, recorded with the results (its binary has no --version;
+#                       e.g. "v1.0.8 (858ce1b)"); required with REF_MKCOMPOSEFS
+# The reference uses one thread per CPU by default (get_nprocs()), as ours does; neither run
+# is given --threads, and the thread count each uses is recorded.
+# Every run must exit 0, and every run of a variant must write the same image as that
+# variant's first run (ours and ours-store, ref and ref-store alike), or nothing is recorded.
 #   BENCH_TMP=DIR       where images and stores go (default /var/tmp); needs room for
 #                       about three copies of SOURCE_DIR (stores and the mkfs.erofs image)
 #   RESULTS=FILE        results appended here (default bench/RESULTS.md next to this script)
@@ -24,6 +30,9 @@ results=${RESULTS:-$here/RESULTS.md}
 cmdline="N=$N${REF_MKCOMPOSEFS:+ REF_MKCOMPOSEFS=$REF_MKCOMPOSEFS}${MKCOMPOSEFS:+ MKCOMPOSEFS=$MKCOMPOSEFS} bench/mkcomposefs.sh $src"
 
 [ -x "$ours" ] || { echo "no mkcomposefs at $ours (set MKCOMPOSEFS)"; exit 2; }
+[ -z "$ref" ] || [ -n "${REF_VERSION:-}" ] || { echo "set REF_VERSION to the reference's version (git describe)"; exit 2; }
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "load average at start: $load0"
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time (package time)"; exit 2; }
 [ -d "$src" ] || { echo "$src is not a directory"; exit 2; }
 
@@ -51,7 +60,14 @@ run() {
 	rm -rf "$work/img" "$work/store"
 	sync
 	# shellcheck disable=SC2086
-	/usr/bin/time -v -o "$work/time.txt" $cmd > /dev/null
+	/usr/bin/time -v -o "$work/time.txt" $cmd > /dev/null || { echo "$v failed: $cmd" >&2; exit 1; }
+	if [ "$v" != mkfs.erofs ]; then
+		# the image must be the same every time (and with or without a store)
+		local h key=${v%-store}
+		h=$(sha256sum < "$work/img" | cut -d' ' -f1)
+		[ -n "${image_sha[$key]:-}" ] || image_sha[$key]=$h
+		[ "${image_sha[$key]}" = "$h" ] || { echo "$v wrote image $h, earlier runs ${image_sha[$key]}" >&2; exit 1; }
+	fi
 	awk -F': ' '
 		/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0
 			for (i = 1; i <= n; i++) s = s * 60 + p[i]; wall = s }
@@ -60,6 +76,7 @@ run() {
 	echo "  $v: $(tail -n 1 "$work/$v.txt" | awk '{ printf "%.2f s, %.1f MiB", $1, $2 / 1024 }')"
 }
 
+declare -A image_sha
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 files=$(find "$src" -xdev 2>/dev/null | wc -l)
@@ -88,6 +105,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 	echo "## mkcomposefs, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo
 	echo "Command: \`$cmdline\`  "
+	echo "Load average at start: $load0; at end: $(cut -d' ' -f1-3 /proc/loadavg)  "
+	echo "Threads: ours and the reference both default to one per CPU ($(nproc)); no --threads given.${ref:+ Reference: ${REF_VERSION:-}.}  "
+	echo "Checked: every run exited 0; every run of a variant wrote the same image (ours ${image_sha[ours]:0:12}…${ref:+, reference ${image_sha[ref]:0:12}…})${ref:+; ours and the reference are $( [ "${image_sha[ours]}" = "${image_sha[ref]}" ] && echo byte-identical || echo "not byte-identical")}.  "
 	echo "Host: $(nproc) CPUs, $(uname -r), $(awk '/MemTotal/ { printf "%d GiB RAM", $2 / 1048576 }' /proc/meminfo); \
 source $src: $files entries, $((bytes / 1048576)) MiB; work dir on $(df --output=fstype "$work" | tail -n 1)"
 	echo

@@ -3,6 +3,8 @@
 # The library writer reproduces the reference image (sha256) of every compat asset; fsck.erofs
 # accepts each image; should-fail inputs are refused; as root the kernel mounts and reads one.
 set -euo pipefail
+# shellcheck source=sanitizer-lib.sh
+. "$(dirname "$0")/sanitizer-lib.sh"
 
 B=${CFS_BUILDDIR:?CFS_BUILDDIR not set}
 A=${CFS_COMPAT_ASSETS:?CFS_COMPAT_ASSETS not set}
@@ -43,7 +45,8 @@ for f in "$A"/*.dump "$A"/*.dump.gz; do
 		gzip -dc "$f" > "$in"
 	fi
 	img=$T/$name.img
-	"$D2I" "${opts[@]}" "$in" "$img" || fail "$name: dump2img failed"
+	"$D2I" "${opts[@]}" "$in" "$img" 2> "$T/err" || { cat "$T/err"; fail "$name: dump2img failed"; }
+	! sanitizer_report "$T/err" 0 || { cat "$T/err"; fail "$name: sanitizer report"; }
 	got=$(sha256sum < "$img" | cut -d' ' -f1)
 	want=$(cut -d' ' -f1 < "$f.sha256")
 	[ "$got" = "$want" ] || fail "$name: image sha256 $got, reference $want"
@@ -69,6 +72,7 @@ for f in "$A"/should-fail-*.dump; do
 	[ -e "$f" ] || continue
 	rc=0
 	"$D2I" "$f" "$T/fail.img" 2> "$T/err" || rc=$?
+	! sanitizer_report "$T/err" "$rc" || { cat "$T/err"; fail "$(basename "$f"): sanitizer report"; }
 	[ "$rc" = 1 ] || fail "$(basename "$f"): exit code $rc, expected 1"
 	m=$((m + 1))
 done

@@ -10,6 +10,7 @@ head -c 65536 /dev/zero | tr '\0' 'x' >"$W/garbage.cfs"
 : >"$W/empty.cfs"
 for img in garbage empty; do
 	rc=0; "$FUSE" -f -o "source=$W/$img.cfs,basedir=$W" "$W/m" 2>"$W/log" || rc=$?
+	! sanitizer_report "$W/log" "$rc" || { cat "$W/log" >&2; fail "$img image: sanitizer report"; }
 	[ "$rc" = 1 ] || fail "$img image: exit $rc"
 	[ -s "$W/log" ] || fail "$img image: no message"
 	! mountpoint -q "$W/m" || fail "$img image mounted"
@@ -66,6 +67,7 @@ for bad in "$W"/mut/*.img; do
 	done
 	if [ "$up" = 0 ]; then
 		rc=0; wait "$pid" || rc=$?
+		! sanitizer_report "$W/log-h" "$rc" || { cat "$W/log-h" >&2; fail "$(basename "$bad"): sanitizer report"; }
 		[ "$rc" = 1 ] || fail "$(basename "$bad"): daemon died with status $rc before mounting: $(cat "$W/log-h")"
 		refused=$((refused + 1))
 		continue

@@ -3,6 +3,8 @@
 # shellcheck shell=bash
 
 set -euo pipefail
+# shellcheck source=sanitizer-lib.sh
+. "$(dirname "$0")/sanitizer-lib.sh"
 
 : "${CFS_BUILDDIR:?CFS_BUILDDIR must point at the build directory}"
 MKCFS=$CFS_BUILDDIR/tools/mkcomposefs/mkcomposefs
@@ -69,6 +71,7 @@ fuse_umount() {
 	wait "$pid" || rc=$?
 	unset "FUSE_PID[$dir]"
 	[ "$rc" = 0 ] || { tail -n 30 "${FUSE_LOG[$dir]:-/dev/null}" >&2; fail "composefs-fuse on $dir exited with status $rc"; }
+	! sanitizer_report "${FUSE_LOG[$dir]:-/dev/null}" "$rc" || { cat "${FUSE_LOG[$dir]}" >&2; fail "composefs-fuse on $dir: sanitizer report"; }
 }
 
 # kernel_mount IMAGE OBJECTS DIR: the reference view, EROFS + overlayfs by hand.

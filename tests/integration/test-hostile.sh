@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later
 # Thousands of seeded mutations of real images: the tools must fail cleanly, never crash or hang.
 set -u
+# shellcheck source=sanitizer-lib.sh
+. "$(dirname "$0")/sanitizer-lib.sh"
 
 B=${CFS_BUILDDIR:?}
 INFO=$B/tools/composefs-info/composefs-info
@@ -27,7 +29,11 @@ check() {
 	( ulimit -t 20; exec "$@" ) > /dev/null 2> "$T/err"
 	local rc=$?
 	runs=$((runs + 1))
-	if [ $rc -ge 128 ]; then
+	if sanitizer_report "$T/err" $rc; then
+		echo "FAIL: $what: $* exit $rc with a sanitizer report:"
+		head -c 2000 "$T/err"
+		fails=$((fails + 1))
+	elif [ $rc -ge 128 ]; then
 		echo "FAIL: $what: $* exited with $rc (signal $((rc - 128)); 152 = CPU time limit: endless loop)"
 		head -c 600 "$T/err"
 		fails=$((fails + 1))
@@ -71,8 +77,10 @@ if [ -d "$H" ]; then
 		rm -f "$T/out.img"
 		case $(basename "$img") in
 		bad-*)
-			"$INFO" dump "$img" > /dev/null 2>&1
-			if [ $? -ne 1 ]; then echo "FAIL: $(basename "$img") is corrupt but was accepted"; fails=$((fails + 1)); fi ;;
+			"$INFO" dump "$img" > /dev/null 2> "$T/err"
+			rc=$?
+			if sanitizer_report "$T/err" $rc; then echo "FAIL: $(basename "$img"): sanitizer report"; fails=$((fails + 1)); fi
+			if [ $rc -ne 1 ]; then echo "FAIL: $(basename "$img") is corrupt but was accepted"; fails=$((fails + 1)); fi ;;
 		esac
 	done
 fi

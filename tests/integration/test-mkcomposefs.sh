@@ -26,8 +26,10 @@ for f in "$A"/*.dump "$A"/*.dump.gz; do
 	name=$(basename "$f")
 	case $name in should-fail-*) continue ;; esac
 	[ -f "$f.sha256" ] || continue
-	strict=1
-	case $name in no-newline.dump | longlink.dump | honggfuzz-longlink-unterminated.dump) strict=0 ;; esac
+	# as in the reference's tests: strict for all but three dumps, which it builds with the
+	# variable unset (any value of CFS_PARSE_STRICT, even 0 or empty, means strict)
+	strict=(env CFS_PARSE_STRICT=1)
+	case $name in no-newline.dump | longlink.dump | honggfuzz-longlink-unterminated.dump) strict=(env -u CFS_PARSE_STRICT) ;; esac
 	vopts=()
 	if [ -f "$f.version" ]; then
 		v=$(cat "$f.version")
@@ -35,20 +37,33 @@ for f in "$A"/*.dump "$A"/*.dump.gz; do
 	fi
 	want=$(cut -d' ' -f1 < "$f.sha256")
 	cat_dump "$f" > "$T/in.dump"
-	CFS_PARSE_STRICT=$strict "$MK" "${vopts[@]}" --print-digest --from-file "$T/in.dump" "$T/out.cfs" > "$T/digest" ||
+	"${strict[@]}" "$MK" "${vopts[@]}" --print-digest --from-file "$T/in.dump" "$T/out.cfs" > "$T/digest" ||
 		fail "$name: mkcomposefs failed"
 	got=$(sha "$T/out.cfs")
 	[ "$got" = "$want" ] || fail "$name: image sha256 $got, reference $want"
 	vd=$($VERITY "$T/out.cfs" | cut -d' ' -f1)
 	[ "sha256:$(cat "$T/digest")" = "$vd" ] || fail "$name: --print-digest $(cat "$T/digest"), fs-verity $vd"
 	# the same through stdin and stdout
-	cat_dump "$f" | CFS_PARSE_STRICT=$strict "$MK" "${vopts[@]}" --from-file - - > "$T/out2.cfs" ||
+	cat_dump "$f" | "${strict[@]}" "$MK" "${vopts[@]}" --from-file - - > "$T/out2.cfs" ||
 		fail "$name: stdin/stdout run failed"
 	cmp -s "$T/out.cfs" "$T/out2.cfs" || fail "$name: stdin/stdout image differs"
-	echo "ok $name: sha256 and digest match (strict=$strict)"
+	echo "ok $name: sha256 and digest match (${strict[*]:1})"
 	n=$((n + 1))
 done
 [ "$n" -ge 10 ] || fail "only $n compat dumps found in $A"
+
+# 1b. CFS_PARSE_STRICT as the reference reads it: set to anything (0 and empty included) means
+# strict, only an unset variable is lenient. longlink.dump passes only leniently (its symlink
+# SIZE is not the target's length); reference 1.0.8 exits 1 for each set value below.
+for val in 0 "" 1 no; do
+	rc=0
+	CFS_PARSE_STRICT=$val "$MK" --from-file "$A/longlink.dump" "$T/strict.cfs" 2> "$T/strict.err" || rc=$?
+	[ "$rc" = 1 ] || fail "CFS_PARSE_STRICT='$val': longlink.dump exit $rc, the reference exits 1 (strict)"
+	[ ! -e "$T/strict.cfs" ] || fail "CFS_PARSE_STRICT='$val': an image was written"
+done
+env -u CFS_PARSE_STRICT "$MK" --from-file "$A/longlink.dump" "$T/strict.cfs" ||
+	fail "CFS_PARSE_STRICT unset: longlink.dump refused"
+echo "ok CFS_PARSE_STRICT: any value is strict, unset is lenient"
 
 # 2. --print-digest-only writes nothing and prints the same digest
 cp "$A/special.dump" "$T/special.dump"

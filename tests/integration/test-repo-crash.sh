@@ -25,19 +25,55 @@ check_no_corruption() {
 	[ "$rc" = 0 ] || grep -q '^temporary-file: ' "$W/fsck" || { cat "$W/fsck" >&2; fail "$1: fsck exit $rc"; }
 }
 
+# kill_when PID CMD...: step PID with SIGSTOP/SIGCONT; once CMD succeeds while it is stopped,
+# SIGKILL it there. So the kill lands while the process is still running at a known point of
+# its work; fails when the process ends first. The caller checks it died of the signal.
+kill_when() {
+	local pid=$1 state
+	shift
+	while :; do
+		kill -STOP "$pid" 2>/dev/null || fail "process $pid gone before the kill point"
+		state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+		case $state in Z | X | '') fail "process $pid finished before the kill point ($*)" ;; esac
+		if "$@"; then
+			kill -9 "$pid"
+			return 0
+		fi
+		kill -CONT "$pid"
+		sleep 0.002
+	done
+}
+# wait_killed PID WHAT: PID must have died of SIGKILL, not finished on its own
+wait_killed() {
+	local rc=0
+	wait "$1" 2>/dev/null || rc=$?
+	[ "$rc" = 137 ] || fail "$2: exit status $rc, not killed by SIGKILL (137): the kill did not land mid-run"
+}
+objects_at_least() { [ "$(count_objects "$R")" -ge "$1" ]; }
+objects_at_most() { [ "$(count_objects "$R")" -le "$1" ]; }
+always() { true; }
+
+total=$(expected_objects sha256 "$S" | wc -l)
+[ "$total" -gt 1000 ] || fail "only $total distinct files in the source"
+# kill points: right at the start, then after 10%, 30%, 60%, 90% of the objects are stored
+# (objects stay between runs: each run stores the rest and gets further)
 kills=0
-for delay in 0.05 0.2 0.4 0.7 1.0 1.5; do
+for pct in 0 10 30 60 90; do
 	"$CFS" --repo "$R" create-image "$S" big >/dev/null 2>&1 &
 	pid=$!
 	PIDS+=("$pid")
-	sleep "$delay"
-	if kill -9 "$pid" 2>/dev/null; then
-		kills=$((kills + 1))
+	if [ "$pct" = 0 ]; then
+		kill_when "$pid" always
+	else
+		kill_when "$pid" objects_at_least $((total * pct / 100))
 	fi
-	wait "$pid" 2>/dev/null || true
-	check_no_corruption "killed after ${delay}s"
+	wait_killed "$pid" "create-image killed at ${pct}% of the objects"
+	[ ! -e "$R/images/refs/big" ] || fail "killed at ${pct}%: the ref exists, the run had finished"
+	kills=$((kills + 1))
+	echo "killed at ${pct}%: $(count_objects "$R") of $total objects stored"
+	check_no_corruption "killed at ${pct}% of the objects"
 done
-ok "$kills create-image runs killed with SIGKILL at different points; fsck found no corruption"
+ok "$kills create-image runs killed with SIGKILL mid-run (0..90% of the objects); fsck found no corruption"
 
 D=$("$CFS" --repo "$R" create-image "$S" big)
 [ ${#D} = 64 ] || fail "re-run after the kills"
@@ -60,16 +96,22 @@ ok "the image mounts and equals its source"
 
 # A crash in the middle of gc leaves only garbage, never a dangling name.
 "$CFS" --repo "$R" untag big
-for delay in 0.01 0.03 0.1; do
+# kill points: at the start, then once gc has removed a third and two thirds of the objects
+for frac in 0 1 2; do
 	"$CFS" --repo "$R" create-image "$S" again >/dev/null
 	"$CFS" --repo "$R" untag again
+	n=$(count_objects "$R")
 	"$CFS" --repo "$R" gc >/dev/null 2>&1 &
 	pid=$!
 	PIDS+=("$pid")
-	sleep "$delay"
-	kill -9 "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	check_no_corruption "gc killed after ${delay}s"
+	if [ "$frac" = 0 ]; then
+		kill_when "$pid" always
+	else
+		kill_when "$pid" objects_at_most $((n - n * frac / 3))
+	fi
+	wait_killed "$pid" "gc killed at $frac/3"
+	echo "gc killed at $frac/3: $(count_objects "$R") of $n objects left"
+	check_no_corruption "gc killed at $frac/3"
 done
 "$CFS" --repo "$R" gc >/dev/null
 "$CFS" --repo "$R" fsck >/dev/null || fail "fsck after an interrupted gc was finished"

@@ -1,13 +1,17 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later
 # Shared helpers of the repository tests (sourced, not run).
-set -eu
+set -euo pipefail
 
 B=${CFS_BUILDDIR:?CFS_BUILDDIR not set}
 CFS=$B/tools/composefs/composefs
 # the build tree has no installed layout: tell "composefs mount --fuse" where its daemon is
 export COMPOSEFS_FUSE=$B/tools/composefs-fuse/composefs-fuse
 [ -x "$CFS" ] || { echo "composefs not built: $CFS" >&2; exit 1; }
+# commands the helpers below run; a missing one must stop the test, not give empty files
+for c in openssl python3; do
+	command -v "$c" >/dev/null || { echo "FAIL: the repository tests need the '$c' command (package $c)" >&2; exit 1; }
+done
 W=$(mktemp -d "${TMPDIR:-/tmp}/cfs-repo-test.XXXXXX")
 MOUNTS=()
 PIDS=()
@@ -41,9 +45,11 @@ write_file() {
 	if [ "$2" -eq 0 ]; then
 		: >"$1"
 	else
-		# openssl's counter mode gives fast, seed-determined bytes
-		openssl enc -aes-128-ctr -nosalt -pass "pass:$3" -pbkdf2 -iter 1 </dev/zero 2>/dev/null |
+		# openssl's counter mode gives fast, seed-determined bytes; head ends it with SIGPIPE,
+		# so the size, not the pipeline's status, tells whether it worked
+		{ openssl enc -aes-128-ctr -nosalt -pass "pass:$3" -pbkdf2 -iter 1 </dev/zero 2>/dev/null || true; } |
 			head -c "$2" >"$1"
+		[ "$(stat -c %s "$1")" = "$2" ] || fail "write_file $1: $(stat -c %s "$1") bytes written, $2 wanted"
 	fi
 }
 

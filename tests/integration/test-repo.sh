@@ -6,6 +6,20 @@
 
 R=$W/repo
 
+# --- the helpers fail loudly: a missing or failing command never yields a short file ---
+mkdir -p "$W/fakebin"
+printf '#!/bin/sh\nexit 1\n' >"$W/fakebin/openssl"
+chmod +x "$W/fakebin/openssl"
+rc=0; (PATH=$W/fakebin:$PATH write_file "$W/short" 5000 s) 2>"$W/err" || rc=$?
+[ "$rc" != 0 ] && grep -q 'write_file' "$W/err" || fail "write_file with a failing openssl: exit $rc, $(stat -c %s "$W/short" 2>&1) bytes"
+mkdir -p "$W/nossl"
+ln -s "$(command -v python3)" "$W/nossl/python3"
+rc=0; (PATH=$W/nossl; . "$CFS_SRCDIR/tests/integration/test-repo-lib.sh") 2>"$W/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "need the 'openssl' command" "$W/err" || fail "sourcing the helpers without openssl: exit $rc: $(cat "$W/err")"
+write_file "$W/long" 100000 s
+[ "$(stat -c %s "$W/long")" = 100000 ] || fail "write_file size"
+ok "repository test helpers fail on a missing or failing openssl"
+
 # --- command line ---
 "$CFS" --help | grep -q create-image || fail "--help"
 "$CFS" --version | grep -q composefs || fail "--version"

@@ -24,13 +24,16 @@
  * same names, types, contents, xattrs, modes, owners and mtimes (inode
  * numbers and ctimes differ, of course). Needs root (devices, chown,
  * trusted.* xattrs). Everything created stays inside DIR; hard links only
- * join files inside DIR.
+ * join files inside DIR. Xattrs the system adds on creation (SELinux labels,
+ * inherited ACLs) are removed, so an image of DIR is the same on any
+ * filesystem that keeps nanosecond mtimes and 32-bit owners (tmpfs, ext4,
+ * xfs, btrfs, overlayfs on those); tests/assets/gen-tree relies on that.
  */
 
 static const char *prog = "gen-tree";
 static uint64_t rng;
 static bool opt_sockets = true, opt_whiteouts, opt_devices = true, opt_big = true;
-static bool opt_xattrs = true;
+static bool opt_xattrs = true, opt_hardlinks = true;
 
 __attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
 {
@@ -208,12 +211,33 @@ static void fill_value(uint8_t *v, size_t len)
 	}
 }
 
+/*
+ * Remove what the filesystem or the system put there on creation (an SELinux label, ACLs
+ * inherited from a default ACL, ...): the tree must be the same on every machine.
+ */
+static void strip_xattrs(const char *path)
+{
+	char list[4096];
+	ssize_t len = llistxattr(path, list, sizeof(list));
+
+	if (len < 0) {
+		if (errno == ENOTSUP)
+			return;
+		die("listxattr %s", path);
+	}
+	for (ssize_t i = 0; i < len; i += (ssize_t)strlen(list + i) + 1)
+		if (lremovexattr(path, list + i) < 0)
+			die("removexattr %s %s (the filesystem added it; the tree would not be reproducible)",
+			    path, list + i);
+}
+
 /* user.* is only allowed on regular files and directories. */
 static void set_xattrs(const char *path, bool user_ok)
 {
 	static const char *const prefixes[] = { "user.", "trusted.", "security.", "trusted.overlay." };
 	unsigned n;
 
+	strip_xattrs(path);
 	if (!opt_xattrs)
 		return;
 	n = chance(50) ? 0 : 1 + rnd_below(4);
@@ -382,7 +406,7 @@ static void create_entry(unsigned idx)
 		type = 'f';
 	if (type == 'S' && !opt_sockets)
 		type = 'p';
-	if (type == 'h' && linkables.n == 0)
+	if (type == 'h' && (linkables.n == 0 || !opt_hardlinks))
 		type = 'f';
 	do {
 		gen_name(name, sizeof(name), idx, type == 'S');
@@ -454,6 +478,7 @@ static void usage(FILE *f)
 		"  --no-devices    no character or block devices\n"
 		"  --no-big        no files of about 1 MiB\n"
 		"  --no-xattrs     no extended attributes\n"
+		"  --no-hardlinks  every non-directory has one name\n"
 		"  --whiteouts     some character devices are 0:0 (overlay whiteouts)\n",
 		prog);
 }
@@ -463,6 +488,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "no-sockets", no_argument, NULL, 'S' }, { "no-devices", no_argument, NULL, 'D' },
 		{ "no-big", no_argument, NULL, 'B' },     { "no-xattrs", no_argument, NULL, 'X' },
+		{ "no-hardlinks", no_argument, NULL, 'H' },
 		{ "whiteouts", no_argument, NULL, 'W' },  { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -483,6 +509,9 @@ int main(int argc, char **argv)
 			break;
 		case 'X':
 			opt_xattrs = false;
+			break;
+		case 'H':
+			opt_hardlinks = false;
 			break;
 		case 'W':
 			opt_whiteouts = true;

@@ -88,7 +88,7 @@ static void usage(FILE *f)
 		"  --help                show this help and exit\n"
 		"  --version             show the version and exit\n"
 		"\n"
-		"Environment: CFS_PARSE_STRICT=1 parses dump files strictly.\n",
+		"Environment: CFS_PARSE_STRICT set (to any value, even 0) parses dump files strictly.\n",
 		cfs_prog, cfs_prog, CFS_FORMAT_VERSION_DEFAULT_MIN, CFS_FORMAT_VERSION_DEFAULT_MAX);
 }
 
@@ -205,8 +205,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 
 static struct cfs_node *tree_from_dump(const struct args *a)
 {
-	const char *strict = getenv("CFS_PARSE_STRICT");
-	unsigned flags = (strict && strcmp(strict, "1") == 0) ? CFS_DUMP_STRICT : 0;
+	/* As in the reference: set to anything, even "0" or "", means strict. */
+	unsigned flags = getenv("CFS_PARSE_STRICT") != NULL ? CFS_DUMP_STRICT : 0;
 	struct cfs_dump_error err = { 0 };
 	const char *name = a->src;
 	struct cfs_node *root = NULL;
