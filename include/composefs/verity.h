@@ -64,6 +64,18 @@ int cfs_hash_alg_from_name(const char *name, enum cfs_hash_alg *out);
  */
 const char *cfs_hash_alg_name(enum cfs_hash_alg alg);
 
+/**
+ * cfs_digest_to_hex() - @len bytes of @digest as lower-case hex in @out,
+ * which holds 2 * @len + 1 bytes (NUL-terminated).
+ */
+void cfs_digest_to_hex(const uint8_t *digest, size_t len, char *out);
+
+/**
+ * cfs_digest_from_hex() - parse @hex, exactly 2 * @len hex digits (either
+ * case) and nothing else, into @out. Returns 0 or -EINVAL.
+ */
+int cfs_digest_from_hex(const char *hex, uint8_t *out, size_t len);
+
 /* ---- Streaming digest ---------------------------------------------------- */
 
 /**

@@ -95,6 +95,20 @@ int cfs_write_image(struct cfs_node *root, const struct cfs_write_opts *o, cfs_w
 int cfs_write_image_fd(struct cfs_node *root, const struct cfs_write_opts *o, int fd,
 		       uint8_t *digest_out, char *errbuf, size_t errlen);
 
+/**
+ * cfs_write_image_at() - like cfs_write_image(), writing a file that appears
+ * only complete: the image goes to a temporary file in the directory of
+ * @path, which is synced and renamed over @path (replacing a file of that
+ * name), then the directory is synced. On failure nothing is left behind and
+ * an existing @path is untouched.
+ * @dirfd: directory @path is relative to, or AT_FDCWD.
+ * @mode: permission bits of the file, narrowed by the umask as with open(2).
+ * Returns 0 or a negative errno (-EISDIR when @path is a directory).
+ */
+int cfs_write_image_at(struct cfs_node *root, const struct cfs_write_opts *o, int dirfd,
+		       const char *path, unsigned int mode, uint8_t *digest_out, char *errbuf,
+		       size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

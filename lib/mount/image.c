@@ -11,7 +11,7 @@
 #include <composefs/image.h>
 #include <composefs/verity.h>
 
-#include "format/erofs.h"
+#include "erofs.h"
 #include "mount-private.h"
 #include "util.h"
 

@@ -9,7 +9,7 @@
 
 #include <composefs/image.h>
 
-#include "format/erofs.h"
+#include "erofs.h"
 
 struct cfs_image {
 	const uint8_t *data; /* the image, never written */

@@ -46,6 +46,16 @@ struct cfs_verity_ctx {
 	uint8_t buf[NBUF][CFS_VERITY_BLOCK_SIZE];
 };
 
+void cfs_digest_to_hex(const uint8_t *digest, size_t len, char *out)
+{
+	cfs_hex_encode(digest, len, out);
+}
+
+int cfs_digest_from_hex(const char *hex, uint8_t *out, size_t len)
+{
+	return cfs_hex_decode(hex, strlen(hex), out, len);
+}
+
 size_t cfs_verity_digest_size(enum cfs_hash_alg alg)
 {
 	switch (alg) {

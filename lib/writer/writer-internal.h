@@ -10,7 +10,7 @@
 
 #include <composefs/writer.h>
 
-#include "format/erofs.h"
+#include "erofs.h"
 #include "node.h"
 
 /* Largest symlink target / backing path the reference accepts (PATH_MAX - 1). */

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
 /* Writer entry points: options, the writer context and its stages. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util.h"
 #include "writer-internal.h"
@@ -169,4 +171,33 @@ int cfs_write_image_fd(struct cfs_node *root, const struct cfs_write_opts *o, in
 		       uint8_t *digest_out, char *errbuf, size_t errlen)
 {
 	return cfs_write_image(root, o, fd_sink, &fd, digest_out, errbuf, errlen);
+}
+
+int cfs_write_image_at(struct cfs_node *root, const struct cfs_write_opts *o, int dirfd,
+		       const char *path, unsigned int mode, uint8_t *digest_out, char *errbuf,
+		       size_t errlen)
+{
+	struct cfs_atomic_file af;
+	int syncfd, r;
+
+	r = cfs_atomic_file_open(dirfd, path, (mode_t)mode, &af);
+	if (r < 0)
+		return r;
+	r = cfs_write_image_fd(root, o, af.fd, digest_out, errbuf, errlen);
+	if (r < 0) {
+		cfs_atomic_file_abort(&af);
+		return r;
+	}
+	/* the new name must be durable too: sync the directory after the rename */
+	syncfd = fcntl(af.dirfd, F_DUPFD_CLOEXEC, 3);
+	if (syncfd < 0) {
+		r = -errno;
+		cfs_atomic_file_abort(&af);
+		return r;
+	}
+	r = cfs_atomic_file_commit(&af, true, true);
+	if (r == 0 && fsync(syncfd) < 0)
+		r = -errno;
+	close(syncfd);
+	return r;
 }

@@ -36,6 +36,8 @@ opt() {
 }
 prefix=$(opt prefix)
 bindir=$prefix/$(opt bindir)
+libdir=$prefix/$(opt libdir)
+includedir=$prefix/$(opt includedir)
 mandir=$prefix/$(opt mandir)
 helperdir=$(opt mount_helper_dir)
 case $helperdir in /*) ;; *) helperdir=$prefix/$helperdir ;; esac
@@ -60,6 +62,76 @@ for p in mkcomposefs composefs-info composefs-dump mount.composefs composefs-fus
 	[ "$(readlink -f "$compdir/$p")" = "$(readlink -f "$compdir/composefs")" ] || fail "no bash completion for $p"
 done
 ok "programs in $bindir, mount.composefs in $helperdir, man pages in sections 1, 5 and 8, bash completions"
+
+# ---- the library: headers, pkg-config, shared and static -------------------------------------
+pc=$D$libdir/pkgconfig/composefs-c.pc
+[ -s "$pc" ] || fail "composefs-c.pc not installed in $libdir/pkgconfig"
+so=$(readlink -f "$D$libdir/libcomposefs-c.so")
+[ -f "$so" ] && [ -f "$D$libdir/libcomposefs-c.a" ] || fail "libcomposefs-c.so/.a not installed in $libdir"
+soname=$(objdump -p "$so" | awk '$1 == "SONAME" { print $2 }')
+[ "$soname" = libcomposefs-c.so.0 ] || fail "soname is '$soname'"
+[ -e "$D$libdir/libcomposefs.so.1" ] && fail "libcomposefs.so.1 is the drop-in's name, not ours"
+# exactly the functions the public headers declare are exported
+cc -E -P -I "$D$includedir" "$D$includedir/composefs/composefs.h" | grep -oE '\bcfs_[a-z0-9_]+ *\(' |
+	sed 's/ *(//' | sort -u >"$W/declared"
+nm -D --defined-only "$so" | awk '{ print $3 }' | grep -v '^COMPOSEFS_C_' | sed 's/@.*//' | sort -u >"$W/exported"
+diff "$W/declared" "$W/exported" >"$W/abi.diff" || { cat "$W/abi.diff" >&2; fail "exported symbols != declared API (< declared only, > exported only)"; }
+# every header compiles alone, as C17 and as C++
+for h in "$D$includedir"/composefs/*.h; do
+	n=composefs/$(basename "$h")
+	printf '#include <%s>\nint cfs_header_test_%s;\n' "$n" "$(basename "$h" .h)" >"$W/h.c"
+	cc -std=c17 -Wall -Wextra -Werror -pedantic -fsyntax-only -I "$D$includedir" "$W/h.c" || fail "$n alone, C17"
+	cp "$W/h.c" "$W/h.cc"
+	c++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only -I "$D$includedir" "$W/h.cc" || fail "$n alone, C++"
+done
+# a program builds against the installed library through pkg-config, shared and static
+cat >"$W/prog.c" <<'PROG'
+#define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <composefs/composefs.h>
+int main(void)
+{
+	struct cfs_node *root = cfs_node_new(040755), *f = cfs_node_new(0100644);
+	uint8_t digest[CFS_DIGEST_SIZE];
+	char hex[2 * CFS_DIGEST_SIZE + 1], err[256] = "";
+	struct cfs_write_opts o;
+
+	if (root == NULL || f == NULL)
+		return 1;
+	cfs_node_set_size(f, 3);
+	if (cfs_node_set_content(f, (const uint8_t *)"hi\n", 3) < 0 || cfs_node_add_child(root, "f", f, false) < 0)
+		return 1;
+	cfs_write_opts_init(&o);
+	if (cfs_write_image_at(root, &o, AT_FDCWD, "prog.cfs", 0644, digest, err, sizeof(err)) < 0) {
+		fprintf(stderr, "write: %s\n", err);
+		return 1;
+	}
+	cfs_digest_to_hex(digest, sizeof(digest), hex);
+	printf("%s %s\n", cfs_version(), hex);
+	cfs_node_unref(root);
+	return strcmp(cfs_version(), CFS_VERSION_STRING) != 0;
+}
+PROG
+export PKG_CONFIG_PATH=$D$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D
+# shellcheck disable=SC2046
+cc -std=c17 -Wall -Werror -o "$W/prog" "$W/prog.c" $(pkg-config --cflags --libs composefs-c) || fail "build against the shared library"
+# shellcheck disable=SC2046
+cc -std=c17 -Wall -Werror -static-pie -o "$W/prog-static" "$W/prog.c" $(pkg-config --cflags composefs-c) \
+	"$D$libdir/libcomposefs-c.a" $(pkg-config --static --libs-only-l composefs-c | sed 's/-lcomposefs-c//') 2>"$W/static.err" ||
+	cc -std=c17 -Wall -Werror -o "$W/prog-static" "$W/prog.c" $(pkg-config --cflags composefs-c) \
+		"$D$libdir/libcomposefs-c.a" $(pkg-config --static --libs-only-l composefs-c | sed 's/-lcomposefs-c//') ||
+	fail "build against the static library"
+unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+export LD_LIBRARY_PATH=$D$libdir
+(cd "$W" && ./prog >prog.out) || fail "the program linked with the shared library failed"
+ldd "$W/prog" | grep -qF "$D$libdir/libcomposefs-c.so.0" || fail "prog does not use the installed library"
+(cd "$W" && ./prog-static >prog-static.out) || fail "the program linked with the static library failed"
+cmp -s "$W/prog.out" "$W/prog-static.out" || fail "shared and static builds disagree"
+want=$(cd "$W" && "$D$bindir/composefs-info" info prog.cfs | sed -n 's/^fs-verity-sha256: *//p')
+[ -n "$want" ] && grep -q "$want" "$W/prog.out" || fail "the program's digest differs from composefs-info's"
+ok "libcomposefs-c: soname, exports = public API, headers alone in C17 and C++, pkg-config shared and static"
 
 # no installed program refers to the build tree (debug info aside: it names the compile dir)
 for f in "$D$bindir"/* "$D$helperdir/mount.composefs"; do

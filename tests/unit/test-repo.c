@@ -14,7 +14,7 @@
 #include <composefs/tree.h>
 #include <composefs/verity.h>
 
-#include "store/repo-private.h"
+#include "repo/repo-private.h"
 #include "testutil.h"
 
 static char tmpdir[] = "/tmp/cfs-test-repo.XXXXXX";

@@ -11,7 +11,7 @@
 
 #include <composefs/composefs.h>
 
-#include "format/erofs.h"
+#include "erofs.h"
 #include "testutil.h"
 #include "writer/writer-internal.h"
 

@@ -78,17 +78,24 @@ else
 	echo "work directory: $W"
 fi
 R=$W/root
-mkdir -p "$R"/{bin,cfs,dev,proc,sys,tmp,modules,lib64}
+mkdir -p "$R"/{bin,cfs,dev,proc,sys,tmp,modules,lib,lib64}
 
 # ---- initramfs: busybox, our tools with their libraries, modules --------------
 copy_with_libs() {
 	local src=$1 dst=$2 lib
 	cp -L "$src" "$dst"
-	for lib in $(ldd "$src" 2>/dev/null | grep -o '/[^ ]*' || true); do
+	# "name => /path (0x...)" and "/path (0x...)" lines; paths may hold spaces
+	while IFS= read -r lib; do
+		case $lib in
+		/lib/* | /lib64/* | /usr/lib/*) ;;
+		*) # our own library from the build tree: where the guest's loader looks by default
+			[ -e "$R/lib/${lib##*/}" ] || cp -L "$lib" "$R/lib/${lib##*/}"
+			continue ;;
+		esac
 		[ -e "$R$lib" ] && continue
 		mkdir -p "$R$(dirname "$lib")"
 		cp -L "$lib" "$R$lib"
-	done
+	done < <(ldd "$src" 2>/dev/null | sed -n -e 's/^.*=> \(\/.*\) (0x[0-9a-f]*)$/\1/p' -e 's/^[[:space:]]*\(\/.*\) (0x[0-9a-f]*)$/\1/p')
 }
 copy_with_libs "$(command -v busybox)" "$R/bin/busybox"
 for t in tools/mkcomposefs/mkcomposefs tools/mount.composefs/mount.composefs \

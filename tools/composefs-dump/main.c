@@ -12,7 +12,6 @@
 #include <composefs/writer.h>
 
 #include "common.h"
-#include "util.h"
 
 static void usage(FILE *out)
 {
@@ -59,7 +58,6 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cfs_atomic_file af;
 	struct cfs_write_opts wo;
 	struct cfs_node *root;
 	uint32_t version = 0;
@@ -91,19 +89,12 @@ int main(int argc, char **argv)
 	wo.min_version = version;
 	wo.max_version = version;
 
-	r = cfs_atomic_file_open(AT_FDCWD, argv[optind + 1], 0666, &af);
-	if (r < 0)
-		cfs_die_errno(r, "%s", argv[optind + 1]);
-	r = cfs_write_image_fd(root, &wo, af.fd, NULL, err, sizeof(err));
+	r = cfs_write_image_at(root, &wo, AT_FDCWD, argv[optind + 1], 0666, NULL, err, sizeof(err));
 	cfs_node_unref(root);
 	if (r < 0) {
-		cfs_atomic_file_abort(&af);
 		if (err[0])
 			cfs_die("%s: %s", argv[optind + 1], err);
-		cfs_die_errno(r, "%s: writing image", argv[optind + 1]);
-	}
-	r = cfs_atomic_file_commit(&af, true, true);
-	if (r < 0)
 		cfs_die_errno(r, "%s", argv[optind + 1]);
+	}
 	return EXIT_OK;
 }

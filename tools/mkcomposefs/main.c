@@ -320,8 +320,12 @@ static void write_image(const struct args *a, struct cfs_node *root, uint8_t *di
 	r = mkcfs_output_open(a->image, &out);
 	if (r < 0)
 		cfs_die_errno(r, "%s", a->image);
-	r = cfs_write_image_fd(root, &wo, out.fd, a->print_digest ? digest : NULL, errbuf,
-			       sizeof(errbuf));
+	if (out.kind == MKCFS_OUT_ATOMIC)
+		r = cfs_write_image_at(root, &wo, AT_FDCWD, a->image, 0666,
+				       a->print_digest ? digest : NULL, errbuf, sizeof(errbuf));
+	else
+		r = cfs_write_image_fd(root, &wo, out.fd, a->print_digest ? digest : NULL, errbuf,
+				       sizeof(errbuf));
 	if (r < 0) {
 		mkcfs_output_abort(&out);
 		if (errbuf[0])
@@ -352,7 +356,7 @@ int main(int argc, char **argv)
 	if (a.print_digest) {
 		char hex[2 * CFS_DIGEST_SIZE + 1];
 
-		cfs_hex_encode(digest, CFS_DIGEST_SIZE, hex);
+		cfs_digest_to_hex(digest, CFS_DIGEST_SIZE, hex);
 		printf("%s\n", hex);
 	}
 	if (fflush(stdout) != 0 || ferror(stdout))

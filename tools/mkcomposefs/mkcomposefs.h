@@ -3,18 +3,15 @@
 #ifndef CFS_MKCOMPOSEFS_H
 #define CFS_MKCOMPOSEFS_H
 
-#include "util.h"
-
 enum mkcfs_out_kind {
-	MKCFS_OUT_ATOMIC, /* new or replaced regular file: temp file + rename */
+	MKCFS_OUT_ATOMIC, /* new or replaced regular file: cfs_write_image_at() */
 	MKCFS_OUT_DIRECT, /* existing non-regular file (symlink, device, pipe) */
 	MKCFS_OUT_STDOUT,
 };
 
 struct mkcfs_output {
 	enum mkcfs_out_kind kind;
-	int fd; /* write the image here */
-	struct cfs_atomic_file af;
+	int fd; /* write the image here (-1 for MKCFS_OUT_ATOMIC) */
 };
 
 /* Open the destination "-" (stdout) or a path. Returns 0 or -errno. */

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "mkcomposefs.h"
-#include "util.h"
 
 /* N for "/proc/self/fd/N" or "/dev/fd/N", else -1. */
 static int fd_path_number(const char *path)
@@ -34,9 +33,8 @@ static int fd_path_number(const char *path)
 int mkcfs_output_open(const char *path, struct mkcfs_output *out)
 {
 	struct stat st;
-	mode_t mask;
 
-	*out = (struct mkcfs_output){ .fd = -1, .af = { .dirfd = -1, .fd = -1 } };
+	*out = (struct mkcfs_output){ .fd = -1 };
 	if (strcmp(path, "-") == 0) {
 		out->kind = MKCFS_OUT_STDOUT;
 		out->fd = STDOUT_FILENO;
@@ -68,13 +66,8 @@ int mkcfs_output_open(const char *path, struct mkcfs_output *out)
 		out->kind = MKCFS_OUT_DIRECT;
 		return 0;
 	}
-	mask = umask(0);
-	umask(mask);
+	/* written by cfs_write_image_at() */
 	out->kind = MKCFS_OUT_ATOMIC;
-	int r = cfs_atomic_file_open(AT_FDCWD, path, 0666 & ~mask, &out->af);
-	if (r < 0)
-		return r;
-	out->fd = out->af.fd;
 	return 0;
 }
 
@@ -84,17 +77,8 @@ int mkcfs_output_commit(struct mkcfs_output *out)
 	int r = 0;
 
 	switch (out->kind) {
-	case MKCFS_OUT_ATOMIC: {
-		/* the new name must be durable too: sync the directory after the rename */
-		int dirfd = fcntl(out->af.dirfd, F_DUPFD_CLOEXEC, 3);
-
-		r = cfs_atomic_file_commit(&out->af, true, true);
-		if (r == 0 && dirfd >= 0 && fsync(dirfd) < 0)
-			r = -errno;
-		if (dirfd >= 0)
-			close(dirfd);
+	case MKCFS_OUT_ATOMIC:
 		break;
-	}
 	case MKCFS_OUT_DIRECT:
 		if (fstat(out->fd, &st) == 0 && S_ISREG(st.st_mode) && fsync(out->fd) < 0)
 			r = -errno;
@@ -110,9 +94,7 @@ int mkcfs_output_commit(struct mkcfs_output *out)
 
 void mkcfs_output_abort(struct mkcfs_output *out)
 {
-	if (out->kind == MKCFS_OUT_ATOMIC)
-		cfs_atomic_file_abort(&out->af);
-	else if (out->kind == MKCFS_OUT_DIRECT && out->fd >= 0)
+	if (out->kind == MKCFS_OUT_DIRECT && out->fd >= 0)
 		close(out->fd);
 	out->fd = -1;
 }
