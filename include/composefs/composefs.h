@@ -13,6 +13,7 @@
 #include <composefs/builder.h>
 #include <composefs/mount.h>
 #include <composefs/repo.h>
+#include <composefs/sign.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include "common.h"
+#include "sigcheck.h"
 #include "util.h"
 
 #include "cfs-fuse.h"
@@ -29,6 +31,8 @@ struct options {
 	char *source;
 	char *basedir;
 	char *digest;
+	char *signature;
+	char *trust;
 	char *verity;
 	char *verity_cache;
 	char *tree_mem;
@@ -46,6 +50,8 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("source=%s", source, 0),
 	OPT("basedir=%s", basedir, 0),
 	OPT("digest=%s", digest, 0),
+	OPT("signature=%s", signature, 0),
+	OPT("trust=%s", trust, 0),
 	OPT("verity=%s", verity, 0),
 	OPT("verity_cache=%s", verity_cache, 0),
 	OPT("tree_mem=%s", tree_mem, 0),
@@ -91,6 +97,9 @@ static void usage(void)
 	       "    -o basedir=DIR[:DIR]   object directories, searched in order (required)\n"
 	       "    -o digest=HEX          refuse to mount unless the image has this fs-verity "
 	       "digest\n"
+	       "    -o signature=SIG       refuse to mount unless SIG is a signature of the image's\n"
+	       "                           fs-verity digest by a certificate of trust=\n"
+	       "    -o trust=CERT|DIR      trusted certificate(s): a file, or a directory of them\n"
 	       "    -o verity=MODE         on (default): check files that have a digest;\n"
 	       "                           require: also fail files without one; off: no checks\n"
 	       "    -o verity_cache=DIR    keep Merkle trees of large objects in DIR\n"
@@ -159,13 +168,41 @@ static int open_cache_dir(const char *dir)
 }
 
 /*
- * Open the image. With @digest_hex the whole image is read into private
- * memory, its fs-verity digest checked there, and the reader opened on those
- * very bytes, so what was checked is what is served. Exits on failure.
+ * The signature in @o->signature must vouch for the digest of the image bytes
+ * in @mem (the same bytes that are served): over @want when digest= pinned
+ * it, else over the digest of @mem with each algorithm. Exits on failure.
  */
-static void load_image(const char *path, const char *digest_hex, struct cfs_fuse *fs,
-		       void **mem_out)
+static void check_signature(const struct options *o, const void *mem, size_t len, uint32_t alg,
+			    const uint8_t *want)
 {
+	const char *trust_path = o->trust;
+	struct cfs_trust *trust = tool_load_trust(&trust_path, 1);
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	int memfd = -1;
+
+	if (alg != 0) {
+		memcpy(digest, want, cfs_verity_digest_size((enum cfs_hash_alg)alg));
+	} else {
+		/* the verifier measures a file: give it a private copy of these very bytes */
+		memfd = memfd_create("composefs-image", MFD_CLOEXEC);
+		if (memfd < 0 || cfs_write_full(memfd, mem, len) < 0)
+			cfs_die_errno(-errno, "%s: cannot copy the image for its signature check", o->source);
+	}
+	tool_check_signature(trust, o->signature, memfd, o->source, &alg, digest);
+	if (memfd >= 0)
+		close(memfd);
+	cfs_trust_free(trust);
+}
+
+/*
+ * Open the image. With digest= or signature= the whole image is read into
+ * private memory, its fs-verity digest (or signature) checked there, and the
+ * reader opened on those very bytes, so what was checked is what is served.
+ * Exits on failure.
+ */
+static void load_image(const struct options *o, struct cfs_fuse *fs, void **mem_out)
+{
+	const char *path = o->source, *digest_hex = o->digest;
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	char err[256] = "";
@@ -180,16 +217,16 @@ static void load_image(const char *path, const char *digest_hex, struct cfs_fuse
 	fs->image_size = (uint64_t)st.st_size;
 	*mem_out = NULL;
 
-	if (digest_hex) {
-		size_t hexlen = strlen(digest_hex), dlen = hexlen / 2;
+	if (digest_hex || o->signature) {
+		size_t hexlen = digest_hex ? strlen(digest_hex) : 0, dlen = hexlen / 2;
 		enum cfs_hash_alg alg = dlen == 64 ? CFS_HASH_SHA512 : CFS_HASH_SHA256;
 		uint8_t want[CFS_VERITY_MAX_DIGEST], got[CFS_VERITY_MAX_DIGEST];
 		char got_hex[2 * CFS_VERITY_MAX_DIGEST + 1];
 		_cleanup_free_ void *mem = NULL;
 		ssize_t n;
 
-		if ((hexlen != 64 && hexlen != 128) ||
-		    cfs_hex_decode(digest_hex, hexlen, want, dlen) < 0)
+		if (digest_hex && ((hexlen != 64 && hexlen != 128) ||
+				   cfs_hex_decode(digest_hex, hexlen, want, dlen) < 0))
 			cfs_usage_error("digest=%s: expected 64 or 128 hex digits", digest_hex);
 		mem = malloc(st.st_size ? (size_t)st.st_size : 1);
 		if (!mem)
@@ -199,14 +236,16 @@ static void load_image(const char *path, const char *digest_hex, struct cfs_fuse
 			cfs_die_errno((int)n, "%s", path);
 		if ((uint64_t)n != fs->image_size)
 			cfs_die("%s: changed while being read", path);
-		r = cfs_verity_digest_buf(alg, mem, (size_t)n, got);
+		r = digest_hex ? cfs_verity_digest_buf(alg, mem, (size_t)n, got) : 0;
 		if (r < 0)
 			cfs_die_errno(r, "%s: computing its fs-verity digest", path);
-		if (memcmp(want, got, dlen) != 0) {
+		if (digest_hex && memcmp(want, got, dlen) != 0) {
 			cfs_hex_encode(got, dlen, got_hex);
 			cfs_die("%s: fs-verity digest mismatch: expected %s, image has %s", path,
 				digest_hex, got_hex);
 		}
+		if (o->signature)
+			check_signature(o, mem, (size_t)n, digest_hex ? (uint32_t)alg : 0, want);
 		r = cfs_image_open_mem_err(mem, (size_t)n, NULL, &fs->img, err, sizeof(err));
 		if (r == 0)
 			*mem_out = steal_pointer(&mem);
@@ -410,7 +449,9 @@ int main(int argc, char *argv[])
 					MAX_READAHEAD_KB);
 		fs.readahead_kb = (unsigned)kb;
 	}
-	load_image(o.source, o.digest, &fs, &image_mem);
+	if (!o.signature != !o.trust)
+		cfs_usage_error("signature= and trust= go together");
+	load_image(&o, &fs, &image_mem);
 	{
 		struct cfs_image_info info;
 
@@ -441,6 +482,8 @@ int main(int argc, char *argv[])
 	free(o.source);
 	free(o.basedir);
 	free(o.digest);
+	free(o.signature);
+	free(o.trust);
 	free(o.verity);
 	free(o.verity_cache);
 	free(o.tree_mem);

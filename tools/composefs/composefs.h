@@ -41,4 +41,12 @@ int cmd_gc(struct tool *t);
 int cmd_fsck(struct tool *t);
 int cmd_mount(struct tool *t);
 
+/* sign.c */
+struct cfs_trust;
+int cmd_sign(struct tool *t);
+int cmd_verify(struct tool *t);
+/* Exit 1 unless a stored signature of image @digest is accepted by @trust. */
+void tool_require_repo_signature(struct cfs_repo *repo, const uint8_t *digest,
+				 struct cfs_trust *trust, bool quiet);
+
 #endif

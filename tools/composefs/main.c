@@ -42,7 +42,9 @@ static void usage(void)
 	       "  image-objects IMAGE                   list the objects an image refers to\n"
 	       "  gc [--dry-run]                        delete objects and images no name reaches\n"
 	       "  fsck [--json] [--metadata-only]       check the repository\n"
-	       "  measure [--hash ALG] FILE...          print the fs-verity digests of files\n\n"
+	       "  measure [--hash ALG] FILE...          print the fs-verity digests of files\n"
+	       "  sign FILE|IMAGE --key K --cert C ...  sign a file's or an image's digest\n"
+	       "  verify FILE SIG|IMAGE --trust CERT    check a signature\n\n"
 	       "Run '%s COMMAND --help' for a command's options.\n",
 	       cfs_prog, cfs_prog);
 }
@@ -259,6 +261,8 @@ static const struct {
 	{ "gc", cmd_gc },
 	{ "fsck", cmd_fsck },
 	{ "measure", cmd_measure },
+	{ "sign", cmd_sign },
+	{ "verify", cmd_verify },
 };
 
 static const char *default_repo(char *buf, size_t len)

@@ -12,6 +12,7 @@
 #include <composefs/repo.h>
 
 #include "composefs.h"
+#include "sigcheck.h"
 
 /* fuse_opt takes ',' as separator and '\' as escape inside -o values. */
 static void append_escaped(char *buf, size_t len, const char *s)
@@ -84,10 +85,14 @@ int cmd_mount(struct tool *t)
 		{ "workdir", required_argument, NULL, 'w' },
 		{ "read-only", no_argument, NULL, 'r' },
 		{ "require-verity", no_argument, NULL, 'v' },
+		{ "require-signature", no_argument, NULL, 'S' },
+		{ "trust", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool fuse = false, foreground = false, ro = false, require_verity = false;
+	bool fuse = false, foreground = false, ro = false, require_verity = false, require_sig = false;
+	const char *trust_paths[64];
+	size_t n_trust = 0;
 	const char *upper = NULL, *work = NULL, *mountpoint;
 	char repo_abs[PATH_MAX], objects[PATH_MAX + 16], hex[2 * CFS_VERITY_MAX_DIGEST + 1], err[512] = "";
 	uint8_t digest[CFS_VERITY_MAX_DIGEST];
@@ -104,6 +109,12 @@ int cmd_mount(struct tool *t)
 		case 'w': work = optarg; break;
 		case 'r': ro = true; break;
 		case 'v': require_verity = true; break;
+		case 'S': require_sig = true; break;
+		case 'T':
+			if (n_trust == sizeof(trust_paths) / sizeof(trust_paths[0]))
+				cfs_usage_error("mount: too many --trust options");
+			trust_paths[n_trust++] = optarg;
+			break;
 		case 'h':
 			printf("Usage: %s mount [OPTION...] IMAGE MOUNTPOINT\n"
 			       "Mount the image IMAGE (a name or a digest) of the repository. The image\n"
@@ -113,7 +124,10 @@ int cmd_mount(struct tool *t)
 			       "  --upperdir DIR      writable overlayfs upper directory (needs --workdir)\n"
 			       "  --workdir DIR       overlayfs work directory\n"
 			       "  --read-only         make the mount read-only\n"
-			       "  --require-verity    fail unless the kernel enforces fs-verity on the objects\n",
+			       "  --require-verity    fail unless the kernel enforces fs-verity on the objects\n"
+			       "  --require-signature refuse the image unless a stored signature of it is\n"
+			       "                      by a certificate of --trust\n"
+			       "  --trust CERT|DIR    trusted certificates (a file, or a directory of them)\n",
 			       cfs_prog);
 			return EXIT_OK;
 		}
@@ -124,6 +138,8 @@ int cmd_mount(struct tool *t)
 		cfs_usage_error("mount: --upperdir and --workdir go together");
 	if (fuse && (upper != NULL || require_verity))
 		cfs_usage_error("mount: --fuse takes no --upperdir or --require-verity");
+	if (require_sig != (n_trust > 0))
+		cfs_usage_error("mount: --require-signature and --trust go together");
 	mountpoint = t->argv[optind + 1];
 	if (realpath(t->repo_path, repo_abs) == NULL)
 		cfs_die_errno(-errno, "%s", t->repo_path);
@@ -131,6 +147,17 @@ int cmd_mount(struct tool *t)
 	if (cfs_repo_resolve(repo, t->argv[optind], digest, NULL) < 0)
 		cfs_die("%s", cfs_repo_errmsg(repo));
 	cfs_repo_digest_hex(repo, digest, hex);
+	/*
+	 * The signatures vouch for @digest; both mounts below refuse any bytes
+	 * without that digest (kernel measurement, sealed copy, or FUSE's
+	 * in-memory check), so what is mounted is what was signed.
+	 */
+	if (require_sig) {
+		struct cfs_trust *trust = tool_load_trust(trust_paths, n_trust);
+
+		tool_require_repo_signature(repo, digest, trust, true);
+		cfs_trust_free(trust);
+	}
 	if (fuse) {
 		cfs_repo_free(repo);
 		exec_fuse(repo_abs, hex, mountpoint, foreground);

@@ -166,6 +166,10 @@ static int one_option(struct mount_args *a, const char *s, size_t len, char *err
 		dst = &a->workdir;
 	else if (IS("idmap"))
 		dst = &a->idmap;
+	else if (IS("signature"))
+		dst = &a->signature;
+	else if (IS("trust"))
+		dst = &a->trust;
 	else if (flag_option(a, s, klen)) {
 		if (val != NULL) {
 			snprintf(err, errlen, "option %.*s takes no value", (int)klen, s);
@@ -216,6 +220,10 @@ int mount_args_to_opts(const struct mount_args *a, struct cfs_mount_opts *o, cha
 		snprintf(err, errlen, "upperdir and workdir must be given together");
 		return -1;
 	}
+	if ((a->signature == NULL) != (a->trust == NULL)) {
+		snprintf(err, errlen, "signature and trust must be given together");
+		return -1;
+	}
 	o->basedirs = (const char *const *)a->basedirs;
 	o->n_basedirs = (uint32_t)a->n_basedirs;
 	o->upperdir = a->upperdir;
@@ -227,7 +235,7 @@ int mount_args_to_opts(const struct mount_args *a, struct cfs_mount_opts *o, cha
 		return -1;
 	}
 	/* A pinned image implies verified objects, unless the caller settles for "if possible". */
-	if (a->verity || (a->digest != NULL && !a->tryverity))
+	if (a->verity || ((a->digest != NULL || a->signature != NULL) && !a->tryverity))
 		o->flags |= CFS_MOUNT_VERITY;
 	else if (a->tryverity)
 		o->flags |= CFS_MOUNT_TRY_VERITY;
@@ -271,4 +279,6 @@ void mount_args_free(struct mount_args *a)
 	free(a->upperdir);
 	free(a->workdir);
 	free(a->idmap);
+	free(a->signature);
+	free(a->trust);
 }

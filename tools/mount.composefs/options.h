@@ -16,6 +16,8 @@ struct mount_args {
 	char *upperdir;
 	char *workdir;
 	char *idmap;
+	char *signature;     /* signature=SIG: detached signature of the image */
+	char *trust;         /* trust=CERT|DIR: who may have made it */
 	bool verity;
 	bool tryverity;
 	bool readonly;

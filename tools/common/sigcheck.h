@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* Helpers shared by the tools that check image signatures: read files, load trust sets. */
+#ifndef CFS_TOOLS_SIGCHECK_H
+#define CFS_TOOLS_SIGCHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <composefs/sign.h>
+
+/* Read all of @path (at most @max bytes) into a malloc()ed buffer; exits 1 on failure. */
+void tool_read_file(const char *path, size_t max, uint8_t **buf_out, size_t *len_out);
+
+/* A trust set from @n files or directories of certificates; exits 1 on failure. */
+struct cfs_trust *tool_load_trust(const char *const *paths, size_t n);
+
+/*
+ * Check the signature in the file @sig_path against the fs-verity digest of
+ * @alg/@digest when @alg is not 0, else against the digest of @image_fd (the
+ * measured digest then goes to @alg/@digest, for the caller to pin the mount
+ * to those bytes). @what names the image in messages. Exits 1 when the
+ * signature is not acceptable.
+ */
+void tool_check_signature(struct cfs_trust *trust, const char *sig_path, int image_fd,
+			  const char *what, uint32_t *alg, uint8_t *digest);
+
+#endif
