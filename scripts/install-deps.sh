@@ -8,7 +8,7 @@ pkgs=(
 	libssl-dev libfuse3-dev fuse3                              # libraries
 	libclang-rt-14-dev libfuzzer-14-dev                        # sanitizers, libFuzzer
 	erofs-utils fsverity attr acl e2fsprogs util-linux gzip    # test oracles and helpers
-	openssl man-db binutils bash-completion                    # test keys, man -l, objcopy, completion
+	openssl xxd python3 man-db binutils bash-completion        # test keys, helpers, man -l, objcopy, completion
 	qemu-system-x86 busybox-static cpio                        # fs-verity tests in a VM
 	go-md2man                                                  # man pages
 )
