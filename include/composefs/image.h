@@ -108,11 +108,14 @@ uint64_t cfs_image_root(const struct cfs_image *img);
 /** cfs_image_header_version() - composefs_version of the header (0 or 1). Returns 0. */
 int cfs_image_header_version(const struct cfs_image *img, uint32_t *composefs_version);
 
+/** Header flag: some inode of the image has a POSIX ACL (mount with ACL support). */
+#define CFS_IMAGE_FLAG_HAS_ACL (1u << 0)
+
 /** Summary of an opened image, from its headers. */
 struct cfs_image_info {
 	uint32_t header_version;    /* composefs header version (1) */
 	uint32_t composefs_version; /* format version the image was written as */
-	uint32_t header_flags;      /* CFS_HEADER_FLAG_* (bit 0: has ACLs) */
+	uint32_t header_flags;      /* CFS_IMAGE_FLAG_* */
 	uint32_t feature_compat;    /* EROFS superblock features */
 	uint32_t feature_incompat;
 	uint64_t inodes;            /* inode count from the superblock */
@@ -207,20 +210,37 @@ int cfs_image_read_inline(struct cfs_image *img, uint64_t nid, void *buf, size_t
 int cfs_image_get_backing(struct cfs_image *img, uint64_t nid, char **redirect_out, uint8_t digest_out[32], bool *has_digest);
 
 /**
- * cfs_image_listxattr() - the user-visible xattr names of @nid, NUL-separated,
- * like listxattr(2): overlayfs-private trusted.overlay.* names are hidden and
- * escaped ones (trusted.overlay.overlay.X) shown as trusted.overlay.X, exactly
- * as the dump shows them. @size 0 returns the needed size. Returns the length,
- * -ERANGE if @size is too small, -EUCLEAN, -EOPNOTSUPP.
+ * enum cfs_xattr_view - which names the xattr calls show. Both hide the
+ * overlayfs-private trusted.overlay.* entries that hold the image's structure
+ * (redirect, metacopy, opaque markers of the format) and show escaped ones
+ * (trusted.overlay.overlay.X) as trusted.overlay.X.
+ * @CFS_XATTR_VIEW_DUMP: the content as the dump format and the tree loader
+ *   give it: the markers of escaped whiteouts (trusted.overlay.overlay.whiteout
+ *   and .whiteouts, user.overlay.whiteout and .whiteouts) are left out, since
+ *   the dump shows the whiteout itself.
+ * @CFS_XATTR_VIEW_MOUNT: exactly as a kernel overlay mount of the image shows
+ *   them (what composefs-fuse serves): those markers are shown too.
  */
-int cfs_image_listxattr(struct cfs_image *img, uint64_t nid, char *buf, size_t size);
+enum cfs_xattr_view {
+	CFS_XATTR_VIEW_DUMP = 0,
+	CFS_XATTR_VIEW_MOUNT = 1,
+};
 
 /**
- * cfs_image_getxattr() - value of the user-visible xattr @name (see
+ * cfs_image_listxattr() - the visible xattr names of @nid in @view,
+ * NUL-separated, like listxattr(2). @size 0 returns the needed size. Returns
+ * the length, -ERANGE if @size is too small, -EUCLEAN, -EOPNOTSUPP.
+ */
+int cfs_image_listxattr(struct cfs_image *img, uint64_t nid, enum cfs_xattr_view view, char *buf,
+			size_t size);
+
+/**
+ * cfs_image_getxattr() - value of the xattr @name as @view shows it (see
  * cfs_image_listxattr()), like getxattr(2). @size 0 returns the length.
  * Returns the length, -ENODATA, -ERANGE, -EUCLEAN, -EOPNOTSUPP.
  */
-int cfs_image_getxattr(struct cfs_image *img, uint64_t nid, const char *name, void *buf, size_t size);
+int cfs_image_getxattr(struct cfs_image *img, uint64_t nid, enum cfs_xattr_view view, const char *name,
+		       void *buf, size_t size);
 
 /**
  * cfs_xattr_fn - called per stored xattr by cfs_image_xattr_iterate(): @name

@@ -6,6 +6,8 @@
 #include <assert.h>
 #include <stdint.h>
 
+#include <composefs/image.h>
+
 /*
  * Every multi-byte field is little-endian on disk; convert with htole*()/le*toh()
  * from <endian.h>. Field names follow the Linux EROFS documentation.
@@ -23,7 +25,7 @@
 /* composefs header, at offset 0 of every image */
 #define CFS_MAGIC 0xd078629aU
 #define CFS_HEADER_VERSION 1
-#define CFS_HEADER_FLAG_HAS_ACL (1u << 0)
+#define CFS_HEADER_FLAG_HAS_ACL CFS_IMAGE_FLAG_HAS_ACL /* the public name */
 
 struct cfs_disk_header {
 	uint32_t magic;

@@ -77,10 +77,11 @@ struct cfs_xattr_visit {
 	void *user;
 	bool want_backing;
 	bool raw;              /* call fn for every entry with its stored name */
+	bool mount_view;       /* as a kernel overlay mount shows them (cfs_xattr_view) */
 	/* outputs */
 	char *redirect;        /* malloc'd when want_backing */
 	bool has_digest;
-	uint8_t digest[32];
+	uint8_t digest[CFS_DIGEST_SIZE];
 	bool escaped_whiteout; /* regular file to present as 0/0 chardev */
 };
 

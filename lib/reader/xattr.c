@@ -109,11 +109,12 @@ static int visit_entry(struct cfs_image *img, const struct cfs_inode *ino, struc
 			v->has_digest = true;
 			memcpy(v->digest, value + 4, CFS_DIGEST_SIZE);
 		}
-	} else if (strcmp(name, OVL_ESCAPE_PREFIX "whiteout") == 0 && S_ISREG(ino->mode)) {
+	} else if (!v->mount_view && strcmp(name, OVL_ESCAPE_PREFIX "whiteout") == 0 && S_ISREG(ino->mode)) {
 		v->escaped_whiteout = true;
-	} else if (strcmp(name, OVL_ESCAPE_PREFIX "whiteouts") == 0 || strcmp(name, "user.overlay.whiteout") == 0 ||
-		   strcmp(name, "user.overlay.whiteouts") == 0) {
-		/* markers for overlayfs only */
+	} else if (!v->mount_view &&
+		   (strcmp(name, OVL_ESCAPE_PREFIX "whiteouts") == 0 || strcmp(name, "user.overlay.whiteout") == 0 ||
+		    strcmp(name, "user.overlay.whiteouts") == 0)) {
+		/* markers for overlayfs only: the dump shows what they stand for, not them */
 	} else if (has_prefix(name, OVL_PREFIX)) {
 		if (has_prefix(name, OVL_ESCAPE_PREFIX)) {
 			size_t skip = strlen("overlay.");
@@ -236,10 +237,11 @@ static int list_one(void *user, const char *name, size_t namelen, const uint8_t 
 	return 0;
 }
 
-int cfs_image_listxattr(struct cfs_image *img, uint64_t nid, char *buf, size_t size)
+int cfs_image_listxattr(struct cfs_image *img, uint64_t nid, enum cfs_xattr_view view, char *buf,
+			size_t size)
 {
 	struct list_ctx c = { buf, size, 0 };
-	struct cfs_xattr_visit v = { .fn = list_one, .user = &c };
+	struct cfs_xattr_visit v = { .fn = list_one, .user = &c, .mount_view = view == CFS_XATTR_VIEW_MOUNT };
 	struct cfs_inode ino;
 	int r = cfs_inode_read(img, nid, &ino);
 
@@ -277,10 +279,11 @@ static int get_one(void *user, const char *name, size_t namelen, const uint8_t *
 	return 0;
 }
 
-int cfs_image_getxattr(struct cfs_image *img, uint64_t nid, const char *name, void *buf, size_t size)
+int cfs_image_getxattr(struct cfs_image *img, uint64_t nid, enum cfs_xattr_view view, const char *name,
+		       void *buf, size_t size)
 {
 	struct get_ctx c = { name, buf, size, -ENODATA };
-	struct cfs_xattr_visit v = { .fn = get_one, .user = &c };
+	struct cfs_xattr_visit v = { .fn = get_one, .user = &c, .mount_view = view == CFS_XATTR_VIEW_MOUNT };
 	struct cfs_inode ino;
 	int r = cfs_inode_read(img, nid, &ino);
 

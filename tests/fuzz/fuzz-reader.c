@@ -53,12 +53,14 @@ static void poke_inode(struct cfs_image *img, uint64_t nid)
 
 	if (cfs_image_stat(img, nid, &st) < 0)
 		return;
-	len = cfs_image_listxattr(img, nid, NULL, 0);
-	len = cfs_image_listxattr(img, nid, names, sizeof(names));
+	len = cfs_image_listxattr(img, nid, CFS_XATTR_VIEW_DUMP, NULL, 0);
+	(void)cfs_image_listxattr(img, nid, CFS_XATTR_VIEW_MOUNT, names, sizeof(names));
+	len = cfs_image_listxattr(img, nid, CFS_XATTR_VIEW_DUMP, names, sizeof(names));
 	for (int off = 0; len > 0 && off < len; off += (int)strlen(names + off) + 1) {
-		(void)cfs_image_getxattr(img, nid, names + off, NULL, 0);
-		(void)cfs_image_getxattr(img, nid, names + off, buf, sizeof(buf));
-		(void)cfs_image_getxattr(img, nid, names + off, buf, 1);
+		(void)cfs_image_getxattr(img, nid, CFS_XATTR_VIEW_DUMP, names + off, NULL, 0);
+		(void)cfs_image_getxattr(img, nid, CFS_XATTR_VIEW_DUMP, names + off, buf, sizeof(buf));
+		(void)cfs_image_getxattr(img, nid, CFS_XATTR_VIEW_DUMP, names + off, buf, 1);
+		(void)cfs_image_getxattr(img, nid, CFS_XATTR_VIEW_MOUNT, names + off, buf, sizeof(buf));
 	}
 	if (S_ISLNK(st.mode)) {
 		(void)cfs_image_readlink(img, nid, buf, sizeof(buf));

@@ -194,19 +194,19 @@ static void test_api(const struct membuf *m)
 	CHECK_EQ_INT(cfs_image_read_inline(img, nid, data, 10, 2995), 5);
 	CHECK_EQ_INT(data[0], (uint8_t)(2995 * 7));
 	CHECK_EQ_INT(cfs_image_read_inline(img, nid, data, 10, 5000), 0);
-	n = cfs_image_listxattr(img, nid, NULL, 0);
+	n = cfs_image_listxattr(img, nid, CFS_XATTR_VIEW_DUMP, NULL, 0);
 	CHECK_EQ_INT(n, (int)(sizeof("user.color") + sizeof("trusted.overlay.custom")));
-	CHECK_EQ_INT(cfs_image_listxattr(img, nid, buf, 3), -ERANGE);
-	CHECK_EQ_INT(cfs_image_listxattr(img, nid, buf, sizeof(buf)), n);
+	CHECK_EQ_INT(cfs_image_listxattr(img, nid, CFS_XATTR_VIEW_DUMP, buf, 3), -ERANGE);
+	CHECK_EQ_INT(cfs_image_listxattr(img, nid, CFS_XATTR_VIEW_DUMP, buf, sizeof(buf)), n);
 	CHECK(memmem(buf, (size_t)n, "trusted.overlay.custom", sizeof("trusted.overlay.custom")) != NULL);
 	CHECK(memmem(buf, (size_t)n, "user.color", sizeof("user.color")) != NULL);
-	CHECK_EQ_INT(cfs_image_getxattr(img, nid, "user.color", buf, sizeof(buf)), 4);
+	CHECK_EQ_INT(cfs_image_getxattr(img, nid, CFS_XATTR_VIEW_DUMP, "user.color", buf, sizeof(buf)), 4);
 	CHECK(memcmp(buf, "blue", 4) == 0);
-	CHECK_EQ_INT(cfs_image_getxattr(img, nid, "user.color", NULL, 0), 4);
-	CHECK_EQ_INT(cfs_image_getxattr(img, nid, "user.color", buf, 2), -ERANGE);
-	CHECK_EQ_INT(cfs_image_getxattr(img, nid, "trusted.overlay.custom", buf, sizeof(buf)), 3);
-	CHECK_EQ_INT(cfs_image_getxattr(img, nid, "trusted.overlay.overlay.custom", buf, sizeof(buf)), -ENODATA);
-	CHECK_EQ_INT(cfs_image_getxattr(img, nid, "user.none", buf, sizeof(buf)), -ENODATA);
+	CHECK_EQ_INT(cfs_image_getxattr(img, nid, CFS_XATTR_VIEW_DUMP, "user.color", NULL, 0), 4);
+	CHECK_EQ_INT(cfs_image_getxattr(img, nid, CFS_XATTR_VIEW_DUMP, "user.color", buf, 2), -ERANGE);
+	CHECK_EQ_INT(cfs_image_getxattr(img, nid, CFS_XATTR_VIEW_DUMP, "trusted.overlay.custom", buf, sizeof(buf)), 3);
+	CHECK_EQ_INT(cfs_image_getxattr(img, nid, CFS_XATTR_VIEW_DUMP, "trusted.overlay.overlay.custom", buf, sizeof(buf)), -ENODATA);
+	CHECK_EQ_INT(cfs_image_getxattr(img, nid, CFS_XATTR_VIEW_DUMP, "user.none", buf, sizeof(buf)), -ENODATA);
 
 	nid = lookup(img, root, "ext");
 	CHECK_EQ_INT(cfs_image_stat(img, nid, &st), 0);
@@ -218,8 +218,11 @@ static void test_api(const struct membuf *m)
 	CHECK(has_digest && memcmp(digest, digest_a, 32) == 0);
 	free(redirect);
 	/* the overlay xattrs carrying that are not user-visible */
-	CHECK_EQ_INT(cfs_image_listxattr(img, nid, buf, sizeof(buf)), 0);
-	CHECK_EQ_INT(cfs_image_getxattr(img, nid, "trusted.overlay.redirect", buf, sizeof(buf)), -ENODATA);
+	CHECK_EQ_INT(cfs_image_listxattr(img, nid, CFS_XATTR_VIEW_DUMP, buf, sizeof(buf)), 0);
+	CHECK_EQ_INT(cfs_image_getxattr(img, nid, CFS_XATTR_VIEW_DUMP, "trusted.overlay.redirect", buf, sizeof(buf)), -ENODATA);
+	/* nor in the view of a mount, which hides the same structure */
+	CHECK_EQ_INT(cfs_image_listxattr(img, nid, CFS_XATTR_VIEW_MOUNT, buf, sizeof(buf)), 0);
+	CHECK_EQ_INT(cfs_image_getxattr(img, nid, CFS_XATTR_VIEW_MOUNT, "trusted.overlay.metacopy", buf, sizeof(buf)), -ENODATA);
 
 	nid = lookup(img, root, "link");
 	CHECK_EQ_INT(cfs_image_readlink(img, nid, buf, sizeof(buf)), 17);

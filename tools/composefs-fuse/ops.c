@@ -87,85 +87,6 @@ static void stat_fill(const struct cfs_stat *cs, struct stat *st)
 }
 
 /*
- * Extended attributes as the kernel's overlay mount of the image shows them:
- * overlayfs-private trusted.overlay.* names (redirect, metacopy, ...) are
- * hidden, escaped ones (trusted.overlay.overlay.X) appear as
- * trusted.overlay.X, everything else as stored.
- */
-#define OVL_PREFIX "trusted.overlay."
-#define OVL_ESCAPED_PREFIX "trusted.overlay.overlay."
-
-/* The visible name of stored xattr @name, or NULL if the overlay hides it. */
-static const char *ovl_visible_name(const char *name, char *tmp, size_t tmplen)
-{
-	if (strncmp(name, OVL_PREFIX, strlen(OVL_PREFIX)) != 0)
-		return name;
-	if (strncmp(name, OVL_ESCAPED_PREFIX, strlen(OVL_ESCAPED_PREFIX)) != 0)
-		return NULL;
-	snprintf(tmp, tmplen, "%s%s", OVL_PREFIX, name + strlen(OVL_ESCAPED_PREFIX));
-	return tmp;
-}
-
-struct xattr_ctx {
-	const char *want; /* getxattr: wanted name; listxattr: NULL */
-	char *buf;
-	size_t size, used;
-	int result;
-};
-
-static int xattr_cb(void *user, const char *name, size_t namelen, const void *value, size_t len)
-{
-	struct xattr_ctx *c = user;
-	char tmp[512];
-	const char *vis = ovl_visible_name(name, tmp, sizeof(tmp));
-	size_t n;
-
-	(void)namelen;
-	if (!vis)
-		return 0;
-	if (c->want) {
-		if (strcmp(vis, c->want) != 0)
-			return 0;
-		if (c->size && len > c->size)
-			c->result = -ERANGE;
-		else {
-			if (c->size)
-				memcpy(c->buf, value, len);
-			c->result = (int)len;
-		}
-		return 1;
-	}
-	n = strlen(vis) + 1;
-	if (c->buf) {
-		if (c->size - c->used < n)
-			return -ERANGE;
-		memcpy(c->buf + c->used, vis, n);
-	}
-	c->used += n;
-	return 0;
-}
-
-/* Like getxattr(2) on the overlay view: length, -ENODATA, -ERANGE, or reader errors. */
-static int ovl_getxattr(struct cfs_fuse *fs, uint64_t nid, const char *name, void *buf, size_t size)
-{
-	struct xattr_ctx c = {.want = name, .buf = buf, .size = size, .result = -ENODATA};
-	int r = cfs_image_xattr_iterate(fs->img, nid, xattr_cb, &c);
-
-	return r < 0 ? r : c.result;
-}
-
-/* Like listxattr(2) on the overlay view; @buf NULL returns the needed size. */
-static int ovl_listxattr(struct cfs_fuse *fs, uint64_t nid, char *buf, size_t size)
-{
-	struct xattr_ctx c = {.buf = buf, .size = size};
-	int r = cfs_image_xattr_iterate(fs->img, nid, xattr_cb, &c);
-
-	if (r < 0)
-		return r;
-	return c.used > INT32_MAX ? -E2BIG : (int)c.used;
-}
-
-/*
  * Attributes as the kernel's overlay mount of the image shows them. The
  * reader reports both real whiteouts (character device 0/0, which the
  * overlay hides) and escaped ones (a regular file marked with
@@ -181,7 +102,7 @@ static int stat_nid(struct cfs_fuse *fs, uint64_t nid, struct cfs_stat *cs)
 		return fs_errno(r);
 	if (!S_ISCHR(cs->mode) || cs->rdev != 0)
 		return 0;
-	r = ovl_getxattr(fs, nid, "trusted.overlay.whiteout", NULL, 0);
+	r = cfs_image_getxattr(fs->img, nid, CFS_XATTR_VIEW_MOUNT, "trusted.overlay.whiteout", NULL, 0);
 	if (r == -ENODATA)
 		return 1;
 	if (r < 0)
@@ -456,7 +377,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static int open_backing(struct cfs_fuse *fs, struct cfs_open_file *f)
 {
 	char *redirect = NULL;
-	uint8_t digest[32];
+	uint8_t digest[CFS_DIGEST_SIZE];
 	bool has_digest = false;
 	int r;
 
@@ -697,7 +618,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 			return;
 		}
 	}
-	r = ovl_getxattr(fs, nid_of(fs, ino), name, buf, size);
+	r = cfs_image_getxattr(fs->img, nid_of(fs, ino), CFS_XATTR_VIEW_MOUNT, name, buf, size);
 	if (r < 0)
 		fuse_reply_err(req, fs_errno(r));
 	else if (size == 0)
@@ -731,7 +652,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char *buf;
 	int r, len;
 
-	len = ovl_listxattr(fs, nid, NULL, 0);
+	len = cfs_image_listxattr(fs->img, nid, CFS_XATTR_VIEW_MOUNT, NULL, 0);
 	if (len < 0) {
 		fuse_reply_err(req, fs_errno(len));
 		return;
@@ -741,7 +662,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	r = len ? ovl_listxattr(fs, nid, buf, (size_t)len) : 0;
+	r = len ? cfs_image_listxattr(fs->img, nid, CFS_XATTR_VIEW_MOUNT, buf, (size_t)len) : 0;
 	if (r < 0) {
 		fuse_reply_err(req, fs_errno(r));
 	} else {

@@ -272,7 +272,7 @@ static void print_info(const char *path, struct cfs_image *img, struct cfs_node 
 	printf("\nheader-version: %" PRIu32 "\nformat-version: %" PRIu32 "\nflags: 0x%" PRIx32 "%s\n"
 	       "inodes: %" PRIu64 "\nobjects: %zu\nimage-size: %" PRIu64 "\nfs-verity-%s: ",
 	       info.header_version, info.composefs_version, info.header_flags,
-	       (info.header_flags & 1) ? " (acl)" : "", info.inodes, objects, info.image_size, alg);
+	       (info.header_flags & CFS_IMAGE_FLAG_HAS_ACL) ? " (acl)" : "", info.inodes, objects, info.image_size, alg);
 	print_hex(digest, cfs_verity_digest_size(o->alg));
 	putchar('\n');
 }
