@@ -83,6 +83,15 @@ int cfs_objstore_object_path(const struct cfs_objstore *s, const uint8_t *digest
 			     size_t len);
 
 /**
+ * cfs_objstore_digest_path() - the same for a digest of @dsize bytes without
+ * a store at hand (the payload the builder records for a file). This and
+ * cfs_objstore_object_path() are the one definition of the layout.
+ * Returns the path length, or -ERANGE when @buf is too small, -EINVAL when
+ * @dsize is 0.
+ */
+int cfs_objstore_digest_path(const uint8_t *digest, size_t dsize, char *buf, size_t len);
+
+/**
  * cfs_objstore_has() - whether an object named @digest exists (or is staged).
  * Returns 1, 0, or a negative errno (e.g. -EACCES); a non-regular file under
  * the object's name is reported as -EUCLEAN.

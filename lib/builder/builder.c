@@ -191,10 +191,10 @@ static int store_small(struct worker *w, int fd, size_t size, const uint8_t *dig
 static int set_digest_payload(struct cfs_node *node, const uint8_t *digest)
 {
 	char path[2 * CFS_DIGEST_SIZE + 2];
+	int r = cfs_objstore_digest_path(digest, CFS_DIGEST_SIZE, path, sizeof(path));
 
-	cfs_hex_encode(digest, 1, path);
-	path[2] = '/';
-	cfs_hex_encode(digest + 1, CFS_DIGEST_SIZE - 1, path + 3);
+	if (r < 0)
+		return r;
 	cfs_node_set_digest(node, digest);
 	return cfs_node_set_payload(node, path);
 }

@@ -158,17 +158,24 @@ int cfs_objstore_get_dirfd(const struct cfs_objstore *s)
 	return s->dirfd;
 }
 
-int cfs_objstore_object_path(const struct cfs_objstore *s, const uint8_t *digest, char *buf,
-			     size_t len)
+int cfs_objstore_digest_path(const uint8_t *digest, size_t dsize, char *buf, size_t len)
 {
-	size_t need = 2 * s->dsize + 2;
+	size_t need = 2 * dsize + 2;
 
+	if (dsize == 0)
+		return -EINVAL;
 	if (len < need)
 		return -ERANGE;
 	cfs_hex_encode(digest, 1, buf);
 	buf[2] = '/';
-	cfs_hex_encode(digest + 1, s->dsize - 1, buf + 3);
+	cfs_hex_encode(digest + 1, dsize - 1, buf + 3);
 	return (int)(need - 1);
+}
+
+int cfs_objstore_object_path(const struct cfs_objstore *s, const uint8_t *digest, char *buf,
+			     size_t len)
+{
+	return cfs_objstore_digest_path(digest, s->dsize, buf, len);
 }
 
 /* ---- the set of staged digests (caller holds the lock) ------------------- */

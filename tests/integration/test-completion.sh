@@ -47,7 +47,7 @@ expect() { # LINE WORD...: each WORD is offered
 	done
 }
 expect_not() { # LINE WORD: WORD is not offered
-	complete_line "$1" | grep -qxF -- "$2" && fail "'$1<TAB>' offers '$2'"
+	grep -qxF -- "$2" <<<"$(complete_line "$1")" && fail "'$1<TAB>' offers '$2'"
 	return 0
 }
 

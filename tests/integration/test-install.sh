@@ -126,7 +126,7 @@ cc -std=c17 -Wall -Werror -static-pie -o "$W/prog-static" "$W/prog.c" $(pkg-conf
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 export LD_LIBRARY_PATH=$D$libdir
 (cd "$W" && ./prog >prog.out) || fail "the program linked with the shared library failed"
-ldd "$W/prog" | grep -qF "$D$libdir/libcomposefs-c.so.0" || fail "prog does not use the installed library"
+ldd "$W/prog" >"$W/prog.ldd"; grep -qF "$D$libdir/libcomposefs-c.so.0" "$W/prog.ldd" || fail "prog does not use the installed library: $(cat "$W/prog.ldd")"
 (cd "$W" && ./prog-static >prog-static.out) || fail "the program linked with the static library failed"
 cmp -s "$W/prog.out" "$W/prog-static.out" || fail "shared and static builds disagree"
 want=$(cd "$W" && "$D$bindir/composefs-info" info prog.cfs | sed -n 's/^fs-verity-sha256: *//p')
@@ -158,7 +158,7 @@ digest=$(run composefs --repo "$R" create-image "$W/src" sample)
 # composefs mount --fuse runs the composefs-fuse installed beside it
 MNTS+=("$W/f")
 run composefs --repo "$R" mount sample "$W/f" --fuse || fail "installed composefs mount --fuse"
-findmnt -n -o FSTYPE "$W/f" | grep -q '^fuse' || fail "not a FUSE mount"
+findmnt -n -o FSTYPE "$W/f" | grep "^fuse" >/dev/null || fail "not a FUSE mount"
 cmp "$W/src/big" "$W/f/big" || fail "FUSE mount: content differs"
 daemon=""
 for p in $(pgrep -x composefs-fuse); do
