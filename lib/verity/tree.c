@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "workq.h"
 #include "verity-private.h"
 
 #define BLOCK CFS_VERITY_BLOCK_SIZE
@@ -182,9 +183,9 @@ struct hash_part {
 	int result;
 };
 
-static void *hash_part_thread(void *arg)
+static void hash_part(void *user, size_t i)
 {
-	struct hash_part *p = arg;
+	struct hash_part *p = (struct hash_part *)user + i;
 	struct cfs_verity_hasher h;
 
 	p->result = cfs_verity_hasher_borrow(&h, &p->t->h);
@@ -192,27 +193,24 @@ static void *hash_part_thread(void *arg)
 		p->result = hash_range(p->t, &h, p->fd, p->first, p->last);
 		cfs_verity_hasher_fini(&h);
 	}
-	return NULL;
 }
 
 /*
  * Hash every data block into level 0. Large files are split into one part per
- * CPU (at most HASH_THREADS_MAX), hashed by threads started for the call:
+ * usable CPU (at most HASH_THREADS_MAX), hashed in parallel (cfs_parallel_for):
  * each writes only its own blocks' slots.
  */
 static int hash_data(struct cfs_verity_tree *t, int fd)
 {
 	uint64_t n_blocks = (t->data_size + BLOCK - 1) / BLOCK;
 	struct hash_part parts[HASH_THREADS_MAX];
-	pthread_t tids[HASH_THREADS_MAX];
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned n = 1, started = 0;
+	unsigned n = 1;
 	int r = 0;
 
 	/* advice only: a failure changes nothing but speed */
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	if (t->data_size >= PARALLEL_MIN_SIZE && cpus > 1)
-		n = cpus < HASH_THREADS_MAX ? (unsigned)cpus : HASH_THREADS_MAX;
+	if (t->data_size >= PARALLEL_MIN_SIZE)
+		n = cfs_thread_count(0, HASH_THREADS_MAX);
 	if (n == 1)
 		return hash_range(t, &t->h, fd, 0, n_blocks);
 	for (unsigned i = 0; i < n; i++) {
@@ -224,23 +222,9 @@ static int hash_data(struct cfs_verity_tree *t, int fd)
 					       .first = first < n_blocks ? first : n_blocks,
 					       .last = last < n_blocks ? last : n_blocks };
 	}
-	/* part 0 runs in this thread; if a thread cannot start, its part does too */
-	for (unsigned i = 1; i < n; i++) {
-		if (pthread_create(&tids[i], NULL, hash_part_thread, &parts[i]) != 0)
-			break;
-		started = i;
-	}
-	hash_part_thread(&parts[0]);
-	r = parts[0].result;
-	for (unsigned i = started + 1; i < n && r == 0; i++) {
-		hash_part_thread(&parts[i]);
+	cfs_parallel_for(n, n, hash_part, parts);
+	for (unsigned i = 0; i < n && r == 0; i++)
 		r = parts[i].result;
-	}
-	for (unsigned i = 1; i <= started; i++) {
-		pthread_join(tids[i], NULL);
-		if (r == 0)
-			r = parts[i].result;
-	}
 	return r;
 }
 
