@@ -516,12 +516,12 @@ ssize_t cfs_object_read(struct cfs_object *o, uint64_t offset, size_t len, char 
 		return -EIO;
 	}
 	if ((uint64_t)n != aend - start) {
-		if (o->tree != NULL) {
-			cfs_objcache_report(o->cache, o->path,
-					    "object is shorter than its fs-verity digest says", 0);
-			return -EIO;
-		}
-		end = start + (uint64_t)n; /* unverified: what the object holds */
+		/* The open checked the size: the object shrank since. */
+		cfs_objcache_report(o->cache, o->path,
+				    o->tree != NULL ? "object is shorter than its fs-verity digest says"
+						    : "object is shorter than the image says",
+				    0);
+		return -EIO;
 	}
 	/*
 	 * Sequential reader: ask for the next few MiB of the object now, so the
