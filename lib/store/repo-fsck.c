@@ -362,6 +362,26 @@ static int image_entry(struct fsck *f, int dirfd, const char *rel, const struct 
 	return check_image(f, path, digest);
 }
 
+static bool dir_empty(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	struct dirent *de;
+	bool empty = true;
+	DIR *d;
+
+	if (fd < 0)
+		return false;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return false;
+	}
+	while (empty && (de = readdir(d)) != NULL)
+		empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
+	closedir(d);
+	return empty;
+}
+
 static int ref_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
 {
 	uint8_t digest[CFS_VERITY_MAX_DIGEST];
@@ -373,8 +393,21 @@ static int ref_entry(struct fsck *f, int dirfd, const char *rel, const struct di
 		return report_temp(f, path);
 	if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return report(f, CFS_REPO_PROBLEM_DANGLING_REF, path, "%s", strerror(errno));
-	if (S_ISDIR(st.st_mode))
+	if (S_ISDIR(st.st_mode)) {
+		/* components of the refs inside: one per '/' after "images/refs" */
+		int depth = 0;
+
+		for (const char *c = path + strlen("images/refs"); *c; c++)
+			depth += *c == '/';
+		if (depth >= CFS_REPO_REF_MAX_COMPONENTS && !dir_empty(dirfd, de->d_name)) {
+			f->st->refs_bad++;
+			return report(f, CFS_REPO_PROBLEM_BAD_NAME, path,
+				      "refs nested deeper than %d components: gc refuses to run until they are "
+				      "removed ('composefs untag')",
+				      CFS_REPO_REF_MAX_COMPONENTS);
+		}
 		return each_entry(f, f->repo->dirfd, path, ref_entry);
+	}
 	f->st->refs_checked++;
 	if (!S_ISLNK(st.st_mode)) {
 		f->st->refs_bad++;

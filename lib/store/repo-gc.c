@@ -85,10 +85,6 @@ static int scan_refs(struct gc *g, int dirfd, const char *rel, int depth)
 	struct dirent *de;
 	int r = 0;
 
-	if (depth > 64) {
-		close(dirfd);
-		return cfs_repo_fail(g->repo, -ELOOP, "%s: refs nested too deeply", rel);
-	}
 	d = fdopendir(dirfd);
 	if (d == NULL) {
 		close(dirfd);
@@ -101,6 +97,13 @@ static int scan_refs(struct gc *g, int dirfd, const char *rel, int depth)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
+		/* an empty directory this deep is pruned; anything in it is refused */
+		if (depth >= CFS_REPO_REF_MAX_COMPONENTS) {
+			r = cfs_repo_fail(g->repo, -ELOOP,
+					  "%s: ref nested deeper than %d components; remove it with 'composefs untag'",
+					  path, CFS_REPO_REF_MAX_COMPONENTS);
+			break;
+		}
 		if (cfs_repo_is_temp_name(de->d_name)) {
 			r = path_list_add(&g->temps, path);
 		} else if (de->d_type == DT_DIR) {
@@ -411,6 +414,34 @@ static int sweep_root_temps(struct gc *g)
 	return 0;
 }
 
+/* Remove the empty directories under images/refs (post-order); true if @fd ends up empty. */
+static bool prune_ref_dirs(struct gc *g, int fd, int depth)
+{
+	struct dirent *de;
+	bool empty = true;
+	DIR *d = fdopendir(fd);
+
+	if (d == NULL) {
+		close(fd);
+		return false;
+	}
+	while ((de = readdir(d)) != NULL) {
+		int sub;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type != DT_DIR || depth >= CFS_REPO_REF_MAX_COMPONENTS) {
+			empty = false;
+			continue;
+		}
+		sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (sub < 0 || !prune_ref_dirs(g, sub, depth + 1) || unlinkat(fd, de->d_name, AT_REMOVEDIR) < 0)
+			empty = false;
+	}
+	closedir(d);
+	return empty;
+}
+
 static int gc_locked(struct gc *g)
 {
 	struct cfs_repo *repo = g->repo;
@@ -437,6 +468,13 @@ static int gc_locked(struct gc *g)
 		r = sweep_objects(g);
 	if (r == 0)
 		r = sweep_root_temps(g);
+	if (r == 0 && !g->dry) {
+		fd = openat(repo->dirfd, "images/refs", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0) {
+			prune_ref_dirs(g, fd, 0);
+			r = cfs_repo_sync_dir(repo, "images/refs");
+		}
+	}
 	return r;
 }
 

@@ -434,9 +434,10 @@ int cfs_repo_init(int atdirfd, const char *path, enum cfs_hash_alg alg, unsigned
 	return r;
 }
 
-bool cfs_repo_ref_name_valid(const char *name)
+/* A valid name, or (with @any_depth) one that is valid but for its depth. */
+static bool ref_name_ok(const char *name, bool any_depth)
 {
-	size_t len = strlen(name);
+	size_t len = strlen(name), components = 0;
 	const char *c = name;
 
 	if (len == 0 || len > 1024)
@@ -450,10 +451,17 @@ bool cfs_repo_ref_name_valid(const char *name)
 		for (size_t i = 0; i < n; i++)
 			if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f)
 				return false;
+		if (++components > CFS_REPO_REF_MAX_COMPONENTS && !any_depth)
+			return false;
 		if (slash == NULL)
 			return true;
 		c = slash + 1;
 	}
+}
+
+bool cfs_repo_ref_name_valid(const char *name)
+{
+	return ref_name_ok(name, false);
 }
 
 /* The image digest a link target ends in ("../<hex>", "../../images/<hex>", ...). */
@@ -678,7 +686,8 @@ int cfs_repo_untag(struct cfs_repo *repo, const char *name)
 		return r;
 	if (strncmp(name, "refs/", 5) == 0)
 		name += 5;
-	if (!cfs_repo_ref_name_valid(name))
+	/* too deep to be created now, but removable: refs of older versions */
+	if (!ref_name_ok(name, true))
 		return cfs_repo_fail(repo, -EINVAL, "invalid ref name \"%s\"", name);
 	snprintf(rel, sizeof(rel), "images/refs/%s", name);
 	if (fstatat(repo->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -687,8 +696,14 @@ int cfs_repo_untag(struct cfs_repo *repo, const char *name)
 		return cfs_repo_fail(repo, -EINVAL, "%s is not a ref", rel);
 	if (unlinkat(repo->dirfd, rel, 0) < 0)
 		return cfs_repo_fail(repo, -errno, "%s: %s", rel, strerror(errno));
-	slash = strrchr(rel, '/');
-	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - rel), rel);
+	/* directories the name alone kept are removed with it */
+	for (;;) {
+		slash = strrchr(rel, '/');
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - rel), rel);
+		if (strcmp(dir, "images/refs") == 0 || unlinkat(repo->dirfd, dir, AT_REMOVEDIR) < 0)
+			break;
+		snprintf(rel, sizeof(rel), "%s", dir);
+	}
 	return cfs_repo_sync_dir(repo, dir);
 }
 

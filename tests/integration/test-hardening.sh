@@ -26,3 +26,37 @@ for p in x x/ x/y x/yz x/y.b x/y.bi x/y.bin x/y.bin2 ab/cdefg ab/cdefghi; do
 	cmp -s "$T/p.img" "$T/p2.img" || fail "payload '$p': composefs-dump wrote a different image"
 done
 ok "payloads of every length mod 4 read back as stored; composefs-dump round trips byte for byte"
+
+# ---- ref names: limited at tag time; gc never wedged by a deep one ----
+R=$T/repo
+"$CFS" --repo "$R" init >/dev/null
+mkdir -p "$T/src"
+echo hello >"$T/src/f"
+img=$("$CFS" --repo "$R" create-image "$T/src" | tail -n1)
+deep() { local i s=""; for ((i = 1; i < $1; i++)); do s+="b/"; done; echo "${s}z"; }
+rc=0; "$CFS" --repo "$R" tag "$img" "$(deep 65)" 2>"$T/err" || rc=$?
+[ "$rc" = 2 ] || fail "tag of a 65-component name: exit $rc"
+grep -q 'invalid name.*64' "$T/err" || fail "tag: unexpected message $(cat "$T/err")"
+"$CFS" --repo "$R" tag "$img" "$(deep 64)" || fail "tag refused a 64-component name"
+"$CFS" --repo "$R" images | grep -q "$(deep 64)" || fail "images does not list the 64-component name"
+"$CFS" --repo "$R" fsck >/dev/null || fail "fsck with a 64-component name"
+"$CFS" --repo "$R" gc >/dev/null || fail "gc with a 64-component name"
+"$CFS" --repo "$R" untag "$(deep 64)"
+[ -z "$(ls -A "$R/images/refs")" ] || fail "untag left directories: $(ls -A "$R/images/refs")"
+# a deeper ref written by an older version: fsck says what gc refuses, untag repairs
+img=$("$CFS" --repo "$R" create-image "$T/src" keep | tail -n1)
+name=$(deep 66)
+mkdir -p "$R/images/refs/$(dirname "$name")"
+up=$(printf '../%.0s' $(seq 1 66))
+ln -s "${up}$img" "$R/images/refs/$name"
+if "$CFS" --repo "$R" gc >"$T/out" 2>&1; then fail "gc accepted a 66-component ref"; fi
+if "$CFS" --repo "$R" fsck >"$T/out" 2>&1; then fail "fsck says ok where gc refuses"; fi
+grep -q 'deeper than 64' "$T/out" || fail "fsck: $(cat "$T/out")"
+"$CFS" --repo "$R" untag "$name" || fail "untag of an old deep ref"
+[ "$(ls -A "$R/images/refs")" = keep ] || fail "untag left directories: $(ls -A "$R/images/refs")"
+"$CFS" --repo "$R" fsck >/dev/null || fail "fsck after untag"
+# gc prunes empty ref directories, whatever left them
+mkdir -p "$R/images/refs/x/y/z"
+"$CFS" --repo "$R" gc >/dev/null || fail "gc with empty ref directories"
+[ "$(ls -A "$R/images/refs")" = keep ] || fail "gc left empty ref directories: $(ls -A "$R/images/refs")"
+ok "ref names: 65 components refused at tag, untag and gc prune directories, fsck reports what gc refuses"
