@@ -60,3 +60,38 @@ mkdir -p "$R/images/refs/x/y/z"
 "$CFS" --repo "$R" gc >/dev/null || fail "gc with empty ref directories"
 [ "$(ls -A "$R/images/refs")" = keep ] || fail "gc left empty ref directories: $(ls -A "$R/images/refs")"
 ok "ref names: 65 components refused at tag, untag and gc prune directories, fsck reports what gc refuses"
+
+# ---- the writer refuses directory trees deeper than the reader accepts ----
+# deep_dump N: a dump whose deepest directory is N levels below the root
+deep_dump() {
+	python3 -c '
+import sys
+p = ""
+print("/ 0 40755 2 0 0 0 0.0 - - -")
+for i in range(int(sys.argv[1])):
+    p += "/d"
+    print(p + " 0 40755 2 0 0 0 0.0 - - -")
+print(p + "/f 0 100644 1 0 0 0 0.0 - - -")' "$1"
+}
+deep_dump 2047 >"$T/deep-ok.dump"
+"$MKCFS" --from-file "$T/deep-ok.dump" "$T/deep-ok.img" || fail "a 2047-deep tree was refused"
+"$INFO" dump "$T/deep-ok.img" >"$T/deep-ok.out" || fail "composefs-info refuses the 2047-deep image"
+[ "$(wc -l <"$T/deep-ok.out")" = 2049 ] || fail "the 2047-deep image reads back $(wc -l <"$T/deep-ok.out") entries"
+"$DUMP" "$T/deep-ok.img" "$T/deep-ok2.img" || fail "composefs-dump refuses the 2047-deep image"
+for n in 2048 2100; do
+	deep_dump $n >"$T/deep.dump"
+	rc=0; "$MKCFS" --from-file "$T/deep.dump" "$T/deep.img" 2>"$T/err" || rc=$?
+	[ "$rc" = 1 ] || fail "mkcomposefs on a $n-deep tree: exit $rc"
+	grep -q 'nested deeper than 2047' "$T/err" || fail "mkcomposefs: $(cat "$T/err")"
+	[ ! -e "$T/deep.img" ] || fail "mkcomposefs left an output file"
+	R2=$T/repo-deep
+	rm -rf "$R2"
+	"$CFS" --repo "$R2" init >/dev/null
+	rc=0; "$CFS" --repo "$R2" create-image "$T/deep.dump" deep 2>"$T/err" || rc=$?
+	[ "$rc" = 1 ] || fail "create-image on a $n-deep tree: exit $rc"
+	grep -q 'nested deeper than 2047' "$T/err" || fail "create-image: $(cat "$T/err")"
+	[ -z "$(ls -A "$R2/images/refs")" ] && [ -z "$(find "$R2/objects" -type f)" ] ||
+		fail "create-image left files: $(find "$R2" -type f -o -type l)"
+	"$CFS" --repo "$R2" gc >/dev/null || fail "gc after a refused deep tree"
+done
+ok "trees deeper than 2047 directories are refused by mkcomposefs and create-image, nothing written; 2047 round trips"
