@@ -176,20 +176,28 @@ static int mark_live(struct gc *g)
 	return r;
 }
 
+/*
+ * Unlink @name (never a directory: one named like an object or a temporary is
+ * not ours, fsck reports it) and count it, with its bytes, only once it is gone.
+ */
 static void remove_path(struct gc *g, int dirfd, const char *name, uint64_t *counter, bool count_bytes)
 {
 	struct stat st;
-
 	uint64_t bytes = 0;
 	bool gone;
 
-	if (count_bytes && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (S_ISDIR(st.st_mode))
+		return;
+	if (count_bytes)
 		bytes = (uint64_t)st.st_size;
-	gone = g->dry || unlinkat(dirfd, name, 0) == 0 || errno == ENOENT;
+	gone = g->dry || unlinkat(dirfd, name, 0) == 0;
+	if (!gone)
+		return;
 	pthread_mutex_lock(&g->lock);
 	g->st->bytes_removed += bytes;
-	if (gone)
-		(*counter)++;
+	(*counter)++;
 	pthread_mutex_unlock(&g->lock);
 }
 

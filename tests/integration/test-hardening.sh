@@ -95,3 +95,15 @@ for n in 2048 2100; do
 	"$CFS" --repo "$R2" gc >/dev/null || fail "gc after a refused deep tree"
 done
 ok "trees deeper than 2047 directories are refused by mkcomposefs and create-image, nothing written; 2047 round trips"
+
+# ---- gc counts only what it removed; object-named directories are reported, not "freed" ----
+R3=$T/repo-dir
+"$CFS" --repo "$R3" init >/dev/null
+"$CFS" --repo "$R3" create-image "$T/src" keep >/dev/null
+mkdir -p "$R3/objects/ab/$(printf 'c%.0s' $(seq 1 62))"
+"$CFS" --repo "$R3" gc >"$T/out" 2>&1 || fail "gc with an object-named directory: $(cat "$T/out")"
+grep -q ' 0 bytes (0 B)' "$T/out" || fail "gc claims to have freed something: $(cat "$T/out")"
+[ -d "$R3/objects/ab/$(printf 'c%.0s' $(seq 1 62))" ] || fail "gc removed a directory it does not own"
+if "$CFS" --repo "$R3" fsck >"$T/out" 2>&1; then fail "fsck ignores an object-named directory"; fi
+grep -q 'not a regular file' "$T/out" || fail "fsck: $(cat "$T/out")"
+ok "gc reports 0 bytes for an object-named directory it does not remove; fsck reports it"
