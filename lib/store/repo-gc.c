@@ -68,15 +68,19 @@ struct gc {
 /* Is images/<hex> of @digest a well-formed link to an existing object? */
 static bool image_usable(struct cfs_repo *repo, const uint8_t *digest)
 {
-	char hex[2 * CFS_VERITY_MAX_DIGEST + 1], rel[200];
+	char hex[2 * CFS_VERITY_MAX_DIGEST + 1];
 	uint8_t d[CFS_VERITY_MAX_DIGEST];
-	struct stat st;
+
+	int fd;
 
 	cfs_repo_digest_hex(repo, digest, hex);
 	if (cfs_repo_read_image_link(repo, hex, d) < 0)
 		return false;
-	snprintf(rel, sizeof(rel), "images/%s", hex);
-	return fstatat(repo->dirfd, rel, &st, 0) == 0 && S_ISREG(st.st_mode);
+	fd = cfs_repo_open_object(repo, digest);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
 }
 
 static int scan_refs(struct gc *g, int dirfd, const char *rel, int depth)
@@ -362,9 +366,9 @@ static int sweep_objects(struct gc *g)
 	struct dirent *de;
 	DIR *d;
 
-	g->objfd = openat(repo->dirfd, "objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	g->objfd = cfs_repo_openat(repo, "objects", O_RDONLY | O_DIRECTORY);
 	if (g->objfd < 0)
-		return errno == ENOENT ? 0 : cfs_repo_fail(repo, -errno, "objects: %s", strerror(errno));
+		return g->objfd == -ENOENT ? 0 : cfs_repo_fail(repo, g->objfd, "objects: %s", strerror(-g->objfd));
 	d = fdopendir(g->objfd);
 	g->dirs = calloc(256, sizeof(*g->dirs));
 	if (d == NULL || g->dirs == NULL) {
@@ -455,16 +459,16 @@ static int gc_locked(struct gc *g)
 	struct cfs_repo *repo = g->repo;
 	int fd, r;
 
-	fd = openat(repo->dirfd, "streams/refs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = cfs_repo_openat(repo, "streams/refs", O_RDONLY | O_DIRECTORY);
 	if (fd >= 0 && has_stream_refs(fd, 0))
 		return cfs_repo_fail(repo, -EBUSY,
 				     "repository holds composefs-rs split-stream refs (streams/refs/); "
 				     "collect it with cfsctl gc");
-	fd = openat(repo->dirfd, "images/refs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = cfs_repo_openat(repo, "images/refs", O_RDONLY | O_DIRECTORY);
 	if (fd >= 0)
 		r = scan_refs(g, fd, "images/refs", 0);
 	else
-		r = errno == ENOENT ? 0 : cfs_repo_fail(repo, -errno, "images/refs: %s", strerror(errno));
+		r = fd == -ENOENT ? 0 : cfs_repo_fail(repo, fd, "images/refs: %s", strerror(-fd));
 	if (r == 0)
 		r = mark_live(g);
 	/* nothing is deleted before the live set is complete */
@@ -477,7 +481,7 @@ static int gc_locked(struct gc *g)
 	if (r == 0)
 		r = sweep_root_temps(g);
 	if (r == 0 && !g->dry) {
-		fd = openat(repo->dirfd, "images/refs", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		fd = cfs_repo_openat(repo, "images/refs", O_RDONLY | O_DIRECTORY);
 		if (fd >= 0) {
 			prune_ref_dirs(g, fd, 0);
 			r = cfs_repo_sync_dir(repo, "images/refs");

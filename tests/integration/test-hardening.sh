@@ -107,3 +107,56 @@ grep -q ' 0 bytes (0 B)' "$T/out" || fail "gc claims to have freed something: $(
 if "$CFS" --repo "$R3" fsck >"$T/out" 2>&1; then fail "fsck ignores an object-named directory"; fi
 grep -q 'not a regular file' "$T/out" || fail "fsck: $(cat "$T/out")"
 ok "gc reports 0 bytes for an object-named directory it does not remove; fsck reports it"
+
+# ---- a FIFO where meta.json or an image object should be hangs nothing ----
+# in_time CMD...: run CMD with a deadline; a hang (exit 124) fails the test, any other status is returned
+in_time() {
+	local rc=0
+	timeout -k 5 20 "$@" || rc=$?
+	[ "$rc" != 124 ] && [ "$rc" != 137 ] || fail "hung: $*"
+	return "$rc"
+}
+R4=$T/repo-fifo
+"$CFS" --repo "$R4" init >/dev/null
+img=$("$CFS" --repo "$R4" create-image "$T/src" keep | tail -n1)
+obj="$R4/objects/${img:0:2}/${img:2}"
+mv "$obj" "$T/img-object"
+mkfifo "$obj"
+in_time "$CFS" --repo "$R4" images >/dev/null 2>&1 || true
+for cmd in fsck "mount --fuse keep $T/nomount"; do
+	# shellcheck disable=SC2086
+	if in_time "$CFS" --repo "$R4" $cmd >"$T/out" 2>&1; then fail "$cmd succeeded with a FIFO image object"; fi
+done
+in_time "$CFS" --repo "$R4" fsck >"$T/out" 2>&1 || true
+grep -q 'not a regular file' "$T/out" || fail "fsck does not name the FIFO: $(cat "$T/out")"
+# gc treats the name as dead (its image is not a file) and removes the FIFO
+in_time "$CFS" --repo "$R4" gc >/dev/null 2>&1 || true
+[ ! -p "$obj" ] || fail "gc left the FIFO"
+mv "$R4/meta.json" "$T/meta.json"
+mkfifo "$R4/meta.json"
+for cmd in images gc fsck; do
+	if in_time "$CFS" --repo "$R4" $cmd >"$T/out" 2>&1; then fail "$cmd succeeded with a FIFO meta.json"; fi
+done
+rm "$R4/meta.json"
+mv "$T/meta.json" "$R4/meta.json"
+ok "a FIFO image object or meta.json: every command fails at once instead of hanging"
+
+# ---- symlinked repository directories: nothing followed, nothing deleted outside ----
+for d in objects images images/refs; do
+	R5=$T/repo-link
+	rm -rf "$R5" "$T/outside"
+	"$CFS" --repo "$R5" init >/dev/null
+	"$CFS" --repo "$R5" create-image "$T/src" keep >/dev/null
+	mv "$R5/$d" "$T/outside"
+	ln -s "$T/outside" "$R5/$d"
+	# an object-named file no image refers to, in the link's target
+	victim="$T/outside/ab/$(printf 'c%.0s' $(seq 1 62))"
+	mkdir -p "$(dirname "$victim")"
+	echo precious >"$victim"
+	for cmd in "create-image $T/src other" images gc fsck; do
+		# shellcheck disable=SC2086
+		if in_time "$CFS" --repo "$R5" $cmd >"$T/out" 2>&1; then fail "$d a symlink: '$cmd' succeeded: $(cat "$T/out")"; fi
+	done
+	[ "$(cat "$victim")" = precious ] || fail "$d a symlink: a file outside the repository was deleted"
+done
+ok "objects/, images/ or images/refs a symlink: create-image, images, gc and fsck refuse; nothing outside is deleted"
