@@ -142,10 +142,14 @@ int cfs_repo_commit_tree(struct cfs_repo *repo, struct cfs_node *root, const cha
  */
 int cfs_repo_import_image_fd(struct cfs_repo *repo, int fd, const char *name, uint8_t *digest_out);
 
+/** Most '/'-separated components a ref name may have (gc and fsck refuse deeper refs). */
+#define CFS_REPO_REF_MAX_COMPONENTS 64
+
 /**
  * cfs_repo_ref_name_valid() - whether @name can be a ref: non-empty, at most
- * 1024 bytes, components separated by single '/', none empty, "." or "..",
- * none starting with '.', no NUL or control characters.
+ * 1024 bytes and CFS_REPO_REF_MAX_COMPONENTS components separated by single
+ * '/', none empty, "." or "..", none starting with '.', no NUL or control
+ * characters.
  */
 bool cfs_repo_ref_name_valid(const char *name);
 

@@ -79,7 +79,8 @@ void cfs_write_opts_init(struct cfs_write_opts *o);
  * that has no primary entry, unknown file type, empty symlink, inline
  * content whose length is not the file size), -EFBIG for a file too large
  * for the format, -ENAMETOOLONG for a payload of PATH_MAX bytes or more,
- * -ERANGE when an inode's xattrs (or one xattr name) do not fit, -ENOMEM,
+ * -ERANGE when an inode's xattrs (or one xattr name) do not fit, -ELOOP for
+ * directories nested more than 2047 deep (images readers refuse), -ENOMEM,
  * or what @fn returned. Most checks run before the first byte is produced,
  * but a failure can still come after @fn received part of the image: callers
  * that write files should write to a temporary file and publish it only on

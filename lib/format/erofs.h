@@ -22,6 +22,13 @@
 #define CFS_BLOCK_BITS 12
 #define CFS_BLOCK_SIZE 4096u
 
+/*
+ * Directories may nest this deep below the root (depth 0) and no deeper: the
+ * reader refuses deeper ones (it loads trees recursively), so the writer
+ * refuses to produce them.
+ */
+#define CFS_DIR_DEPTH_MAX 2047u
+
 /* composefs header, at offset 0 of every image */
 #define CFS_MAGIC 0xd078629aU
 #define CFS_HEADER_VERSION 1

@@ -9,7 +9,6 @@
 #include "reader.h"
 
 /* PATH_MAX allows at most this many nested names ("a/" each). */
-#define MAX_DEPTH 2048
 /* Per-inode xattr budget, as the reference's tree enforces it. */
 #define XATTR_TOTAL_MAX 65535u
 /* Bookkeeping charged per node/entry/xattr against the memory budget. */
@@ -280,9 +279,9 @@ static int load_entry(void *user, const char *ename, size_t namelen, uint64_t ni
 					      (unsigned long long)nid, ino.nlink);
 		return 0;
 	}
-	if (S_ISDIR(ino.mode) && d->depth + 1 >= MAX_DEPTH)
+	if (S_ISDIR(ino.mode) && d->depth + 1 > CFS_DIR_DEPTH_MAX)
 		return cfs_image_fail(c->img, -EUCLEAN, "inode %llu: directories nested deeper than %u",
-				      (unsigned long long)nid, MAX_DEPTH);
+				      (unsigned long long)nid, CFS_DIR_DEPTH_MAX);
 	r = new_node(c, &ino, &child);
 	if (r < 0)
 		return r;

@@ -23,25 +23,19 @@ static bool has_prefix(const char *s, const char *prefix)
 }
 
 /*
- * Payload from a redirect value, as the reference's loader derives it: a
- * leading '/' is dropped, and the string ends at the first NUL. When the '/'
- * is dropped that loader reads up to two bytes beyond the value (they are
- * padding, hence NUL, in images its writer produces); we do the same, within
- * the image, so that dumps of odd images stay identical.
+ * Payload from a redirect value: a leading '/' is dropped and the string ends
+ * at the first NUL or at the end of the value. The reference's loader reads up
+ * to two bytes past the value when it drops the '/'; those bytes belong to
+ * whatever follows (a chunk index, the next xattr), so we never do.
  */
-static char *redirect_payload(const struct cfs_image *img, const uint8_t *value, size_t len, bool compat)
+static char *redirect_payload(const uint8_t *value, size_t len)
 {
-	size_t start = 0, max = len, n;
+	size_t start = 0, n;
 	char *s;
 
-	if (len > 1 && value[0] == '/') {
+	if (len > 1 && value[0] == '/')
 		start = 1;
-		if (compat) {
-			uint64_t avail = img->size - (uint64_t)(value - img->data);
-			max = avail < len + 2 ? (size_t)avail : len + 2;
-		}
-	}
-	for (n = 0; start + n < max && value[start + n] != '\0'; n++)
+	for (n = 0; start + n < len && value[start + n] != '\0'; n++)
 		;
 	s = malloc(n + 1);
 	if (s == NULL)
@@ -53,7 +47,7 @@ static char *redirect_payload(const struct cfs_image *img, const uint8_t *value,
 
 /* One on-disk entry at @e with @avail bytes available; returns its size or -errno. */
 static int visit_entry(struct cfs_image *img, const struct cfs_inode *ino, struct cfs_xattr_visit *v,
-		       const uint8_t *e, uint64_t avail, bool compat)
+		       const uint8_t *e, uint64_t avail)
 {
 	unsigned long long nid = (unsigned long long)ino->nid;
 	char name[512];
@@ -100,7 +94,7 @@ static int visit_entry(struct cfs_image *img, const struct cfs_inode *ino, struc
 	if (strcmp(name, OVL_PREFIX "redirect") == 0) {
 		if (S_ISREG(ino->mode) && v->want_backing) {
 			free(v->redirect);
-			v->redirect = redirect_payload(img, value, value_len, compat);
+			v->redirect = redirect_payload(value, value_len);
 			if (v->redirect == NULL)
 				return -ENOMEM;
 		}
@@ -137,7 +131,7 @@ static int visit_entry(struct cfs_image *img, const struct cfs_inode *ino, struc
 	return (int)(sizeof(struct erofs_disk_xattr_entry) + name_len + value_len);
 }
 
-static int walk(struct cfs_image *img, const struct cfs_inode *ino, struct cfs_xattr_visit *v, bool compat)
+static int walk(struct cfs_image *img, const struct cfs_inode *ino, struct cfs_xattr_visit *v)
 {
 	unsigned long long nid = (unsigned long long)ino->nid;
 	const uint8_t *base = img->data + ino->xattr_off;
@@ -151,7 +145,7 @@ static int walk(struct cfs_image *img, const struct cfs_inode *ino, struct cfs_x
 	/* cfs_inode_read() checked that the shared ids fit the area */
 	pos = sizeof(struct erofs_disk_xattr_ibody_header) + 4ull * shared;
 	while (pos < end) {
-		r = visit_entry(img, ino, v, base + pos, end - pos, compat);
+		r = visit_entry(img, ino, v, base + pos, end - pos);
 		if (r < 0)
 			return r;
 		pos += CFS_ALIGN_UP((uint64_t)r, 4);
@@ -165,7 +159,7 @@ static int walk(struct cfs_image *img, const struct cfs_inode *ino, struct cfs_x
 		off = img->xattr_off + 4ull * id;
 		if (off >= img->size)
 			return cfs_image_fail(img, -EUCLEAN, "inode %llu: shared xattr %u beyond end of image", nid, id);
-		r = visit_entry(img, ino, v, img->data + off, img->size - off, compat);
+		r = visit_entry(img, ino, v, img->data + off, img->size - off);
 		if (r < 0)
 			return r;
 	}
@@ -174,7 +168,7 @@ static int walk(struct cfs_image *img, const struct cfs_inode *ino, struct cfs_x
 
 int cfs_xattr_walk(struct cfs_image *img, const struct cfs_inode *ino, struct cfs_xattr_visit *v)
 {
-	return walk(img, ino, v, true);
+	return walk(img, ino, v);
 }
 
 int cfs_inode_is_escaped_whiteout(struct cfs_image *img, const struct cfs_inode *ino, bool *res)
@@ -185,7 +179,7 @@ int cfs_inode_is_escaped_whiteout(struct cfs_image *img, const struct cfs_inode 
 	*res = false;
 	if (!S_ISREG(ino->mode) || ino->xattr_size == 0)
 		return 0;
-	r = walk(img, ino, &v, false);
+	r = walk(img, ino, &v);
 	if (r < 0)
 		return r;
 	*res = v.escaped_whiteout;
@@ -202,7 +196,7 @@ int cfs_image_get_backing(struct cfs_image *img, uint64_t nid, char **redirect_o
 		return r;
 	if (!S_ISREG(ino.mode))
 		return -EINVAL;
-	r = walk(img, &ino, &v, false);
+	r = walk(img, &ino, &v);
 	if (r < 0) {
 		free(v.redirect);
 		return r;
@@ -247,7 +241,7 @@ int cfs_image_listxattr(struct cfs_image *img, uint64_t nid, enum cfs_xattr_view
 
 	if (r < 0)
 		return r;
-	r = walk(img, &ino, &v, false);
+	r = walk(img, &ino, &v);
 	if (r < 0)
 		return r;
 	if (c.used > INT32_MAX)
@@ -289,7 +283,7 @@ int cfs_image_getxattr(struct cfs_image *img, uint64_t nid, enum cfs_xattr_view 
 
 	if (r < 0)
 		return r;
-	r = walk(img, &ino, &v, false);
+	r = walk(img, &ino, &v);
 	if (r < 0)
 		return r;
 	return c.result;
@@ -322,7 +316,7 @@ int cfs_image_xattr_iterate(struct cfs_image *img, uint64_t nid, cfs_xattr_fn fn
 
 	if (r < 0)
 		return r;
-	r = walk(img, &ino, &v, false);
+	r = walk(img, &ino, &v);
 	return (r < 0 && c.stopped) ? 0 : r;
 }
 

@@ -83,13 +83,14 @@ static int report_temp(struct fsck *f, const char *path)
 static int check_meta(struct fsck *f)
 {
 	struct cfs_repo *repo = f->repo;
-	_cleanup_close_ int fd = openat(repo->dirfd, CFS_REPO_META_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_close_ int fd = cfs_open_regular_beneath(repo->dirfd, CFS_REPO_META_NAME, true);
 	struct cfs_repo_meta m;
 	char buf[65536], err[256] = "";
 	ssize_t n;
 
 	if (fd < 0)
-		return report(f, CFS_REPO_PROBLEM_META, CFS_REPO_META_NAME, "%s", strerror(errno));
+		return report(f, CFS_REPO_PROBLEM_META, CFS_REPO_META_NAME, "%s",
+			      fd == -CFS_ENOTREG ? "not a regular file" : strerror(-fd));
 	n = cfs_read_full(fd, buf, sizeof(buf) - 1);
 	if (n < 0)
 		return report(f, CFS_REPO_PROBLEM_META, CFS_REPO_META_NAME, "%s", strerror((int)-n));
@@ -133,21 +134,18 @@ static int check_object(struct fsck *f, int dirfd, const char *sub, const char *
 	f->st->objects_checked++;
 	cfs_repo_progress(repo, "checking objects", f->st->objects_checked, f->total);
 	pthread_mutex_unlock(&f->lock);
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		count_bad(f);
-		return report(f, CFS_REPO_PROBLEM_OBJECT_READ, path, "%s", strerror(errno));
-	}
-	if (!S_ISREG(st.st_mode)) {
+	/* opened, not stat'ed by name: a FIFO must neither block us nor be read */
+	fd = cfs_open_regular_beneath(dirfd, name, true);
+	if (fd == -CFS_ENOTREG) {
 		count_bad(f);
 		return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "not a regular file");
 	}
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		count_bad(f);
+		return report(f, CFS_REPO_PROBLEM_OBJECT_READ, path, "%s", strerror(fd < 0 ? -fd : errno));
+	}
 	if (f->flags & CFS_REPO_FSCK_METADATA_ONLY)
 		return 0;
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		count_bad(f);
-		return report(f, CFS_REPO_PROBLEM_OBJECT_READ, path, "%s", strerror(errno));
-	}
 	r = cfs_verity_measure_fd(fd, repo->alg, got, NULL);
 	if (r < 0) {
 		count_bad(f);
@@ -168,15 +166,16 @@ static int check_object(struct fsck *f, int dirfd, const char *sub, const char *
 static int each_entry(struct fsck *f, int atfd, const char *rel,
 		      int (*fn)(struct fsck *f, int dirfd, const char *rel, const struct dirent *de))
 {
-	int fd = openat(atfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	/* no symbolic link anywhere on the way: a linked objects/ or images/ is reported */
+	int fd = cfs_open_beneath(atfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW, true);
 	struct dirent *de;
 	DIR *d;
 	int r = 0;
 
 	if (fd < 0) {
-		if (errno == ENOENT)
+		if (fd == -ENOENT)
 			return 0;
-		r = -errno;
+		r = fd;
 		pthread_mutex_lock(&f->lock);
 		cfs_repo_fail(f->repo, r, "%s: %s", rel, strerror(-r));
 		pthread_mutex_unlock(&f->lock);
@@ -302,10 +301,11 @@ static int check_image(struct fsck *f, const char *path, const uint8_t *digest)
 	bool bad = false;
 	int r;
 
-	fd = openat(repo->dirfd, path, O_RDONLY | O_CLOEXEC);
+	fd = cfs_repo_open_object(repo, digest);
 	if (fd < 0) {
 		f->st->images_bad++;
-		return report(f, CFS_REPO_PROBLEM_BROKEN_LINK, path, "its object is missing (%s)", strerror(errno));
+		return report(f, CFS_REPO_PROBLEM_BROKEN_LINK, path, "its object is %s",
+			      fd == -CFS_ENOTREG ? "not a regular file" : fd == -ENOENT ? "missing" : strerror(-fd));
 	}
 	cfs_digest_set_init(&set, repo->dsize);
 	r = cfs_repo_collect_image_objects(repo, fd, &set, err, sizeof(err));
@@ -318,7 +318,6 @@ static int check_image(struct fsck *f, const char *path, const uint8_t *digest)
 		f->st->images_bad++;
 		return report(f, CFS_REPO_PROBLEM_BAD_IMAGE, path, "does not parse: %s", err);
 	}
-	(void)digest;
 	cfs_digest_set_finish(&set);
 	for (size_t i = 0; i < set.n && r == 0; i++) {
 		const uint8_t *d = set.v + i * set.dsize;
@@ -362,6 +361,26 @@ static int image_entry(struct fsck *f, int dirfd, const char *rel, const struct 
 	return check_image(f, path, digest);
 }
 
+static bool dir_empty(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	struct dirent *de;
+	bool empty = true;
+	DIR *d;
+
+	if (fd < 0)
+		return false;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return false;
+	}
+	while (empty && (de = readdir(d)) != NULL)
+		empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
+	closedir(d);
+	return empty;
+}
+
 static int ref_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
 {
 	uint8_t digest[CFS_VERITY_MAX_DIGEST];
@@ -373,8 +392,21 @@ static int ref_entry(struct fsck *f, int dirfd, const char *rel, const struct di
 		return report_temp(f, path);
 	if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return report(f, CFS_REPO_PROBLEM_DANGLING_REF, path, "%s", strerror(errno));
-	if (S_ISDIR(st.st_mode))
+	if (S_ISDIR(st.st_mode)) {
+		/* components of the refs inside: one per '/' after "images/refs" */
+		int depth = 0;
+
+		for (const char *c = path + strlen("images/refs"); *c; c++)
+			depth += *c == '/';
+		if (depth >= CFS_REPO_REF_MAX_COMPONENTS && !dir_empty(dirfd, de->d_name)) {
+			f->st->refs_bad++;
+			return report(f, CFS_REPO_PROBLEM_BAD_NAME, path,
+				      "refs nested deeper than %d components: gc refuses to run until they are "
+				      "removed ('composefs untag')",
+				      CFS_REPO_REF_MAX_COMPONENTS);
+		}
 		return each_entry(f, f->repo->dirfd, path, ref_entry);
+	}
 	f->st->refs_checked++;
 	if (!S_ISLNK(st.st_mode)) {
 		f->st->refs_bad++;

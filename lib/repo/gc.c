@@ -68,15 +68,19 @@ struct gc {
 /* Is images/<hex> of @digest a well-formed link to an existing object? */
 static bool image_usable(struct cfs_repo *repo, const uint8_t *digest)
 {
-	char hex[2 * CFS_VERITY_MAX_DIGEST + 1], rel[200];
+	char hex[2 * CFS_VERITY_MAX_DIGEST + 1];
 	uint8_t d[CFS_VERITY_MAX_DIGEST];
-	struct stat st;
+
+	int fd;
 
 	cfs_repo_digest_hex(repo, digest, hex);
 	if (cfs_repo_read_image_link(repo, hex, d) < 0)
 		return false;
-	snprintf(rel, sizeof(rel), "images/%s", hex);
-	return fstatat(repo->dirfd, rel, &st, 0) == 0 && S_ISREG(st.st_mode);
+	fd = cfs_repo_open_object(repo, digest);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
 }
 
 static int scan_refs(struct gc *g, int dirfd, const char *rel, int depth)
@@ -85,10 +89,6 @@ static int scan_refs(struct gc *g, int dirfd, const char *rel, int depth)
 	struct dirent *de;
 	int r = 0;
 
-	if (depth > 64) {
-		close(dirfd);
-		return cfs_repo_fail(g->repo, -ELOOP, "%s: refs nested too deeply", rel);
-	}
 	d = fdopendir(dirfd);
 	if (d == NULL) {
 		close(dirfd);
@@ -101,6 +101,13 @@ static int scan_refs(struct gc *g, int dirfd, const char *rel, int depth)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
+		/* an empty directory this deep is pruned; anything in it is refused */
+		if (depth >= CFS_REPO_REF_MAX_COMPONENTS) {
+			r = cfs_repo_fail(g->repo, -ELOOP,
+					  "%s: ref nested deeper than %d components; remove it with 'composefs untag'",
+					  path, CFS_REPO_REF_MAX_COMPONENTS);
+			break;
+		}
 		if (cfs_repo_is_temp_name(de->d_name)) {
 			r = path_list_add(&g->temps, path);
 		} else if (de->d_type == DT_DIR) {
@@ -173,20 +180,28 @@ static int mark_live(struct gc *g)
 	return r;
 }
 
+/*
+ * Unlink @name (never a directory: one named like an object or a temporary is
+ * not ours, fsck reports it) and count it, with its bytes, only once it is gone.
+ */
 static void remove_path(struct gc *g, int dirfd, const char *name, uint64_t *counter, bool count_bytes)
 {
 	struct stat st;
-
 	uint64_t bytes = 0;
 	bool gone;
 
-	if (count_bytes && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (S_ISDIR(st.st_mode))
+		return;
+	if (count_bytes)
 		bytes = (uint64_t)st.st_size;
-	gone = g->dry || unlinkat(dirfd, name, 0) == 0 || errno == ENOENT;
+	gone = g->dry || unlinkat(dirfd, name, 0) == 0;
+	if (!gone)
+		return;
 	pthread_mutex_lock(&g->lock);
 	g->st->bytes_removed += bytes;
-	if (gone)
-		(*counter)++;
+	(*counter)++;
 	pthread_mutex_unlock(&g->lock);
 }
 
@@ -351,9 +366,9 @@ static int sweep_objects(struct gc *g)
 	struct dirent *de;
 	DIR *d;
 
-	g->objfd = openat(repo->dirfd, "objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	g->objfd = cfs_repo_openat(repo, "objects", O_RDONLY | O_DIRECTORY);
 	if (g->objfd < 0)
-		return errno == ENOENT ? 0 : cfs_repo_fail(repo, -errno, "objects: %s", strerror(errno));
+		return g->objfd == -ENOENT ? 0 : cfs_repo_fail(repo, g->objfd, "objects: %s", strerror(-g->objfd));
 	d = fdopendir(g->objfd);
 	g->dirs = calloc(256, sizeof(*g->dirs));
 	if (d == NULL || g->dirs == NULL) {
@@ -411,21 +426,49 @@ static int sweep_root_temps(struct gc *g)
 	return 0;
 }
 
+/* Remove the empty directories under images/refs (post-order); true if @fd ends up empty. */
+static bool prune_ref_dirs(struct gc *g, int fd, int depth)
+{
+	struct dirent *de;
+	bool empty = true;
+	DIR *d = fdopendir(fd);
+
+	if (d == NULL) {
+		close(fd);
+		return false;
+	}
+	while ((de = readdir(d)) != NULL) {
+		int sub;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type != DT_DIR || depth >= CFS_REPO_REF_MAX_COMPONENTS) {
+			empty = false;
+			continue;
+		}
+		sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (sub < 0 || !prune_ref_dirs(g, sub, depth + 1) || unlinkat(fd, de->d_name, AT_REMOVEDIR) < 0)
+			empty = false;
+	}
+	closedir(d);
+	return empty;
+}
+
 static int gc_locked(struct gc *g)
 {
 	struct cfs_repo *repo = g->repo;
 	int fd, r;
 
-	fd = openat(repo->dirfd, "streams/refs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = cfs_repo_openat(repo, "streams/refs", O_RDONLY | O_DIRECTORY);
 	if (fd >= 0 && has_stream_refs(fd, 0))
 		return cfs_repo_fail(repo, -EBUSY,
 				     "repository holds composefs-rs split-stream refs (streams/refs/); "
 				     "collect it with cfsctl gc");
-	fd = openat(repo->dirfd, "images/refs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = cfs_repo_openat(repo, "images/refs", O_RDONLY | O_DIRECTORY);
 	if (fd >= 0)
 		r = scan_refs(g, fd, "images/refs", 0);
 	else
-		r = errno == ENOENT ? 0 : cfs_repo_fail(repo, -errno, "images/refs: %s", strerror(errno));
+		r = fd == -ENOENT ? 0 : cfs_repo_fail(repo, fd, "images/refs: %s", strerror(-fd));
 	if (r == 0)
 		r = mark_live(g);
 	/* nothing is deleted before the live set is complete */
@@ -437,6 +480,13 @@ static int gc_locked(struct gc *g)
 		r = sweep_objects(g);
 	if (r == 0)
 		r = sweep_root_temps(g);
+	if (r == 0 && !g->dry) {
+		fd = cfs_repo_openat(repo, "images/refs", O_RDONLY | O_DIRECTORY);
+		if (fd >= 0) {
+			prune_ref_dirs(g, fd, 0);
+			r = cfs_repo_sync_dir(repo, "images/refs");
+		}
+	}
 	return r;
 }
 

@@ -338,9 +338,11 @@ int cfs_repo_list_images(struct cfs_repo *repo, bool with_objects, cfs_repo_imag
 	int refs, r;
 
 	r = read_images(repo, &l);
-	refs = r == 0 ? openat(repo->dirfd, "images/refs", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	refs = r == 0 ? cfs_repo_openat(repo, "images/refs", O_RDONLY | O_DIRECTORY) : -1;
 	if (refs >= 0)
 		r = read_refs(repo, refs, "", &l, 0);
+	else if (r == 0 && refs != -ENOENT)
+		r = cfs_repo_fail(repo, refs, "images/refs: %s", strerror(-refs));
 	for (size_t i = 0; r == 0 && i < l.n; i++) {
 		struct image_entry *e = &l.v[i];
 		struct cfs_repo_image_info info = { .digest = e->digest };

@@ -61,6 +61,13 @@ bool cfs_repo_is_temp_name(const char *name);
 int cfs_repo_sync_dir(struct cfs_repo *repo, const char *rel);
 /* -EROFS unless the repository was opened writable; with @need_store also -ENOENT without objects/. */
 int cfs_repo_require_writable(struct cfs_repo *repo, bool need_store);
+/*
+ * Open @rel (flags as openat(2)) inside the repository, following no symbolic
+ * link on the way: every repository directory is untrusted. Returns fd or -errno.
+ */
+int cfs_repo_openat(struct cfs_repo *repo, const char *rel, int flags);
+/* Open the object of @digest: a regular file, never a FIFO or a link. fd or -errno. */
+int cfs_repo_open_object(struct cfs_repo *repo, const uint8_t *digest);
 /* Open the repository subdirectory @rel for reading; a missing one gives 0 and *@out NULL. */
 int cfs_repo_opendir(struct cfs_repo *repo, const char *rel, DIR **out);
 /* Read images/refs/<name> style symlink and return the image digest it names. */

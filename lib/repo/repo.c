@@ -98,8 +98,10 @@ int cfs_repo_sync_dir(struct cfs_repo *repo, const char *rel)
 {
 	_cleanup_close_ int fd = -1;
 
-	fd = openat(repo->dirfd, rel[0] ? rel : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
+	fd = cfs_repo_openat(repo, rel[0] ? rel : ".", O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return cfs_repo_fail(repo, fd, "%s: sync: %s", rel[0] ? rel : ".", strerror(-fd));
+	if (fsync(fd) < 0)
 		return cfs_repo_fail(repo, -errno, "%s: sync: %s", rel[0] ? rel : ".", strerror(errno));
 	return 0;
 }
@@ -176,12 +178,12 @@ int cfs_repo_relock(struct cfs_repo *repo, int op)
 
 static int read_small_file(int dirfd, const char *name, char **out, size_t *len)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_close_ int fd = cfs_open_regular_beneath(dirfd, name, true);
 	_cleanup_free_ char *buf = NULL;
 	ssize_t n;
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	buf = malloc(META_MAX + 1);
 	if (buf == NULL)
 		return -ENOMEM;
@@ -339,10 +341,11 @@ int cfs_repo_open(int atdirfd, const char *path, unsigned flags, struct cfs_repo
 			goto fail;
 		}
 	}
-	repo->objects_fd = openat(repo->dirfd, "objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (repo->objects_fd < 0 && errno != ENOENT) {
-		r = -errno;
-		errbuf_fail(errbuf, errlen, r, "objects: %s", strerror(-r));
+	/* a symlinked objects/ would let gc delete outside the repository */
+	repo->objects_fd = cfs_repo_openat(repo, "objects", O_RDONLY | O_DIRECTORY);
+	if (repo->objects_fd < 0 && repo->objects_fd != -ENOENT) {
+		r = repo->objects_fd;
+		errbuf_fail(errbuf, errlen, r, "objects: %s", r == -ELOOP || r == -ENOTDIR ? "not a directory (a symbolic link?)" : strerror(-r));
 		goto fail;
 	}
 	sflags = CFS_OBJSTORE_BATCH;
@@ -434,9 +437,10 @@ int cfs_repo_init(int atdirfd, const char *path, enum cfs_hash_alg alg, unsigned
 	return r;
 }
 
-bool cfs_repo_ref_name_valid(const char *name)
+/* A valid name, or (with @any_depth) one that is valid but for its depth. */
+static bool ref_name_ok(const char *name, bool any_depth)
 {
-	size_t len = strlen(name);
+	size_t len = strlen(name), components = 0;
 	const char *c = name;
 
 	if (len == 0 || len > 1024)
@@ -450,10 +454,17 @@ bool cfs_repo_ref_name_valid(const char *name)
 		for (size_t i = 0; i < n; i++)
 			if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f)
 				return false;
+		if (++components > CFS_REPO_REF_MAX_COMPONENTS && !any_depth)
+			return false;
 		if (slash == NULL)
 			return true;
 		c = slash + 1;
 	}
+}
+
+bool cfs_repo_ref_name_valid(const char *name)
+{
+	return ref_name_ok(name, false);
 }
 
 /* The image digest a link target ends in ("../<hex>", "../../images/<hex>", ...). */
@@ -574,13 +585,26 @@ int cfs_repo_require_writable(struct cfs_repo *repo, bool need_store)
 	return 0;
 }
 
+int cfs_repo_openat(struct cfs_repo *repo, const char *rel, int flags)
+{
+	return cfs_open_beneath(repo->dirfd, rel, flags | O_CLOEXEC | O_NOFOLLOW, true);
+}
+
+int cfs_repo_open_object(struct cfs_repo *repo, const uint8_t *digest)
+{
+	char rel[200];
+
+	cfs_repo_object_relpath(repo, digest, rel, sizeof(rel));
+	return cfs_open_regular_beneath(repo->dirfd, rel, true);
+}
+
 int cfs_repo_opendir(struct cfs_repo *repo, const char *rel, DIR **out)
 {
-	int fd = openat(repo->dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = cfs_repo_openat(repo, rel, O_RDONLY | O_DIRECTORY);
 
 	*out = NULL;
 	if (fd < 0)
-		return errno == ENOENT ? 0 : cfs_repo_fail(repo, -errno, "%s: %s", rel, strerror(errno));
+		return fd == -ENOENT ? 0 : cfs_repo_fail(repo, fd, "%s: %s", rel, strerror(-fd));
 	*out = fdopendir(fd);
 	if (*out == NULL) {
 		int r = -errno;
@@ -637,9 +661,8 @@ int cfs_repo_publish(struct cfs_repo *repo, const uint8_t *digest, const char *n
 
 static int image_present(struct cfs_repo *repo, const uint8_t *digest)
 {
-	char hex[2 * CFS_VERITY_MAX_DIGEST + 1], rel[200];
+	char hex[2 * CFS_VERITY_MAX_DIGEST + 1];
 	uint8_t d[CFS_VERITY_MAX_DIGEST];
-	struct stat st;
 	int r;
 
 	cfs_repo_digest_hex(repo, digest, hex);
@@ -648,9 +671,11 @@ static int image_present(struct cfs_repo *repo, const uint8_t *digest)
 		return cfs_repo_fail(repo, r, "no image %s in the repository", hex);
 	if (r < 0)
 		return cfs_repo_fail(repo, r, "images/%s: malformed image link", hex);
-	snprintf(rel, sizeof(rel), "images/%s", hex);
-	if (fstatat(repo->dirfd, rel, &st, 0) < 0)
-		return cfs_repo_fail(repo, -ENOENT, "image %s: its object is missing", hex);
+	r = cfs_repo_open_object(repo, d);
+	if (r < 0)
+		return cfs_repo_fail(repo, -ENOENT, "image %s: its object is %s", hex,
+				     r == -CFS_ENOTREG ? "not a regular file" : "missing");
+	close(r);
 	return 0;
 }
 
@@ -678,7 +703,8 @@ int cfs_repo_untag(struct cfs_repo *repo, const char *name)
 		return r;
 	if (strncmp(name, "refs/", 5) == 0)
 		name += 5;
-	if (!cfs_repo_ref_name_valid(name))
+	/* too deep to be created now, but removable: refs of older versions */
+	if (!ref_name_ok(name, true))
 		return cfs_repo_fail(repo, -EINVAL, "invalid ref name \"%s\"", name);
 	snprintf(rel, sizeof(rel), "images/refs/%s", name);
 	if (fstatat(repo->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -687,8 +713,14 @@ int cfs_repo_untag(struct cfs_repo *repo, const char *name)
 		return cfs_repo_fail(repo, -EINVAL, "%s is not a ref", rel);
 	if (unlinkat(repo->dirfd, rel, 0) < 0)
 		return cfs_repo_fail(repo, -errno, "%s: %s", rel, strerror(errno));
-	slash = strrchr(rel, '/');
-	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - rel), rel);
+	/* directories the name alone kept are removed with it */
+	for (;;) {
+		slash = strrchr(rel, '/');
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - rel), rel);
+		if (strcmp(dir, "images/refs") == 0 || unlinkat(repo->dirfd, dir, AT_REMOVEDIR) < 0)
+			break;
+		snprintf(rel, sizeof(rel), "%s", dir);
+	}
 	return cfs_repo_sync_dir(repo, dir);
 }
 
@@ -709,7 +741,7 @@ int cfs_repo_resolve(struct cfs_repo *repo, const char *spec, uint8_t *digest_ou
 		spec += 5;
 	if (!cfs_repo_ref_name_valid(spec))
 		return cfs_repo_fail(repo, -ENOENT, "no image called \"%s\"", spec);
-	refs = openat(repo->dirfd, "images/refs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	refs = cfs_repo_openat(repo, "images/refs", O_RDONLY | O_DIRECTORY);
 	if (refs < 0)
 		return cfs_repo_fail(repo, -ENOENT, "no image called \"%s\"", spec);
 	r = cfs_repo_read_ref(repo, refs, spec, digest_out);
@@ -722,16 +754,21 @@ int cfs_repo_resolve(struct cfs_repo *repo, const char *spec, uint8_t *digest_ou
 
 int cfs_repo_open_image(struct cfs_repo *repo, const uint8_t *digest, bool verify, int *fd_out)
 {
-	char hex[2 * CFS_VERITY_MAX_DIGEST + 1], rel[200];
+	char hex[2 * CFS_VERITY_MAX_DIGEST + 1];
 	uint8_t got[CFS_VERITY_MAX_DIGEST];
 	_cleanup_close_ int fd = -1;
 	int r;
 
 	cfs_repo_digest_hex(repo, digest, hex);
-	snprintf(rel, sizeof(rel), "images/%s", hex);
-	fd = openat(repo->dirfd, rel, O_RDONLY | O_CLOEXEC);
+	/* images/<hex> must name its own object, which is opened without following links */
+	r = cfs_repo_read_image_link(repo, hex, got);
+	if (r < 0)
+		return cfs_repo_fail(repo, r, "image %s: %s", hex,
+				     r == -ENOENT ? strerror(ENOENT) : "malformed image link");
+	fd = cfs_repo_open_object(repo, digest);
 	if (fd < 0)
-		return cfs_repo_fail(repo, -errno, "image %s: %s", hex, strerror(errno));
+		return cfs_repo_fail(repo, fd, "image %s: %s", hex,
+				     fd == -CFS_ENOTREG ? "its object is not a regular file" : strerror(-fd));
 	if (verify) {
 		r = cfs_verity_measure_fd(fd, repo->alg, got, NULL);
 		if (r < 0)

@@ -318,3 +318,23 @@ int cfs_open_beneath(int dirfd, const char *path, int flags, bool no_symlinks)
 		return -errno;
 	return cfs_open_beneath_compat(dirfd, path, flags, no_symlinks);
 }
+
+int cfs_open_regular_beneath(int dirfd, const char *path, bool no_symlinks)
+{
+	struct stat st;
+	int fd = cfs_open_beneath(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW,
+				  no_symlinks);
+
+	int r;
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -CFS_ENOTREG;
+	else
+		return fd;
+	close(fd);
+	return r;
+}

@@ -65,6 +65,15 @@ ssize_t cfs_read_full(int fd, void *buf, size_t len);
  * symbolic link with @no_symlinks).
  */
 int cfs_open_beneath(int dirfd, const char *path, int flags, bool no_symlinks);
+/*
+ * Open the regular file @path beneath @dirfd for reading without waiting and
+ * without following a symlink in its last component (nor any, with
+ * @no_symlinks): O_NONBLOCK, so a FIFO planted where a file should be never
+ * blocks the open, and the type is checked before anyone reads. Returns the fd,
+ * -CFS_ENOTREG for anything but a regular file, or -errno.
+ */
+#define CFS_ENOTREG EINVAL
+int cfs_open_regular_beneath(int dirfd, const char *path, bool no_symlinks);
 /* What cfs_open_beneath() does where openat2() is missing (exposed for tests). */
 int cfs_open_beneath_compat(int dirfd, const char *path, int flags, bool no_symlinks);
 

@@ -61,6 +61,9 @@ static int add_node(struct cfs_wctx *ctx, struct cfs_node *node, uint32_t parent
 
 	w = &ctx->inodes[ctx->n_inodes];
 	memset(w, 0, sizeof(*w));
+	w->depth = ctx->n_inodes == 0 ? 0 : ctx->inodes[parent].depth + 1;
+	if (type == S_IFDIR && w->depth > CFS_DIR_DEPTH_MAX)
+		return cfs_w_error(ctx, -ELOOP, "directories nested deeper than %u", CFS_DIR_DEPTH_MAX);
 	w->node = node;
 	w->parent = parent;
 	w->mode = node->mode;

@@ -54,6 +54,7 @@ enum {
 struct cfs_winode {
 	struct cfs_node *node; /* NULL for the synthetic root whiteouts */
 	uint32_t parent;       /* inode index of the containing directory */
+	uint32_t depth;        /* directories between it and the root (root: 0) */
 	uint32_t mode, uid, gid, rdev, nlink;
 	uint64_t size; /* st_size as the reference holds it */
 	int64_t mtime_sec;

@@ -455,30 +455,68 @@ static void test_mutations(const struct membuf *orig)
 	free(m.p);
 }
 
-/* A chain of directories deeper than any path can be is refused, not recursed into. */
+/*
+ * The writer refuses directories nested deeper than 2047 (-ELOOP); a hostile
+ * image with one more level is refused by the reader, not recursed into. That
+ * image is a 2047-deep one whose deepest entry, a file, is patched into a
+ * directory.
+ */
 static void test_depth(void)
 {
-	struct cfs_node *root = mk(S_IFDIR | 0755), *cur = root;
+	struct cfs_node *root = mk(S_IFDIR | 0755), *cur = root, *f = mk(S_IFREG | 0644), *d;
 	struct cfs_image *img;
 	struct cfs_node *loaded = NULL;
+	uint32_t meta_blkaddr;
+	uint64_t nid;
+	uint16_t mode = htole16(S_IFDIR | 0755);
 	struct membuf m;
+	char err[256] = "";
 	int r;
 
-	for (int i = 0; i < 2100; i++) {
-		struct cfs_node *d = mk(S_IFDIR | 0755);
-
+	for (int i = 0; i < 2047; i++) {
+		d = mk(S_IFDIR | 0755);
 		add(cur, "d", d, false);
 		cfs_node_unref(d);
 		cur = d;
 	}
+	add(cur, "f", f, false);
+	cfs_node_unref(f);
 	m = write_tree(root);
+	CHECK_EQ_INT(cfs_image_open_mem(m.p, m.len, NULL, &img), 0);
+	CHECK_EQ_INT(cfs_image_load_tree(img, &loaded), 0);
+	cfs_node_unref(loaded);
+	loaded = NULL;
+	nid = cfs_image_root(img);
+	for (int i = 0; i < 2047; i++)
+		CHECK_EQ_INT(cfs_image_lookup(img, nid, "d", 1, &nid), 0);
+	CHECK_EQ_INT(cfs_image_lookup(img, nid, "f", 1, &nid), 0);
+	cfs_image_close(img);
+	/* erofs_super_block.meta_blkaddr: 40 bytes into the superblock at 1024 */
+	memcpy(&meta_blkaddr, m.p + 1024 + 40, sizeof(meta_blkaddr));
+	/* i_mode: 4 bytes into the inode, compact or extended */
+	memcpy(m.p + (uint64_t)le32toh(meta_blkaddr) * 4096 + nid * 32 + 4, &mode, sizeof(mode));
 	CHECK_EQ_INT(cfs_image_open_mem(m.p, m.len, NULL, &img), 0);
 	r = cfs_image_load_tree(img, &loaded);
 	CHECK_EQ_INT(r, -EUCLEAN);
 	CHECK(strstr(cfs_image_errmsg(img), "nested deeper") != NULL);
 	cfs_image_close(img);
-	cfs_node_unref(root);
 	free(m.p);
+
+	/* one level more than the reader takes: the writer says no */
+	d = mk(S_IFDIR | 0755);
+	add(cur, "e", d, false);
+	cfs_node_unref(d);
+	{
+		struct cfs_write_opts o;
+		struct membuf m2 = { 0 };
+
+		cfs_write_opts_init(&o);
+		r = cfs_write_image(root, &o, mem_write, &m2, NULL, err, sizeof(err));
+		free(m2.p);
+	}
+	CHECK_EQ_INT(r, -ELOOP);
+	CHECK(strstr(err, "nested deeper than 2047") != NULL);
+	cfs_node_unref(root);
 }
 
 struct thread_arg {

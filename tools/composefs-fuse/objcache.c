@@ -285,7 +285,8 @@ static void evict(struct cfs_objcache *c)
 static int find_object(struct cfs_objcache *c, const char *path)
 {
 	for (size_t i = 0; i < c->n_basedirs; i++) {
-		int fd = cfs_open_beneath(c->basedirs[i], path, O_RDONLY | O_CLOEXEC | O_NOCTTY, false);
+		/* never blocks on a FIFO; anything but a regular file is refused here */
+		int fd = cfs_open_regular_beneath(c->basedirs[i], path, false);
 
 		if (fd != -ENOENT)
 			return fd;
@@ -307,9 +308,9 @@ static int tree_load(struct cfs_objcache *c, const uint8_t *digest, struct cfs_v
 	if (c->cache_dirfd < 0)
 		return -ENOENT;
 	tree_cache_name(digest, name);
-	fd = openat(c->cache_dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = cfs_open_regular_beneath(c->cache_dirfd, name, true);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	return cfs_verity_tree_load(fd, CFS_HASH_SHA256, digest, out);
 }
 
@@ -449,8 +450,10 @@ int cfs_objcache_open(struct cfs_objcache *c, const char *redirect, const uint8_
 	o->fd = find_object(c, o->path);
 	if (o->fd < 0) {
 		cfs_objcache_report(c, o->path,
-				    o->fd == -ENOENT ? "not found in any basedir" : "cannot open",
-				    o->fd == -ENOENT ? 0 : o->fd);
+				    o->fd == -ENOENT	     ? "not found in any basedir"
+				    : o->fd == -CFS_ENOTREG ? "not a regular file"
+							     : "cannot open",
+				    o->fd == -ENOENT || o->fd == -CFS_ENOTREG ? 0 : o->fd);
 		return -EIO;
 	}
 	if (fstat(o->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -516,12 +519,12 @@ ssize_t cfs_object_read(struct cfs_object *o, uint64_t offset, size_t len, char 
 		return -EIO;
 	}
 	if ((uint64_t)n != aend - start) {
-		if (o->tree != NULL) {
-			cfs_objcache_report(o->cache, o->path,
-					    "object is shorter than its fs-verity digest says", 0);
-			return -EIO;
-		}
-		end = start + (uint64_t)n; /* unverified: what the object holds */
+		/* The open checked the size: the object shrank since. */
+		cfs_objcache_report(o->cache, o->path,
+				    o->tree != NULL ? "object is shorter than its fs-verity digest says"
+						    : "object is shorter than the image says",
+				    0);
+		return -EIO;
 	}
 	/*
 	 * Sequential reader: ask for the next few MiB of the object now, so the

@@ -397,6 +397,17 @@ static int open_backing(struct cfs_fuse *fs, struct cfs_open_file *f)
 	r = cfs_objcache_open(fs->cache, redirect,
 			      fs->verity != CFS_FUSE_VERITY_OFF && has_digest ? digest : NULL,
 			      &f->obj);
+	if (r == 0 && f->obj->size != f->size) {
+		/*
+		 * Bytes past the object's end would be zeros nobody verified, and
+		 * a shorter size would hide verified ones: either way the image
+		 * and the object disagree.
+		 */
+		cfs_objcache_report(fs->cache, redirect, "size differs from the file size in the image", 0);
+		cfs_objcache_close(fs->cache, f->obj);
+		f->obj = NULL;
+		r = -EIO;
+	}
 	free(redirect);
 	return r;
 }

@@ -15,6 +15,8 @@
 
 #include "composefs.h"
 
+#define NAME_RULES "at most 1024 bytes in 1 to 64 '/'-separated components, none empty or starting with '.'"
+
 #define HEXBUF (2 * CFS_VERITY_MAX_DIGEST + 1)
 
 static void build_progress(void *user, const struct cfs_build_progress *p)
@@ -115,7 +117,7 @@ int cmd_create_image(struct tool *t)
 	if (name != NULL && strncmp(name, "refs/", 5) == 0)
 		name += 5;
 	if (name != NULL && !cfs_repo_ref_name_valid(name))
-		cfs_usage_error("create-image: invalid name '%s'", name);
+		cfs_usage_error("create-image: invalid name '%s' (" NAME_RULES ")", name);
 	repo = tool_open_repo(t, false);
 	if (strcmp(src, "-") == 0) {
 		root = tree_from_dump(stdin, "<stdin>");
@@ -313,7 +315,7 @@ int cmd_tag(struct tool *t)
 	if (strncmp(name, "refs/", 5) == 0)
 		name += 5;
 	if (!cfs_repo_ref_name_valid(name))
-		cfs_usage_error("tag: invalid name '%s'", name);
+		cfs_usage_error("tag: invalid name '%s' (" NAME_RULES ")", name);
 	repo = tool_open_repo(t, false);
 	resolve_or_die(repo, t->argv[1], digest, NULL);
 	if (cfs_repo_tag(repo, digest, name) < 0)

@@ -9,4 +9,4 @@
 /b/wh
 /c	@ aa/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 /hl-third
-/odd	@ ab/cdef\xff\xff
+/odd	@ ab/cdef
