@@ -44,7 +44,7 @@ vm_check_host() {
 vm_find_kernel() { # newest cached kernel, or nothing (never fails: the cache may be empty)
 	local k
 	for k in "$CACHE"/kern/boot/vmlinuz-6.12.*-cloud-amd64; do
-		[ -f "$k" ] && printf '%s\n' "$k"
+		if [ -f "$k" ]; then printf '%s\n' "$k"; fi
 	done | sort -V | tail -n 1
 }
 
