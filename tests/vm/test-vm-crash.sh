@@ -102,7 +102,7 @@ account() {
 }
 
 # cut PHASE: wait for a workload command PHASE to begin (once its duration is
-# known), kill qemu at a seeded fraction of that duration; LANDED=1 when the
+# known), kill qemu at a seeded fraction of the shortest one seen; LANDED=1 when the
 # guest reported it begun and not finished.
 cut() {
 	local phase=$1 seen=0 t0 tag kind id op _ frac delay n
@@ -133,11 +133,13 @@ cut() {
 							! grep -q "^CFS-OP end $id $phase " "$W/boot.txt"; then
 							LANDED=1
 						fi
-						CUT_DESC="$phase $id, ${delay} s ($frac%) into a command that took ${DUR[$phase]} s last time"
+						CUT_DESC="$phase $id, ${delay} s ($frac%) into a command that took at least ${DUR[$phase]} s before"
 						return 0
 					fi
 				elif [ "$kind" = end ] && [ -n "${began[$id.$op]:-}" ]; then
-					DUR[$op]=$(awk -v a="${began[$id.$op]}" -v b="$t0" 'BEGIN { printf "%.3f", b - a }')
+					# the shortest one seen: later ones vary with their trees
+					DUR[$op]=$(awk -v a="${began[$id.$op]}" -v b="$t0" -v m="${DUR[$op]:-}" \
+						'BEGIN { d = b - a; if (m != "" && m < d) d = m; printf "%.3f", d }')
 				fi
 			done < <(sed -n "$((seen + 1)),${n}p" "$W/boot.txt")
 			seen=$n
