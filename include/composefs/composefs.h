@@ -10,6 +10,7 @@
 #include <composefs/verity.h>
 #include <composefs/writer.h>
 #include <composefs/store.h>
+#include <composefs/objects.h>
 #include <composefs/builder.h>
 #include <composefs/mount.h>
 #include <composefs/repo.h>

@@ -154,10 +154,40 @@ struct cfs_stat {
 };
 
 /**
+ * enum cfs_xattr_view - which names the xattr calls show. Both hide the
+ * overlayfs-private trusted.overlay.* entries that hold the image's structure
+ * (redirect, metacopy, opaque markers of the format) and show escaped ones
+ * (trusted.overlay.overlay.X) as trusted.overlay.X.
+ * @CFS_XATTR_VIEW_DUMP: the content as the dump format and the tree loader
+ *   give it: the markers of escaped whiteouts (trusted.overlay.overlay.whiteout
+ *   and .whiteouts, user.overlay.whiteout and .whiteouts) are left out, since
+ *   the dump shows the whiteout itself.
+ * @CFS_XATTR_VIEW_MOUNT: exactly as a kernel overlay mount of the image shows
+ *   them (what composefs-fuse serves): those markers are shown too.
+ */
+enum cfs_xattr_view {
+	CFS_XATTR_VIEW_DUMP = 0,
+	CFS_XATTR_VIEW_MOUNT = 1,
+};
+
+/**
  * cfs_image_stat() - attributes of inode @nid.
  * Returns 0, -EUCLEAN (bad nid or corrupt inode), -EOPNOTSUPP.
  */
 int cfs_image_stat(struct cfs_image *img, uint64_t nid, struct cfs_stat *st);
+
+/**
+ * cfs_image_stat_view() - attributes of inode @nid as @view shows it.
+ * CFS_XATTR_VIEW_DUMP is cfs_image_stat(): an escaped whiteout (a regular
+ * file marked trusted.overlay.overlay.whiteout) is shown as the 0/0
+ * character device it stands for. CFS_XATTR_VIEW_MOUNT shows what a kernel
+ * overlay mount shows: the escaped whiteout as the regular file it is, and a
+ * real whiteout (0/0 character device) not at all.
+ * Returns 0, 1 (CFS_XATTR_VIEW_MOUNT only: @nid is a whiteout the mount
+ * hides; @st is filled anyway), -EUCLEAN, -EOPNOTSUPP.
+ */
+int cfs_image_stat_view(struct cfs_image *img, uint64_t nid, enum cfs_xattr_view view,
+			struct cfs_stat *st);
 
 /**
  * cfs_image_lookup() - find @name (@namelen bytes, no NUL needed) in directory
@@ -209,22 +239,6 @@ int cfs_image_read_inline(struct cfs_image *img, uint64_t nid, void *buf, size_t
  */
 int cfs_image_get_backing(struct cfs_image *img, uint64_t nid, char **redirect_out, uint8_t digest_out[32], bool *has_digest);
 
-/**
- * enum cfs_xattr_view - which names the xattr calls show. Both hide the
- * overlayfs-private trusted.overlay.* entries that hold the image's structure
- * (redirect, metacopy, opaque markers of the format) and show escaped ones
- * (trusted.overlay.overlay.X) as trusted.overlay.X.
- * @CFS_XATTR_VIEW_DUMP: the content as the dump format and the tree loader
- *   give it: the markers of escaped whiteouts (trusted.overlay.overlay.whiteout
- *   and .whiteouts, user.overlay.whiteout and .whiteouts) are left out, since
- *   the dump shows the whiteout itself.
- * @CFS_XATTR_VIEW_MOUNT: exactly as a kernel overlay mount of the image shows
- *   them (what composefs-fuse serves): those markers are shown too.
- */
-enum cfs_xattr_view {
-	CFS_XATTR_VIEW_DUMP = 0,
-	CFS_XATTR_VIEW_MOUNT = 1,
-};
 
 /**
  * cfs_image_listxattr() - the visible xattr names of @nid in @view,

@@ -516,15 +516,23 @@ int cfs_inode_copy(struct cfs_image *img, const struct cfs_inode *ino, uint64_t 
 
 int cfs_image_stat(struct cfs_image *img, uint64_t nid, struct cfs_stat *st)
 {
+	return cfs_image_stat_view(img, nid, CFS_XATTR_VIEW_DUMP, st);
+}
+
+int cfs_image_stat_view(struct cfs_image *img, uint64_t nid, enum cfs_xattr_view view, struct cfs_stat *st)
+{
 	struct cfs_inode ino;
 	bool wh = false;
 	int r = cfs_inode_read(img, nid, &ino);
 
 	if (r < 0)
 		return r;
-	r = cfs_inode_is_escaped_whiteout(img, &ino, &wh);
-	if (r < 0)
-		return r;
+	/* the dump shows an escaped whiteout as what it stands for; a mount as what is stored */
+	if (view == CFS_XATTR_VIEW_DUMP) {
+		r = cfs_inode_is_escaped_whiteout(img, &ino, &wh);
+		if (r < 0)
+			return r;
+	}
 	memset(st, 0, sizeof(*st));
 	st->nid = nid;
 	st->mode = ino.mode;
@@ -540,6 +548,9 @@ int cfs_image_stat(struct cfs_image *img, uint64_t nid, struct cfs_stat *st)
 		st->rdev = 0;
 		st->size = 0;
 	}
+	/* overlayfs hides a 0/0 character device: the name is a whiteout, not a file */
+	if (view == CFS_XATTR_VIEW_MOUNT && S_ISCHR(ino.mode) && ino.rdev == 0)
+		return 1;
 	return 0;
 }
 

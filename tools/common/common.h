@@ -4,7 +4,9 @@
 #define CFS_TOOLS_COMMON_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdnoreturn.h>
+#include <sys/types.h>
 
 #define EXIT_OK 0
 #define EXIT_ERROR 1
@@ -24,5 +26,13 @@ noreturn void cfs_die_errno(int err, const char *fmt, ...) __attribute__((format
 noreturn void cfs_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "prog (composefs-c) VERSION" and exit 0. */
 noreturn void cfs_print_version(void);
+
+/* @x rounded up to a multiple of @a. */
+#define TOOL_ALIGN_UP(x, a) ((((x) + (a)-1) / (a)) * (a))
+
+/* read(2) until @len bytes, end of file or an error: the byte count or -errno. */
+ssize_t tool_read_full(int fd, void *buf, size_t len);
+/* write(2) all @len bytes: 0 or -errno. */
+int tool_write_full(int fd, const void *buf, size_t len);
 
 #endif

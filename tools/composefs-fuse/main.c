@@ -16,7 +16,6 @@
 
 #include "common.h"
 #include "sigcheck.h"
-#include "util.h"
 
 #include "cfs-fuse.h"
 
@@ -131,7 +130,7 @@ static int parse_verity(const char *s, enum cfs_fuse_verity *out)
 /* Open every ':'-separated directory of @list; exits on failure. */
 static void open_basedirs(const char *list, int **fds_out, size_t *n_out)
 {
-	_cleanup_free_ char *copy = strdup(list);
+	char *copy = strdup(list);
 	size_t n = 0, cap = 1;
 	int *fds;
 	char *save = NULL;
@@ -149,6 +148,7 @@ static void open_basedirs(const char *list, int **fds_out, size_t *n_out)
 			cfs_die_errno(-errno, "basedir %s", dir);
 		n++;
 	}
+	free(copy);
 	if (n == 0)
 		cfs_usage_error("basedir= names no directory");
 	*fds_out = fds;
@@ -185,8 +185,10 @@ static void check_signature(const struct options *o, const void *mem, size_t len
 	} else {
 		/* the verifier measures a file: give it a private copy of these very bytes */
 		memfd = memfd_create("composefs-image", MFD_CLOEXEC);
-		if (memfd < 0 || cfs_write_full(memfd, mem, len) < 0)
-			cfs_die_errno(-errno, "%s: cannot copy the image for its signature check", o->source);
+		int r = memfd < 0 ? -errno : tool_write_full(memfd, mem, len);
+
+		if (r < 0)
+			cfs_die_errno(r, "%s: cannot copy the image for its signature check", o->source);
 	}
 	tool_check_signature(trust, o->signature, memfd, o->source, &alg, digest);
 	if (memfd >= 0)
@@ -203,7 +205,7 @@ static void check_signature(const struct options *o, const void *mem, size_t len
 static void load_image(const struct options *o, struct cfs_fuse *fs, void **mem_out)
 {
 	const char *path = o->source, *digest_hex = o->digest;
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	char err[256] = "";
 	int r;
@@ -222,16 +224,16 @@ static void load_image(const struct options *o, struct cfs_fuse *fs, void **mem_
 		enum cfs_hash_alg alg = dlen == 64 ? CFS_HASH_SHA512 : CFS_HASH_SHA256;
 		uint8_t want[CFS_VERITY_MAX_DIGEST], got[CFS_VERITY_MAX_DIGEST];
 		char got_hex[2 * CFS_VERITY_MAX_DIGEST + 1];
-		_cleanup_free_ void *mem = NULL;
+		void *mem = NULL;
 		ssize_t n;
 
 		if (digest_hex && ((hexlen != 64 && hexlen != 128) ||
-				   cfs_hex_decode(digest_hex, hexlen, want, dlen) < 0))
+				   cfs_digest_from_hex(digest_hex, want, dlen) < 0))
 			cfs_usage_error("digest=%s: expected 64 or 128 hex digits", digest_hex);
 		mem = malloc(st.st_size ? (size_t)st.st_size : 1);
 		if (!mem)
 			cfs_die_errno(-ENOMEM, "%s", path);
-		n = cfs_read_full(fd, mem, (size_t)st.st_size);
+		n = tool_read_full(fd, mem, (size_t)st.st_size);
 		if (n < 0)
 			cfs_die_errno((int)n, "%s", path);
 		if ((uint64_t)n != fs->image_size)
@@ -240,7 +242,7 @@ static void load_image(const struct options *o, struct cfs_fuse *fs, void **mem_
 		if (r < 0)
 			cfs_die_errno(r, "%s: computing its fs-verity digest", path);
 		if (digest_hex && memcmp(want, got, dlen) != 0) {
-			cfs_hex_encode(got, dlen, got_hex);
+			cfs_digest_to_hex(got, dlen, got_hex);
 			cfs_die("%s: fs-verity digest mismatch: expected %s, image has %s", path,
 				digest_hex, got_hex);
 		}
@@ -248,10 +250,13 @@ static void load_image(const struct options *o, struct cfs_fuse *fs, void **mem_
 			check_signature(o, mem, (size_t)n, digest_hex ? (uint32_t)alg : 0, want);
 		r = cfs_image_open_mem_err(mem, (size_t)n, NULL, &fs->img, err, sizeof(err));
 		if (r == 0)
-			*mem_out = steal_pointer(&mem);
+			*mem_out = mem;
+		else
+			free(mem);
 	} else {
 		r = cfs_image_open_fd_err(fd, NULL, &fs->img, err, sizeof(err));
 	}
+	close(fd);
 	if (r < 0 && err[0])
 		cfs_die("%s: %s", path, err);
 	if (r < 0)
@@ -315,13 +320,15 @@ static void set_readahead(const char *mountpoint, unsigned kb)
 		return;
 	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
 	{
-		_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
 		char val[16];
 		int n = snprintf(val, sizeof(val), "%u\n", kb);
 
 		/* a failure leaves the kernel's default, which works */
-		if (fd >= 0)
+		if (fd >= 0) {
 			(void)!write(fd, val, (size_t)n);
+			close(fd);
+		}
 	}
 }
 
@@ -378,11 +385,21 @@ out_destroy:
 	return ret;
 }
 
-static void print_stats(struct cfs_objcache *c)
+/* The library names each broken object once; say it where the daemon's messages go. */
+static void report_object(void *user, const char *path, const char *why, int err)
 {
-	struct cfs_objcache_stats st;
+	(void)user;
+	if (err)
+		cfs_fuse_log("object %s: %s: %s", path, why, strerror(-err));
+	else
+		cfs_fuse_log("object %s: %s", path, why);
+}
 
-	cfs_objcache_get_stats(c, &st);
+static void print_stats(struct cfs_objects *c)
+{
+	struct cfs_objects_stats st;
+
+	cfs_objects_get_stats(c, &st);
 	cfs_fuse_log("trees built %llu, loaded %llu, saved %llu, cache hits %llu, evictions %llu, "
 		     "memory %zu bytes",
 		     (unsigned long long)st.trees_built, (unsigned long long)st.trees_loaded,
@@ -456,17 +473,28 @@ int main(int argc, char *argv[])
 		struct cfs_image_info info;
 
 		cfs_image_get_info(fs.img, &info);
-		fs.image_acls = info.header_flags & CFS_FUSE_HEADER_HAS_ACL;
+		fs.image_acls = info.header_flags & CFS_IMAGE_FLAG_HAS_ACL;
 		/* The kernel enforces (and caches) ACLs, for images that have some. */
 		fs.acl = fs.image_acls && !o.noacl;
 	}
 	fs.image_labels = cfs_image_may_store_xattr(fs.img, "security.selinux");
 	open_basedirs(o.basedir, &basedirs, &n_basedirs);
-	r = cfs_objcache_new(basedirs, n_basedirs,
-			     o.verity_cache ? open_cache_dir(o.verity_cache) : -1,
-			     (size_t)tree_mem * 1024 * 1024, &fs.cache);
-	if (r < 0)
-		cfs_die_errno(r, "cache");
+	{
+		struct cfs_objects_opts oo;
+
+		cfs_objects_opts_init(&oo);
+		oo.cache_dirfd = o.verity_cache ? open_cache_dir(o.verity_cache) : -1;
+		oo.tree_mem = (size_t)tree_mem * 1024 * 1024;
+		oo.report = report_object;
+		r = cfs_objects_new(basedirs, n_basedirs, &oo, &fs.cache);
+		if (r < 0)
+			cfs_die_errno(r, "basedir");
+		if (oo.cache_dirfd >= 0)
+			close(oo.cache_dirfd);
+		for (size_t i = 0; i < n_basedirs; i++)
+			close(basedirs[i]);
+		free(basedirs);
+	}
 
 	/* The kernel checks permissions; the file system is read-only. */
 	fuse_opt_add_arg(&args, "-oro,default_permissions,fsname=composefs,subtype=composefs");
@@ -475,7 +503,7 @@ int main(int argc, char *argv[])
 
 	if (o.stats)
 		print_stats(fs.cache);
-	cfs_objcache_free(fs.cache);
+	cfs_objects_free(fs.cache);
 	cfs_image_close(fs.img);
 	free(image_mem);
 	free(copts.mountpoint);

@@ -12,7 +12,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "util.h"
 
 #include "cfs-fuse.h"
 
@@ -79,37 +78,19 @@ static void stat_fill(const struct cfs_stat *cs, struct stat *st)
 	st->st_size = (off_t)cs->size;
 	st->st_blksize = BLOCK;
 	/* Like EROFS: whole 4 KiB blocks, in 512-byte units. */
-	st->st_blocks = (blkcnt_t)(CFS_ALIGN_UP(cs->size, (uint64_t)BLOCK) / 512);
+	st->st_blocks = (blkcnt_t)(TOOL_ALIGN_UP(cs->size, (uint64_t)BLOCK) / 512);
 	st->st_mtim.tv_sec = cs->mtime_sec;
 	st->st_mtim.tv_nsec = cs->mtime_nsec;
 	st->st_atim = st->st_mtim;
 	st->st_ctim = st->st_mtim;
 }
 
-/*
- * Attributes as the kernel's overlay mount of the image shows them. The
- * reader reports both real whiteouts (character device 0/0, which the
- * overlay hides) and escaped ones (a regular file marked with
- * trusted.overlay.overlay.whiteout, which the overlay shows as an empty
- * regular file carrying trusted.overlay.whiteout) as 0/0 devices; tell them
- * apart by the marker. Returns 0, 1 for a hidden whiteout, or a positive errno.
- */
+/* Attributes as the kernel's overlay mount shows them: 0, 1 for a hidden whiteout, or a positive errno. */
 static int stat_nid(struct cfs_fuse *fs, uint64_t nid, struct cfs_stat *cs)
 {
-	int r = cfs_image_stat(fs->img, nid, cs);
+	int r = cfs_image_stat_view(fs->img, nid, CFS_XATTR_VIEW_MOUNT, cs);
 
-	if (r < 0)
-		return fs_errno(r);
-	if (!S_ISCHR(cs->mode) || cs->rdev != 0)
-		return 0;
-	r = cfs_image_getxattr(fs->img, nid, CFS_XATTR_VIEW_MOUNT, "trusted.overlay.whiteout", NULL, 0);
-	if (r == -ENODATA)
-		return 1;
-	if (r < 0)
-		return fs_errno(r);
-	cs->mode = S_IFREG | (cs->mode & 07777);
-	cs->size = 0;
-	return 0;
+	return r < 0 ? fs_errno(r) : r;
 }
 
 static void entry_fill(struct cfs_fuse *fs, const struct cfs_stat *cs, struct fuse_entry_param *e)
@@ -389,25 +370,15 @@ static int open_backing(struct cfs_fuse *fs, struct cfs_open_file *f)
 	if (r < 0)
 		return -EIO;
 	if (fs->verity == CFS_FUSE_VERITY_REQUIRE && !has_digest) {
-		cfs_objcache_report(fs->cache, redirect,
-				    "no fs-verity digest in the image (verity=require)", 0);
+		cfs_fuse_log("object %s: no fs-verity digest in the image (verity=require)", redirect);
 		free(redirect);
 		return -EIO;
 	}
-	r = cfs_objcache_open(fs->cache, redirect,
-			      fs->verity != CFS_FUSE_VERITY_OFF && has_digest ? digest : NULL,
-			      &f->obj);
-	if (r == 0 && f->obj->size != f->size) {
-		/*
-		 * Bytes past the object's end would be zeros nobody verified, and
-		 * a shorter size would hide verified ones: either way the image
-		 * and the object disagree.
-		 */
-		cfs_objcache_report(fs->cache, redirect, "size differs from the file size in the image", 0);
-		cfs_objcache_close(fs->cache, f->obj);
-		f->obj = NULL;
-		r = -EIO;
-	}
+	r = cfs_objects_open(fs->cache, redirect,
+			     fs->verity != CFS_FUSE_VERITY_OFF && has_digest ? digest : NULL, f->size,
+			     &f->obj);
+	if (r < 0 && r != -ENOMEM)
+		r = -EIO; /* missing, mismatching or unreadable: the library said which */
 	free(redirect);
 	return r;
 }
@@ -457,7 +428,7 @@ static void open_job(struct cfs_fuse_job *job)
 	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) != 0) {
 		/* The opener went away: release() will not come. */
-		cfs_objcache_close(fs->cache, f->obj);
+		cfs_object_close(f->obj);
 		free(f);
 	}
 }
@@ -471,12 +442,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct cfs_fuse *fs = fs_of(req);
 	struct cfs_open_file *f = (struct cfs_open_file *)(uintptr_t)fi->fh;
 
 	(void)ino;
 	if (f) {
-		cfs_objcache_close(fs->cache, f->obj);
+		cfs_object_close(f->obj);
 		free(f);
 	}
 	fuse_reply_err(req, 0);
@@ -518,10 +488,10 @@ static void read_job(struct cfs_fuse_job *job)
 	 * 1 MiB requests a wide read-ahead window brings (1 MiB plus the reply
 	 * header does not fit the largest pipe).
 	 */
-	ssize_t n = cfs_object_read(f->obj, (uint64_t)job->off, job->size, &buf, &data);
+	ssize_t n = cfs_object_read_buf(f->obj, (uint64_t)job->off, job->size, &buf, &data);
 
 	if (n < 0)
-		fuse_reply_err(job->req, (int)-n);
+		fuse_reply_err(job->req, n == -ENOMEM ? ENOMEM : EIO);
 	else
 		fuse_reply_buf(job->req, data, (size_t)n);
 	free(buf);
@@ -566,7 +536,7 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_lseek(req, whence == SEEK_DATA ? off : (off_t)f->size);
 		return;
 	}
-	res = lseek(f->obj->fd, off, whence);
+	res = cfs_object_lseek(f->obj, off, whence);
 	if (res < 0)
 		fuse_reply_err(req, errno);
 	else
@@ -700,7 +670,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	memset(&sv, 0, sizeof(sv));
 	sv.f_bsize = BLOCK;
 	sv.f_frsize = BLOCK;
-	sv.f_blocks = CFS_ALIGN_UP(fs->image_size, (uint64_t)BLOCK) / BLOCK;
+	sv.f_blocks = TOOL_ALIGN_UP(fs->image_size, (uint64_t)BLOCK) / BLOCK;
 	sv.f_namemax = NAME_MAX_LEN;
 	sv.f_flag = ST_RDONLY;
 	fuse_reply_statfs(req, &sv);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
-/* composefs-fuse: backing objects in basedirs and a byte-bounded LRU of their Merkle trees. */
+/* Verified object access: objects in basedirs and a byte-bounded LRU of their Merkle trees. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -8,12 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <composefs/objects.h>
+#include <composefs/store.h>
+
 #include "util.h"
 
-#include "cfs-fuse.h"
-
 #define BLOCK 4096u
-#define DIGEST_LEN 32u
+#define DIGEST_LEN CFS_VERITY_MAX_DIGEST
 /* Trees of smaller objects are cheap to rebuild; not worth a cache file. */
 #define PERSIST_MIN_SIZE (64u * 1024u)
 /* Read-ahead hints of verified sequential reads. */
@@ -33,11 +34,15 @@ struct cfs_tree_entry {
 	struct cfs_tree_entry *prev, *next; /* LRU list, most recent first (ready only) */
 };
 
-struct cfs_objcache {
+struct cfs_objects {
 	int *basedirs;
 	size_t n_basedirs;
 	int cache_dirfd;
 	size_t mem_limit;
+	enum cfs_hash_alg alg;
+	size_t dsize;
+	cfs_objects_report_fn report;
+	void *report_user;
 
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t built; /* an entry left the "building" state */
@@ -46,42 +51,88 @@ struct cfs_objcache {
 	struct cfs_tree_entry lru; /* sentinel */
 	char **logged;		   /* open-addressed set of reported names */
 	size_t logged_cap, n_logged;
-	struct cfs_objcache_stats st;
+	struct cfs_objects_stats st;
 };
 
-int cfs_objcache_new(int *basedir_fds, size_t n_basedirs, int cache_dirfd, size_t mem_limit,
-		     struct cfs_objcache **out)
-{
-	struct cfs_objcache *c = calloc(1, sizeof(*c));
+struct cfs_object {
+	struct cfs_objects *cache;
+	int fd;
+	uint64_t size; /* of the object file (tree size if verified) */
+	const struct cfs_verity_tree *tree; /* NULL: reads are not verified */
+	struct cfs_tree_entry *entry;       /* cache reference held while open */
+	char path[];                        /* "XX/rest", for messages */
+};
 
+void cfs_objects_opts_init(struct cfs_objects_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->alg = CFS_HASH_SHA256;
+	o->tree_mem = CFS_OBJECTS_DEFAULT_TREE_MEM;
+	o->cache_dirfd = -1;
+}
+
+int cfs_objects_new(const int *basedir_fds, size_t n, const struct cfs_objects_opts *o,
+		    struct cfs_objects **out)
+{
+	struct cfs_objects_opts defaults;
+	struct cfs_objects *c;
+	int r = -ENOMEM;
+
+	*out = NULL;
+	if (o == NULL) {
+		cfs_objects_opts_init(&defaults);
+		o = &defaults;
+	}
+	if (n == 0 || o->flags != 0 || cfs_verity_digest_size(o->alg) == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(o->reserved) / sizeof(o->reserved[0]); i++)
+		if (o->reserved[i] != 0)
+			return -EINVAL;
+	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	c->cache_dirfd = -1;
 	c->n_buckets = 1024;
 	c->buckets = calloc(c->n_buckets, sizeof(*c->buckets));
 	c->logged_cap = 64;
 	c->logged = calloc(c->logged_cap, sizeof(*c->logged));
-	if (!c->buckets || !c->logged) {
-		free(c->buckets);
-		free(c->logged);
-		free(c);
-		return -ENOMEM;
-	}
+	c->basedirs = calloc(n, sizeof(*c->basedirs));
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->built, NULL);
 	c->lru.next = c->lru.prev = &c->lru;
-	c->basedirs = basedir_fds;
-	c->n_basedirs = n_basedirs;
-	c->cache_dirfd = cache_dirfd;
-	c->mem_limit = mem_limit;
+	if (!c->buckets || !c->logged || !c->basedirs)
+		goto fail;
+	for (; c->n_basedirs < n; c->n_basedirs++) {
+		c->basedirs[c->n_basedirs] = fcntl(basedir_fds[c->n_basedirs], F_DUPFD_CLOEXEC, 3);
+		if (c->basedirs[c->n_basedirs] < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	if (o->cache_dirfd >= 0) {
+		c->cache_dirfd = fcntl(o->cache_dirfd, F_DUPFD_CLOEXEC, 3);
+		if (c->cache_dirfd < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	c->mem_limit = o->tree_mem;
+	c->alg = o->alg;
+	c->dsize = cfs_verity_digest_size(o->alg);
+	c->report = o->report;
+	c->report_user = o->report_user;
 	*out = c;
 	return 0;
+fail:
+	cfs_objects_free(c);
+	return r;
 }
 
-void cfs_objcache_free(struct cfs_objcache *c)
+void cfs_objects_free(struct cfs_objects *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->n_buckets; i++) {
+	for (size_t i = 0; c->buckets != NULL && i < c->n_buckets; i++) {
 		struct cfs_tree_entry *e = c->buckets[i], *next;
 
 		for (; e; e = next) {
@@ -90,7 +141,7 @@ void cfs_objcache_free(struct cfs_objcache *c)
 			free(e);
 		}
 	}
-	for (size_t i = 0; i < c->logged_cap; i++)
+	for (size_t i = 0; c->logged != NULL && i < c->logged_cap; i++)
 		free(c->logged[i]);
 	for (size_t i = 0; i < c->n_basedirs; i++)
 		close(c->basedirs[i]);
@@ -104,7 +155,7 @@ void cfs_objcache_free(struct cfs_objcache *c)
 	free(c);
 }
 
-void cfs_objcache_get_stats(struct cfs_objcache *c, struct cfs_objcache_stats *st)
+void cfs_objects_get_stats(struct cfs_objects *c, struct cfs_objects_stats *st)
 {
 	pthread_mutex_lock(&c->lock);
 	*st = c->st;
@@ -123,7 +174,7 @@ static uint64_t str_hash(const char *s)
 }
 
 /* Locked. True if @name was not reported yet (and remember it). */
-static bool logged_insert(struct cfs_objcache *c, const char *name)
+static bool logged_insert(struct cfs_objects *c, const char *name)
 {
 	size_t mask = c->logged_cap - 1, i;
 
@@ -161,24 +212,23 @@ static bool logged_insert(struct cfs_objcache *c, const char *name)
 	return true;
 }
 
-void cfs_objcache_report(struct cfs_objcache *c, const char *path, const char *why, int err)
+/* Tell the report callback about @path, once. */
+static void report(struct cfs_objects *c, const char *path, const char *why, int err)
 {
 	bool first;
 
+	if (c->report == NULL)
+		return;
 	pthread_mutex_lock(&c->lock);
 	first = logged_insert(c, path);
 	pthread_mutex_unlock(&c->lock);
-	if (!first)
-		return;
-	if (err)
-		cfs_fuse_log("object %s: %s: %s", path, why, strerror(err < 0 ? -err : err));
-	else
-		cfs_fuse_log("object %s: %s", path, why);
+	if (first)
+		c->report(c->report_user, path, why, err < 0 ? err : -err);
 }
 
 /* ---- tree table (locked helpers) ---- */
 
-static size_t digest_bucket(const struct cfs_objcache *c, const uint8_t *digest)
+static size_t digest_bucket(const struct cfs_objects *c, const uint8_t *digest)
 {
 	uint64_t h;
 
@@ -186,17 +236,17 @@ static size_t digest_bucket(const struct cfs_objcache *c, const uint8_t *digest)
 	return (size_t)(h & (c->n_buckets - 1));
 }
 
-static struct cfs_tree_entry *table_find(struct cfs_objcache *c, const uint8_t *digest)
+static struct cfs_tree_entry *table_find(struct cfs_objects *c, const uint8_t *digest)
 {
 	struct cfs_tree_entry *e = c->buckets[digest_bucket(c, digest)];
 
 	for (; e; e = e->hnext)
-		if (memcmp(e->digest, digest, DIGEST_LEN) == 0)
+		if (memcmp(e->digest, digest, c->dsize) == 0)
 			return e;
 	return NULL;
 }
 
-static void table_grow(struct cfs_objcache *c)
+static void table_grow(struct cfs_objects *c)
 {
 	size_t nb = c->n_buckets * 2;
 	struct cfs_tree_entry **b = calloc(nb, sizeof(*b));
@@ -221,7 +271,7 @@ static void table_grow(struct cfs_objcache *c)
 	free(old);
 }
 
-static void table_insert(struct cfs_objcache *c, struct cfs_tree_entry *e)
+static void table_insert(struct cfs_objects *c, struct cfs_tree_entry *e)
 {
 	size_t k;
 
@@ -233,7 +283,7 @@ static void table_insert(struct cfs_objcache *c, struct cfs_tree_entry *e)
 	c->n_entries++;
 }
 
-static void table_remove(struct cfs_objcache *c, struct cfs_tree_entry *e)
+static void table_remove(struct cfs_objects *c, struct cfs_tree_entry *e)
 {
 	struct cfs_tree_entry **pp = &c->buckets[digest_bucket(c, e->digest)];
 
@@ -253,7 +303,7 @@ static void lru_unlink(struct cfs_tree_entry *e)
 	e->prev = e->next = NULL;
 }
 
-static void lru_push_front(struct cfs_objcache *c, struct cfs_tree_entry *e)
+static void lru_push_front(struct cfs_objects *c, struct cfs_tree_entry *e)
 {
 	e->next = c->lru.next;
 	e->prev = &c->lru;
@@ -262,7 +312,7 @@ static void lru_push_front(struct cfs_objcache *c, struct cfs_tree_entry *e)
 }
 
 /* Drop unused trees, least recently used first, until under the bound. */
-static void evict(struct cfs_objcache *c)
+static void evict(struct cfs_objects *c)
 {
 	struct cfs_tree_entry *e = c->lru.prev, *prev;
 
@@ -282,7 +332,7 @@ static void evict(struct cfs_objcache *c)
 /* ---- opening objects ---- */
 
 /* First basedir holding @path wins. Returns the fd or -errno (-ENOENT: nowhere). */
-static int find_object(struct cfs_objcache *c, const char *path)
+static int find_object(struct cfs_objects *c, const char *path)
 {
 	for (size_t i = 0; i < c->n_basedirs; i++) {
 		/* never blocks on a FIFO; anything but a regular file is refused here */
@@ -294,28 +344,28 @@ static int find_object(struct cfs_objcache *c, const char *path)
 	return -ENOENT;
 }
 
-static void tree_cache_name(const uint8_t *digest, char *name)
+static void tree_cache_name(const struct cfs_objects *c, const uint8_t *digest, char *name)
 {
-	cfs_hex_encode(digest, DIGEST_LEN, name);
+	cfs_hex_encode(digest, c->dsize, name);
 }
 
 /* Load a persisted tree (re-checked against @digest by the loader). */
-static int tree_load(struct cfs_objcache *c, const uint8_t *digest, struct cfs_verity_tree **out)
+static int tree_load(struct cfs_objects *c, const uint8_t *digest, struct cfs_verity_tree **out)
 {
 	char name[2 * DIGEST_LEN + 1];
 	_cleanup_close_ int fd = -1;
 
 	if (c->cache_dirfd < 0)
 		return -ENOENT;
-	tree_cache_name(digest, name);
+	tree_cache_name(c, digest, name);
 	fd = cfs_open_regular_beneath(c->cache_dirfd, name, true);
 	if (fd < 0)
 		return fd;
-	return cfs_verity_tree_load(fd, CFS_HASH_SHA256, digest, out);
+	return cfs_verity_tree_load(fd, c->alg, digest, out);
 }
 
 /* Best effort: a failure only costs a rebuild next time. */
-static bool tree_save(struct cfs_objcache *c, const uint8_t *digest,
+static bool tree_save(struct cfs_objects *c, const uint8_t *digest,
 		      const struct cfs_verity_tree *t)
 {
 	char name[2 * DIGEST_LEN + 1];
@@ -323,7 +373,7 @@ static bool tree_save(struct cfs_objcache *c, const uint8_t *digest,
 
 	if (c->cache_dirfd < 0 || cfs_verity_tree_file_size(t) < PERSIST_MIN_SIZE)
 		return false;
-	tree_cache_name(digest, name);
+	tree_cache_name(c, digest, name);
 	if (cfs_atomic_file_open(c->cache_dirfd, name, 0644, &af) < 0)
 		return false;
 	if (cfs_verity_tree_save(t, af.fd) < 0) {
@@ -337,7 +387,7 @@ static bool tree_save(struct cfs_objcache *c, const uint8_t *digest,
  * Get a referenced, ready tree entry for @digest, building it from @fd when
  * nobody has it. Only one thread builds a given tree; the others wait.
  */
-static int tree_get(struct cfs_objcache *c, const char *path, int fd, const uint8_t *digest,
+static int tree_get(struct cfs_objects *c, const char *path, int fd, const uint8_t *digest,
 		    struct cfs_tree_entry **out)
 {
 	struct cfs_tree_entry *e;
@@ -366,7 +416,7 @@ static int tree_get(struct cfs_objcache *c, const char *path, int fd, const uint
 		pthread_mutex_unlock(&c->lock);
 		return -ENOMEM;
 	}
-	memcpy(e->digest, digest, DIGEST_LEN);
+	memcpy(e->digest, digest, c->dsize);
 	e->refs = 1;
 	table_insert(c, e);
 	pthread_mutex_unlock(&c->lock);
@@ -378,7 +428,7 @@ static int tree_get(struct cfs_objcache *c, const char *path, int fd, const uint
 		/* Start reading the whole object now so the disk runs ahead of the hashing. */
 		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 		posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-		r = cfs_verity_tree_build(fd, CFS_HASH_SHA256, digest, &t);
+		r = cfs_verity_tree_build(fd, c->alg, digest, &t);
 		if (r == 0)
 			saved = tree_save(c, digest, t);
 	}
@@ -406,19 +456,18 @@ static int tree_get(struct cfs_objcache *c, const char *path, int fd, const uint
 	pthread_mutex_unlock(&c->lock);
 
 	if (r == -CFS_EDIGEST) {
-		cfs_objcache_report(c, path,
-				    "content does not match the fs-verity digest in the image", 0);
-		return -EIO;
+		report(c, path, "content does not match the fs-verity digest in the image", 0);
+		return -CFS_EDIGEST;
 	}
 	if (r < 0) {
-		cfs_objcache_report(c, path, "cannot compute its fs-verity tree", r);
+		report(c, path, "cannot compute its fs-verity tree", r);
 		return -EIO;
 	}
 	*out = e;
 	return 0;
 }
 
-static void tree_put(struct cfs_objcache *c, struct cfs_tree_entry *e)
+static void tree_put(struct cfs_objects *c, struct cfs_tree_entry *e)
 {
 	if (!e)
 		return;
@@ -429,39 +478,51 @@ static void tree_put(struct cfs_objcache *c, struct cfs_tree_entry *e)
 	pthread_mutex_unlock(&c->lock);
 }
 
-int cfs_objcache_open(struct cfs_objcache *c, const char *redirect, const uint8_t *digest,
-		      struct cfs_object **out)
+int cfs_objects_open(struct cfs_objects *c, const char *path, const uint8_t *digest, uint64_t size,
+		     struct cfs_object **out)
 {
 	_cleanup_free_ struct cfs_object *o = NULL;
 	struct stat st;
 	size_t len;
 	int r;
 
-	while (*redirect == '/')
-		redirect++;
-	len = strlen(redirect);
+	*out = NULL;
+	while (*path == '/')
+		path++;
+	len = strlen(path);
 	if (len == 0)
 		return -EIO;
 	o = calloc(1, sizeof(*o) + len + 1);
 	if (!o)
 		return -ENOMEM;
-	memcpy(o->path, redirect, len + 1);
+	memcpy(o->path, path, len + 1);
 	o->cache = c;
 	o->fd = find_object(c, o->path);
 	if (o->fd < 0) {
-		cfs_objcache_report(c, o->path,
-				    o->fd == -ENOENT	     ? "not found in any basedir"
-				    : o->fd == -CFS_ENOTREG ? "not a regular file"
-							     : "cannot open",
-				    o->fd == -ENOENT || o->fd == -CFS_ENOTREG ? 0 : o->fd);
-		return -EIO;
+		r = o->fd;
+		report(c, o->path,
+		       r == -ENOENT	       ? "not found in any basedir"
+		       : r == -CFS_ENOTREG ? "not a regular file"
+					    : "cannot open",
+		       r == -ENOENT || r == -CFS_ENOTREG ? 0 : r);
+		return r == -ENOENT ? -ENOENT : -EIO;
 	}
 	if (fstat(o->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		cfs_objcache_report(c, o->path, "not a regular file", 0);
+		report(c, o->path, "not a regular file", 0);
 		close(o->fd);
 		return -EIO;
 	}
 	o->size = (uint64_t)st.st_size;
+	if (size != CFS_OBJECT_SIZE_ANY && size != o->size) {
+		/*
+		 * Bytes past the object's end would be zeros nobody verified, and
+		 * a shorter size would hide verified ones: either way the image
+		 * and the object disagree.
+		 */
+		report(c, o->path, "size differs from the file size in the image", 0);
+		close(o->fd);
+		return -EIO;
+	}
 	posix_fadvise(o->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	if (digest) {
 		r = tree_get(c, o->path, o->fd, digest, &o->entry);
@@ -472,8 +533,7 @@ int cfs_objcache_open(struct cfs_objcache *c, const char *redirect, const uint8_
 		o->tree = o->entry->tree;
 		/* A cached tree says nothing about the file on disk: compare sizes early. */
 		if (cfs_verity_tree_file_size(o->tree) != o->size) {
-			cfs_objcache_report(c, o->path, "size does not match its fs-verity digest",
-					    0);
+			report(c, o->path, "size does not match its fs-verity digest", 0);
 			tree_put(c, o->entry);
 			close(o->fd);
 			return -EIO;
@@ -483,16 +543,37 @@ int cfs_objcache_open(struct cfs_objcache *c, const char *redirect, const uint8_
 	return 0;
 }
 
-void cfs_objcache_close(struct cfs_objcache *c, struct cfs_object *o)
+int cfs_objects_open_digest(struct cfs_objects *c, const uint8_t *digest, struct cfs_object **out)
+{
+	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
+	int r = cfs_objstore_digest_path(digest, c->dsize, path, sizeof(path));
+
+	if (r < 0)
+		return r;
+	return cfs_objects_open(c, path, digest, CFS_OBJECT_SIZE_ANY, out);
+}
+
+void cfs_object_close(struct cfs_object *o)
 {
 	if (!o)
 		return;
-	tree_put(c, o->entry);
+	tree_put(o->cache, o->entry);
 	close(o->fd);
 	free(o);
 }
 
-ssize_t cfs_object_read(struct cfs_object *o, uint64_t offset, size_t len, char **buf_out, const char **data_out)
+uint64_t cfs_object_size(const struct cfs_object *o)
+{
+	return o->size;
+}
+
+const char *cfs_object_path(const struct cfs_object *o)
+{
+	return o->path;
+}
+
+ssize_t cfs_object_read_buf(struct cfs_object *o, uint64_t offset, size_t len, char **buf_out,
+			    const char **data_out)
 {
 	uint64_t size = o->size, end, start = offset, aend;
 	_cleanup_free_ char *buf = NULL;
@@ -515,15 +596,15 @@ ssize_t cfs_object_read(struct cfs_object *o, uint64_t offset, size_t len, char 
 		return -ENOMEM;
 	n = cfs_pread_full(o->fd, buf, aend - start, (off_t)start);
 	if (n < 0) {
-		cfs_objcache_report(o->cache, o->path, "read error", (int)n);
+		report(o->cache, o->path, "read error", (int)n);
 		return -EIO;
 	}
 	if ((uint64_t)n != aend - start) {
 		/* The open checked the size: the object shrank since. */
-		cfs_objcache_report(o->cache, o->path,
-				    o->tree != NULL ? "object is shorter than its fs-verity digest says"
-						    : "object is shorter than the image says",
-				    0);
+		report(o->cache, o->path,
+		       o->tree != NULL ? "object is shorter than its fs-verity digest says"
+				       : "object is shorter than the image says",
+		       0);
 		return -EIO;
 	}
 	/*
@@ -534,15 +615,35 @@ ssize_t cfs_object_read(struct cfs_object *o, uint64_t offset, size_t len, char 
 		posix_fadvise(o->fd, (off_t)aend, PREFETCH_AHEAD, POSIX_FADV_WILLNEED);
 	r = o->tree != NULL ? cfs_verity_tree_check(o->tree, start, buf, aend - start) : 0;
 	if (r < 0) {
-		cfs_objcache_report(
-			o->cache, o->path,
-			r == -CFS_EDIGEST
-				? "content does not match the fs-verity digest in the image"
-				: "verification failed",
-			r == -CFS_EDIGEST ? 0 : r);
-		return -EIO;
+		report(o->cache, o->path,
+		       r == -CFS_EDIGEST ? "content does not match the fs-verity digest in the image"
+					 : "verification failed",
+		       r == -CFS_EDIGEST ? 0 : r);
+		return r == -CFS_EDIGEST ? -CFS_EDIGEST : -EIO;
 	}
 	*data_out = buf + (offset - start);
 	*buf_out = steal_pointer(&buf);
 	return (ssize_t)(end - offset);
+}
+
+off_t cfs_object_lseek(struct cfs_object *o, off_t offset, int whence)
+{
+	off_t r;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	r = lseek(o->fd, offset, whence);
+	return r < 0 ? -errno : r;
+}
+
+ssize_t cfs_object_pread(struct cfs_object *o, void *buf, size_t len, uint64_t offset)
+{
+	char *mem;
+	const char *data;
+	ssize_t n = cfs_object_read_buf(o, offset, len, &mem, &data);
+
+	if (n > 0)
+		memcpy(buf, data, (size_t)n);
+	free(mem);
+	return n;
 }
