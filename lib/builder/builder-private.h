@@ -13,8 +13,11 @@
 
 #include "node.h"
 
+struct cfs_workq;
+
 /* A regular file whose content the workers must read (once per inode). */
 struct build_job {
+	struct build_ctx *ctx;
 	struct cfs_node *node; /* borrowed: the tree holds it */
 	char *relpath;         /* relative to the source root */
 };
@@ -42,13 +45,8 @@ struct build_ctx {
 	const char *srcpath; /* for messages */
 	bool use_proc;       /* xattrs through /proc/self/fd/N/name */
 
-	pthread_mutex_t lock; /* protects the queue and the error */
-	pthread_cond_t work_cond; /* workers: new job, end of scan, failure */
-	pthread_cond_t idle_cond; /* caller: a worker finished */
-	struct build_job *jobs;
-	size_t n_jobs, cap_jobs, next_job;
-	bool scan_done;
-	unsigned workers_running;
+	pthread_mutex_t lock;  /* protects the counters and the error */
+	struct cfs_workq *q;   /* the content workers (lib/util/workq.h) */
 	int err; /* first error (negative errno), 0 if none */
 	char errmsg[1024];
 	uint64_t files_total, bytes_total;

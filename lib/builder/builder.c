@@ -2,12 +2,10 @@
 /* Directory builder: worker threads read each file once to inline, hash and store it. */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +13,7 @@
 
 #include "builder-private.h"
 #include "util.h"
+#include "workq.h"
 
 #define WORK_BUF_SIZE (1024 * 1024)
 #define PROGRESS_INTERVAL_NS 250000000ull
@@ -44,35 +43,32 @@ void cfs_build_fail(struct build_ctx *ctx, int err, const char *relpath, const c
 			snprintf(ctx->errmsg, sizeof(ctx->errmsg), "%s%s%s: %s: %s", ctx->srcpath,
 				 sep, relpath, what, strerror_r(-err, ebuf, sizeof(ebuf)));
 		atomic_store(&ctx->failed, true);
-		pthread_cond_broadcast(&ctx->work_cond);
 	}
 	pthread_mutex_unlock(&ctx->lock);
 }
 
+static void run_job(void *state, void *arg);
+
 int cfs_build_push_job(struct build_ctx *ctx, struct cfs_node *node, char *relpath)
 {
-	int r = 0;
+	struct build_job *job = malloc(sizeof(*job));
+	int r;
 
-	pthread_mutex_lock(&ctx->lock);
-	if (ctx->n_jobs == ctx->cap_jobs) {
-		size_t cap = ctx->cap_jobs ? 2 * ctx->cap_jobs : 1024;
-		struct build_job *j = realloc(ctx->jobs, cap * sizeof(*j));
-
-		if (j == NULL) {
-			r = -ENOMEM;
-			goto out;
-		}
-		ctx->jobs = j;
-		ctx->cap_jobs = cap;
+	if (job == NULL) {
+		free(relpath);
+		return -ENOMEM;
 	}
-	ctx->jobs[ctx->n_jobs++] = (struct build_job){ .node = node, .relpath = relpath };
-	relpath = NULL;
+	*job = (struct build_job){ .ctx = ctx, .node = node, .relpath = relpath };
+	r = cfs_workq_submit(ctx->q, run_job, job);
+	if (r < 0) {
+		free(job->relpath);
+		free(job);
+		return r;
+	}
+	pthread_mutex_lock(&ctx->lock);
 	ctx->files_total++;
-	pthread_cond_signal(&ctx->work_cond);
-out:
 	pthread_mutex_unlock(&ctx->lock);
-	free(relpath);
-	return r;
+	return 0;
 }
 
 static uint64_t now_ns(void)
@@ -108,9 +104,9 @@ void cfs_build_report(struct build_ctx *ctx, bool scanning, bool force)
 
 /* ---- workers ------------------------------------------------------------------ */
 
+/* What each content worker owns (the work queue's per-worker state). */
 struct worker {
 	struct build_ctx *ctx;
-	pthread_t thread;
 	struct cfs_verity_ctx *vctx;
 	uint8_t *buf;
 	struct xattr_bufs xb;
@@ -305,43 +301,40 @@ static int process_job(struct worker *w, const struct build_job *job)
 	return r;
 }
 
-static void *worker_main(void *arg)
+static void run_job(void *state, void *arg)
 {
-	struct worker *w = arg;
-	struct build_ctx *ctx = w->ctx;
+	struct worker *w = state;
+	struct build_job *job = arg;
+	struct build_ctx *ctx = job->ctx;
 
-	for (;;) {
-		struct build_job job;
-
-		pthread_mutex_lock(&ctx->lock);
-		while (!atomic_load(&ctx->failed) && ctx->next_job == ctx->n_jobs && !ctx->scan_done)
-			pthread_cond_wait(&ctx->work_cond, &ctx->lock);
-		if (atomic_load(&ctx->failed) || ctx->next_job == ctx->n_jobs) {
-			ctx->workers_running--;
-			pthread_cond_signal(&ctx->idle_cond);
-			pthread_mutex_unlock(&ctx->lock);
-			return NULL;
-		}
-		job = ctx->jobs[ctx->next_job];
-		ctx->jobs[ctx->next_job].relpath = NULL;
-		ctx->next_job++;
-		pthread_mutex_unlock(&ctx->lock);
-
-		if (process_job(w, &job) == 0) {
-			atomic_fetch_add(&ctx->files_done, 1);
-			atomic_fetch_add(&ctx->bytes_done, job.node->size);
-		}
-		free(job.relpath);
+	/* after a failure the rest is only drained */
+	if (!atomic_load(&ctx->failed) && process_job(w, job) == 0) {
+		atomic_fetch_add(&ctx->files_done, 1);
+		atomic_fetch_add(&ctx->bytes_done, job->node->size);
 	}
+	free(job->relpath);
+	free(job);
 }
 
-static unsigned usable_cpus(void)
+static int worker_init(void *state, void *user)
 {
-	cpu_set_t set;
+	struct worker *w = state;
 
-	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-		return (unsigned)CPU_COUNT(&set);
-	return get_nprocs() > 0 ? (unsigned)get_nprocs() : 1;
+	w->ctx = user;
+	w->buf = malloc(WORK_BUF_SIZE);
+	if (w->buf == NULL || cfs_build_xattr_bufs_init(&w->xb) < 0)
+		return -ENOMEM;
+	return cfs_verity_ctx_new(CFS_HASH_SHA256, &w->vctx);
+}
+
+static void worker_fini(void *state, void *user)
+{
+	struct worker *w = state;
+
+	(void)user;
+	free(w->buf);
+	cfs_build_xattr_bufs_free(&w->xb);
+	cfs_verity_ctx_free(w->vctx);
 }
 
 static int check_opts(const struct cfs_build_opts *o)
@@ -360,13 +353,9 @@ static int check_opts(const struct cfs_build_opts *o)
 
 static void ctx_destroy(struct build_ctx *ctx)
 {
-	for (size_t i = ctx->next_job; i < ctx->n_jobs; i++)
-		free(ctx->jobs[i].relpath);
-	free(ctx->jobs);
+	cfs_workq_free(ctx->q); /* drains what is left (skipped after a failure) */
 	free(ctx->inodes);
 	cfs_build_xattr_bufs_free(&ctx->xb);
-	pthread_cond_destroy(&ctx->work_cond);
-	pthread_cond_destroy(&ctx->idle_cond);
 	pthread_mutex_destroy(&ctx->lock);
 	if (ctx->rootfd >= 0)
 		close(ctx->rootfd);
@@ -383,8 +372,6 @@ static int ctx_init(struct build_ctx *ctx, int atdirfd, const char *path,
 	ctx->flags = o->flags;
 	ctx->srcpath = path;
 	pthread_mutex_init(&ctx->lock, NULL);
-	pthread_cond_init(&ctx->work_cond, NULL);
-	pthread_cond_init(&ctx->idle_cond, NULL);
 	ctx->use_proc = access("/proc/self/fd", X_OK) == 0;
 	ctx->last_progress_ns = now_ns(); /* first report after one interval */
 	if (cfs_build_xattr_bufs_init(&ctx->xb) < 0)
@@ -414,39 +401,17 @@ static void copy_err(const struct build_ctx *ctx, int r, char *errbuf, size_t er
 	}
 }
 
-/* Wait for the workers, reporting progress meanwhile. */
-static void wait_workers(struct build_ctx *ctx)
+static void progress_tick(void *user)
 {
-	pthread_mutex_lock(&ctx->lock);
-	ctx->scan_done = true;
-	pthread_cond_broadcast(&ctx->work_cond);
-	while (ctx->workers_running > 0) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)PROGRESS_INTERVAL_NS;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&ctx->idle_cond, &ctx->lock, &ts);
-		if (ctx->workers_running > 0 && ctx->o->progress != NULL) {
-			pthread_mutex_unlock(&ctx->lock);
-			cfs_build_report(ctx, false, false);
-			pthread_mutex_lock(&ctx->lock);
-		}
-	}
-	pthread_mutex_unlock(&ctx->lock);
+	cfs_build_report(user, false, false);
 }
 
 int cfs_build_from_dir(int atdirfd, const char *path, const struct cfs_build_opts *o,
 		       struct cfs_node **root_out, char *errbuf, size_t errlen)
 {
 	struct cfs_build_opts defaults;
-	struct worker *workers = NULL;
 	struct cfs_node *root = NULL;
 	struct build_ctx ctx;
-	unsigned nthreads, started = 0;
 	int r;
 
 	*root_out = NULL;
@@ -466,34 +431,16 @@ int cfs_build_from_dir(int atdirfd, const char *path, const struct cfs_build_opt
 	if (r < 0)
 		goto out;
 
-	nthreads = o->threads ? o->threads : usable_cpus();
-	workers = calloc(nthreads, sizeof(*workers));
-	if (workers == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (; started < nthreads; started++) {
-		struct worker *w = &workers[started];
+	{
+		struct cfs_workq_opts wo = {
+			.threads = o->threads,
+			.state_size = sizeof(struct worker),
+			.init = worker_init,
+			.fini = worker_fini,
+			.user = &ctx,
+		};
 
-		w->ctx = &ctx;
-		w->buf = malloc(WORK_BUF_SIZE);
-		if (w->buf == NULL || cfs_build_xattr_bufs_init(&w->xb) < 0) {
-			r = -ENOMEM;
-			break;
-		}
-		r = cfs_verity_ctx_new(CFS_HASH_SHA256, &w->vctx);
-		if (r < 0)
-			break;
-		pthread_mutex_lock(&ctx.lock);
-		ctx.workers_running++;
-		pthread_mutex_unlock(&ctx.lock);
-		r = -pthread_create(&w->thread, NULL, worker_main, w);
-		if (r < 0) {
-			pthread_mutex_lock(&ctx.lock);
-			ctx.workers_running--;
-			pthread_mutex_unlock(&ctx.lock);
-			break;
-		}
+		r = cfs_workq_new(&wo, &ctx.q);
 	}
 	if (r == 0)
 		r = cfs_build_scan(&ctx, &root);
@@ -501,22 +448,13 @@ int cfs_build_from_dir(int atdirfd, const char *path, const struct cfs_build_opt
 		cfs_build_fail(&ctx, r, "", "start workers");
 	if (r < 0)
 		cfs_build_fail(&ctx, r, "", "scan");
-	wait_workers(&ctx);
-	for (unsigned i = 0; i < started; i++)
-		pthread_join(workers[i].thread, NULL);
+	if (ctx.q != NULL)
+		cfs_workq_wait(ctx.q, o->progress != NULL ? PROGRESS_INTERVAL_NS : 0, progress_tick, &ctx);
 	if (r == 0 && ctx.err < 0)
 		r = ctx.err;
 	if (r == 0)
 		cfs_build_report(&ctx, false, true);
 out:
-	if (workers != NULL) {
-		for (unsigned i = 0; i < nthreads; i++) {
-			free(workers[i].buf);
-			cfs_build_xattr_bufs_free(&workers[i].xb);
-			cfs_verity_ctx_free(workers[i].vctx);
-		}
-		free(workers);
-	}
 	if (r < 0) {
 		if (ctx.err < 0)
 			r = ctx.err;

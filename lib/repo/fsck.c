@@ -11,6 +11,7 @@
 
 #include "repo-private.h"
 #include "util.h"
+#include "workq.h"
 
 struct fsck {
 	struct cfs_repo *repo;
@@ -25,7 +26,6 @@ struct fsck {
 	int stop;        /* first error or non-zero callback value */
 	char (*dirs)[3]; /* objects/XX directories to check */
 	size_t n_dirs;
-	size_t next_dir;
 };
 
 #define MAX_THREADS 8
@@ -227,55 +227,35 @@ static int objects_top_entry(struct fsck *f, int dirfd, const char *rel, const s
 	return 0;
 }
 
-static void *object_worker(void *arg)
+static void object_dir(void *user, size_t i)
 {
-	struct fsck *f = arg;
+	struct fsck *f = user;
+	char path[16];
+	int r;
 
-	for (;;) {
-		char path[16];
-		size_t i;
-		int r;
-
+	if (__atomic_load_n(&f->stop, __ATOMIC_RELAXED) != 0)
+		return;
+	snprintf(path, sizeof(path), "objects/%s", f->dirs[i]);
+	r = each_entry(f, f->repo->dirfd, path, object_entry);
+	if (r != 0) {
 		pthread_mutex_lock(&f->lock);
-		if (f->stop != 0 || f->next_dir >= f->n_dirs) {
-			pthread_mutex_unlock(&f->lock);
-			return NULL;
-		}
-		i = f->next_dir++;
+		if (f->stop == 0)
+			__atomic_store_n(&f->stop, r, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&f->lock);
-		snprintf(path, sizeof(path), "objects/%s", f->dirs[i]);
-		r = each_entry(f, f->repo->dirfd, path, object_entry);
-		if (r != 0) {
-			pthread_mutex_lock(&f->lock);
-			if (f->stop == 0)
-				__atomic_store_n(&f->stop, r, __ATOMIC_RELAXED);
-			pthread_mutex_unlock(&f->lock);
-		}
 	}
 }
 
 /* Re-hashing dominates: spread the objects/XX directories over the CPUs. */
 static int check_objects(struct fsck *f)
 {
-	pthread_t threads[MAX_THREADS];
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t n = 0, want;
 	int r;
 
 	f->dirs = calloc(256, sizeof(*f->dirs));
 	if (f->dirs == NULL)
 		return -ENOMEM;
 	r = each_entry(f, f->repo->dirfd, "objects", objects_top_entry);
-	want = ncpu < 1 ? 1 : ncpu > MAX_THREADS ? MAX_THREADS : (size_t)ncpu;
-	if (want > f->n_dirs)
-		want = f->n_dirs;
-	for (; r == 0 && n + 1 < want; n++)
-		if (pthread_create(&threads[n], NULL, object_worker, f) != 0)
-			break;
 	if (r == 0)
-		object_worker(f);
-	for (size_t i = 0; i < n; i++)
-		pthread_join(threads[i], NULL);
+		cfs_parallel_for(cfs_thread_count(0, MAX_THREADS), f->n_dirs, object_dir, f);
 	free(f->dirs);
 	f->dirs = NULL;
 	return r != 0 ? r : f->stop;

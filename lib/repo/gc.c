@@ -12,6 +12,7 @@
 
 #include "repo-private.h"
 #include "util.h"
+#include "workq.h"
 
 /* Relative paths to delete once the live set is known. */
 struct path_list {
@@ -59,7 +60,7 @@ struct gc {
 	int objfd;
 	char (*dirs)[3];
 	size_t n_dirs;
-	size_t next_dir;
+	size_t dirs_done; /* progress */
 	int err;
 };
 
@@ -331,38 +332,30 @@ static bool is_hex2(const char *s)
 	return strlen(s) == 2 && strchr("0123456789abcdef", s[0]) && strchr("0123456789abcdef", s[1]);
 }
 
-static void *sweep_worker(void *arg)
+static void sweep_dir(void *user, size_t i)
 {
-	struct gc *g = arg;
+	struct gc *g = user;
+	int r;
 
-	for (;;) {
-		size_t i;
-		int r;
-
-		pthread_mutex_lock(&g->lock);
-		if (g->err != 0 || g->next_dir >= g->n_dirs) {
-			pthread_mutex_unlock(&g->lock);
-			return NULL;
-		}
-		i = g->next_dir++;
-		cfs_repo_progress(g->repo, "collecting garbage", i, g->n_dirs);
+	pthread_mutex_lock(&g->lock);
+	if (g->err != 0) {
 		pthread_mutex_unlock(&g->lock);
-		r = sweep_object_dir(g, g->objfd, g->dirs[i]);
-		if (r < 0) {
-			pthread_mutex_lock(&g->lock);
-			if (g->err == 0)
-				g->err = r;
-			pthread_mutex_unlock(&g->lock);
-		}
+		return;
+	}
+	cfs_repo_progress(g->repo, "collecting garbage", g->dirs_done++, g->n_dirs);
+	pthread_mutex_unlock(&g->lock);
+	r = sweep_object_dir(g, g->objfd, g->dirs[i]);
+	if (r < 0) {
+		pthread_mutex_lock(&g->lock);
+		if (g->err == 0)
+			g->err = r;
+		pthread_mutex_unlock(&g->lock);
 	}
 }
 
 static int sweep_objects(struct gc *g)
 {
 	struct cfs_repo *repo = g->repo;
-	pthread_t threads[MAX_THREADS];
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t n = 0, want;
 	struct dirent *de;
 	DIR *d;
 
@@ -385,19 +378,8 @@ static int sweep_objects(struct gc *g)
 		else if (is_hex2(de->d_name) && g->n_dirs < 256)
 			memcpy(g->dirs[g->n_dirs++], de->d_name, 3);
 	}
-	/* unlinking waits on the disk more than on the CPU: a few threads
-	 * per CPU keep it busy */
-	want = ncpu < 1 ? 2 : (size_t)ncpu * 2;
-	if (want > MAX_THREADS)
-		want = MAX_THREADS;
-	if (want > g->n_dirs)
-		want = g->n_dirs;
-	for (; n + 1 < want; n++)
-		if (pthread_create(&threads[n], NULL, sweep_worker, g) != 0)
-			break;
-	sweep_worker(g);
-	for (size_t i = 0; i < n; i++)
-		pthread_join(threads[i], NULL);
+	/* unlinking waits on the disk more than on the CPU: two threads per CPU keep it busy */
+	cfs_parallel_for(cfs_thread_count(2 * cfs_usable_cpus(), MAX_THREADS), g->n_dirs, sweep_dir, g);
 	closedir(d);
 	free(g->dirs);
 	g->dirs = NULL;
