@@ -92,6 +92,14 @@ int cfs_objstore_object_path(const struct cfs_objstore *s, const uint8_t *digest
 int cfs_objstore_digest_path(const uint8_t *digest, size_t dsize, char *buf, size_t len);
 
 /**
+ * cfs_objstore_parse_path() - the inverse: the digest (@dsize bytes) named by
+ * @path, which must be exactly `XX/<rest>` in lower-case hex as
+ * cfs_objstore_digest_path() writes it. Returns 0, or -EINVAL for anything
+ * else (upper case, other lengths, other separators).
+ */
+int cfs_objstore_parse_path(const char *path, size_t dsize, uint8_t *digest);
+
+/**
  * cfs_objstore_has() - whether an object named @digest exists (or is staged).
  * Returns 1, 0, or a negative errno (e.g. -EACCES); a non-regular file under
  * the object's name is reported as -EUCLEAN.

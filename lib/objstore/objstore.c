@@ -172,6 +172,22 @@ int cfs_objstore_digest_path(const uint8_t *digest, size_t dsize, char *buf, siz
 	return (int)(need - 1);
 }
 
+int cfs_objstore_parse_path(const char *path, size_t dsize, uint8_t *digest)
+{
+	char hex[2 * CFS_VERITY_MAX_DIGEST];
+	size_t n = 2 * dsize;
+
+	if (dsize == 0 || dsize > CFS_VERITY_MAX_DIGEST || strlen(path) != n + 1 || path[2] != '/')
+		return -EINVAL;
+	memcpy(hex, path, 2);
+	memcpy(hex + 2, path + 3, n - 2);
+	/* upper-case hex would decode but is not how objects are named */
+	for (size_t i = 0; i < n; i++)
+		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+			return -EINVAL;
+	return cfs_hex_decode(hex, n, digest, dsize);
+}
+
 int cfs_objstore_object_path(const struct cfs_objstore *s, const uint8_t *digest, char *buf,
 			     size_t len)
 {

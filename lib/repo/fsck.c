@@ -109,9 +109,8 @@ static bool is_hex2(const char *s)
 static int check_object(struct fsck *f, int dirfd, const char *sub, const char *name)
 {
 	struct cfs_repo *repo = f->repo;
-	char path[300], hex[2 * CFS_VERITY_MAX_DIGEST + 1], got_hex[2 * CFS_VERITY_MAX_DIGEST + 1];
+	char path[300], got_hex[2 * CFS_VERITY_MAX_DIGEST + 1];
 	uint8_t want[CFS_VERITY_MAX_DIGEST], got[CFS_VERITY_MAX_DIGEST];
-	size_t restlen = 2 * repo->dsize - 2;
 	_cleanup_close_ int fd = -1;
 	struct stat st;
 	int r;
@@ -119,16 +118,7 @@ static int check_object(struct fsck *f, int dirfd, const char *sub, const char *
 	snprintf(path, sizeof(path), "objects/%s/%s", sub, name);
 	if (cfs_repo_is_temp_name(name))
 		return report_temp(f, path);
-	if (strlen(name) != restlen)
-		return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "not an object name");
-	memcpy(hex, sub, 2);
-	memcpy(hex + 2, name, restlen);
-	hex[2 * repo->dsize] = '\0';
-	/* upper-case hex would decode but is not how objects are named */
-	for (size_t i = 0; i < restlen; i++)
-		if (!strchr("0123456789abcdef", name[i]))
-			return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "not an object name");
-	if (cfs_hex_decode(hex, 2 * repo->dsize, want, repo->dsize) < 0)
+	if (cfs_objstore_parse_path(path + strlen("objects/"), repo->dsize, want) < 0)
 		return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "not an object name");
 	pthread_mutex_lock(&f->lock);
 	f->st->objects_checked++;

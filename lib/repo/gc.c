@@ -283,8 +283,7 @@ static int sweep_object_dir(struct gc *g, int objfd, const char *sub)
 {
 	struct cfs_repo *repo = g->repo;
 	int fd = openat(objfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	char hex[2 * CFS_VERITY_MAX_DIGEST + 1];
-	size_t restlen = 2 * repo->dsize - 2;
+	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
 	struct dirent *de;
 	DIR *d;
 
@@ -310,12 +309,9 @@ static int sweep_object_dir(struct gc *g, int objfd, const char *sub)
 			remove_path(g, fd, de->d_name, &g->st->temp_removed, true);
 			continue;
 		}
-		if (strlen(de->d_name) != restlen)
-			continue;
-		memcpy(hex, sub, 2);
-		memcpy(hex + 2, de->d_name, restlen);
-		if (cfs_hex_decode(hex, 2 * repo->dsize, digest, repo->dsize) < 0)
-			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", sub, de->d_name) >= sizeof(path) ||
+		    cfs_objstore_parse_path(path, repo->dsize, digest) < 0)
+			continue; /* not an object name: fsck reports it */
 		if (cfs_digest_set_has(&g->live, digest)) {
 			pthread_mutex_lock(&g->lock);
 			g->st->objects_kept++;

@@ -131,27 +131,19 @@ int cfs_repo_digest_parse(const struct cfs_repo *repo, const char *text, uint8_t
 
 int cfs_repo_parse_object_path(const struct cfs_repo *repo, const char *path, uint8_t *digest)
 {
-	char hex[2 * CFS_VERITY_MAX_DIGEST + 1];
-	size_t n = 2 * repo->dsize;
-
 	while (*path == '/')
 		path++;
 	if (strncmp(path, "objects/", 8) == 0)
 		path += 8;
-	if (strlen(path) != n + 1 || path[2] != '/')
-		return -EINVAL;
-	memcpy(hex, path, 2);
-	memcpy(hex + 2, path + 3, n - 2);
-	hex[n] = '\0';
-	return cfs_hex_decode(hex, n, digest, repo->dsize);
+	return cfs_objstore_parse_path(path, repo->dsize, digest);
 }
 
 void cfs_repo_object_relpath(const struct cfs_repo *repo, const uint8_t *digest, char *buf, size_t len)
 {
-	char hex[2 * CFS_VERITY_MAX_DIGEST + 1];
+	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
 
-	cfs_hex_encode(digest, repo->dsize, hex);
-	snprintf(buf, len, "objects/%.2s/%s", hex, hex + 2);
+	cfs_objstore_digest_path(digest, repo->dsize, path, sizeof(path));
+	snprintf(buf, len, "objects/%s", path);
 }
 
 int cfs_repo_relock(struct cfs_repo *repo, int op)
@@ -501,7 +493,8 @@ int cfs_repo_read_image_link(struct cfs_repo *repo, const char *hexname, uint8_t
 	if (n < 0)
 		return errno == EINVAL ? -EUCLEAN : -errno;
 	target[n] = '\0';
-	snprintf(want, sizeof(want), "../objects/%.2s/%s", hexname, hexname + 2);
+	cfs_repo_object_relpath(repo, digest, want + 3, sizeof(want) - 3);
+	memcpy(want, "../", 3);
 	return strcmp(target, want) == 0 ? 0 : -EUCLEAN;
 }
 
@@ -643,7 +636,8 @@ int cfs_repo_link_image(struct cfs_repo *repo, const uint8_t *digest)
 
 	cfs_repo_digest_hex(repo, digest, hex);
 	snprintf(rel, sizeof(rel), "images/%s", hex);
-	snprintf(target, sizeof(target), "../objects/%.2s/%s", hex, hex + 2);
+	memcpy(target, "../", 3);
+	cfs_repo_object_relpath(repo, digest, target + 3, sizeof(target) - 3);
 	r = replace_symlink(repo, target, rel);
 	if (r < 0)
 		return cfs_repo_fail(repo, r, "%s: %s", rel, strerror(-r));

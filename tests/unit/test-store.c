@@ -147,6 +147,33 @@ static void test_open_and_path(void)
 	cfs_objstore_free(s);
 }
 
+/* The layout's one definition, both ways, for both digest sizes. */
+static void test_layout(void)
+{
+	uint8_t d[64], back[64];
+	char path[140];
+
+	for (size_t i = 0; i < sizeof(d); i++)
+		d[i] = (uint8_t)(i * 37 + 11);
+	CHECK_EQ_INT(cfs_objstore_digest_path(d, 32, path, sizeof(path)), 65);
+	CHECK(strncmp(path, "0b/30", 5) == 0 && path[2] == '/');
+	CHECK_EQ_INT(cfs_objstore_parse_path(path, 32, back), 0);
+	CHECK(memcmp(d, back, 32) == 0);
+	CHECK_EQ_INT(cfs_objstore_digest_path(d, 64, path, sizeof(path)), 129);
+	CHECK_EQ_INT(cfs_objstore_parse_path(path, 64, back), 0);
+	CHECK(memcmp(d, back, 64) == 0);
+	CHECK_EQ_INT(cfs_objstore_parse_path(path, 32, back), -EINVAL); /* wrong length */
+	CHECK_EQ_INT(cfs_objstore_digest_path(d, 32, path, 65), -ERANGE);
+	CHECK_EQ_INT(cfs_objstore_digest_path(d, 0, path, sizeof(path)), -EINVAL);
+	cfs_objstore_digest_path(d, 32, path, sizeof(path));
+	path[10] = 'A'; /* upper case decodes as hex, but is not an object name */
+	CHECK_EQ_INT(cfs_objstore_parse_path(path, 32, back), -EINVAL);
+	cfs_objstore_digest_path(d, 32, path, sizeof(path));
+	path[2] = 'x';
+	CHECK_EQ_INT(cfs_objstore_parse_path(path, 32, back), -EINVAL);
+	CHECK_EQ_INT(cfs_objstore_parse_path("0b", 32, back), -EINVAL);
+}
+
 static void test_put_immediate(void)
 {
 	struct cfs_objstore *s;
@@ -336,6 +363,7 @@ int main(void)
 
 	CHECK(mkdtemp(tmpdir) != NULL);
 	test_open_and_path();
+	test_layout();
 	test_put_immediate();
 	test_batch();
 	test_threads();
