@@ -46,6 +46,15 @@ struct cfs_object;
  */
 typedef void (*cfs_objects_report_fn)(void *user, const char *path, const char *why, int err);
 
+/**
+ * cfs_objects_fetch_fn - get a missing object (lazy fetch): called when @path
+ * is in no basedir. It must store the object, verified against @digest (NULL
+ * when the image records none: then it should refuse), where the first
+ * basedir finds it, and return 0; or a negative errno (-ENOENT: nobody has
+ * it). Concurrent opens of one missing path wait for a single call.
+ */
+typedef int (*cfs_objects_fetch_fn)(void *user, const char *path, const uint8_t *digest);
+
 /** Options of cfs_objects_new(); set with cfs_objects_opts_init() first. */
 struct cfs_objects_opts {
 	uint32_t flags;               /* none defined yet: must be 0 */
@@ -54,6 +63,8 @@ struct cfs_objects_opts {
 	int cache_dirfd;              /* directory for persistent trees, or -1 (not owned) */
 	cfs_objects_report_fn report; /* may be NULL */
 	void *report_user;
+	cfs_objects_fetch_fn fetch;   /* missing objects: NULL fails them with -ENOENT */
+	void *fetch_user;
 	uint64_t reserved[4];         /* zero */
 };
 

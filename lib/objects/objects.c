@@ -43,6 +43,10 @@ struct cfs_objects {
 	size_t dsize;
 	cfs_objects_report_fn report;
 	void *report_user;
+	cfs_objects_fetch_fn fetch;
+	void *fetch_user;
+	struct fetching *fetching; /* paths being fetched now (under lock) */
+	pthread_cond_t fetched;    /* a fetch finished */
 
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t built; /* an entry left the "building" state */
@@ -52,6 +56,12 @@ struct cfs_objects {
 	char **logged;		   /* open-addressed set of reported names */
 	size_t logged_cap, n_logged;
 	struct cfs_objects_stats st;
+};
+
+/* A fetch in progress: later opens of the same path wait for it. */
+struct fetching {
+	struct fetching *next;
+	const char *path;
 };
 
 struct cfs_object {
@@ -99,6 +109,7 @@ int cfs_objects_new(const int *basedir_fds, size_t n, const struct cfs_objects_o
 	c->basedirs = calloc(n, sizeof(*c->basedirs));
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->built, NULL);
+	pthread_cond_init(&c->fetched, NULL);
 	c->lru.next = c->lru.prev = &c->lru;
 	if (!c->buckets || !c->logged || !c->basedirs)
 		goto fail;
@@ -121,6 +132,8 @@ int cfs_objects_new(const int *basedir_fds, size_t n, const struct cfs_objects_o
 	c->dsize = cfs_verity_digest_size(o->alg);
 	c->report = o->report;
 	c->report_user = o->report_user;
+	c->fetch = o->fetch;
+	c->fetch_user = o->fetch_user;
 	*out = c;
 	return 0;
 fail:
@@ -149,6 +162,7 @@ void cfs_objects_free(struct cfs_objects *c)
 		close(c->cache_dirfd);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->built);
+	pthread_cond_destroy(&c->fetched);
 	free(c->logged);
 	free(c->buckets);
 	free(c->basedirs);
@@ -478,6 +492,50 @@ static void tree_put(struct cfs_objects *c, struct cfs_tree_entry *e)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/*
+ * Have the fetch callback get @path, once however many opens ask at the same
+ * time, then open it. Returns the fd or -errno.
+ */
+static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *digest)
+{
+	struct fetching me = { .path = path }, **pp;
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct fetching *f;
+
+		for (f = c->fetching; f != NULL && strcmp(f->path, path) != 0; f = f->next)
+			;
+		if (f == NULL)
+			break;
+		pthread_cond_wait(&c->fetched, &c->lock);
+	}
+	/* someone else's fetch may have just brought it */
+	pthread_mutex_unlock(&c->lock);
+	r = find_object(c, path);
+	if (r != -ENOENT)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	me.next = c->fetching;
+	c->fetching = &me;
+	pthread_mutex_unlock(&c->lock);
+
+	r = c->fetch(c->fetch_user, path, digest);
+	if (r == 0)
+		r = find_object(c, path);
+	else if (r != -ENOENT)
+		report(c, path, "cannot fetch it", r);
+
+	pthread_mutex_lock(&c->lock);
+	for (pp = &c->fetching; *pp != &me; pp = &(*pp)->next)
+		;
+	*pp = me.next;
+	pthread_cond_broadcast(&c->fetched);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
 int cfs_objects_open(struct cfs_objects *c, const char *path, const uint8_t *digest, uint64_t size,
 		     struct cfs_object **out)
 {
@@ -498,10 +556,12 @@ int cfs_objects_open(struct cfs_objects *c, const char *path, const uint8_t *dig
 	memcpy(o->path, path, len + 1);
 	o->cache = c;
 	o->fd = find_object(c, o->path);
+	if (o->fd == -ENOENT && c->fetch != NULL)
+		o->fd = fetch_object(c, o->path, digest);
 	if (o->fd < 0) {
 		r = o->fd;
 		report(c, o->path,
-		       r == -ENOENT	       ? "not found in any basedir"
+		       r == -ENOENT	       ? (c->fetch != NULL ? "not found in any basedir nor fetched" : "not found in any basedir")
 		       : r == -CFS_ENOTREG ? "not a regular file"
 					    : "cannot open",
 		       r == -ENOENT || r == -CFS_ENOTREG ? 0 : r);
