@@ -26,12 +26,16 @@ struct lcfs_xattr {
  * link is a node pointing at its target), and every node knows its name and
  * parent. Attributes are plain data; lcfs_write_to() turns the tree into a
  * cfs_node tree for our writer and the loaders turn cfs trees into these.
+ *
+ * The fields up to the inode attributes are laid out as in the reference's
+ * private struct: its own mkcomposefs, built with that private header, reads
+ * node->inode.st_mode directly (offset pinned below).
  */
 struct lcfs_node_s {
 	int refs;
 	struct lcfs_node_s *parent;
 	struct lcfs_node_s **children; /* sorted by name; each holds a reference */
-	size_t n_children, cap_children;
+	size_t cap_children, n_children;
 	struct lcfs_node_s *link_to;   /* holds a reference */
 	bool link_invalid;             /* make_hardlink() saw a cycle */
 	char *name;
@@ -42,12 +46,17 @@ struct lcfs_node_s {
 	size_t xattr_size;             /* bytes charged against the per-inode limit */
 	bool has_digest;
 	uint8_t digest[LCFS_DIGEST_SIZE];
-	uint32_t mode, nlink, uid, gid, rdev;
-	uint64_t size;
-	int64_t mtime_sec;
-	uint32_t mtime_nsec;
+	struct {
+		uint32_t mode, nlink, uid, gid, rdev;
+		uint64_t size;
+		int64_t mtime_sec;
+		uint32_t mtime_nsec;
+	};
 	void *scratch;                 /* NULL outside of a conversion or deep clone */
 };
+#if defined(__LP64__)
+_Static_assert(offsetof(struct lcfs_node_s, mode) == 144, "the reference's inode.st_mode offset");
+#endif
 
 /* Return -1 with errno = -@r (for @r < 0), else @r. */
 static inline int lcfs_fail(int r)
