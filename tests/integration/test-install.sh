@@ -126,7 +126,8 @@ cc -std=c17 -Wall -Werror -static-pie -o "$W/prog-static" "$W/prog.c" $(pkg-conf
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 export LD_LIBRARY_PATH=$D$libdir
 (cd "$W" && ./prog >prog.out) || fail "the program linked with the shared library failed"
-ldd "$W/prog" | grep -qF "$D$libdir/libcomposefs-c.so.0" || fail "prog does not use the installed library"
+deps=$(ldd "$W/prog") # not piped into grep -q: an early exit would be SIGPIPE under pipefail
+grep -qF "$D$libdir/libcomposefs-c.so.0" <<<"$deps" || fail "prog does not use the installed library"
 (cd "$W" && ./prog-static >prog-static.out) || fail "the program linked with the static library failed"
 cmp -s "$W/prog.out" "$W/prog-static.out" || fail "shared and static builds disagree"
 want=$(cd "$W" && "$D$bindir/composefs-info" info prog.cfs | sed -n 's/^fs-verity-sha256: *//p')
