@@ -511,22 +511,19 @@ static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *
 			break;
 		pthread_cond_wait(&c->fetched, &c->lock);
 	}
-	/* someone else's fetch may have just brought it */
-	pthread_mutex_unlock(&c->lock);
-	r = find_object(c, path);
-	if (r != -ENOENT)
-		return r;
-	pthread_mutex_lock(&c->lock);
 	me.next = c->fetching;
 	c->fetching = &me;
 	pthread_mutex_unlock(&c->lock);
-
+	/* a fetch that just ended may have brought it */
+	r = find_object(c, path);
+	if (r != -ENOENT)
+		goto done;
 	r = c->fetch(c->fetch_user, path, digest);
 	if (r == 0)
 		r = find_object(c, path);
 	else if (r != -ENOENT)
 		report(c, path, "cannot fetch it", r);
-
+done:
 	pthread_mutex_lock(&c->lock);
 	for (pp = &c->fetching; *pp != &me; pp = &(*pp)->next)
 		;

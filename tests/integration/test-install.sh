@@ -70,7 +70,7 @@ so=$(readlink -f "$D$libdir/libcomposefs-c.so")
 [ -f "$so" ] && [ -f "$D$libdir/libcomposefs-c.a" ] || fail "libcomposefs-c.so/.a not installed in $libdir"
 soname=$(objdump -p "$so" | awk '$1 == "SONAME" { print $2 }')
 [ "$soname" = libcomposefs-c.so.0 ] || fail "soname is '$soname'"
-[ -e "$D$libdir/libcomposefs.so.1" ] && fail "libcomposefs.so.1 is the drop-in's name, not ours"
+[ "$(readlink -f "$D$libdir/libcomposefs.so.1" 2>/dev/null)" = "$so" ] && fail "libcomposefs.so.1 is the drop-in's name, not ours"
 # exactly the functions the public headers declare are exported
 cc -E -P -I "$D$includedir" "$D$includedir/composefs/composefs.h" | grep -oE '\bcfs_[a-z0-9_]+ *\(' |
 	sed 's/ *(//' | sort -u >"$W/declared"
@@ -132,6 +132,58 @@ cmp -s "$W/prog.out" "$W/prog-static.out" || fail "shared and static builds disa
 want=$(cd "$W" && "$D$bindir/composefs-info" info prog.cfs | sed -n 's/^fs-verity-sha256: *//p')
 [ -n "$want" ] && grep -q "$want" "$W/prog.out" || fail "the program's digest differs from composefs-info's"
 ok "libcomposefs-c: soname, exports = public API, headers alone in C17 and C++, pkg-config shared and static"
+
+# ---- the libcomposefs.so.1 drop-in (-Dlibcomposefs=true): headers, pkg-config composefs -----
+if [ "$(opt libcomposefs)" = True ]; then # meson reports the boolean through python
+	lso=$(readlink -f "$D$libdir/libcomposefs.so")
+	[ -f "$lso" ] || fail "libcomposefs.so not installed in $libdir"
+	[ "$(objdump -p "$lso" | awk '$1 == "SONAME" { print $2 }')" = libcomposefs.so.1 ] || fail "drop-in soname"
+	nm -D --defined-only "$lso" | awk '{ print $3 }' | sort >"$W/lcfs-exported"
+	diff "$CFS_SRCDIR/tests/assets/lcfs-symbols.txt" "$W/lcfs-exported" >&2 || fail "drop-in exports != tests/assets/lcfs-symbols.txt"
+	for h in lcfs-writer.h lcfs-mount.h lcfs-erofs.h; do
+		[ -s "$D$includedir/libcomposefs/$h" ] || fail "libcomposefs/$h not installed"
+		printf '#include <libcomposefs/%s>\nint lcfs_header_test;\n' "$h" >"$W/lh.c"
+		cc -std=c17 -Wall -Wextra -Werror -fsyntax-only -I "$D$includedir" "$W/lh.c" || fail "libcomposefs/$h alone, C17"
+		cp "$W/lh.c" "$W/lh.cc"
+		c++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only -I "$D$includedir" "$W/lh.cc" || fail "libcomposefs/$h alone, C++"
+	done
+	cat >"$W/lprog.c" <<'PROG'
+#define _DEFAULT_SOURCE /* S_IF* under -std=c17 */
+#include <stdio.h>
+#include <sys/stat.h>
+#include <libcomposefs/lcfs-writer.h>
+static ssize_t out(void *f, void *buf, size_t n) { return (ssize_t)fwrite(buf, 1, n, f); }
+int main(void)
+{
+	struct lcfs_node_s *root = lcfs_node_new(), *f = lcfs_node_new();
+	struct lcfs_write_options_s o = { .format = LCFS_FORMAT_EROFS, .max_version = 1 };
+	uint8_t d[LCFS_DIGEST_SIZE];
+	FILE *img = fopen("lprog.cfs", "w");
+	lcfs_node_set_mode(root, S_IFDIR | 0755);
+	lcfs_node_set_mode(f, S_IFREG | 0644);
+	if (!img || lcfs_node_set_content(f, (const uint8_t *)"hello\n", 6) < 0 ||
+	    lcfs_node_add_child(root, f, "hello") < 0)
+		return 1;
+	o.file = img;
+	o.file_write_cb = out;
+	o.digest_out = d;
+	if (lcfs_write_to(root, &o) < 0 || fclose(img) != 0)
+		return 1;
+	for (int i = 0; i < LCFS_DIGEST_SIZE; i++)
+		printf("%02x", d[i]);
+	printf("\n");
+	lcfs_node_unref(root);
+	return 0;
+}
+PROG
+	cc -std=c17 -Wall -Werror -o "$W/lprog" "$W/lprog.c" $(PKG_CONFIG_PATH=$D$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D pkg-config --cflags --libs composefs) || fail "build against pkg-config composefs"
+	(cd "$W" && ./lprog >lprog.out) || fail "the program linked with the drop-in failed"
+	deps=$(ldd "$W/lprog") # grep -q would end ldd early: SIGPIPE under pipefail
+	grep -qF "$D$libdir/libcomposefs.so.1" <<<"$deps" || fail "lprog does not use the installed drop-in: $deps"
+	want=$(cd "$W" && "$D$bindir/composefs-info" info lprog.cfs | sed -n 's/^fs-verity-sha256: *//p')
+	[ -n "$want" ] && [ "$(cat "$W/lprog.out")" = "$want" ] || fail "the drop-in's digest differs from composefs-info's"
+	ok "libcomposefs.so.1 drop-in: soname, exports, headers alone in C17 and C++, pkg-config composefs"
+fi
 
 # no installed program refers to the build tree (debug info aside: it names the compile dir)
 for f in "$D$bindir"/* "$D$helperdir/mount.composefs"; do
