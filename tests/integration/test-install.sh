@@ -40,6 +40,14 @@ libdir=$prefix/$(opt libdir)
 includedir=$prefix/$(opt includedir)
 mandir=$prefix/$(opt mandir)
 helperdir=$(opt mount_helper_dir)
+# programs linked with the library are built as the library was: same compiler, same sanitizers
+sanitize=$(opt b_sanitize)
+ccl=(cc)
+if [ "$sanitize" != none ]; then
+	# the compiler of the build (meson 1.0 has no "introspect --compilers")
+	ccl=("$(awk '$1 == "rule" && $2 == "c_COMPILER" { getline; print $3; exit }' "$B/build.ninja")"
+		-fsanitize="$sanitize")
+fi
 case $helperdir in /*) ;; *) helperdir=$prefix/$helperdir ;; esac
 
 meson install -C "$B" --destdir "$D" --no-rebuild --quiet >"$W/install.log" 2>&1 ||
@@ -116,11 +124,12 @@ int main(void)
 PROG
 export PKG_CONFIG_PATH=$D$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D
 # shellcheck disable=SC2046
-cc -std=c17 -Wall -Werror -o "$W/prog" "$W/prog.c" $(pkg-config --cflags --libs composefs-c) || fail "build against the shared library"
+"${ccl[@]}" -std=c17 -Wall -Werror -o "$W/prog" "$W/prog.c" $(pkg-config --cflags --libs composefs-c) || fail "build against the shared library"
 # shellcheck disable=SC2046
-cc -std=c17 -Wall -Werror -static-pie -o "$W/prog-static" "$W/prog.c" $(pkg-config --cflags composefs-c) \
-	"$D$libdir/libcomposefs-c.a" $(pkg-config --static --libs-only-l composefs-c | sed 's/-lcomposefs-c//') 2>"$W/static.err" ||
-	cc -std=c17 -Wall -Werror -o "$W/prog-static" "$W/prog.c" $(pkg-config --cflags composefs-c) \
+# (a fully static program where the C library allows it; sanitizer runtimes do not)
+{ [ "$sanitize" = none ] && "${ccl[@]}" -std=c17 -Wall -Werror -static-pie -o "$W/prog-static" "$W/prog.c" $(pkg-config --cflags composefs-c) \
+	"$D$libdir/libcomposefs-c.a" $(pkg-config --static --libs-only-l composefs-c | sed 's/-lcomposefs-c//') 2>"$W/static.err"; } ||
+	"${ccl[@]}" -std=c17 -Wall -Werror -o "$W/prog-static" "$W/prog.c" $(pkg-config --cflags composefs-c) \
 		"$D$libdir/libcomposefs-c.a" $(pkg-config --static --libs-only-l composefs-c | sed 's/-lcomposefs-c//') ||
 	fail "build against the static library"
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
@@ -176,7 +185,7 @@ int main(void)
 	return 0;
 }
 PROG
-	cc -std=c17 -Wall -Werror -o "$W/lprog" "$W/lprog.c" $(PKG_CONFIG_PATH=$D$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D pkg-config --cflags --libs composefs) || fail "build against pkg-config composefs"
+	"${ccl[@]}" -std=c17 -Wall -Werror -o "$W/lprog" "$W/lprog.c" $(PKG_CONFIG_PATH=$D$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D pkg-config --cflags --libs composefs) || fail "build against pkg-config composefs"
 	(cd "$W" && ./lprog >lprog.out) || fail "the program linked with the drop-in failed"
 	deps=$(ldd "$W/lprog") # grep -q would end ldd early: SIGPIPE under pipefail
 	grep -qF "$D$libdir/libcomposefs.so.1" <<<"$deps" || fail "lprog does not use the installed drop-in: $deps"
@@ -225,12 +234,18 @@ ok "installed composefs mount --fuse runs the installed composefs-fuse"
 # directory is overlaid with DESTDIR's copy (the host's /sbin is left alone)
 target=$(readlink -f "$helperdir")
 MNTS+=("$W/m")
+# A dynamically linked helper (sanitizer builds) needs the library where the loader looks,
+# since mount(8) drops LD_LIBRARY_PATH: the system library directory gets the same overlay.
+syslib=$(readlink -f /usr/lib/x86_64-linux-gnu 2>/dev/null || echo /usr/lib)
+needlib=""
+grep -q 'libcomposefs-c' <<<"$(ldd "$D$helperdir/mount.composefs" 2>&1 || true)" && needlib="$D$libdir"
 unshare -m --propagation private sh -euc '
 	mount -t overlay cfs-install -o "lowerdir=$1:$2" "$2"
+	[ -z "$7" ] || mount -t overlay cfs-install-lib -o "lowerdir=$7:$8" "$8"
 	mount -t composefs -o "basedir=$3/objects" "$3/images/$4" "$5"
 	cmp "$6/big" "$5/big"
 	grep -qx installed "$5/d/file"
 	findmnt -n -o FSTYPE,SOURCE "$5" | grep -q "^overlay *composefs$"
-	umount "$5"' sh "$D$helperdir" "$target" "$R" "$digest" "$W/m" "$W/src" ||
+	umount "$5"' sh "$D$helperdir" "$target" "$R" "$digest" "$W/m" "$W/src" "$needlib" "$syslib" ||
 	fail "mount -t composefs with the installed helper"
 ok "mount -t composefs runs the installed mount.composefs"

@@ -52,7 +52,8 @@ ok "random tree ($nfiles entries, seed 1234): mount identical to the source in e
 (cd "$W" && exec 3<"$B" && unshare -m --propagation private sh -euc '
 	mount -t tmpfs cfs-test-tmp /tmp
 	erofs_before=$(grep -c " - erofs " /proc/self/mountinfo || true)
-	"/proc/self/fd/3/$1" -o basedir=store img.cfs m
+	# a dynamically linked helper (sanitizer builds) finds the library through fd 3 too
+	LD_LIBRARY_PATH=/proc/self/fd/3/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "/proc/self/fd/3/$1" -o basedir=store img.cfs m
 	[ "$(grep -c " - erofs " /proc/self/mountinfo || true)" = "$erofs_before" ] || { echo "EROFS mount visible"; exit 1; }
 	[ -z "$(ls -A /tmp)" ] || { echo "left in /tmp: $(ls -A /tmp)"; exit 1; }
 	ls m/ >/dev/null

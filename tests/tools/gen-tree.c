@@ -344,8 +344,14 @@ static void make_special(const char *path, mode_t type)
 	dev_t dev = 0;
 	mode_t perm = chance(50) ? 0644 : 0600;
 
-	if (type == S_IFCHR || type == S_IFBLK)
-		dev = makedev(1 + rnd_below(300), rnd_below(70000));
+	if (type == S_IFCHR || type == S_IFBLK) {
+		/* one draw after the other: the order of a call's arguments is unspecified, and
+		 * gcc and clang pick different ones (the tree must not depend on the compiler);
+		 * minor first, as gcc did when the vectors were recorded */
+		unsigned min = rnd_below(70000), maj = 1 + rnd_below(300);
+
+		dev = makedev(maj, min);
+	}
 	if (type == S_IFCHR && opt_whiteouts && chance(30))
 		dev = makedev(0, 0);
 	if (mknod(path, type | perm, dev) < 0)

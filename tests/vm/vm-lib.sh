@@ -53,7 +53,12 @@ vm_find_kernel() { # newest cached kernel, or nothing (never fails: the cache ma
 }
 
 vm_kernel() {
-	local pkg
+	local pkg lockfd
+	mkdir -p "$CACHE"
+	# VM tests run side by side: one fetches, the others wait for it (and the unpacked tree
+	# appears under kern/ in one rename, so nobody sees half of it)
+	exec {lockfd}>"$CACHE/.lock"
+	flock "$lockfd"
 	KERNEL=$(vm_find_kernel)
 	if [ -z "$KERNEL" ]; then
 		command -v apt-get >/dev/null || skip "no kernel in $CACHE and no apt-get to fetch one"
@@ -63,14 +68,16 @@ vm_kernel() {
 			awk '{print $1}' | sort -V | tail -n 1)
 		[ -n "$pkg" ] || skip "no linux-image-6.12.*-cloud-amd64-unsigned package known to apt (bookworm-security needed)"
 		echo "fetching $pkg into $CACHE"
-		mkdir -p "$CACHE"
+		rm -rf "$CACHE/kern.tmp"
 		# apt-get download drops privileges to _apt where it can; a cache it cannot write into
 		# (a build tree under /root) only earns a warning, so keep that off the log
 		(cd "$CACHE" && apt-get download "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2;
-			dpkg -x "$pkg"_*.deb kern) || skip "cannot download or unpack $pkg"
+			dpkg -x "$pkg"_*.deb kern.tmp && rm -rf kern && mv kern.tmp kern) ||
+			skip "cannot download or unpack $pkg"
 		KERNEL=$(vm_find_kernel)
 		[ -n "$KERNEL" ] || fail "no vmlinuz in $pkg"
 	fi
+	exec {lockfd}>&-
 	KVER=${KERNEL##*/vmlinuz-}
 	MODDIR=$CACHE/kern/lib/modules/$KVER
 	[ -d "$MODDIR" ] || fail "no modules for $KVER in $CACHE"
