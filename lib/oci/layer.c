@@ -326,10 +326,7 @@ static int add_hardlink(struct layer *l, struct cfs_node *dir, const char *name,
 		return r;
 	if (n == 0)
 		return lfail(l, -EUCLEAN, "hard link to the root");
-	r = walk(l, comps, n, false, &tdir);
-	if (r < 0)
-		return r;
-	t = cfs_node_lookup(tdir, comps[n - 1]);
+	t = walk(l, comps, n, false, &tdir) == 0 ? cfs_node_lookup(tdir, comps[n - 1]) : NULL;
 	if (t == NULL)
 		return lfail(l, -EUCLEAN, "hard link to %s, which is not earlier in this layer", target);
 	if (S_ISDIR(cfs_node_get_mode(t)))

@@ -183,6 +183,22 @@ class Layout:
                        "manifests": entries}, f)
 
 
+def fix_blob_to(lay, tar):
+    """Store @tar under the digest the manifest names for a longer tar (digest check then fails
+    first); for a pure diff_id mismatch the manifest is rewritten to name @tar's own digest."""
+    for name in os.listdir(os.path.join(lay.d, "blobs", "sha256")):
+        if name.endswith(".tmp"):
+            os.remove(os.path.join(lay.d, "blobs", "sha256", name))
+    idx = json.load(open(os.path.join(lay.d, "index.json")))
+    mpath = os.path.join(lay.d, "blobs", "sha256", idx["manifests"][0]["digest"][7:])
+    m = json.load(open(mpath))
+    m["layers"][0]["digest"], m["layers"][0]["size"] = lay.blob(tar), len(tar)
+    mb = json.dumps(m).encode()
+    idx["manifests"][0]["digest"], idx["manifests"][0]["size"] = lay.blob(mb), len(mb)
+    with open(os.path.join(lay.d, "index.json"), "w") as f:
+        json.dump(idx, f)
+
+
 def main():
     if sys.argv[1] == "--layer":
         with open(sys.argv[3], "wb") as f:
@@ -192,6 +208,28 @@ def main():
         # DIR KIND: a layout whose only layer is a hostile tar, tagged latest
         lay = Layout(sys.argv[2])
         lay.index([("latest", lay.image([(hostile(sys.argv[3]), "gzip")]))])
+        return
+    if sys.argv[1] in ("--bad-diff-id", "--bad-manifest", "--bad-size"):
+        lay = Layout(sys.argv[2])
+        tar = layer1()
+        if sys.argv[1] == "--bad-diff-id":
+            lay.index([("latest", lay.image([(tar + b"\0" * 512, "none")]))])
+            # the config now names a tar one block longer than the blob is
+            blob = os.path.join(lay.d, "blobs", "sha256", sha(tar + b"\0" * 512)[7:])
+            os.rename(blob, blob + ".tmp")
+            with open(blob + ".tmp", "rb") as f:
+                pass
+            return fix_blob_to(lay, tar)
+        if sys.argv[1] == "--bad-size":
+            desc = lay.image([(tar, "gzip")])
+            m = json.load(open(os.path.join(lay.d, "blobs", "sha256", desc["digest"][7:])))
+            m["layers"][0]["size"] += 1
+            mb = json.dumps(m).encode()
+            lay.index([("latest", {"mediaType": desc["mediaType"], "digest": lay.blob(mb), "size": len(mb)})])
+            return
+        bad = b'{"schemaVersion": 2, "config": [}'
+        lay.index([("latest", {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                               "digest": lay.blob(bad), "size": len(bad)})])
         return
     lay = Layout(sys.argv[1])
     l1, l2, l3 = layer1(), layer2(), layer3()
