@@ -6,9 +6,11 @@ set -euo pipefail
 pkgs=(
 	gcc clang libc6-dev pkg-config meson ninja-build          # toolchain
 	libssl-dev libfuse3-dev fuse3                              # libraries
+	libarchive-dev libjson-c-dev libacl1-dev liblz4-dev        # OCI layers and manifests (+ static link deps)
 	libclang-rt-14-dev libfuzzer-14-dev                        # sanitizers, libFuzzer
 	erofs-utils fsverity attr acl e2fsprogs util-linux gzip    # test oracles and helpers
 	openssl xxd python3 man-db binutils bash-completion        # test keys, helpers, man -l, objcopy, completion
+	skopeo umoci zstd                                          # OCI images for the tests, an independent unpacker
 	qemu-system-x86 busybox-static cpio                        # fs-verity tests in a VM
 	go-md2man                                                  # man pages
 )

@@ -15,6 +15,7 @@
 #include <composefs/mount.h>
 #include <composefs/repo.h>
 #include <composefs/sign.h>
+#include <composefs/oci.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* OCI images: import an image (all layers merged) into a repository as one composefs image. */
+#ifndef COMPOSEFS_OCI_H
+#define COMPOSEFS_OCI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <composefs/repo.h>
+#include <composefs/verity.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Layout added to a repository (see docs/design.md, "OCI images"):
+ *
+ *   images/refs/NAME                       the merged image of an OCI image called NAME
+ *   images/refs/oci-layer/sha256:<diff_id> one image per layer (its literal tree, whiteouts
+ *                                          kept as .wh. entries): how an imported layer is
+ *                                          recognised and reused without reading it again
+ *   oci/images/<NAME, '/' and '%' %-escaped>
+ *                                          JSON record: name, image, config, manifest, source,
+ *                                          layers (diff_ids)
+ *
+ * Both kinds of ref are ordinary gc roots, so gc keeps every object an OCI
+ * image or an imported layer needs; cfs_oci_remove() drops them again.
+ */
+
+/** Largest regular file stored inline in the image (as composefs-rs does for OCI layers). */
+#define CFS_OCI_INLINE_MAX 64
+/** Ref name prefix of layer images; names of OCI images may not start with it. */
+#define CFS_OCI_LAYER_REF_PREFIX "oci-layer/"
+/** Length of "sha256:" + 64 hex digits. */
+#define CFS_OCI_DIGEST_LEN 71
+
+/**
+ * cfs_oci_progress_fn - progress of a pull: @phase ("layer 2/5 sha256:...",
+ * "merging", ...); @done/@total in layers.
+ */
+typedef void (*cfs_oci_progress_fn)(void *user, const char *phase, uint64_t done, uint64_t total);
+
+/**
+ * struct cfs_oci_pull_opts - options of cfs_oci_pull().
+ * @flags: none defined; must be 0.
+ * @platform: "os/arch[/variant]" chosen from an image index; NULL for the
+ *            host's ("linux/amd64" on x86_64).
+ * @progress, @progress_user: optional progress callback.
+ */
+struct cfs_oci_pull_opts {
+	uint32_t flags;
+	const char *platform;
+	cfs_oci_progress_fn progress;
+	void *progress_user;
+	uint32_t reserved[8];
+};
+
+/** cfs_oci_pull_opts_init() - defaults: no flags, host platform, no progress. */
+void cfs_oci_pull_opts_init(struct cfs_oci_pull_opts *o);
+
+/** What cfs_oci_pull() did. Strings are NUL-terminated. */
+struct cfs_oci_pull_result {
+	uint8_t image_digest[CFS_VERITY_MAX_DIGEST];     /* the merged image */
+	char config_digest[CFS_OCI_DIGEST_LEN + 1];      /* the image's config blob ("sha256:...") */
+	char manifest_digest[CFS_OCI_DIGEST_LEN + 1];    /* its manifest ("" for docker-archive) */
+	uint32_t n_layers;
+	uint32_t n_layers_reused;                        /* known by diff_id, not read again */
+	uint64_t reserved[4];
+};
+
+/**
+ * cfs_oci_pull() - import the OCI image @source into @repo as image @name.
+ * @source: "oci:DIR[:TAG]" (an OCI image layout), "oci-archive:FILE[:TAG]"
+ *          (a tar of one) or "docker-archive:FILE[:TAG]" (docker save).
+ *          Image indexes (OCI or Docker manifest lists) are resolved to the
+ *          manifest of @o->platform; OCI and Docker schema 2 manifests.
+ * @name: ref name of the result (cfs_repo_ref_name_valid(), not under
+ *        CFS_OCI_LAYER_REF_PREFIX); replaces an image of that name.
+ * @o: options or NULL for the defaults.
+ * @res: receives what was done (may be NULL).
+ * @errbuf: on failure a message naming the blob ("layer sha256:...: ...").
+ *
+ * Every document and blob is checked against its digest (and size) while it
+ * is read; each layer is read once, decompressed (gzip, zstd) and its tar
+ * parsed in the same pass, its diff_id checked, and regular files longer
+ * than CFS_OCI_INLINE_MAX stored as objects (deduplicated against the
+ * repository). Layers whose diff_id is already imported are not read.
+ * Nothing is named before it is verified: objects of a refused layer are
+ * never published, and @name is set only after every layer passed.
+ *
+ * Returns 0; -EINVAL for bad arguments; -CFS_EDIGEST when a blob does not
+ * match its digest, size or diff_id; -EUCLEAN for a malformed or hostile
+ * document or tar (a path with "..", an absolute path, a path through a
+ * non-directory, a hard link out of the layer, ...); -EOPNOTSUPP for
+ * unsupported sources or formats; -ENOENT when the source has no such
+ * image or platform; -EROFS; other -errno.
+ */
+int cfs_oci_pull(struct cfs_repo *repo, const char *source, const char *name, const struct cfs_oci_pull_opts *o,
+		 struct cfs_oci_pull_result *res, char *errbuf, size_t errlen);
+
+/** One OCI image as listed by cfs_oci_list_images(); strings owned by the library. */
+struct cfs_oci_image_info {
+	const char *name;
+	const char *config_digest;
+	const char *manifest_digest;   /* "" when the source had none */
+	const char *source;            /* what it was pulled from */
+	const uint8_t *image_digest;   /* cfs_repo_digest_size() bytes */
+	bool named;                    /* images/refs/NAME still names that image */
+	size_t n_layers;
+	const char *const *diff_ids;
+};
+
+/** cfs_oci_image_fn - called once per image; non-zero stops the listing and is returned. */
+typedef int (*cfs_oci_image_fn)(void *user, const struct cfs_oci_image_info *info);
+
+/**
+ * cfs_oci_list_images() - call @fn for each OCI image recorded in @repo, in
+ * name order. Returns 0, @fn's non-zero value, -EUCLEAN for an unreadable
+ * record (named in @errbuf), other -errno.
+ */
+int cfs_oci_list_images(struct cfs_repo *repo, cfs_oci_image_fn fn, void *user, char *errbuf, size_t errlen);
+
+/**
+ * cfs_oci_image_get() - the record of OCI image @name, handed to @fn.
+ * Returns 0, -ENOENT if there is none, what @fn returned, -errno.
+ */
+int cfs_oci_image_get(struct cfs_repo *repo, const char *name, cfs_oci_image_fn fn, void *user, char *errbuf,
+		      size_t errlen);
+
+/**
+ * cfs_oci_remove() - forget OCI image @name: its record, its ref (if it
+ * still names the image pulled), and the refs of its layers that no other
+ * OCI image uses. What they held goes at the next cfs_repo_gc().
+ * Returns 0, -ENOENT, -EROFS, -errno.
+ */
+int cfs_oci_remove(struct cfs_repo *repo, const char *name, char *errbuf, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

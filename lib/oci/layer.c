@@ -1,0 +1,559 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* One layer in one pass: blob digest, decompression, diff_id and tar entries -> tree + objects. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <openssl/evp.h>
+
+#include <composefs/oci.h>
+#include <composefs/verity.h>
+
+#include "node.h"
+#include "oci-private.h"
+#include "util.h"
+
+#define CHUNK (64u << 10)
+/* files up to this size are hashed in memory and written only when their object is new */
+#define MEM_MAX (1u << 20)
+/* deeper than any real tree; the writer refuses 2048 */
+#define MAX_DEPTH 1024
+
+struct layer {
+	/* the blob as read, then the tar as decompressed */
+	oci_read_fn fn;
+	void *user;
+	EVP_MD_CTX *raw_md, *tar_md;
+	uint64_t raw_bytes;
+	int read_err;
+	struct archive *outer, *inner;
+	uint8_t raw_buf[CHUNK], tar_buf[CHUNK];
+	/* the tree */
+	struct cfs_node *root;
+	struct cfs_objstore *store;
+	enum cfs_hash_alg alg;
+	struct cfs_verity_ctx *vctx;
+	uint8_t *mem;
+	char *err;
+	size_t errlen;
+	const char *path; /* entry being read, for messages */
+};
+
+static const char *errstr(struct archive *a)
+{
+	const char *s = archive_error_string(a);
+
+	return s != NULL ? s : "malformed archive";
+}
+
+static la_ssize_t raw_read(struct archive *a, void *client, const void **buf)
+{
+	struct layer *l = client;
+	ssize_t n = l->fn(l->user, l->raw_buf, sizeof(l->raw_buf));
+
+	if (n < 0) {
+		l->read_err = (int)n;
+		archive_set_error(a, EIO, "read error");
+		return -1;
+	}
+	EVP_DigestUpdate(l->raw_md, l->raw_buf, (size_t)n);
+	l->raw_bytes += (uint64_t)n;
+	*buf = l->raw_buf;
+	return n;
+}
+
+static la_ssize_t tar_read(struct archive *a, void *client, const void **buf)
+{
+	struct layer *l = client;
+	la_ssize_t n = archive_read_data(l->outer, l->tar_buf, sizeof(l->tar_buf));
+
+	if (n < 0) {
+		archive_set_error(a, EIO, "%s", errstr(l->outer));
+		return -1;
+	}
+	EVP_DigestUpdate(l->tar_md, l->tar_buf, (size_t)n);
+	*buf = l->tar_buf;
+	return n;
+}
+
+__attribute__((format(printf, 3, 4))) static int lfail(struct layer *l, int r, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (l->path != NULL)
+		return oci_fail(l->err, l->errlen, r, "%s: %s", l->path, msg);
+	return oci_fail(l->err, l->errlen, r, "%s", msg);
+}
+
+/* Split @path into components: no absolute paths, no "..", "." and empty ones dropped. */
+static int split_path(struct layer *l, const char *path, char *copy, char **comps, size_t *n_out)
+{
+	size_t n = 0;
+	char *save = NULL;
+
+	while (path[0] == '.' && path[1] == '/')
+		path += 2;
+	if (path[0] == '/')
+		return lfail(l, -EUCLEAN, "absolute path in layer");
+	if (strlen(path) >= 4096)
+		return lfail(l, -EUCLEAN, "path longer than 4095 bytes");
+	strcpy(copy, path);
+	for (char *c = strtok_r(copy, "/", &save); c != NULL; c = strtok_r(NULL, "/", &save)) {
+		if (strcmp(c, ".") == 0)
+			continue;
+		if (strcmp(c, "..") == 0)
+			return lfail(l, -EUCLEAN, "path with \"..\"");
+		if (strlen(c) > CFS_NAME_MAX)
+			return lfail(l, -EUCLEAN, "name longer than 255 bytes");
+		if (n == MAX_DEPTH)
+			return lfail(l, -EUCLEAN, "path deeper than 1024 components");
+		comps[n++] = c;
+	}
+	*n_out = n;
+	return 0;
+}
+
+static struct cfs_node *new_dir(bool implicit)
+{
+	struct cfs_node *d = cfs_node_new(S_IFDIR | 0755);
+
+	if (d != NULL && implicit && cfs_node_set_xattr(d, OCI_IMPLICIT_XATTR, "1", 1) < 0) {
+		cfs_node_unref(d);
+		d = NULL;
+	}
+	return d;
+}
+
+static void clear_xattrs(struct cfs_node *n)
+{
+	while (cfs_node_n_xattrs(n) > 0)
+		cfs_node_remove_xattr(n, cfs_node_xattr_at(n, 0, NULL, NULL));
+}
+
+/* Owner, mode bits, mtime (seconds: what composefs-rs keeps) and xattrs of @e onto @n. */
+static int set_meta(struct layer *l, struct cfs_node *n, struct archive_entry *e)
+{
+	const char *name;
+	const void *value;
+	size_t size;
+	int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
+
+	if (uid < 0 || uid > UINT32_MAX || gid < 0 || gid > UINT32_MAX)
+		return lfail(l, -EUCLEAN, "owner out of range");
+	cfs_node_set_mode(n, (cfs_node_get_mode(n) & S_IFMT) | ((uint32_t)archive_entry_perm(e) & 07777));
+	cfs_node_set_uid(n, (uint32_t)uid);
+	cfs_node_set_gid(n, (uint32_t)gid);
+	cfs_node_set_mtime(n, (int64_t)archive_entry_mtime(e), 0);
+	clear_xattrs(n);
+	archive_entry_xattr_reset(e);
+	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+		int r;
+
+		if (name == NULL || strcmp(name, OCI_IMPLICIT_XATTR) == 0)
+			return lfail(l, -EUCLEAN, "invalid xattr name");
+		r = cfs_node_set_xattr(n, name, value, size);
+		if (r < 0)
+			return lfail(l, -EUCLEAN, "xattr %s: invalid or too long", name);
+	}
+	return 0;
+}
+
+static int read_err(struct layer *l)
+{
+	if (l->read_err < 0)
+		return lfail(l, l->read_err, "read error: %s", strerror(-l->read_err));
+	return lfail(l, -EUCLEAN, "%s", errstr(l->inner));
+}
+
+/* Content of a regular file: inline up to CFS_OCI_INLINE_MAX, else an object. */
+static int read_content(struct layer *l, struct cfs_node *n, int64_t size)
+{
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	struct cfs_objstore_stage *st = NULL;
+	char payload[2 * CFS_VERITY_MAX_DIGEST + 2];
+	uint64_t total = 0;
+	size_t dsize = cfs_verity_digest_size(l->alg);
+	bool spilled = false;
+	int r = 0;
+
+	if (size < 0)
+		return lfail(l, -EUCLEAN, "negative size");
+	for (;;) {
+		uint8_t *dst = spilled ? l->mem : l->mem + total;
+		size_t room = spilled ? MEM_MAX : MEM_MAX - (size_t)total;
+		la_ssize_t k;
+
+		if (room == 0) {
+			/* larger than the memory buffer: the rest streams into a staged object */
+			if (l->store != NULL) {
+				r = cfs_objstore_stage_new(l->store, &st);
+				if (r == 0)
+					r = cfs_write_full(cfs_objstore_stage_fd(st), l->mem, (size_t)total);
+				if (r < 0) {
+					r = lfail(l, r, "staging object: %s", strerror(-r));
+					goto out;
+				}
+			}
+			spilled = true;
+			continue;
+		}
+		k = archive_read_data(l->inner, dst, room);
+		if (k < 0) {
+			r = read_err(l);
+			goto out;
+		}
+		if (k == 0)
+			break;
+		if (size > CFS_OCI_INLINE_MAX)
+			cfs_verity_update(l->vctx, dst, (size_t)k);
+		if (st != NULL) {
+			r = cfs_write_full(cfs_objstore_stage_fd(st), dst, (size_t)k);
+			if (r < 0) {
+				r = lfail(l, r, "staging object: %s", strerror(-r));
+				goto out;
+			}
+		}
+		total += (uint64_t)k;
+		if (total > (uint64_t)size)
+			break;
+	}
+	if (total != (uint64_t)size) {
+		r = lfail(l, -EUCLEAN, "content length differs from the header");
+		goto out;
+	}
+	cfs_node_set_size(n, total);
+	if (size == 0)
+		goto out;
+	if (size <= CFS_OCI_INLINE_MAX) {
+		r = cfs_node_set_content(n, l->mem, (size_t)size);
+		goto out;
+	}
+	r = cfs_verity_final(l->vctx, digest);
+	if (r < 0)
+		goto out;
+	if (l->store != NULL) {
+		if (st != NULL) {
+			r = cfs_objstore_stage_commit(st, digest);
+			st = NULL;
+		} else if ((r = cfs_objstore_has(l->store, digest)) == 0) {
+			r = cfs_objstore_put_buf(l->store, l->mem, (size_t)size, digest);
+		}
+		if (r < 0) {
+			r = lfail(l, r, "storing object: %s", strerror(-r));
+			goto out;
+		}
+		r = 0;
+	}
+	r = cfs_objstore_digest_path(digest, dsize, payload, sizeof(payload));
+	if (r >= 0)
+		r = cfs_node_set_payload(n, payload);
+	if (r >= 0 && l->alg == CFS_HASH_SHA256)
+		cfs_node_set_digest(n, digest);
+	r = r < 0 ? r : 0;
+out:
+	cfs_objstore_stage_free(st);
+	return r;
+}
+
+/* Find (@create: make implicit directories for) the parent of comps[n-1]. */
+static int walk(struct layer *l, char **comps, size_t n, bool create, struct cfs_node **dir_out)
+{
+	struct cfs_node *dir = l->root;
+
+	for (size_t i = 0; i + 1 < n; i++) {
+		struct cfs_node *c = cfs_node_lookup(dir, comps[i]);
+
+		if (c == NULL && create) {
+			int r;
+
+			c = new_dir(true);
+			if (c == NULL)
+				return -ENOMEM;
+			r = cfs_node_add_child(dir, comps[i], c, false);
+			cfs_node_unref(c);
+			if (r < 0)
+				return lfail(l, r, "adding directory: %s", strerror(-r));
+		}
+		if (c == NULL)
+			return lfail(l, -EUCLEAN, "a parent directory is missing");
+		if (!S_ISDIR(cfs_node_get_mode(c)))
+			return lfail(l, -EUCLEAN, "a parent is not a directory");
+		dir = c;
+	}
+	*dir_out = dir;
+	return 0;
+}
+
+/* Put @node under @dir as @name, replacing an earlier entry of the same name. */
+static int place(struct layer *l, struct cfs_node *dir, const char *name, struct cfs_node *node)
+{
+	struct cfs_dirent *de = cfs_node_find_entry(dir, name);
+	int r;
+
+	if (de == NULL) {
+		r = cfs_node_add_child(dir, name, node, false);
+		return r < 0 ? lfail(l, r, "adding entry: %s", strerror(-r)) : 0;
+	}
+	if (de->node == node)
+		return 0;
+	cfs_node_unref(de->node);
+	de->node = cfs_node_ref(node);
+	de->hardlink = false;
+	if (S_ISDIR(cfs_node_get_mode(node)))
+		node->parent = dir;
+	return 0;
+}
+
+static int add_hardlink(struct layer *l, struct cfs_node *dir, const char *name, const char *target)
+{
+	char *comps[MAX_DEPTH], copy[4096];
+	struct cfs_node *tdir, *t;
+	size_t n;
+	int r = split_path(l, target, copy, comps, &n);
+
+	if (r < 0)
+		return r;
+	if (n == 0)
+		return lfail(l, -EUCLEAN, "hard link to the root");
+	t = walk(l, comps, n, false, &tdir) == 0 ? cfs_node_lookup(tdir, comps[n - 1]) : NULL;
+	if (t == NULL)
+		return lfail(l, -EUCLEAN, "hard link to %s, which is not earlier in this layer", target);
+	if (S_ISDIR(cfs_node_get_mode(t)))
+		return lfail(l, -EUCLEAN, "hard link to a directory");
+	return place(l, dir, name, t);
+}
+
+static int add_entry(struct layer *l, struct archive_entry *e)
+{
+	char *comps[MAX_DEPTH], copy[4096];
+	const char *path = archive_entry_pathname(e), *link = archive_entry_hardlink(e);
+	unsigned type = archive_entry_filetype(e);
+	struct cfs_node *dir, *n, *old;
+	size_t nc;
+	int r;
+
+	l->path = path;
+	if (path == NULL)
+		return lfail(l, -EUCLEAN, "entry without a name");
+	r = split_path(l, path, copy, comps, &nc);
+	if (r < 0)
+		return r;
+	if (nc == 0) {
+		if (type != AE_IFDIR || link != NULL)
+			return lfail(l, -EUCLEAN, "the root is not a directory");
+		return set_meta(l, l->root, e);
+	}
+	r = walk(l, comps, nc, true, &dir);
+	if (r < 0)
+		return r;
+	if (link != NULL)
+		return add_hardlink(l, dir, comps[nc - 1], link);
+	old = cfs_node_lookup(dir, comps[nc - 1]);
+	if (type == AE_IFDIR && old != NULL && S_ISDIR(cfs_node_get_mode(old)))
+		return set_meta(l, old, e); /* the same directory again: newest metadata, same children */
+	switch (type) {
+	case AE_IFREG: case AE_IFDIR: case AE_IFLNK: case AE_IFCHR: case AE_IFBLK: case AE_IFIFO:
+		break;
+	default:
+		return lfail(l, -EUCLEAN, "unsupported entry type");
+	}
+	n = type == AE_IFDIR ? new_dir(false) : cfs_node_new(type);
+	if (n == NULL)
+		return -ENOMEM;
+	r = set_meta(l, n, e);
+	if (r == 0 && type == AE_IFREG)
+		r = read_content(l, n, archive_entry_size(e));
+	if (r == 0 && type == AE_IFLNK) {
+		const char *target = archive_entry_symlink(e);
+
+		if (target == NULL || target[0] == '\0' || strlen(target) >= 4096)
+			r = lfail(l, -EUCLEAN, "symbolic link without a valid target");
+		else
+			r = cfs_node_set_payload(n, target);
+		if (r == 0)
+			cfs_node_set_size(n, strlen(target));
+	}
+	if (r == 0 && (type == AE_IFCHR || type == AE_IFBLK)) {
+		dev_t d = makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
+
+		if (d > UINT32_MAX)
+			r = lfail(l, -EUCLEAN, "device number out of range");
+		cfs_node_set_rdev(n, (uint32_t)d);
+	}
+	if (r == 0)
+		r = place(l, dir, comps[nc - 1], n);
+	cfs_node_unref(n);
+	return r;
+}
+
+static void fix_counts(struct cfs_node *dir, int pass)
+{
+	for (size_t i = 0; i < dir->n_entries; i++) {
+		struct cfs_dirent *de = &dir->entries[i];
+		struct cfs_node *n = de->node;
+
+		if (S_ISDIR(n->mode)) {
+			fix_counts(n, pass);
+			continue;
+		}
+		if (pass == 0) {
+			n->scratch_u64 = 0;
+		} else if (pass == 1) {
+			de->hardlink = n->scratch_u64 > 0;
+			n->scratch_u64++;
+		} else {
+			n->nlink = (uint32_t)n->scratch_u64;
+		}
+	}
+}
+
+void oci_tree_fix_links(struct cfs_node *root)
+{
+	for (int pass = 0; pass < 3; pass++)
+		fix_counts(root, pass);
+}
+
+static void hex_digest(EVP_MD_CTX *md, char *out)
+{
+	uint8_t d[32];
+	unsigned len = 0;
+
+	EVP_DigestFinal_ex(md, d, &len);
+	memcpy(out, "sha256:", 7);
+	cfs_hex_encode(d, 32, out + 7);
+	out[OCI_DIGEST_LEN] = '\0';
+}
+
+static int read_entries(struct layer *l)
+{
+	struct archive_entry *e;
+	int r;
+
+	for (;;) {
+		l->path = NULL;
+		r = archive_read_next_header(l->inner, &e);
+		if (r == ARCHIVE_EOF)
+			return 0;
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+			return read_err(l);
+		r = add_entry(l, e);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* Read what the tar reader left (padding after the end marker) so both digests cover everything. */
+static int drain(struct layer *l)
+{
+	const void *buf;
+	la_ssize_t n;
+
+	while ((n = tar_read(l->inner, l, &buf)) > 0)
+		;
+	if (n < 0)
+		return read_err(l);
+	while ((n = raw_read(l->outer, l, &buf)) > 0)
+		;
+	return n < 0 ? read_err(l) : 0;
+}
+
+static int open_streams(struct layer *l)
+{
+	struct archive_entry *e;
+
+	l->outer = archive_read_new();
+	l->inner = archive_read_new();
+	if (l->outer == NULL || l->inner == NULL)
+		return -ENOMEM;
+	/* compression is recognised by its magic, whatever the media type claims */
+	if (archive_read_support_filter_gzip(l->outer) < ARCHIVE_WARN ||
+	    archive_read_support_filter_zstd(l->outer) < ARCHIVE_WARN ||
+	    archive_read_support_format_raw(l->outer) != ARCHIVE_OK ||
+	    archive_read_support_format_tar(l->inner) != ARCHIVE_OK ||
+	    archive_read_support_format_gnutar(l->inner) != ARCHIVE_OK)
+		return lfail(l, -EOPNOTSUPP, "libarchive lacks gzip, zstd or tar support");
+	if (archive_read_open(l->outer, l, NULL, raw_read, NULL) != ARCHIVE_OK ||
+	    archive_read_next_header(l->outer, &e) != ARCHIVE_OK) {
+		if (l->read_err < 0)
+			return lfail(l, l->read_err, "read error: %s", strerror(-l->read_err));
+		return lfail(l, -EUCLEAN, "%s", errstr(l->outer));
+	}
+	if (archive_read_open(l->inner, l, NULL, tar_read, NULL) != ARCHIVE_OK)
+		return read_err(l);
+	return 0;
+}
+
+int oci_layer_read(oci_read_fn fn, void *user, const struct oci_layer_check *chk, struct cfs_objstore *store,
+		   enum cfs_hash_alg alg, struct cfs_node **root_out, char *diff_id_out, char *err, size_t errlen)
+{
+	struct layer *l = calloc(1, sizeof(*l));
+	char raw_digest[OCI_DIGEST_LEN + 1], diff_id[OCI_DIGEST_LEN + 1];
+	int r;
+
+	if (l == NULL)
+		return -ENOMEM;
+	l->fn = fn;
+	l->user = user;
+	l->store = store;
+	l->alg = alg;
+	l->err = err;
+	l->errlen = errlen;
+	l->raw_md = EVP_MD_CTX_new();
+	l->tar_md = EVP_MD_CTX_new();
+	l->mem = malloc(MEM_MAX);
+	l->root = new_dir(true);
+	r = cfs_verity_ctx_new(alg, &l->vctx);
+	if (r == 0 && (l->raw_md == NULL || l->tar_md == NULL || l->mem == NULL || l->root == NULL))
+		r = -ENOMEM;
+	if (r == 0 && (EVP_DigestInit_ex(l->raw_md, EVP_sha256(), NULL) != 1 ||
+		       EVP_DigestInit_ex(l->tar_md, EVP_sha256(), NULL) != 1))
+		r = -ENOMEM;
+	if (r == 0)
+		r = open_streams(l);
+	if (r == 0)
+		r = read_entries(l);
+	l->path = NULL;
+	if (r == 0)
+		r = drain(l);
+	if (r == 0) {
+		hex_digest(l->raw_md, raw_digest);
+		hex_digest(l->tar_md, diff_id);
+		if (chk != NULL && chk->size >= 0 && (uint64_t)chk->size != l->raw_bytes)
+			r = oci_fail(err, errlen, -CFS_EDIGEST, "size is %llu bytes, expected %lld",
+				     (unsigned long long)l->raw_bytes, (long long)chk->size);
+		else if (chk != NULL && chk->digest != NULL && strcmp(chk->digest, raw_digest) != 0)
+			r = oci_fail(err, errlen, -CFS_EDIGEST, "content has digest %s", raw_digest);
+		else if (chk != NULL && chk->diff_id != NULL && strcmp(chk->diff_id, diff_id) != 0)
+			r = oci_fail(err, errlen, -CFS_EDIGEST, "uncompressed content has digest %s, expected diff_id %s",
+				     diff_id, chk->diff_id);
+	}
+	if (r == 0) {
+		oci_tree_fix_links(l->root);
+		if (diff_id_out != NULL)
+			memcpy(diff_id_out, diff_id, OCI_DIGEST_LEN + 1);
+		*root_out = l->root;
+		l->root = NULL;
+	}
+	if (l->inner != NULL)
+		archive_read_free(l->inner);
+	if (l->outer != NULL)
+		archive_read_free(l->outer);
+	cfs_node_unref(l->root);
+	cfs_verity_ctx_free(l->vctx);
+	EVP_MD_CTX_free(l->raw_md);
+	EVP_MD_CTX_free(l->tar_md);
+	free(l->mem);
+	free(l);
+	return r;
+}

@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* cfs_oci_pull(): resolve an image in its source, import (or reuse) each layer, merge, name. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include <composefs/image.h>
+#include <composefs/oci.h>
+#include <composefs/repo.h>
+
+#include "oci-meta.h"
+#include "oci-private.h"
+#include "util.h"
+
+struct pull {
+	struct cfs_repo *repo;
+	struct oci_source *src;
+	const struct cfs_oci_pull_opts *o;
+	char *err;
+	size_t errlen;
+	char manifest_digest[OCI_DIGEST_LEN + 1];
+	char config_digest[OCI_DIGEST_LEN + 1];
+	size_t n_layers;
+	char **layer_paths;        /* where each layer is in the source */
+	char **layer_digests;      /* its digest, NULL when the source does not say */
+	int64_t *layer_sizes;      /* -1 when unknown */
+	char **diff_ids;
+};
+
+void cfs_oci_pull_opts_init(struct cfs_oci_pull_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+}
+
+static void sha256_hex(const void *buf, size_t len, char *out)
+{
+	uint8_t d[32];
+	unsigned n = 0;
+
+	EVP_Digest(buf, len, d, &n, EVP_sha256(), NULL);
+	memcpy(out, "sha256:", 7);
+	cfs_hex_encode(d, 32, out + 7);
+	out[OCI_DIGEST_LEN] = '\0';
+}
+
+/* A JSON blob of the layout, checked against its descriptor. */
+static int read_json_blob(struct pull *p, const char *digest, uint64_t size, char **buf, size_t *len)
+{
+	char path[128], actual[OCI_DIGEST_LEN + 1], msg[256] = "";
+	int r;
+
+	if (size > OCI_JSON_MAX)
+		return oci_fail(p->err, p->errlen, -EFBIG, "blob %s: %llu bytes, more than a document may have", digest,
+				(unsigned long long)size);
+	oci_blob_path(digest, path, sizeof(path));
+	r = oci_source_read_file(p->src, path, OCI_JSON_MAX, buf, len, msg, sizeof(msg));
+	if (r < 0)
+		return oci_fail(p->err, p->errlen, r, "blob %s: %s", digest, msg);
+	sha256_hex(*buf, *len, actual);
+	if (strcmp(actual, digest) != 0 || *len != size) {
+		free(*buf);
+		*buf = NULL;
+		return oci_fail(p->err, p->errlen, -CFS_EDIGEST, "blob %s: content has digest %s and %zu bytes, expected %llu",
+				digest, actual, *len, (unsigned long long)size);
+	}
+	return 0;
+}
+
+static int alloc_layers(struct pull *p, size_t n)
+{
+	p->n_layers = n;
+	p->layer_paths = calloc(n ? n : 1, sizeof(char *));
+	p->layer_digests = calloc(n ? n : 1, sizeof(char *));
+	p->layer_sizes = calloc(n ? n : 1, sizeof(int64_t));
+	return p->layer_paths && p->layer_digests && p->layer_sizes ? 0 : -ENOMEM;
+}
+
+static int read_config(struct pull *p, const char *buf, size_t len, size_t n_layers)
+{
+	char msg[256] = "";
+	size_t n = 0;
+	int r = oci_config_parse(buf, len, &p->diff_ids, &n, msg, sizeof(msg));
+
+	if (r < 0)
+		return oci_fail(p->err, p->errlen, -EUCLEAN, "config %s: %s", p->config_digest, msg);
+	if (n != n_layers) {
+		oci_strv_free(p->diff_ids, n);
+		p->diff_ids = NULL;
+		return oci_fail(p->err, p->errlen, -EUCLEAN, "config %s: %zu diff_ids for %zu layers", p->config_digest, n,
+				n_layers);
+	}
+	return 0;
+}
+
+/* The manifest's descriptor in index.json: the one tagged @tag, or the only one. */
+static int pick_top(struct pull *p, const struct oci_doc *idx, size_t *which)
+{
+	const char *tag = oci_source_tag(p->src);
+
+	for (size_t i = 0; tag != NULL && i < idx->n_descs; i++) {
+		if (idx->descs[i].ref_name != NULL && strcmp(idx->descs[i].ref_name, tag) == 0) {
+			*which = i;
+			return 0;
+		}
+	}
+	if (tag != NULL)
+		return oci_fail(p->err, p->errlen, -ENOENT, "index.json: no image tagged %s", tag);
+	if (idx->n_descs != 1)
+		return oci_fail(p->err, p->errlen, -ENOENT, "index.json holds %zu images: name one with :TAG",
+				idx->n_descs);
+	*which = 0;
+	return 0;
+}
+
+/* index.json -> (nested indexes, by platform) -> manifest -> config. */
+static int resolve_layout(struct pull *p)
+{
+	struct oci_doc doc;
+	char digest[OCI_DIGEST_LEN + 1], plat[64], msg[256] = "", *buf = NULL;
+	const char *platform = p->o->platform;
+	uint64_t size;
+	size_t len, w;
+	int r;
+
+	if (platform == NULL) {
+		oci_host_platform(plat, sizeof(plat));
+		platform = plat;
+	}
+	r = oci_source_read_file(p->src, "index.json", OCI_JSON_MAX, &buf, &len, msg, sizeof(msg));
+	if (r < 0)
+		return oci_fail(p->err, p->errlen, r, "%s", msg);
+	r = oci_doc_parse(buf, len, &doc, msg, sizeof(msg));
+	free(buf);
+	if (r == 0 && doc.kind != OCI_DOC_INDEX)
+		r = oci_fail(msg, sizeof(msg), -EINVAL, "not an image index");
+	if (r < 0)
+		return oci_fail(p->err, p->errlen, -EUCLEAN, "index.json: %s", msg);
+	for (int depth = 0;; depth++) {
+		r = depth == 0 ? pick_top(p, &doc, &w) : oci_index_select(&doc, platform, &w, msg, sizeof(msg));
+		if (r < 0 && depth > 0)
+			r = oci_fail(p->err, p->errlen, r, "index %s: %s", digest, msg);
+		if (r == 0 && depth == 8)
+			r = oci_fail(p->err, p->errlen, -EUCLEAN, "image indexes nested too deep");
+		if (r < 0) {
+			oci_doc_clear(&doc);
+			return r;
+		}
+		memcpy(digest, doc.descs[w].digest, sizeof(digest));
+		size = doc.descs[w].size;
+		oci_doc_clear(&doc);
+		r = read_json_blob(p, digest, size, &buf, &len);
+		if (r < 0)
+			return r;
+		r = oci_doc_parse(buf, len, &doc, msg, sizeof(msg));
+		free(buf);
+		if (r < 0)
+			return oci_fail(p->err, p->errlen, r == -EOPNOTSUPP ? r : -EUCLEAN, "manifest %s: %s", digest, msg);
+		if (doc.kind == OCI_DOC_MANIFEST)
+			break;
+	}
+	memcpy(p->manifest_digest, digest, sizeof(digest));
+	memcpy(p->config_digest, doc.config.digest, sizeof(p->config_digest));
+	r = alloc_layers(p, doc.n_descs);
+	for (size_t i = 0; r == 0 && i < doc.n_descs; i++) {
+		char path[128];
+
+		oci_blob_path(doc.descs[i].digest, path, sizeof(path));
+		p->layer_paths[i] = strdup(path);
+		p->layer_digests[i] = strdup(doc.descs[i].digest);
+		p->layer_sizes[i] = doc.descs[i].size > INT64_MAX ? -1 : (int64_t)doc.descs[i].size;
+		if (p->layer_paths[i] == NULL || p->layer_digests[i] == NULL)
+			r = -ENOMEM;
+	}
+	if (r == 0)
+		r = read_json_blob(p, doc.config.digest, doc.config.size, &buf, &len);
+	if (r == 0) {
+		r = read_config(p, buf, len, doc.n_descs);
+		free(buf);
+	}
+	oci_doc_clear(&doc);
+	return r;
+}
+
+/* The digest a docker-archive member's name claims: blobs/sha256/<hex> or <hex>.tar. */
+static char *digest_from_name(const char *path)
+{
+	char d[OCI_DIGEST_LEN + 1];
+	const char *base = strrchr(path, '/');
+
+	base = base != NULL ? base + 1 : path;
+	if (strlen(base) < 64)
+		return NULL;
+	snprintf(d, sizeof(d), "sha256:%.64s", base);
+	if (!oci_digest_valid(d) || !(base[64] == '\0' || strcmp(base + 64, ".tar") == 0))
+		return NULL;
+	return strdup(d);
+}
+
+static int resolve_docker(struct pull *p)
+{
+	char msg[256] = "", *buf = NULL, *config = NULL, **layers = NULL;
+	size_t len, n = 0;
+	int r;
+
+	r = oci_source_read_file(p->src, "manifest.json", OCI_JSON_MAX, &buf, &len, msg, sizeof(msg));
+	if (r < 0)
+		return oci_fail(p->err, p->errlen, r, "%s", msg);
+	r = oci_docker_manifest_parse(buf, len, oci_source_tag(p->src), &config, &layers, &n, msg, sizeof(msg));
+	free(buf);
+	if (r < 0)
+		return oci_fail(p->err, p->errlen, r == -ENOENT ? r : -EUCLEAN, "manifest.json: %s", msg);
+	r = oci_source_read_file(p->src, config, OCI_JSON_MAX, &buf, &len, msg, sizeof(msg));
+	if (r < 0) {
+		r = oci_fail(p->err, p->errlen, r, "config: %s", msg);
+		goto out;
+	}
+	sha256_hex(buf, len, p->config_digest);
+	r = read_config(p, buf, len, n);
+	free(buf);
+	if (r == 0)
+		r = alloc_layers(p, n);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		p->layer_paths[i] = layers[i];
+		layers[i] = NULL;
+		p->layer_digests[i] = digest_from_name(p->layer_paths[i]);
+		p->layer_sizes[i] = -1;
+	}
+out:
+	free(config);
+	oci_strv_free(layers, n);
+	return r;
+}
+
+static ssize_t blob_read(void *user, void *buf, size_t len)
+{
+	return oci_blob_read(user, buf, len);
+}
+
+/* A layer imported before (its image named by diff_id), as a tree. */
+static int load_layer(struct pull *p, const uint8_t *digest, struct cfs_node **tree, char *msg, size_t msglen)
+{
+	struct cfs_image *img = NULL;
+	int fd = -1, r;
+
+	r = cfs_repo_open_image(p->repo, digest, true, &fd);
+	if (r < 0)
+		return oci_fail(msg, msglen, r, "%s", cfs_repo_errmsg(p->repo));
+	r = cfs_image_open_fd_err(fd, NULL, &img, msg, msglen);
+	close(fd);
+	if (r == 0)
+		r = cfs_image_load_tree(img, tree);
+	if (r < 0 && msg[0] == '\0')
+		snprintf(msg, msglen, "%s", img != NULL ? cfs_image_errmsg(img) : strerror(-r));
+	cfs_image_close(img);
+	return r;
+}
+
+static int import_layer(struct pull *p, size_t i, struct cfs_node **tree, bool *reused)
+{
+	struct oci_layer_check chk = { p->layer_digests[i], p->layer_sizes[i], p->diff_ids[i] };
+	const char *what = p->layer_digests[i] != NULL ? p->layer_digests[i] : p->layer_paths[i];
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	char ref[128], msg[512] = "";
+	struct oci_blob *b = NULL;
+	int r;
+
+	snprintf(ref, sizeof(ref), CFS_OCI_LAYER_REF_PREFIX "%s", p->diff_ids[i]);
+	*reused = cfs_repo_resolve(p->repo, ref, digest, NULL) == 0;
+	if (*reused) {
+		r = load_layer(p, digest, tree, msg, sizeof(msg));
+		return r < 0 ? oci_fail(p->err, p->errlen, r, "layer %s: stored layer image: %s", p->diff_ids[i], msg) : 0;
+	}
+	r = oci_blob_open(p->src, p->layer_paths[i], &b, msg, sizeof(msg));
+	if (r == 0)
+		r = oci_layer_read(blob_read, b, &chk, cfs_repo_objstore(p->repo), cfs_repo_hash_alg(p->repo), tree,
+				   NULL, msg, sizeof(msg));
+	oci_blob_close(b);
+	if (r < 0)
+		return oci_fail(p->err, p->errlen, r, "layer %s: %s", what, msg);
+	/* verified: its objects may now be published, and the layer named by its diff_id */
+	r = cfs_repo_commit_tree(p->repo, *tree, ref, NULL);
+	if (r < 0) {
+		cfs_node_unref(*tree);
+		*tree = NULL;
+		return oci_fail(p->err, p->errlen, r, "layer %s: %s", what, cfs_repo_errmsg(p->repo));
+	}
+	return 0;
+}
+
+static void progress(struct pull *p, const char *phase, uint64_t done)
+{
+	if (p->o->progress != NULL)
+		p->o->progress(p->o->progress_user, phase, done, p->n_layers);
+}
+
+static int import_all(struct pull *p, const char *source, const char *name, struct cfs_oci_pull_result *res)
+{
+	struct oci_merge *m = NULL;
+	struct cfs_node *root = NULL;
+	char phase[128], msg[256] = "";
+	int r = oci_merge_new(&m);
+
+	for (size_t i = 0; r == 0 && i < p->n_layers; i++) {
+		struct cfs_node *tree = NULL;
+		bool reused;
+
+		snprintf(phase, sizeof(phase), "layer %zu/%zu %.19s", i + 1, p->n_layers, p->diff_ids[i]);
+		progress(p, phase, i);
+		r = import_layer(p, i, &tree, &reused);
+		if (r == 0) {
+			res->n_layers_reused += reused;
+			r = oci_merge_add(m, tree, msg, sizeof(msg));
+			if (r < 0)
+				r = oci_fail(p->err, p->errlen, r, "layer %s: %s", p->diff_ids[i], msg);
+		}
+		cfs_node_unref(tree);
+	}
+	progress(p, "merging layers", p->n_layers);
+	if (r == 0)
+		r = oci_merge_finish(m, &root, p->err, p->errlen);
+	oci_merge_free(m);
+	if (r == 0) {
+		r = cfs_repo_commit_tree(p->repo, root, name, res->image_digest);
+		if (r < 0)
+			r = oci_fail(p->err, p->errlen, r, "%s", cfs_repo_errmsg(p->repo));
+	}
+	cfs_node_unref(root);
+	if (r == 0) {
+		struct oci_record rec = {
+			.name = name, .source = source, .config = p->config_digest, .manifest = p->manifest_digest,
+			.image = res->image_digest, .n_layers = p->n_layers, .diff_ids = (const char *const *)p->diff_ids,
+		};
+
+		r = oci_record_write(p->repo, &rec, p->err, p->errlen);
+	}
+	return r;
+}
+
+int cfs_oci_pull(struct cfs_repo *repo, const char *source, const char *name, const struct cfs_oci_pull_opts *o,
+		 struct cfs_oci_pull_result *res, char *errbuf, size_t errlen)
+{
+	struct cfs_oci_pull_opts defaults;
+	struct cfs_oci_pull_result scratch;
+	struct pull p = { .repo = repo, .err = errbuf, .errlen = errlen };
+	int r;
+
+	if (o == NULL) {
+		cfs_oci_pull_opts_init(&defaults);
+		o = &defaults;
+	}
+	p.o = o;
+	if (res == NULL)
+		res = &scratch;
+	memset(res, 0, sizeof(*res));
+	if (o->flags != 0 || source == NULL || name == NULL)
+		return oci_fail(errbuf, errlen, -EINVAL, "invalid arguments");
+	if (!cfs_repo_ref_name_valid(name) ||
+	    strncmp(name, CFS_OCI_LAYER_REF_PREFIX, strlen(CFS_OCI_LAYER_REF_PREFIX)) == 0 ||
+	    strcmp(name, "oci-layer") == 0)
+		return oci_fail(errbuf, errlen, -EINVAL, "invalid image name \"%s\"", name);
+	if (!cfs_repo_writable(repo, NULL))
+		return oci_fail(errbuf, errlen, -EROFS, "the repository is not writable");
+	r = oci_source_open(source, &p.src, errbuf, errlen);
+	if (r < 0)
+		return r;
+	r = oci_source_kind(p.src) == OCI_SRC_DOCKER_ARCHIVE ? resolve_docker(&p) : resolve_layout(&p);
+	if (r == 0)
+		r = import_all(&p, source, name, res);
+	if (r == 0) {
+		memcpy(res->config_digest, p.config_digest, sizeof(res->config_digest));
+		memcpy(res->manifest_digest, p.manifest_digest, sizeof(res->manifest_digest));
+		res->n_layers = (uint32_t)p.n_layers;
+	}
+	oci_strv_free(p.layer_paths, p.n_layers);
+	oci_strv_free(p.layer_digests, p.n_layers);
+	oci_strv_free(p.diff_ids, p.diff_ids != NULL ? p.n_layers : 0);
+	free(p.layer_sizes);
+	oci_source_free(p.src);
+	return r;
+}

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* composefs oci: pull OCI images (layouts, oci-archive, docker-archive), list, mount, remove them. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <composefs/oci.h>
+#include <composefs/repo.h>
+
+#include "composefs.h"
+
+#define HEXBUF (2 * CFS_VERITY_MAX_DIGEST + 1)
+
+static void oci_usage(void)
+{
+	printf("Usage: %s oci COMMAND [ARG...]\n"
+	       "Import OCI container images: one composefs image per OCI image, all layers merged.\n\n"
+	       "  pull [--platform OS/ARCH[/VARIANT]] SOURCE NAME\n"
+	       "        import SOURCE as image NAME: oci:DIR[:TAG], oci-archive:FILE[:TAG],\n"
+	       "        docker-archive:FILE[:REF]; print the image digest\n"
+	       "  images [--json]             list OCI images: name, image digest, config digest\n"
+	       "  inspect NAME                print the record of NAME (JSON)\n"
+	       "  mount [--fuse] NAME MNT     mount an OCI image (options as for 'mount')\n"
+	       "  rm NAME...                  forget OCI images (their data goes at the next gc)\n",
+	       cfs_prog);
+}
+
+static int oci_pull(struct tool *t)
+{
+	static const struct option opts[] = {
+		{ "platform", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cfs_oci_pull_opts o;
+	struct cfs_oci_pull_result res;
+	struct cfs_repo *repo;
+	char err[1024] = "", hex[HEXBUF];
+	int c, r;
+
+	cfs_oci_pull_opts_init(&o);
+	while ((c = tool_getopt(t, "h", opts)) != -1) {
+		if (c == 'p')
+			o.platform = optarg;
+		if (c == 'h') {
+			printf("Usage: %s oci pull [--platform OS/ARCH[/VARIANT]] SOURCE NAME\n"
+			       "Import an OCI image as the composefs image NAME; print its digest.\n"
+			       "SOURCE: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF].\n"
+			       "--platform picks the image from an index (default: this machine's).\n",
+			       cfs_prog);
+			return EXIT_OK;
+		}
+	}
+	if (t->argc - optind != 2)
+		cfs_usage_error("oci pull: expected SOURCE NAME");
+	repo = tool_open_repo(t, false);
+	if (t->progress) {
+		o.progress = tool_progress;
+		o.progress_user = t;
+	}
+	r = cfs_oci_pull(repo, t->argv[optind], t->argv[optind + 1], &o, &res, err, sizeof(err));
+	tool_progress_done(t);
+	if (r < 0)
+		cfs_die("oci pull %s: %s", t->argv[optind], err[0] ? err : strerror(-r));
+	printf("%s\n", cfs_repo_digest_hex(repo, res.image_digest, hex));
+	fprintf(stderr, "config %s, %u layer(s), %u already imported\n", res.config_digest, res.n_layers,
+		res.n_layers_reused);
+	cfs_repo_free(repo);
+	return EXIT_OK;
+}
+
+struct list_ctx {
+	struct cfs_repo *repo;
+	bool json;
+	bool first;
+};
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static int print_json(struct list_ctx *l, const struct cfs_oci_image_info *info)
+{
+	char hex[HEXBUF];
+
+	printf("%s{\"name\": ", l->first ? "" : ",\n");
+	json_str(info->name);
+	printf(", \"image\": \"%s\", \"named\": %s, \"config\": ", cfs_repo_digest_hex(l->repo, info->image_digest, hex),
+	       info->named ? "true" : "false");
+	json_str(info->config_digest);
+	printf(", \"manifest\": ");
+	json_str(info->manifest_digest);
+	printf(", \"source\": ");
+	json_str(info->source);
+	printf(", \"layers\": [");
+	for (size_t i = 0; i < info->n_layers; i++) {
+		printf("%s", i ? ", " : "");
+		json_str(info->diff_ids[i]);
+	}
+	printf("]}");
+	l->first = false;
+	return 0;
+}
+
+static int list_one(void *user, const struct cfs_oci_image_info *info)
+{
+	struct list_ctx *l = user;
+	char hex[HEXBUF];
+
+	if (l->json)
+		return print_json(l, info);
+	printf("%-24s %s %s %zu%s\n", info->name, cfs_repo_digest_hex(l->repo, info->image_digest, hex),
+	       info->config_digest, info->n_layers, info->named ? "" : " (name now elsewhere)");
+	return 0;
+}
+
+static int oci_images(struct tool *t)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct list_ctx l = { .first = true };
+	char err[512] = "";
+	int c, r;
+
+	while ((c = tool_getopt(t, "h", opts)) != -1) {
+		if (c == 'j')
+			l.json = true;
+		if (c == 'h') {
+			printf("Usage: %s oci images [--json]\n"
+			       "List OCI images: name, image digest, config digest, number of layers.\n", cfs_prog);
+			return EXIT_OK;
+		}
+	}
+	if (optind != t->argc)
+		cfs_usage_error("oci images: no arguments expected");
+	l.repo = tool_open_repo(t, true);
+	if (l.json)
+		printf("[");
+	else
+		printf("%-24s %-*s %-71s %s\n", "NAME", (int)(2 * cfs_repo_digest_size(l.repo)), "IMAGE", "CONFIG",
+		       "LAYERS");
+	r = cfs_oci_list_images(l.repo, list_one, &l, err, sizeof(err));
+	if (l.json)
+		printf("]\n");
+	if (r < 0)
+		cfs_die("oci images: %s", err[0] ? err : strerror(-r));
+	cfs_repo_free(l.repo);
+	return EXIT_OK;
+}
+
+static int inspect_one(void *user, const struct cfs_oci_image_info *info)
+{
+	print_json(user, info);
+	printf("\n");
+	return 0;
+}
+
+static int oci_inspect(struct tool *t)
+{
+	struct list_ctx l = { .first = true };
+	char err[512] = "";
+	int r;
+
+	if (t->argc != 2 || t->argv[1][0] == '-')
+		cfs_usage_error("oci inspect: expected NAME");
+	l.repo = tool_open_repo(t, true);
+	r = cfs_oci_image_get(l.repo, t->argv[1], inspect_one, &l, err, sizeof(err));
+	if (r < 0)
+		cfs_die("%s", err[0] ? err : strerror(-r));
+	cfs_repo_free(l.repo);
+	return EXIT_OK;
+}
+
+static int check_named(void *user, const struct cfs_oci_image_info *info)
+{
+	char *hex = user;
+
+	if (!info->named)
+		return -ESTALE;
+	snprintf(hex, HEXBUF, "%s", info->config_digest); /* only to show it was found */
+	return 0;
+}
+
+/* `oci mount [OPTION...] NAME MNT`: the repository's mount, for a name that is an OCI image. */
+static int oci_mount(struct tool *t)
+{
+	struct cfs_repo *repo;
+	char err[512] = "", seen[HEXBUF];
+	const char *name = NULL;
+	int r, positional = 0;
+
+	for (int i = 1; i < t->argc; i++) {
+		if (t->argv[i][0] != '-' && positional++ == 0)
+			name = t->argv[i];
+		else if (strcmp(t->argv[i], "--upperdir") == 0 || strcmp(t->argv[i], "--workdir") == 0 ||
+			 strcmp(t->argv[i], "--trust") == 0)
+			i++;
+		else if (strcmp(t->argv[i], "-h") == 0 || strcmp(t->argv[i], "--help") == 0)
+			return cmd_mount(t);
+	}
+	if (name == NULL)
+		cfs_usage_error("oci mount: expected NAME MOUNTPOINT");
+	repo = tool_open_repo(t, true);
+	r = cfs_oci_image_get(repo, name, check_named, seen, err, sizeof(err));
+	if (r == -ESTALE)
+		cfs_die("%s: the name no longer refers to the OCI image pulled (see 'oci images')", name);
+	if (r < 0)
+		cfs_die("%s", err[0] ? err : strerror(-r));
+	cfs_repo_free(repo);
+	return cmd_mount(t);
+}
+
+static int oci_rm(struct tool *t)
+{
+	struct cfs_repo *repo;
+	char err[512];
+	int ret = EXIT_OK;
+
+	if (t->argc < 2 || t->argv[1][0] == '-')
+		cfs_usage_error("oci rm: expected NAME...");
+	repo = tool_open_repo(t, false);
+	for (int i = 1; i < t->argc; i++) {
+		err[0] = '\0';
+		if (cfs_oci_remove(repo, t->argv[i], err, sizeof(err)) < 0) {
+			cfs_msg("%s", err);
+			ret = EXIT_ERROR;
+		}
+	}
+	cfs_repo_free(repo);
+	return ret;
+}
+
+int cmd_oci(struct tool *t)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(struct tool *t);
+	} cmds[] = {
+		{ "pull", oci_pull }, { "images", oci_images }, { "inspect", oci_inspect },
+		{ "mount", oci_mount }, { "rm", oci_rm },
+	};
+
+	if (t->argc < 2 || strcmp(t->argv[1], "--help") == 0 || strcmp(t->argv[1], "-h") == 0) {
+		oci_usage();
+		return t->argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(cmds[i].name, t->argv[1]) == 0) {
+			t->argc--;
+			t->argv++;
+			optind = 0;
+			return cmds[i].fn(t);
+		}
+	}
+	cfs_usage_error("oci: unknown command '%s'", t->argv[1]);
+}
