@@ -24,8 +24,16 @@ extern "C" {
  *
  * Objects appear under their final name only once their data is durable:
  * new data is written to a hidden temporary file in the store directory
- * (`.tmp-*`) and renamed into place after it was synced. An interrupted
- * writer can therefore leave `.tmp-*` files behind, never a truncated object.
+ * and renamed into place after it was synced. An interrupted writer can
+ * therefore leave temporary files behind, never a truncated object.
+ *
+ * Temporary files are named `.tmp-<writer>-<random>`, where <writer> is 16
+ * lower-case hex digits chosen by the handle before its first write. The
+ * handle then creates `.tmp-<writer>.lock` and holds an exclusive flock(2) on
+ * it until cfs_objstore_free() removes it; the kernel releases the lock of a
+ * writer that exits or is killed, so cfs_objstore_clean() can tell the
+ * temporary files of dead writers from those of running ones without a lock
+ * on the whole store (and across PID namespaces and reboots).
  *
  * Thread-safety: all functions may be called concurrently from several
  * threads on one handle, except cfs_objstore_free().
@@ -165,6 +173,24 @@ void cfs_objstore_stage_free(struct cfs_objstore_stage *st);
  * (a later call retries) and the first error is returned as -errno.
  */
 int cfs_objstore_sync(struct cfs_objstore *s);
+
+/**
+ * cfs_objstore_clean() - remove the temporary files of writers that are gone.
+ * @flags: must be 0.
+ * @files_removed, @bytes_removed: (may be NULL) files removed (temporary
+ * files and writer locks) and the apparent size of those temporary files.
+ *
+ * For each `.tmp-<writer>.lock` whose flock can be taken, removes that
+ * writer's `.tmp-<writer>-*` files and then the lock. Temporary files of
+ * running writers (their lock is held), names of any other form (e.g. left by
+ * older versions), and locks on file systems without flock(2) are left alone:
+ * a repository, whose garbage collection runs with every writer locked out,
+ * removes those too. Safe to call while other processes write to the store.
+ * Returns 0, -EINVAL for unknown flags, or the first -errno of reading the
+ * directory or of an unlink (the other files are still tried).
+ */
+int cfs_objstore_clean(struct cfs_objstore *s, unsigned flags, uint64_t *files_removed,
+		       uint64_t *bytes_removed);
 
 /**
  * cfs_objstore_n_staged() - number of objects waiting for cfs_objstore_sync().

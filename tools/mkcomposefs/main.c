@@ -263,6 +263,10 @@ static struct cfs_node *tree_from_dir(const struct args *a, struct cfs_objstore 
 				      store_out);
 		if (r < 0)
 			cfs_die_errno(r, "%s", a->digest_store);
+		/* what killed writers left behind would otherwise stay forever */
+		r = cfs_objstore_clean(*store_out, 0, NULL, NULL);
+		if (r < 0)
+			cfs_msg_errno(r, "warning: %s: removing temporary files of dead writers", a->digest_store);
 		o.store = *store_out;
 	}
 	if (tty) {
