@@ -160,3 +160,25 @@ for d in objects images images/refs; do
 	[ "$(cat "$victim")" = precious ] || fail "$d a symlink: a file outside the repository was deleted"
 done
 ok "objects/, images/ or images/refs a symlink: create-image, images, gc and fsck refuse; nothing outside is deleted"
+
+# ---- payloads no mount can serve: refused in strict mode, a warning otherwise ----
+for p in /etc/shadow ../.. xx/../.. 'a//b' 'x/' './x' ..; do
+	printf '/ 0 40755 2 0 0 0 0.0 - - -\n/file 5000 100644 1 0 0 0 0.0 %s - -\n' "$p" >"$T/p.dump"
+	rm -f "$T/p.img"
+	rc=0; CFS_PARSE_STRICT=1 "$MKCFS" --from-file "$T/p.dump" "$T/p.img" 2>"$T/err" || rc=$?
+	[ "$rc" = 1 ] || fail "strict: payload '$p': exit $rc"
+	grep -q 'line 2: PAYLOAD.*no.*mount can serve' "$T/err" || fail "strict: payload '$p': $(cat "$T/err")"
+	[ "$(wc -l <"$T/err")" = 1 ] && [ ! -e "$T/p.img" ] || fail "strict: payload '$p': more than one line, or an image"
+	env -u CFS_PARSE_STRICT "$MKCFS" --from-file "$T/p.dump" "$T/p.img" 2>"$T/err" || fail "lenient: payload '$p' refused"
+	grep -q "warning: .*1 file(s) with a backing path no mount can serve.*\"$p\"" "$T/err" ||
+		fail "lenient: payload '$p': no warning: $(cat "$T/err")"
+	[ "$(wc -l <"$T/err")" = 1 ] || fail "lenient: payload '$p': more than one line"
+done
+# what only looks like them, or is not read through the payload, passes silently
+printf '%s\n' '/ 0 40755 2 0 0 0 0.0 - - -' '/a 5000 100644 1 0 0 0 0.0 a..b/.c - -' \
+	'/b 0 100644 1 0 0 0 0.0 ../.. - -' '/c 5000 100644 1 0 0 0 0.0 ab/cd - -' \
+	'/d 2 100644 1 0 0 0 0.0 /etc/x hi -' '/e 5 120777 1 0 0 0 0.0 ../.. - -' >"$T/p.dump"
+CFS_PARSE_STRICT=1 "$MKCFS" --from-file "$T/p.dump" "$T/p.img" 2>"$T/err" || fail "strict: valid payloads refused: $(cat "$T/err")"
+env -u CFS_PARSE_STRICT "$MKCFS" --from-file "$T/p.dump" "$T/p.img" 2>"$T/err"
+[ ! -s "$T/err" ] || fail "lenient: warning for valid payloads: $(cat "$T/err")"
+ok "payloads /etc/shadow, ../.., xx/../.., a//b, x/, ./x, ..: strict mode refuses them, lenient mode warns once"
