@@ -100,6 +100,24 @@ int cfs_objstore_object_path(const struct cfs_objstore *s, const uint8_t *digest
 int cfs_objstore_digest_path(const uint8_t *digest, size_t dsize, char *buf, size_t len);
 
 /**
+ * cfs_basedir_has_payload() - whether a mount with basedir @basedir_fd would
+ * find the backing file @payload (a regular file's payload, as the image
+ * records it), confined the way composefs-fuse confines it: leading '/'s are
+ * skipped and the rest is resolved beneath @basedir_fd (openat2()
+ * RESOLVE_BENEATH, or the same checks by hand): no "..", absolute symlink or
+ * magic link may lead out of it; symbolic links that stay inside are
+ * followed. The file is opened (O_NONBLOCK, never read), not just looked up,
+ * so the answer says nothing about files outside the basedir.
+ * @basedir_fd may be an O_PATH descriptor.
+ *
+ * Returns 1 when a regular file is there; 0 when there is none, when
+ * @payload would leave the basedir, or names something other than a regular
+ * file; -EINVAL for a NULL or empty @payload; other -errno (-EACCES, ...)
+ * when it cannot be told.
+ */
+int cfs_basedir_has_payload(int basedir_fd, const char *payload);
+
+/**
  * cfs_objstore_has() - whether an object named @digest exists (or is staged).
  * Returns 1, 0, or a negative errno (e.g. -EACCES); a non-regular file under
  * the object's name is reported as -EUCLEAN.

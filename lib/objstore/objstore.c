@@ -295,6 +295,30 @@ int cfs_objstore_has(struct cfs_objstore *s, const uint8_t *digest)
 	return S_ISREG(st.st_mode) ? 1 : -EUCLEAN;
 }
 
+int cfs_basedir_has_payload(int basedir_fd, const char *payload)
+{
+	int fd;
+
+	if (payload == NULL)
+		return -EINVAL;
+	/* the image's redirect is "/" + payload; composefs-fuse skips the slashes too */
+	while (*payload == '/')
+		payload++;
+	if (*payload == '\0')
+		return -EINVAL;
+	fd = cfs_open_regular_beneath(basedir_fd, payload, false);
+	if (fd >= 0) {
+		close(fd);
+		return 1;
+	}
+	/* absent, outside (EXDEV), not a regular file, a looping or too deep path, a
+	 * file where a directory should be: all mean a mount finds nothing there */
+	if (fd == -ENOENT || fd == -EXDEV || fd == -CFS_ENOTREG || fd == -ELOOP || fd == -ENOTDIR ||
+	    fd == -ENAMETOOLONG)
+		return 0;
+	return fd;
+}
+
 int cfs_objstore_open_object(struct cfs_objstore *s, const uint8_t *digest, int *fd_out)
 {
 	char path[2 * CFS_VERITY_MAX_DIGEST + 2];

@@ -421,6 +421,50 @@ static void test_clean(void)
 	CHECK_EQ_INT(n_own, 0);
 }
 
+/* cfs_basedir_has_payload(): present only beneath the basedir, as composefs-fuse finds it. */
+static void test_basedir_payload(void)
+{
+	char base[400], path[500];
+	int fd;
+
+	snprintf(base, sizeof(base), "%s/basedir", tmpdir);
+	CHECK(mkdir(base, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/ab", base);
+	CHECK(mkdir(path, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/ab/obj", base);
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/outside", tmpdir);
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/up", base);
+	CHECK(symlink("..", path) == 0);
+	snprintf(path, sizeof(path), "%s/abs", base);
+	CHECK(symlink(tmpdir, path) == 0);
+	snprintf(path, sizeof(path), "%s/ab/fifo", base);
+	CHECK(mkfifo(path, 0644) == 0);
+
+	fd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "ab/obj"), 1);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "/ab/obj"), 1); /* as the redirect "/" + payload */
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "ab/none"), 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "ab"), 0);      /* a directory */
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "ab/fifo"), 0); /* and no hang */
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "../outside"), 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "ab/../../outside"), 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "up/outside"), 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "abs/outside"), 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "up/basedir/ab/obj"), 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "ab/obj/x"), 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, ""), -EINVAL);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "/"), -EINVAL);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, NULL), -EINVAL);
+	close(fd);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -430,6 +474,7 @@ int main(void)
 	test_put_immediate();
 	test_batch();
 	test_threads();
+	test_basedir_payload();
 	test_clean();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	CHECK(system(cmd) == 0);
