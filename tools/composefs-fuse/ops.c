@@ -373,6 +373,17 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	do_readdir(req, ino, size, off, true);
 }
 
+/* Length of the stored trusted.overlay.metacopy value, or -1 without one. */
+static int find_metacopy(void *user, const char *name, size_t namelen, const void *value, size_t len)
+{
+	(void)namelen;
+	(void)value;
+	if (strcmp(name, "trusted.overlay.metacopy") != 0)
+		return 0;
+	*(long *)user = (long)len;
+	return 1;
+}
+
 /* Find what backs a regular file and open it under the daemon's verity policy. */
 static int open_backing(struct cfs_fuse *fs, struct cfs_open_file *f)
 {
@@ -388,6 +399,26 @@ static int open_backing(struct cfs_fuse *fs, struct cfs_open_file *f)
 		return 0; /* data inline in the image, covered by the image digest */
 	if (r < 0)
 		return -EIO;
+	if (redirect != NULL) {
+		/*
+		 * overlayfs follows a file's redirect only when it also has a
+		 * metacopy xattr (empty or at least 4 bytes; 1 to 3 is an error);
+		 * without it a kernel mount shows the image's own (empty) data.
+		 * Serving the object then would give bytes no kernel mount gives.
+		 */
+		long mc = -1;
+
+		r = cfs_image_xattr_iterate(fs->img, f->nid, find_metacopy, &mc);
+		if (r < 0 || mc < 0 || (mc > 0 && mc < 4)) {
+			cfs_objcache_report(fs->cache, redirect,
+					    r < 0 ? "unreadable xattrs"
+					    : mc < 0 ? "redirect without metacopy xattr (a kernel mount ignores it)"
+						     : "metacopy xattr of 1 to 3 bytes",
+					    0);
+			free(redirect);
+			return -EIO;
+		}
+	}
 	if (fs->verity == CFS_FUSE_VERITY_REQUIRE && !has_digest) {
 		cfs_objcache_report(fs->cache, redirect,
 				    "no fs-verity digest in the image (verity=require)", 0);
