@@ -34,6 +34,9 @@ extern "C" {
  * strict mode (environment CFS_PARSE_STRICT): a final line without a
  * newline, a non-zero RDEV on anything but a character or block device, a
  * symlink whose SIZE is not the length of its target, a symlink with CONTENT.
+ * Beyond the reference, it also rejects a regular file whose content comes
+ * from a PAYLOAD no mount can serve (see cfs_node_payload_servable()), which
+ * the lenient mode accepts as the reference does.
  */
 #define CFS_DUMP_STRICT (1u << 0)
 

@@ -241,6 +241,16 @@ int cfs_image_get_backing(struct cfs_image *img, uint64_t nid, char **redirect_o
 
 
 /**
+ * cfs_image_redirect_followed() - whether a kernel overlay mount of @img
+ * follows the redirect of regular file @nid to its backing object: overlayfs
+ * does so only when the file also has a metacopy xattr, empty or of at least
+ * 4 bytes (1 to 3 bytes is an error); otherwise the mount shows the image's
+ * own (empty) data. A reader serving objects (composefs-fuse) must refuse
+ * what the kernel would not follow. Returns 1, 0, -EUCLEAN, -EOPNOTSUPP.
+ */
+int cfs_image_redirect_followed(struct cfs_image *img, uint64_t nid);
+
+/**
  * cfs_image_listxattr() - the visible xattr names of @nid in @view,
  * NUL-separated, like listxattr(2). @size 0 returns the needed size. Returns
  * the length, -ERANGE if @size is too small, -EUCLEAN, -EOPNOTSUPP.

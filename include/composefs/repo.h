@@ -277,20 +277,31 @@ struct cfs_repo_fsck_stats {
 	uint64_t images_bad;
 	uint64_t refs_checked;
 	uint64_t refs_bad;
-	uint64_t temp_files;
-	uint64_t problems;         /* all problems reported, temp files included */
-	uint64_t reserved[7];
+	uint64_t temp_files;       /* temporary files found and not removed */
+	uint64_t problems;         /* all problems reported and not repaired, temp files included */
+	uint64_t temp_removed;     /* temporary files removed (CFS_REPO_FSCK_REPAIR) */
+	uint64_t reserved[6];
 };
 
 /** Flags for cfs_repo_fsck(). */
 #define CFS_REPO_FSCK_METADATA_ONLY (1u << 0) /* skip re-hashing object content */
+/**
+ * Remove leftover temporary files instead of only reporting them. Takes the
+ * exclusive lock for the whole check, like cfs_repo_gc() (so every temporary
+ * file then belongs to a writer that is gone). Nothing else is changed.
+ */
+#define CFS_REPO_FSCK_REPAIR (1u << 1)
 
 /**
  * cfs_repo_fsck() - check the repository: meta.json; every object re-hashed
  * against its name; every images/ link resolves to its object and the image
  * parses and all objects it refers to exist; every ref resolves to an image;
- * leftover temporary files. Modifies nothing. Takes no exclusive lock, so a
- * concurrent writer's temporary files may be reported as such. Objects are
+ * leftover temporary files. Modifies nothing without CFS_REPO_FSCK_REPAIR,
+ * and takes no exclusive lock then, so a concurrent writer's temporary files
+ * may be reported as such. With it, each removed temporary file is passed to
+ * @fn (kind CFS_REPO_PROBLEM_TEMP_FILE, detail starting "removed") and counted
+ * in temp_removed, not in problems; -EROFS when the repository is not
+ * writable, -EWOULDBLOCK with CFS_REPO_NOWAIT while writers hold it. Objects are
  * re-hashed on up to 8 threads (one per CPU): @fn and the progress callback
  * may then be called from those threads, but never concurrently.
  * Returns 0 when the check ran (problems are reported through @fn and

@@ -24,8 +24,16 @@ extern "C" {
  *
  * Objects appear under their final name only once their data is durable:
  * new data is written to a hidden temporary file in the store directory
- * (`.tmp-*`) and renamed into place after it was synced. An interrupted
- * writer can therefore leave `.tmp-*` files behind, never a truncated object.
+ * and renamed into place after it was synced. An interrupted writer can
+ * therefore leave temporary files behind, never a truncated object.
+ *
+ * Temporary files are named `.tmp-<writer>-<random>`, where <writer> is 16
+ * lower-case hex digits chosen by the handle before its first write. The
+ * handle then creates `.tmp-<writer>.lock` and holds an exclusive flock(2) on
+ * it until cfs_objstore_free() removes it; the kernel releases the lock of a
+ * writer that exits or is killed, so cfs_objstore_clean() can tell the
+ * temporary files of dead writers from those of running ones without a lock
+ * on the whole store (and across PID namespaces and reboots).
  *
  * Thread-safety: all functions may be called concurrently from several
  * threads on one handle, except cfs_objstore_free().
@@ -98,6 +106,24 @@ int cfs_objstore_digest_path(const uint8_t *digest, size_t dsize, char *buf, siz
  * else (upper case, other lengths, other separators).
  */
 int cfs_objstore_parse_path(const char *path, size_t dsize, uint8_t *digest);
+
+/**
+ * cfs_basedir_has_payload() - whether a mount with basedir @basedir_fd would
+ * find the backing file @payload (a regular file's payload, as the image
+ * records it), confined the way composefs-fuse confines it: leading '/'s are
+ * skipped and the rest is resolved beneath @basedir_fd (openat2()
+ * RESOLVE_BENEATH, or the same checks by hand): no "..", absolute symlink or
+ * magic link may lead out of it; symbolic links that stay inside are
+ * followed. The file is opened (O_NONBLOCK, never read), not just looked up,
+ * so the answer says nothing about files outside the basedir.
+ * @basedir_fd may be an O_PATH descriptor.
+ *
+ * Returns 1 when a regular file is there; 0 when there is none, when
+ * @payload would leave the basedir, or names something other than a regular
+ * file; -EINVAL for a NULL or empty @payload; other -errno (-EACCES, ...)
+ * when it cannot be told.
+ */
+int cfs_basedir_has_payload(int basedir_fd, const char *payload);
 
 /**
  * cfs_objstore_has() - whether an object named @digest exists (or is staged).
@@ -173,6 +199,24 @@ void cfs_objstore_stage_free(struct cfs_objstore_stage *st);
  * (a later call retries) and the first error is returned as -errno.
  */
 int cfs_objstore_sync(struct cfs_objstore *s);
+
+/**
+ * cfs_objstore_clean() - remove the temporary files of writers that are gone.
+ * @flags: must be 0.
+ * @files_removed, @bytes_removed: (may be NULL) files removed (temporary
+ * files and writer locks) and the apparent size of those temporary files.
+ *
+ * For each `.tmp-<writer>.lock` whose flock can be taken, removes that
+ * writer's `.tmp-<writer>-*` files and then the lock. Temporary files of
+ * running writers (their lock is held), names of any other form (e.g. left by
+ * older versions), and locks on file systems without flock(2) are left alone:
+ * a repository, whose garbage collection runs with every writer locked out,
+ * removes those too. Safe to call while other processes write to the store.
+ * Returns 0, -EINVAL for unknown flags, or the first -errno of reading the
+ * directory or of an unlink (the other files are still tried).
+ */
+int cfs_objstore_clean(struct cfs_objstore *s, unsigned flags, uint64_t *files_removed,
+		       uint64_t *bytes_removed);
 
 /**
  * cfs_objstore_n_staged() - number of objects waiting for cfs_objstore_sync().

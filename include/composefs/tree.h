@@ -76,6 +76,22 @@ int cfs_node_set_payload(struct cfs_node *node, const char *payload);
 const char *cfs_node_get_payload(const struct cfs_node *node);
 
 /**
+ * cfs_payload_path_valid() - whether @payload can be the backing path of a
+ * regular file: a relative path of '/'-separated components, none empty
+ * (no leading, trailing or doubled '/'), "." or "..", none longer than 255
+ * bytes. Others cannot be served by any mount: the kernel refuses them as
+ * invalid overlay redirects, composefs-fuse answers EIO. NULL is not valid.
+ */
+bool cfs_payload_path_valid(const char *payload);
+
+/**
+ * cfs_node_payload_servable() - false when @node is a regular file whose
+ * content is read through its payload (size > 0, no inline content, payload
+ * set) and that payload fails cfs_payload_path_valid(); true otherwise.
+ */
+bool cfs_node_payload_servable(const struct cfs_node *node);
+
+/**
  * cfs_node_set_content() - inline content of a small regular file (stored in
  * the image itself). Copies @len bytes; @data NULL clears. Returns 0,
  * -ENOMEM, or -EFBIG when @len > CFS_INLINE_MAX.

@@ -546,6 +546,12 @@ static int apply_attrs(struct parser *p, struct cfs_node *node, struct attrs *a)
 		return fail(p, p->line, -EINVAL, "SIZE %" PRIu64 " too big (more than 1024 chunks, at most %" PRIu64 ")",
 			    a->size, CFS_DUMP_FILE_SIZE_MAX);
 	}
+	/* the reference accepts these; no mount can serve them (invalid redirect, FUSE EIO) */
+	if (strict && !cfs_node_payload_servable(node))
+		return fail(p, p->line, -EINVAL,
+			    "PAYLOAD \"%s\": not a backing path any mount can serve (absolute, or an empty, "
+			    "\".\" or \"..\" component)",
+			    show(node->payload, strlen(node->payload)).s);
 	if (a->digest)
 		cfs_node_set_digest(node, digest);
 	return 0;

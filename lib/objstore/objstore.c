@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
 /* Object store: atomic, deduplicated, batch-synced `XX/<hex>` objects. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,7 +22,10 @@
 #define OBJ_MODE 0644
 #define DIR_MODE 0755
 #define TMP_PREFIX ".tmp-"
-#define TMPNAME_SIZE 32
+#define WRITER_ID_HEX 16 /* 8 random bytes name a writer (one store handle) */
+#define LOCK_SUFFIX ".lock"
+/* ".tmp-" writer "-" random, or ".tmp-" writer ".lock" */
+#define TMPNAME_SIZE 48
 #define COPY_BUF_SIZE (256 * 1024)
 /* more touched directories than this: one syncfs() instead of one fsync() each */
 #define SYNCFS_DIR_THRESHOLD 8
@@ -46,6 +51,9 @@ struct cfs_objstore {
 	uint8_t dir_known[32]; /* bitmap over the first digest byte: XX exists */
 	uint8_t dir_touched[32]; /* XX got new names since the last directory sync */
 	bool root_touched;
+	/* the writer lock, taken before the first temporary file is made */
+	int writer_fd;
+	char writer_id[WRITER_ID_HEX + 1];
 };
 
 struct cfs_objstore_stage {
@@ -127,6 +135,7 @@ int cfs_objstore_open(int atdirfd, const char *path, unsigned flags, enum cfs_ha
 		return -r;
 	}
 	s->dirfd = fd;
+	s->writer_fd = -1;
 	s->flags = flags;
 	s->alg = alg;
 	s->dsize = dsize;
@@ -141,6 +150,14 @@ void cfs_objstore_free(struct cfs_objstore *s)
 		return;
 	for (size_t i = 0; i < s->n_staged; i++)
 		unlinkat(s->dirfd, s->staged[i].tmpname, 0);
+	if (s->writer_id[0] != '\0') {
+		char name[TMPNAME_SIZE];
+
+		snprintf(name, sizeof(name), TMP_PREFIX "%s" LOCK_SUFFIX, s->writer_id);
+		unlinkat(s->dirfd, name, 0);
+	}
+	if (s->writer_fd >= 0)
+		close(s->writer_fd);
 	free(s->staged);
 	free(s->set);
 	pthread_mutex_destroy(&s->lock);
@@ -294,6 +311,30 @@ int cfs_objstore_has(struct cfs_objstore *s, const uint8_t *digest)
 	return S_ISREG(st.st_mode) ? 1 : -EUCLEAN;
 }
 
+int cfs_basedir_has_payload(int basedir_fd, const char *payload)
+{
+	int fd;
+
+	if (payload == NULL)
+		return -EINVAL;
+	/* the image's redirect is "/" + payload; composefs-fuse skips the slashes too */
+	while (*payload == '/')
+		payload++;
+	if (*payload == '\0')
+		return -EINVAL;
+	fd = cfs_open_regular_beneath(basedir_fd, payload, false);
+	if (fd >= 0) {
+		close(fd);
+		return 1;
+	}
+	/* absent, outside (EXDEV), not a regular file, a looping or too deep path, a
+	 * file where a directory should be: all mean a mount finds nothing there */
+	if (fd == -ENOENT || fd == -EXDEV || fd == -CFS_ENOTREG || fd == -ELOOP || fd == -ENOTDIR ||
+	    fd == -ENAMETOOLONG)
+		return 0;
+	return fd;
+}
+
 int cfs_objstore_open_object(struct cfs_objstore *s, const uint8_t *digest, int *fd_out)
 {
 	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
@@ -314,17 +355,223 @@ int cfs_objstore_open_object(struct cfs_objstore *s, const uint8_t *digest, int 
 	return 0;
 }
 
+/* ---- writer locks: which temporary files belong to a live writer ---------- */
+
+/*
+ * A store has no lock of its own (a plain --digest-store directory may be
+ * shared by unrelated programs), so each writer announces itself: before its
+ * first temporary file it creates `.tmp-<id>.lock` and holds flock(LOCK_EX) on
+ * it for the life of the handle; its temporary files are `.tmp-<id>-<random>`.
+ * The kernel drops the lock when the writer exits or is killed, so a lock
+ * that can be taken marks temporary files nobody will ever finish
+ * (cfs_objstore_clean()). Caller holds s->lock.
+ */
+static int writer_lock(struct cfs_objstore *s)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		uint8_t rnd[WRITER_ID_HEX / 2];
+		char id[WRITER_ID_HEX + 1], name[TMPNAME_SIZE];
+		struct stat a, b;
+		int fd;
+
+		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+			return -errno;
+		cfs_hex_encode(rnd, sizeof(rnd), id);
+		snprintf(name, sizeof(name), TMP_PREFIX "%s" LOCK_SUFFIX, id);
+		fd = openat(s->dirfd, name, O_CREAT | O_EXCL | O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0) {
+			if (errno == EEXIST)
+				continue;
+			return -errno;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			int err = errno;
+
+			if (err == EWOULDBLOCK) {
+				/* a cleaner found it between our create and lock */
+				close(fd);
+				continue;
+			}
+			/* no flock here (some network file systems): write unlocked, and
+			 * cleaners, unable to lock either, leave our files alone */
+		}
+		/* a cleaner that locked and removed the file before us leaves us
+		 * holding a lock nobody can see: start over under a new name */
+		if (fstat(fd, &a) < 0 || fstatat(s->dirfd, name, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+			close(fd);
+			continue;
+		}
+		s->writer_fd = fd;
+		memcpy(s->writer_id, id, sizeof(id));
+		return 0;
+	}
+	return -EEXIST;
+}
+
+static bool is_lower_hex(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* The writer id of a temporary file or writer lock name, or false if @name is neither. */
+static bool writer_of(const char *name, char id[WRITER_ID_HEX + 1], bool *is_lock)
+{
+	size_t plen = strlen(TMP_PREFIX);
+	const char *rest = name + plen + WRITER_ID_HEX;
+
+	if (strncmp(name, TMP_PREFIX, plen) != 0 || strlen(name) <= plen + WRITER_ID_HEX ||
+	    !is_lower_hex(name + plen, WRITER_ID_HEX))
+		return false;
+	if (strcmp(rest, LOCK_SUFFIX) == 0)
+		*is_lock = true;
+	else if (rest[0] == '-' && rest[1] != '\0')
+		*is_lock = false;
+	else
+		return false;
+	memcpy(id, name + plen, WRITER_ID_HEX);
+	id[WRITER_ID_HEX] = '\0';
+	return true;
+}
+
+struct dead_writer {
+	char id[WRITER_ID_HEX + 1];
+	int fd; /* its lock, held by us until its files are gone */
+};
+
+static void dead_writers_free(struct dead_writer *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		close(v[i].fd);
+	free(v);
+}
+
+int cfs_objstore_clean(struct cfs_objstore *s, unsigned flags, uint64_t *files_removed,
+		       uint64_t *bytes_removed)
+{
+	struct dead_writer *dead = NULL;
+	size_t n_dead = 0, cap = 0;
+	uint64_t files = 0, bytes = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	if (files_removed != NULL)
+		*files_removed = 0;
+	if (bytes_removed != NULL)
+		*bytes_removed = 0;
+	if (flags != 0)
+		return -EINVAL;
+	fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	/* first the writers that are gone: their lock can be taken */
+	while ((de = readdir(d)) != NULL) {
+		char id[WRITER_ID_HEX + 1];
+		bool is_lock;
+		struct stat st;
+		int lfd;
+
+		if (!writer_of(de->d_name, id, &is_lock) || !is_lock)
+			continue;
+		pthread_mutex_lock(&s->lock);
+		is_lock = strcmp(id, s->writer_id) == 0; /* our own: alive */
+		pthread_mutex_unlock(&s->lock);
+		if (is_lock)
+			continue;
+		/* O_NONBLOCK: a FIFO planted under the name must not hang us */
+		lfd = openat(s->dirfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		if (lfd < 0)
+			continue;
+		if (fstat(lfd, &st) < 0 || !S_ISREG(st.st_mode) || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+			close(lfd); /* alive, not a lock, or no flock here: not ours to judge */
+			continue;
+		}
+		if (n_dead == cap) {
+			size_t ncap = cap ? 2 * cap : 8;
+			struct dead_writer *v = realloc(dead, ncap * sizeof(*v));
+
+			if (v == NULL) {
+				close(lfd);
+				r = -ENOMEM;
+				break;
+			}
+			dead = v;
+			cap = ncap;
+		}
+		memcpy(dead[n_dead].id, id, sizeof(id));
+		dead[n_dead++].fd = lfd;
+	}
+	/* then their temporary files, then (still holding it) each lock */
+	if (r == 0 && n_dead > 0) {
+		rewinddir(d);
+		while ((de = readdir(d)) != NULL) {
+			char id[WRITER_ID_HEX + 1];
+			bool is_lock, found = false;
+			struct stat st;
+
+			if (!writer_of(de->d_name, id, &is_lock) || is_lock)
+				continue;
+			for (size_t i = 0; i < n_dead && !found; i++)
+				found = strcmp(dead[i].id, id) == 0;
+			if (!found || fstatat(s->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    S_ISDIR(st.st_mode))
+				continue;
+			if (unlinkat(s->dirfd, de->d_name, 0) < 0) {
+				if (errno != ENOENT && r == 0)
+					r = -errno;
+				continue;
+			}
+			files++;
+			bytes += (uint64_t)st.st_size;
+		}
+		for (size_t i = 0; i < n_dead; i++) {
+			char name[TMPNAME_SIZE];
+
+			snprintf(name, sizeof(name), TMP_PREFIX "%s" LOCK_SUFFIX, dead[i].id);
+			if (unlinkat(s->dirfd, name, 0) == 0)
+				files++;
+			else if (errno != ENOENT && r == 0)
+				r = -errno;
+		}
+	}
+	closedir(d);
+	dead_writers_free(dead, n_dead);
+	if (files_removed != NULL)
+		*files_removed = files;
+	if (bytes_removed != NULL)
+		*bytes_removed = bytes;
+	return r;
+}
+
 /* ---- staging and publishing ---------------------------------------------- */
 
 int cfs_objstore_stage_new(struct cfs_objstore *s, struct cfs_objstore_stage **out)
 {
 	struct cfs_objstore_stage *st = calloc(1, sizeof(*st));
-	int r;
+	int r = 0;
 
 	*out = NULL;
 	if (st == NULL)
 		return -ENOMEM;
 	st->s = s;
+	pthread_mutex_lock(&s->lock);
+	if (s->writer_id[0] == '\0')
+		r = writer_lock(s);
+	pthread_mutex_unlock(&s->lock);
+	if (r < 0) {
+		free(st);
+		return r;
+	}
 	for (int tries = 0;; tries++) {
 		uint8_t rnd[8];
 		char hex[17];
@@ -335,7 +582,8 @@ int cfs_objstore_stage_new(struct cfs_objstore *s, struct cfs_objstore_stage **o
 			return r;
 		}
 		cfs_hex_encode(rnd, sizeof(rnd), hex);
-		snprintf(st->tmpname, sizeof(st->tmpname), TMP_PREFIX "%s", hex);
+		/* writer_id is set once and never changes while the handle lives */
+		snprintf(st->tmpname, sizeof(st->tmpname), TMP_PREFIX "%s-%s", s->writer_id, hex);
 		st->fd = openat(s->dirfd, st->tmpname, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, OBJ_MODE);
 		if (st->fd >= 0)
 			break;

@@ -142,6 +142,32 @@ static int dir_open(struct cfs_image *img, uint64_t nid, struct cfs_inode *dir)
 	return S_ISDIR(dir->mode) ? 0 : -ENOTDIR;
 }
 
+/*
+ * A binary search that missed: -ENOENT if block @b is sorted (then the name is
+ * not in it), -EUCLEAN if it is not, since then the answer depends on how the
+ * search probes, and the kernel's probes differ from ours: a name it finds
+ * must not be ENOENT here (composefs-fuse turns -EUCLEAN into EIO).
+ */
+static int block_missed(struct cfs_image *img, const struct dblock *b)
+{
+	const char *prev = NULL, *en;
+	size_t prevlen = 0, elen;
+	uint64_t nid;
+	uint8_t ft;
+
+	for (unsigned i = 0; i < b->n; i++) {
+		int r = block_entry(img, b, i, &en, &elen, &nid, &ft);
+
+		if (r < 0)
+			return r;
+		if (prev != NULL && name_cmp(prev, prevlen, en, elen) >= 0)
+			return cfs_image_fail(img, -EUCLEAN, "directory entries out of order");
+		prev = en;
+		prevlen = elen;
+	}
+	return -ENOENT;
+}
+
 int cfs_image_lookup(struct cfs_image *img, uint64_t dir_nid, const char *name, size_t namelen, uint64_t *nid_out)
 {
 	struct cfs_inode dir;
@@ -180,8 +206,12 @@ int cfs_image_lookup(struct cfs_image *img, uint64_t dir_nid, const char *name, 
 			lo = mid + 1;
 		}
 	}
-	if (best == UINT64_MAX)
-		return -ENOENT;
+	if (best == UINT64_MAX) {
+		if (dir_nblocks(&dir) == 0)
+			return -ENOENT;
+		r = block_open(img, &dir, 0, &b);
+		return r < 0 ? r : block_missed(img, &b);
+	}
 	r = block_open(img, &dir, best, &b);
 	if (r < 0)
 		return r;
@@ -202,7 +232,7 @@ int cfs_image_lookup(struct cfs_image *img, uint64_t dir_nid, const char *name, 
 		else
 			l = mid + 1;
 	}
-	return -ENOENT;
+	return block_missed(img, &b);
 }
 
 static unsigned ftype_to_dtype(uint8_t ft)

@@ -345,3 +345,23 @@ bool cfs_image_may_store_xattr(const struct cfs_image *img, const char *name)
 	}
 	return false;
 }
+
+static int find_metacopy(void *user, const char *name, size_t namelen, const void *value, size_t len)
+{
+	(void)namelen;
+	(void)value;
+	if (strcmp(name, OVL_PREFIX "metacopy") != 0)
+		return 0;
+	*(long *)user = (long)len;
+	return 1;
+}
+
+int cfs_image_redirect_followed(struct cfs_image *img, uint64_t nid)
+{
+	long mc = -1;
+	int r = cfs_image_xattr_iterate(img, nid, find_metacopy, &mc);
+
+	if (r < 0)
+		return r;
+	return mc == 0 || mc >= 4;
+}

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "repo-private.h"
@@ -74,10 +75,31 @@ static void count_bad(struct fsck *f)
 	pthread_mutex_unlock(&f->lock);
 }
 
-static int report_temp(struct fsck *f, const char *path)
+/*
+ * A temporary file @name in @dirfd (@path from the repository). With
+ * CFS_REPO_FSCK_REPAIR the exclusive lock is held: no writer runs, so it is
+ * left by one that died, and goes.
+ */
+static int report_temp(struct fsck *f, int dirfd, const char *name, const char *path)
 {
-	return report(f, CFS_REPO_PROBLEM_TEMP_FILE, path,
-		      "left by an interrupted writer; removable ('composefs gc' deletes it)");
+	struct stat st;
+	int r;
+
+	if (!(f->flags & CFS_REPO_FSCK_REPAIR))
+		return report(f, CFS_REPO_PROBLEM_TEMP_FILE, path,
+			      "left by an interrupted writer; removable ('composefs gc' or 'fsck --repair' deletes it)");
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : report(f, CFS_REPO_PROBLEM_TEMP_FILE, path, "%s", strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return report(f, CFS_REPO_PROBLEM_TEMP_FILE, path, "a directory; not removed");
+	if (unlinkat(dirfd, name, 0) < 0)
+		return report(f, CFS_REPO_PROBLEM_TEMP_FILE, path, "cannot remove it: %s", strerror(errno));
+	pthread_mutex_lock(&f->lock);
+	f->st->temp_removed++;
+	r = f->fn != NULL ? f->fn(f->user, CFS_REPO_PROBLEM_TEMP_FILE, path, "removed (left by an interrupted writer)")
+			  : 0;
+	pthread_mutex_unlock(&f->lock);
+	return r;
 }
 
 static int check_meta(struct fsck *f)
@@ -117,7 +139,7 @@ static int check_object(struct fsck *f, int dirfd, const char *sub, const char *
 
 	snprintf(path, sizeof(path), "objects/%s/%s", sub, name);
 	if (cfs_repo_is_temp_name(name))
-		return report_temp(f, path);
+		return report_temp(f, dirfd, name, path);
 	if (cfs_objstore_parse_path(path + strlen("objects/"), repo->dsize, want) < 0)
 		return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "not an object name");
 	pthread_mutex_lock(&f->lock);
@@ -205,10 +227,9 @@ static int objects_top_entry(struct fsck *f, int dirfd, const char *rel, const s
 {
 	char path[300];
 
-	(void)dirfd;
 	snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
 	if (cfs_repo_is_temp_name(de->d_name))
-		return report_temp(f, path);
+		return report_temp(f, dirfd, de->d_name, path);
 	if (!is_hex2(de->d_name))
 		return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "unexpected entry in objects/");
 	if (f->n_dirs == 256)
@@ -317,7 +338,7 @@ static int image_entry(struct fsck *f, int dirfd, const char *rel, const struct 
 		return 0;
 	snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
 	if (cfs_repo_is_temp_name(de->d_name))
-		return report_temp(f, path);
+		return report_temp(f, dirfd, de->d_name, path);
 	f->st->images_checked++;
 	if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode)) {
 		f->st->images_bad++;
@@ -359,7 +380,7 @@ static int ref_entry(struct fsck *f, int dirfd, const char *rel, const struct di
 
 	snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
 	if (cfs_repo_is_temp_name(de->d_name))
-		return report_temp(f, path);
+		return report_temp(f, dirfd, de->d_name, path);
 	if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return report(f, CFS_REPO_PROBLEM_DANGLING_REF, path, "%s", strerror(errno));
 	if (S_ISDIR(st.st_mode)) {
@@ -401,9 +422,8 @@ static int ref_entry(struct fsck *f, int dirfd, const char *rel, const struct di
 
 static int root_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
 {
-	(void)dirfd;
 	(void)rel;
-	return cfs_repo_is_temp_name(de->d_name) ? report_temp(f, de->d_name) : 0;
+	return cfs_repo_is_temp_name(de->d_name) ? report_temp(f, dirfd, de->d_name, de->d_name) : 0;
 }
 
 int cfs_repo_fsck(struct cfs_repo *repo, unsigned flags, cfs_repo_problem_fn fn, void *user,
@@ -413,11 +433,19 @@ int cfs_repo_fsck(struct cfs_repo *repo, unsigned flags, cfs_repo_problem_fn fn,
 	struct fsck f = { .repo = repo, .flags = flags, .fn = fn, .user = user };
 	int r;
 
-	if (flags & ~CFS_REPO_FSCK_METADATA_ONLY)
+	if (flags & ~(CFS_REPO_FSCK_METADATA_ONLY | CFS_REPO_FSCK_REPAIR))
 		return cfs_repo_fail(repo, -EINVAL, "invalid flags");
 	f.st = stats ? stats : &local;
 	*f.st = (struct cfs_repo_fsck_stats){ 0 };
 	repo->errmsg[0] = '\0';
+	if (flags & CFS_REPO_FSCK_REPAIR) {
+		if (!repo->writable)
+			return cfs_repo_fail(repo, -EROFS, "repository is read-only: %s", repo->ro_why);
+		/* as for gc: with every writer locked out, a temporary file is garbage */
+		r = cfs_repo_relock(repo, LOCK_EX);
+		if (r < 0)
+			return r;
+	}
 	pthread_mutex_init(&f.lock, NULL);
 	r = check_meta(&f);
 	if (r == 0)
@@ -431,5 +459,11 @@ int cfs_repo_fsck(struct cfs_repo *repo, unsigned flags, cfs_repo_problem_fn fn,
 	if (r == 0)
 		r = each_entry(&f, repo->dirfd, "images/refs", ref_entry);
 	pthread_mutex_destroy(&f.lock);
+	if (flags & CFS_REPO_FSCK_REPAIR) {
+		int r2 = cfs_repo_relock(repo, LOCK_SH);
+
+		if (r == 0)
+			r = r2;
+	}
 	return r;
 }

@@ -115,6 +115,34 @@ const char *cfs_node_get_payload(const struct cfs_node *node)
 	return node->payload;
 }
 
+bool cfs_payload_path_valid(const char *payload)
+{
+	const char *c = payload;
+
+	if (payload == NULL || payload[0] == '\0')
+		return false;
+	for (;;) {
+		const char *end = strchrnul(c, '/');
+		size_t n = (size_t)(end - c);
+
+		/* overlayfs: an absolute redirect ("/" + payload) with an empty
+		 * component is invalid; "." and ".." fail the per-component lookup */
+		if (n == 0 || n > 255 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		if (*end == '\0')
+			return true;
+		c = end + 1;
+	}
+}
+
+bool cfs_node_payload_servable(const struct cfs_node *node)
+{
+	if ((node->mode & S_IFMT) != S_IFREG || node->size == 0 || node->content_len > 0 ||
+	    node->payload == NULL || node->payload[0] == '\0')
+		return true;
+	return cfs_payload_path_valid(node->payload);
+}
+
 int cfs_node_set_content(struct cfs_node *node, const uint8_t *data, size_t len)
 {
 	uint8_t *dup = NULL;

@@ -64,7 +64,7 @@ expect "composefs-fuse -o " "source=" "basedir=" "verity=" "verity_cache=" "work
 expect "composefs " init create-image images tag untag mount gc fsck measure
 expect "composefs --" "--repo" "--system" "--user" "--no-wait"
 expect "composefs gc --" "--dry-run"
-expect "composefs fsck --" "--json" "--metadata-only"
+expect "composefs fsck --" "--json" "--metadata-only" "--repair"
 expect "composefs mount --" "--fuse"
 expect_not "composefs gc --" "--fuse"
 

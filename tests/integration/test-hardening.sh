@@ -160,3 +160,53 @@ for d in objects images images/refs; do
 	[ "$(cat "$victim")" = precious ] || fail "$d a symlink: a file outside the repository was deleted"
 done
 ok "objects/, images/ or images/refs a symlink: create-image, images, gc and fsck refuse; nothing outside is deleted"
+
+# ---- payloads no mount can serve: refused in strict mode, a warning otherwise ----
+for p in /etc/shadow ../.. xx/../.. 'a//b' 'x/' './x' ..; do
+	printf '/ 0 40755 2 0 0 0 0.0 - - -\n/file 5000 100644 1 0 0 0 0.0 %s - -\n' "$p" >"$T/p.dump"
+	rm -f "$T/p.img"
+	rc=0; CFS_PARSE_STRICT=1 "$MKCFS" --from-file "$T/p.dump" "$T/p.img" 2>"$T/err" || rc=$?
+	[ "$rc" = 1 ] || fail "strict: payload '$p': exit $rc"
+	grep -q 'line 2: PAYLOAD.*no.*mount can serve' "$T/err" || fail "strict: payload '$p': $(cat "$T/err")"
+	[ "$(wc -l <"$T/err")" = 1 ] && [ ! -e "$T/p.img" ] || fail "strict: payload '$p': more than one line, or an image"
+	env -u CFS_PARSE_STRICT "$MKCFS" --from-file "$T/p.dump" "$T/p.img" 2>"$T/err" || fail "lenient: payload '$p' refused"
+	grep -q "warning: .*1 file(s) with a backing path no mount can serve.*\"$p\"" "$T/err" ||
+		fail "lenient: payload '$p': no warning: $(cat "$T/err")"
+	[ "$(wc -l <"$T/err")" = 1 ] || fail "lenient: payload '$p': more than one line"
+done
+# what only looks like them, or is not read through the payload, passes silently
+printf '%s\n' '/ 0 40755 2 0 0 0 0.0 - - -' '/a 5000 100644 1 0 0 0 0.0 a..b/.c - -' \
+	'/b 0 100644 1 0 0 0 0.0 ../.. - -' '/c 5000 100644 1 0 0 0 0.0 ab/cd - -' \
+	'/d 2 100644 1 0 0 0 0.0 /etc/x hi -' '/e 5 120777 1 0 0 0 0.0 ../.. - -' >"$T/p.dump"
+CFS_PARSE_STRICT=1 "$MKCFS" --from-file "$T/p.dump" "$T/p.img" 2>"$T/err" || fail "strict: valid payloads refused: $(cat "$T/err")"
+env -u CFS_PARSE_STRICT "$MKCFS" --from-file "$T/p.dump" "$T/p.img" 2>"$T/err"
+[ ! -s "$T/err" ] || fail "lenient: warning for valid payloads: $(cat "$T/err")"
+ok "payloads /etc/shadow, ../.., xx/../.., a//b, x/, ./x, ..: strict mode refuses them, lenient mode warns once"
+
+# ---- missing-objects: payloads confined to the basedir, no oracle for files outside ----
+BD=$T/basedir
+OUT=$T/outside-dir
+mkdir -p "$BD/ab" "$BD/in" "$OUT"
+echo present >"$BD/ab/present"
+echo secret >"$OUT/secret"
+ln -s ../ab "$BD/in/dir"          # a directory symlink that stays inside: followed, as composefs-fuse does
+ln -s ../ab/present "$BD/in/last" # a symlink as the object itself: refused, as composefs-fuse does
+ln -s "$OUT" "$BD/esc"            # an absolute symlink out of the basedir
+ln -s ../outside-dir "$BD/rel"    # a relative one out of it
+mkfifo "$BD/ab/fifo"
+printf '%s\n' '/ 0 40755 2 0 0 0 0.0 - - -' \
+	'/a 5000 100644 1 0 0 0 0.0 ab/present - -' '/b 5000 100644 1 0 0 0 0.0 in/dir/present - -' \
+	'/b2 5000 100644 1 0 0 0 0.0 in/last - -' \
+	'/c 5000 100644 1 0 0 0 0.0 ../outside-dir/secret - -' '/d 5000 100644 1 0 0 0 0.0 ab/../../outside-dir/secret - -' \
+	'/e 5000 100644 1 0 0 0 0.0 esc/secret - -' '/f 5000 100644 1 0 0 0 0.0 rel/secret - -' \
+	"/g 5000 100644 1 0 0 0 0.0 $OUT/secret - -" '/h 5000 100644 1 0 0 0 0.0 ab/fifo - -' \
+	'/i 5000 100644 1 0 0 0 0.0 ab/absent - -' >"$T/m.dump"
+"$MKCFS" --from-file "$T/m.dump" "$T/m.img" 2>/dev/null
+timeout 20 "$INFO" --basedir="$BD" missing-objects "$T/m.img" >"$T/out" || fail "missing-objects: exit $?"
+want=$(printf '%s\n' ../outside-dir/secret ab/../../outside-dir/secret esc/secret rel/secret "$OUT/secret" ab/fifo ab/absent in/last | LC_ALL=C sort)
+[ "$(cat "$T/out")" = "$want" ] || fail "missing-objects outside the basedir: got $(cat "$T/out"), want $want"
+# whether the outside file exists makes no difference
+rm "$OUT/secret"
+"$INFO" --basedir="$BD" missing-objects "$T/m.img" >"$T/out2"
+cmp -s "$T/out" "$T/out2" || fail "missing-objects answers differently once a file outside the basedir is gone"
+ok "missing-objects: payloads resolved beneath the basedir as composefs-fuse does (.., symlinks out, absolute paths, a FIFO: missing)"

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,7 +52,11 @@ static void count_files(int dirfd, size_t *objects, size_t *temps)
 			continue;
 		CHECK(fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0);
 		if (strncmp(de->d_name, ".tmp", 4) == 0) {
-			(*temps)++;
+			/* a writer lock belongs to the open handle, not to an object */
+			size_t len = strlen(de->d_name);
+
+			if (len < 5 || strcmp(de->d_name + len - 5, ".lock") != 0)
+				(*temps)++;
 		} else if (S_ISDIR(st.st_mode)) {
 			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY);
 
@@ -357,6 +362,136 @@ static void test_threads(void)
 	cfs_objstore_free(s);
 }
 
+static void touch_at(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+
+	CHECK(fd >= 0);
+	CHECK(write(fd, "data", 4) == 4);
+	close(fd);
+}
+
+static bool exists_at(int dirfd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* cfs_objstore_clean(): the temporaries of writers whose lock is free go, nothing else. */
+static void test_clean(void)
+{
+	char path[400];
+	struct cfs_objstore *s;
+	struct cfs_objstore_stage *st;
+	uint64_t files = 99, bytes = 99;
+	int dfd, live, n_own = 0;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/clean", tmpdir);
+	CHECK_EQ_INT(cfs_objstore_open(AT_FDCWD, path, CFS_OBJSTORE_CREATE | CFS_OBJSTORE_BATCH,
+				       CFS_HASH_SHA256, &s), 0);
+	dfd = cfs_objstore_get_dirfd(s);
+	/* our own staged object: a lock held by this handle */
+	CHECK_EQ_INT(cfs_objstore_stage_new(s, &st), 0);
+	/* a dead writer: lock file nobody holds */
+	touch_at(dfd, ".tmp-00000000000000aa.lock");
+	touch_at(dfd, ".tmp-00000000000000aa-0000000000000001");
+	touch_at(dfd, ".tmp-00000000000000aa-0000000000000002");
+	/* a live writer (another open file description holds the flock) */
+	touch_at(dfd, ".tmp-00000000000000bb.lock");
+	touch_at(dfd, ".tmp-00000000000000bb-0000000000000001");
+	live = openat(dfd, ".tmp-00000000000000bb.lock", O_RDONLY | O_CLOEXEC);
+	CHECK(live >= 0);
+	CHECK(flock(live, LOCK_EX | LOCK_NB) == 0);
+	/* temporaries without a lock file, and other names: not ours to judge */
+	touch_at(dfd, ".tmp-00000000000000cc-0000000000000001");
+	touch_at(dfd, ".tmp-0123456789abcdef");
+	touch_at(dfd, ".tmp-XYZ.lock");
+
+	CHECK_EQ_INT(cfs_objstore_clean(s, 1, NULL, NULL), -EINVAL);
+	CHECK_EQ_INT(cfs_objstore_clean(s, 0, &files, &bytes), 0);
+	CHECK_EQ_INT(files, 3);
+	CHECK_EQ_INT(bytes, 8);
+	CHECK(!exists_at(dfd, ".tmp-00000000000000aa.lock"));
+	CHECK(!exists_at(dfd, ".tmp-00000000000000aa-0000000000000001"));
+	CHECK(exists_at(dfd, ".tmp-00000000000000bb.lock"));
+	CHECK(exists_at(dfd, ".tmp-00000000000000bb-0000000000000001"));
+	CHECK(exists_at(dfd, ".tmp-00000000000000cc-0000000000000001"));
+	CHECK(exists_at(dfd, ".tmp-0123456789abcdef"));
+	CHECK(exists_at(dfd, ".tmp-XYZ.lock"));
+	/* our own lock and staged file survive; once the live writer is gone, its files go */
+	d = opendir(path);
+	CHECK(d != NULL);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, ".tmp-", 5) == 0 && strcmp(de->d_name, ".tmp-00000000000000bb.lock") != 0 &&
+		    strcmp(de->d_name, ".tmp-00000000000000bb-0000000000000001") != 0 &&
+		    strcmp(de->d_name, ".tmp-00000000000000cc-0000000000000001") != 0 &&
+		    strcmp(de->d_name, ".tmp-0123456789abcdef") != 0 && strcmp(de->d_name, ".tmp-XYZ.lock") != 0)
+			n_own++;
+	closedir(d);
+	CHECK_EQ_INT(n_own, 2);
+	close(live);
+	CHECK_EQ_INT(cfs_objstore_clean(s, 0, &files, NULL), 0);
+	CHECK_EQ_INT(files, 2);
+	CHECK(!exists_at(dfd, ".tmp-00000000000000bb-0000000000000001"));
+	cfs_objstore_stage_free(st);
+	cfs_objstore_free(s);
+	/* a freed handle leaves no lock behind */
+	d = opendir(path);
+	CHECK(d != NULL);
+	n_own = 0;
+	while ((de = readdir(d)) != NULL)
+		n_own += strstr(de->d_name, ".lock") != NULL && strcmp(de->d_name, ".tmp-XYZ.lock") != 0;
+	closedir(d);
+	CHECK_EQ_INT(n_own, 0);
+}
+
+/* cfs_basedir_has_payload(): present only beneath the basedir, as composefs-fuse finds it. */
+static void test_basedir_payload(void)
+{
+	char base[400], path[500];
+	int fd;
+
+	snprintf(base, sizeof(base), "%s/basedir", tmpdir);
+	CHECK(mkdir(base, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/ab", base);
+	CHECK(mkdir(path, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/ab/obj", base);
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/outside", tmpdir);
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/up", base);
+	CHECK(symlink("..", path) == 0);
+	snprintf(path, sizeof(path), "%s/abs", base);
+	CHECK(symlink(tmpdir, path) == 0);
+	snprintf(path, sizeof(path), "%s/ab/fifo", base);
+	CHECK(mkfifo(path, 0644) == 0);
+
+	fd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "ab/obj"), 1);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "/ab/obj"), 1); /* as the redirect "/" + payload */
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "ab/none"), 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "ab"), 0);      /* a directory */
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "ab/fifo"), 0); /* and no hang */
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "../outside"), 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "ab/../../outside"), 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "up/outside"), 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "abs/outside"), 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "up/basedir/ab/obj"), 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "ab/obj/x"), 0);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, ""), -EINVAL);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, "/"), -EINVAL);
+	CHECK_EQ_INT(cfs_basedir_has_payload(fd, NULL), -EINVAL);
+	close(fd);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -367,6 +502,8 @@ int main(void)
 	test_put_immediate();
 	test_batch();
 	test_threads();
+	test_basedir_payload();
+	test_clean();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	CHECK(system(cmd) == 0);
 	printf("test-store: all checks passed\n");

@@ -108,8 +108,46 @@ static void test_cycle(void)
 	cfs_node_unref(root); /* LeakSanitizer reports the tree if a cycle kept it alive */
 }
 
+/* Backing paths a mount can serve: relative, no empty, "." or ".." component, none over 255 bytes. */
+static void test_payload_paths(void)
+{
+	static const char *const good[] = { "ab/cdef", "x", "a..b/..c/c..", ".hidden/x", "a/.b" };
+	static const char *const bad[] = { "", "/etc/shadow", "../..", "xx/../..", "..", ".", "a//b",
+					   "a/", "./a", "a/./b", "a/.." };
+	char longname[300];
+	struct cfs_node *f = cfs_node_new(S_IFREG | 0644);
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		CHECK(cfs_payload_path_valid(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(!cfs_payload_path_valid(bad[i]));
+	CHECK(!cfs_payload_path_valid(NULL));
+	memset(longname, 'a', sizeof(longname));
+	longname[255] = '\0';
+	CHECK(cfs_payload_path_valid(longname));
+	longname[255] = 'a';
+	longname[256] = '\0';
+	CHECK(!cfs_payload_path_valid(longname));
+
+	/* only a payload the content is read through matters */
+	CHECK(f != NULL);
+	CHECK_EQ_INT(cfs_node_set_payload(f, "../.."), 0);
+	CHECK(cfs_node_payload_servable(f)); /* size 0: no redirect */
+	cfs_node_set_size(f, 4);
+	CHECK(!cfs_node_payload_servable(f));
+	CHECK_EQ_INT(cfs_node_set_content(f, (const uint8_t *)"abcd", 4), 0);
+	CHECK(cfs_node_payload_servable(f)); /* inline */
+	cfs_node_unref(f);
+	f = cfs_node_new(S_IFLNK | 0777);
+	CHECK_EQ_INT(cfs_node_set_payload(f, "../.."), 0); /* a symlink target, not a redirect */
+	cfs_node_set_size(f, 5);
+	CHECK(cfs_node_payload_servable(f));
+	cfs_node_unref(f);
+}
+
 int main(void)
 {
+	test_payload_paths();
 	test_entries();
 	test_cycle();
 	test_deep();

@@ -233,6 +233,7 @@ static void load_image(const struct options *o, struct cfs_fuse *fs, void **mem_
 		mem = malloc(st.st_size ? (size_t)st.st_size : 1);
 		if (!mem)
 			cfs_die_errno(-ENOMEM, "%s", path);
+		*mem_out = mem; /* the caller's from here: still reachable if we exit below */
 		n = tool_read_full(fd, mem, (size_t)st.st_size);
 		if (n < 0)
 			cfs_die_errno((int)n, "%s", path);
@@ -249,10 +250,10 @@ static void load_image(const struct options *o, struct cfs_fuse *fs, void **mem_
 		if (o->signature)
 			check_signature(o, mem, (size_t)n, digest_hex ? (uint32_t)alg : 0, want);
 		r = cfs_image_open_mem_err(mem, (size_t)n, NULL, &fs->img, err, sizeof(err));
-		if (r == 0)
-			*mem_out = mem;
-		else
+		if (r < 0) {
 			free(mem);
+			*mem_out = NULL;
+		}
 	} else {
 		r = cfs_image_open_fd_err(fd, NULL, &fs->img, err, sizeof(err));
 	}

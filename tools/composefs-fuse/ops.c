@@ -354,6 +354,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	do_readdir(req, ino, size, off, true);
 }
 
+/* Length of the stored trusted.overlay.metacopy value, or -1 without one. */
 /* Find what backs a regular file and open it under the daemon's verity policy. */
 static int open_backing(struct cfs_fuse *fs, struct cfs_open_file *f)
 {
@@ -369,6 +370,22 @@ static int open_backing(struct cfs_fuse *fs, struct cfs_open_file *f)
 		return 0; /* data inline in the image, covered by the image digest */
 	if (r < 0)
 		return -EIO;
+	if (redirect != NULL) {
+		/*
+		 * overlayfs follows a file's redirect only when it also has a
+		 * metacopy xattr (empty or at least 4 bytes; 1 to 3 is an error);
+		 * without it a kernel mount shows the image's own (empty) data.
+		 * Serving the object then would give bytes no kernel mount gives.
+		 */
+		r = cfs_image_redirect_followed(fs->img, f->nid);
+		if (r <= 0) {
+			cfs_fuse_log("object %s: %s", redirect,
+				     r < 0 ? "unreadable xattrs"
+					   : "a kernel mount would not follow this redirect (no valid metacopy xattr)");
+			free(redirect);
+			return -EIO;
+		}
+	}
 	if (fs->verity == CFS_FUSE_VERITY_REQUIRE && !has_digest) {
 		cfs_fuse_log("object %s: no fs-verity digest in the image (verity=require)", redirect);
 		free(redirect);

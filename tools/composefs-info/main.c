@@ -182,15 +182,10 @@ static void collect_objects(struct cfs_node *node, struct strset *s, int basedir
 {
 	const char *payload = cfs_node_get_payload(node);
 
-	if (S_ISREG(cfs_node_get_mode(node)) && payload != NULL) {
-		const char *rel = payload;
-		struct stat st;
-
-		while (*rel == '/')
-			rel++;
-		if (basedir_fd < 0 || fstatat(basedir_fd, rel, &st, AT_EMPTY_PATH) < 0)
-			set_add(s, payload);
-	}
+	/* confined to the basedir as a mount is: nothing is learnt about files outside it */
+	if (S_ISREG(cfs_node_get_mode(node)) && payload != NULL &&
+	    (basedir_fd < 0 || cfs_basedir_has_payload(basedir_fd, payload) != 1))
+		set_add(s, payload);
 	for (size_t i = 0; i < cfs_node_n_children(node); i++) {
 		bool hardlink;
 		struct cfs_node *child = cfs_node_child_at(node, i, NULL, &hardlink);

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdarg.h>
+#include <stdnoreturn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +59,23 @@ static int count_missing(void *user, const uint8_t *digest)
 	if (cfs_objstore_has(cfs_repo_objstore(repo), digest) != 1)
 		(*missing)++;
 	return 0;
+}
+
+/*
+ * Fail after the repository may have been written to: release the handle
+ * first, so the objects staged but not yet published (their temporary files)
+ * are removed rather than left to fill the file system.
+ */
+__attribute__((format(printf, 2, 3))) static noreturn void die_repo(struct cfs_repo *repo, const char *fmt, ...)
+{
+	char msg[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cfs_repo_free(repo);
+	cfs_die("%s", msg);
 }
 
 static void warn_missing(struct cfs_repo *repo, const uint8_t *digest)
@@ -132,7 +151,7 @@ int cmd_create_image(struct tool *t)
 		r = cfs_repo_import_dir(repo, AT_FDCWD, src, &bo, &root);
 		tool_progress_done(t);
 		if (r < 0)
-			cfs_die("%s", cfs_repo_errmsg(repo));
+			die_repo(repo, "%s", cfs_repo_errmsg(repo));
 	} else {
 		int fd = open(src, O_RDONLY | O_CLOEXEC);
 		FILE *f;
@@ -143,7 +162,7 @@ int cmd_create_image(struct tool *t)
 			r = cfs_repo_import_image_fd(repo, fd, name, digest);
 			close(fd);
 			if (r < 0)
-				cfs_die("%s: %s", src, cfs_repo_errmsg(repo));
+				die_repo(repo, "%s: %s", src, cfs_repo_errmsg(repo));
 			warn_missing(repo, digest);
 			printf("%s\n", cfs_repo_digest_hex(repo, digest, hex));
 			cfs_repo_free(repo);
@@ -160,7 +179,7 @@ int cmd_create_image(struct tool *t)
 	tool_progress_done(t);
 	cfs_node_unref(root);
 	if (r < 0)
-		cfs_die("%s", cfs_repo_errmsg(repo));
+		die_repo(repo, "%s", cfs_repo_errmsg(repo));
 	if (from_dump)
 		warn_missing(repo, digest);
 	printf("%s\n", cfs_repo_digest_hex(repo, digest, hex));
@@ -199,7 +218,7 @@ int cmd_import_image(struct tool *t)
 	r = cfs_repo_import_image_fd(repo, fd, name, digest);
 	close(fd);
 	if (r < 0)
-		cfs_die("%s: %s", t->argv[1], cfs_repo_errmsg(repo));
+		die_repo(repo, "%s: %s", t->argv[1], cfs_repo_errmsg(repo));
 	warn_missing(repo, digest);
 	printf("%s\n", cfs_repo_digest_hex(repo, digest, hex));
 	cfs_repo_free(repo);
@@ -440,6 +459,7 @@ int cmd_fsck(struct tool *t)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "metadata-only", no_argument, NULL, 'm' },
+		{ "repair", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -454,16 +474,22 @@ int cmd_fsck(struct tool *t)
 			f.json = true;
 		if (c == 'm')
 			flags |= CFS_REPO_FSCK_METADATA_ONLY;
+		if (c == 'r')
+			flags |= CFS_REPO_FSCK_REPAIR;
 		if (c == 'h') {
-			printf("Usage: %s fsck [--json] [--metadata-only]\n"
-			       "Check the repository; print each problem; exit 1 if there is any.\n",
+			printf("Usage: %s fsck [--json] [--metadata-only] [--repair]\n"
+			       "Check the repository; print each problem; exit 1 if there is any.\n\n"
+			       "  --json           print the result as JSON\n"
+			       "  --metadata-only  do not re-hash object content\n"
+			       "  --repair         remove temporary files of interrupted writers (waits for\n"
+			       "                   running writers, like gc)\n",
 			       cfs_prog);
 			return EXIT_OK;
 		}
 	}
 	if (optind != t->argc)
 		cfs_usage_error("fsck: no arguments expected");
-	repo = tool_open_repo(t, true);
+	repo = tool_open_repo(t, !(flags & CFS_REPO_FSCK_REPAIR));
 	if (f.json)
 		printf("{\n  \"problems\": [");
 	r = cfs_repo_fsck(repo, flags, fsck_problem, &f, &st);
@@ -473,20 +499,24 @@ int cmd_fsck(struct tool *t)
 	if (f.json) {
 		printf("%s],\n  \"objects_checked\": %llu,\n  \"objects_bad\": %llu,\n  \"bytes_checked\": %llu,\n"
 		       "  \"images_checked\": %llu,\n  \"images_bad\": %llu,\n  \"refs_checked\": %llu,\n"
-		       "  \"refs_bad\": %llu,\n  \"temporary_files\": %llu,\n  \"ok\": %s\n}\n",
+		       "  \"refs_bad\": %llu,\n  \"temporary_files\": %llu,\n  \"temporary_files_removed\": %llu,\n"
+		       "  \"ok\": %s\n}\n",
 		       f.first ? "" : "\n  ", (unsigned long long)st.objects_checked,
 		       (unsigned long long)st.objects_bad, (unsigned long long)st.bytes_checked,
 		       (unsigned long long)st.images_checked, (unsigned long long)st.images_bad,
 		       (unsigned long long)st.refs_checked, (unsigned long long)st.refs_bad,
-		       (unsigned long long)st.temp_files, st.problems ? "false" : "true");
+		       (unsigned long long)st.temp_files, (unsigned long long)st.temp_removed,
+		       st.problems ? "false" : "true");
 	} else {
 		printf("objects: %llu checked, %llu bad\nimages: %llu checked, %llu bad\nrefs: %llu checked, %llu bad\n",
 		       (unsigned long long)st.objects_checked, (unsigned long long)st.objects_bad,
 		       (unsigned long long)st.images_checked, (unsigned long long)st.images_bad,
 		       (unsigned long long)st.refs_checked, (unsigned long long)st.refs_bad);
 		if (st.temp_files)
-			printf("temporary files: %llu (removable: run '%s gc')\n", (unsigned long long)st.temp_files,
-			       cfs_prog);
+			printf("temporary files: %llu (removable: run '%s fsck --repair' or '%s gc')\n",
+			       (unsigned long long)st.temp_files, cfs_prog, cfs_prog);
+		if (st.temp_removed)
+			printf("temporary files: %llu removed\n", (unsigned long long)st.temp_removed);
 		if (st.problems)
 			printf("status: %llu problem(s)\n", (unsigned long long)st.problems);
 		else

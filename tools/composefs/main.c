@@ -41,7 +41,7 @@ static void usage(void)
 	       "  mount [--fuse] IMAGE MOUNTPOINT       mount an image (kernel mount, or verified FUSE)\n"
 	       "  image-objects IMAGE                   list the objects an image refers to\n"
 	       "  gc [--dry-run]                        delete objects and images no name reaches\n"
-	       "  fsck [--json] [--metadata-only]       check the repository\n"
+	       "  fsck [--json] [--metadata-only] [--repair]  check the repository\n"
 	       "  measure [--hash ALG] FILE...          print the fs-verity digests of files\n"
 	       "  sign FILE|IMAGE --key K --cert C ...  sign a file's or an image's digest\n"
 	       "  verify FILE SIG|IMAGE --trust CERT    check a signature\n"

@@ -203,6 +203,57 @@ static void parse_args(int argc, char **argv, struct args *a)
 
 /* ---- sources -------------------------------------------------------------- */
 
+/*
+ * Lenient mode accepts, as the reference does, payloads no mount can serve
+ * (strict mode refuses them in the parser): say so once, naming the first.
+ */
+static void warn_unservable(const char *name, struct cfs_node *root)
+{
+	struct cfs_node **stack = NULL, *first = NULL;
+	size_t n = 0, cap = 0, bad = 0;
+
+	for (struct cfs_node *node = root; node != NULL; node = n > 0 ? stack[--n] : NULL) {
+		size_t nc = cfs_node_n_children(node);
+
+		if (!cfs_node_payload_servable(node) && bad++ == 0)
+			first = node;
+		for (size_t i = 0; i < nc; i++) {
+			bool hardlink;
+			struct cfs_node *child = cfs_node_child_at(node, i, NULL, &hardlink);
+
+			if (hardlink)
+				continue;
+			if (n == cap) {
+				struct cfs_node **ns = realloc(stack, (cap ? 2 * cap : 64) * sizeof(*stack));
+
+				if (ns == NULL) {
+					free(stack);
+					return; /* a warning is not worth failing for */
+				}
+				stack = ns;
+				cap = cap ? 2 * cap : 64;
+			}
+			stack[n++] = child;
+		}
+	}
+	free(stack);
+	if (bad > 0) {
+		const char *p = cfs_node_get_payload(first);
+		char shown[128];
+		size_t k = 0;
+
+		/* one line: control bytes shown as '?', long paths cut */
+		for (; *p != '\0' && k + 4 < sizeof(shown); p++)
+			shown[k++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+		if (*p != '\0')
+			shown[k++] = '.', shown[k++] = '.', shown[k++] = '.';
+		shown[k] = '\0';
+		cfs_msg("warning: %s: %zu file(s) with a backing path no mount can serve (absolute, or an empty, "
+			"'.' or '..' component), e.g. \"%s\"; CFS_PARSE_STRICT refuses them",
+			name, bad, shown);
+	}
+}
+
 static struct cfs_node *tree_from_dump(const struct args *a)
 {
 	/* As in the reference: set to anything, even "0" or "", means strict. */
@@ -231,6 +282,7 @@ static struct cfs_node *tree_from_dump(const struct args *a)
 			cfs_die("%s: %s", name, err.msg);
 		cfs_die_errno(r, "%s", name);
 	}
+	warn_unservable(name, root);
 	return root;
 }
 
@@ -263,6 +315,10 @@ static struct cfs_node *tree_from_dir(const struct args *a, struct cfs_objstore 
 				      store_out);
 		if (r < 0)
 			cfs_die_errno(r, "%s", a->digest_store);
+		/* what killed writers left behind would otherwise stay forever */
+		r = cfs_objstore_clean(*store_out, 0, NULL, NULL);
+		if (r < 0)
+			cfs_msg_errno(r, "warning: %s: removing temporary files of dead writers", a->digest_store);
 		o.store = *store_out;
 	}
 	if (tty) {
