@@ -27,14 +27,6 @@ struct xattr_bufs {
 	size_t value_size;
 };
 
-/* Inodes seen with st_nlink > 1, to join their names into one node. */
-struct inode_slot {
-	dev_t dev;
-	ino_t ino;
-	struct cfs_node *node; /* borrowed; NULL = empty slot */
-	uint32_t count;        /* names found inside the tree */
-};
-
 struct build_ctx {
 	const struct cfs_build_opts *o;
 	uint32_t flags;
@@ -56,8 +48,9 @@ struct build_ctx {
 	atomic_bool failed;
 	atomic_bool no_reflink;
 
-	struct inode_slot *inodes;
-	size_t inodes_cap, inodes_used;
+	/* always NULL: hard links are joined in cfs_build_scan()'s own table; kept
+	 * only while ctx_destroy() in builder.c still frees it */
+	void *inodes;
 
 	struct xattr_bufs xb; /* the scanner's */
 
