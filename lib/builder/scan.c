@@ -70,7 +70,7 @@ struct scan {
 
 static uint64_t link_hash(const struct link *key)
 {
-	return cfs_hash64(key, 2 * sizeof(uint64_t), 0);
+	return cfs_hash_u64(key->ino ^ cfs_hash_u64(key->dev));
 }
 
 static int link_add(struct scan *sc, dev_t dev, ino_t ino, struct cfs_node *node)

@@ -122,13 +122,28 @@ static inline void *elem_at(const struct cfs_hashset *s, size_t i)
 
 static inline bool matches(const struct cfs_hashset *s, size_t i, const void *key)
 {
+	const unsigned char *e = elem_at(s, i);
+	uint64_t a[2], b[2];
+
 	if (s->eq != NULL)
-		return s->eq(elem_at(s, i), key, s->arg);
-	return memcmp(elem_at(s, i), key, s->key_size) == 0;
+		return s->eq(e, key, s->arg);
+	/* the common keys (a pointer, a number, two numbers) without a call */
+	switch (s->key_size) {
+	case 8:
+		memcpy(a, e, 8);
+		memcpy(b, key, 8);
+		return a[0] == b[0];
+	case 16:
+		memcpy(a, e, 16);
+		memcpy(b, key, 16);
+		return a[0] == b[0] && a[1] == b[1];
+	default:
+		return memcmp(e, key, s->key_size) == 0;
+	}
 }
 
 /* Where @key is, or (when absent) the empty slot where it would go. */
-static size_t probe(const struct cfs_hashset *s, uint32_t tag, const void *key, bool *found)
+static inline __attribute__((always_inline)) size_t probe(const struct cfs_hashset *s, uint32_t tag, const void *key, bool *found)
 {
 	size_t mask = s->cap - 1;
 
