@@ -120,6 +120,24 @@ static inline void *elem_at(const struct cfs_hashset *s, size_t i)
 	return s->elems + i * s->elem_size;
 }
 
+/* Move an element: the common sizes without a memcpy call. */
+static inline void copy_elem(const struct cfs_hashset *s, void *dst, const void *src)
+{
+	switch (s->elem_size) {
+	case 4:
+		memcpy(dst, src, 4);
+		break;
+	case 8:
+		memcpy(dst, src, 8);
+		break;
+	case 16:
+		memcpy(dst, src, 16);
+		break;
+	default:
+		memcpy(dst, src, s->elem_size);
+	}
+}
+
 static inline bool matches(const struct cfs_hashset *s, size_t i, const void *key)
 {
 	const unsigned char *e = elem_at(s, i);
@@ -170,11 +188,11 @@ static int rehash(struct cfs_hashset *s, size_t cap)
 		return -ENOMEM;
 	tag_off = (cap * s->elem_size + 3) & ~(size_t)3;
 	bytes = tag_off + cap * sizeof(uint32_t);
-	mem = malloc(bytes);
+	/* zeroed tags; calloc of a large block takes fresh pages and writes nothing */
+	mem = calloc(1, bytes);
 	if (mem == NULL)
 		return -ENOMEM;
 	tags = (uint32_t *)(void *)(mem + tag_off);
-	memset(tags, 0, cap * sizeof(uint32_t));
 	for (size_t i = 0; i < s->cap; i++) {
 		size_t j;
 
@@ -183,7 +201,7 @@ static int rehash(struct cfs_hashset *s, size_t cap)
 		for (j = s->tags[i] & (cap - 1); tags[j] != 0; j = (j + 1) & (cap - 1))
 			;
 		tags[j] = s->tags[i];
-		memcpy(mem + j * s->elem_size, elem_at(s, i), s->elem_size);
+		copy_elem(s, mem + j * s->elem_size, elem_at(s, i));
 	}
 	free(s->elems);
 	s->elems = mem;
@@ -258,7 +276,7 @@ static void remove_slot(struct cfs_hashset *s, size_t i)
 
 		if (((j - home) & mask) >= ((j - i) & mask)) {
 			s->tags[i] = s->tags[j];
-			memcpy(elem_at(s, i), elem_at(s, j), s->elem_size);
+			copy_elem(s, elem_at(s, i), elem_at(s, j));
 			i = j;
 		}
 	}

@@ -145,19 +145,19 @@ static void test_beneath(const char *dir)
 /* ---- hash set ---- */
 
 /*
- * The test links with -Wl,--wrap=malloc: every malloc of the library and the
+ * The test links with -Wl,--wrap=calloc: every calloc of the library and the
  * test comes here, and fails while fail_malloc is set, so the out-of-memory
  * paths run for real.
  */
-void *__real_malloc(size_t size);
-void *__wrap_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
 static bool fail_malloc;
 static unsigned n_malloc;
 
-void *__wrap_malloc(size_t size)
+void *__wrap_calloc(size_t n, size_t size)
 {
 	n_malloc++;
-	return fail_malloc ? NULL : __real_malloc(size);
+	return fail_malloc ? NULL : __real_calloc(n, size);
 }
 
 static uint64_t rng_state = 0x853c49e6748fea9bULL;
