@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "node.h"
 
@@ -22,7 +23,8 @@ struct walk {
 	size_t path_cap;
 };
 
-static int path_set(struct walk *w, size_t at, const char *name)
+/* Put "/@name" at @at in the path; the new length, or -ENOMEM. */
+static ssize_t path_set(struct walk *w, size_t at, const char *name)
 {
 	size_t n = strlen(name);
 
@@ -40,7 +42,7 @@ static int path_set(struct walk *w, size_t at, const char *name)
 	}
 	w->path[at] = '/';
 	memcpy(w->path + at + 1, name, n + 1);
-	return 0;
+	return (ssize_t)(at + 1 + n);
 }
 
 static int push(struct walk *w, const struct cfs_walk_entry *e, size_t path_len)
@@ -82,7 +84,7 @@ static int walk(struct walk *w, struct cfs_node *root, unsigned flags, cfs_node_
 		struct frame *top = &w->stack[w->depth - 1];
 		struct cfs_node *dir = top->e.node;
 		const struct cfs_dirent *d;
-		size_t len;
+		ssize_t len;
 
 		if (top->next == dir->n_entries) {
 			e = top->e;
@@ -97,22 +99,23 @@ static int walk(struct walk *w, struct cfs_node *root, unsigned flags, cfs_node_
 		d = &dir->entries[top->next++];
 		if (d->hardlink && !(flags & CFS_WALK_HARDLINKS))
 			continue;
-		r = path_set(w, top->path_len, d->name);
-		if (r < 0)
+		len = path_set(w, top->path_len, d->name);
+		if (len < 0) {
+			r = (int)len;
 			break;
-		len = top->path_len + 1 + strlen(d->name);
+		}
 		e = (struct cfs_walk_entry){
 			.node = d->node,
 			.parent = dir,
 			.name = d->name,
 			.path = w->path,
-			.path_len = len,
+			.path_len = (size_t)len,
 			.depth = top->e.depth + 1,
 			.hardlink = d->hardlink,
 		};
 		r = call(pre, &e, user);
 		if (r == 0 && S_ISDIR(d->node->mode) && !d->hardlink)
-			r = push(w, &e, len); /* @post when its entries are done */
+			r = push(w, &e, (size_t)len); /* @post when its entries are done */
 		else if (r >= 0)
 			r = call(post, &e, user);
 	}
