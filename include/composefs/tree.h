@@ -154,6 +154,66 @@ struct cfs_node *cfs_node_child_at(const struct cfs_node *dir, size_t i, const c
 /** cfs_node_get_parent() - the parent directory of a directory (NULL for root). */
 struct cfs_node *cfs_node_get_parent(const struct cfs_node *node);
 
+/** Flag for cfs_node_walk(): also visit the non-primary entries of hard-linked inodes. */
+#define CFS_WALK_HARDLINKS (1u << 0)
+
+/** Return value of a pre-order callback: do not enter this directory. */
+#define CFS_WALK_SKIP 1
+
+/**
+ * struct cfs_walk_entry - what cfs_node_walk() tells its callbacks about an entry.
+ * @node:      the inode
+ * @parent:    the directory holding the entry; NULL for the root
+ * @name:      the entry's name; "" for the root
+ * @path:      "/" for the root, else "/a/b" (NUL-terminated, @path_len bytes);
+ *             valid during the callback only
+ * @path_len:  strlen(@path)
+ * @depth:     0 for the root, 1 for its entries, ...
+ * @hardlink:  a non-primary entry of a hard-linked inode (only with CFS_WALK_HARDLINKS)
+ *
+ * The library fills it; new fields may be added at the end.
+ */
+struct cfs_walk_entry {
+	struct cfs_node *node;
+	struct cfs_node *parent;
+	const char *name;
+	const char *path;
+	size_t path_len;
+	unsigned depth;
+	bool hardlink;
+};
+
+/**
+ * cfs_node_walk_fn - callback of cfs_node_walk(): 0 to go on, CFS_WALK_SKIP
+ * (from @pre, for a directory) to leave its entries out, or a negative errno
+ * to stop the walk, which then returns that value.
+ */
+typedef int (*cfs_node_walk_fn)(const struct cfs_walk_entry *e, void *user);
+
+/**
+ * cfs_node_walk() - visit every entry of the tree under @root, depth first.
+ * @root:  the tree (usually a directory; a lone node is visited alone)
+ * @flags: 0 or CFS_WALK_HARDLINKS
+ * @pre:   called for each entry before the entries of a directory (may be NULL)
+ * @post:  called for each entry after them: for a directory once its entries
+ *         are done, for anything else right after @pre (may be NULL)
+ * @user:  passed to both
+ *
+ * The order is the dump's: @root first, then the entries of each directory
+ * in name (byte) order, each directory's contents right after it. An inode
+ * with several names is visited once, at its primary entry, or with
+ * CFS_WALK_HARDLINKS at each of them (e->hardlink set on the others). The
+ * walk keeps its own stack on the heap, so a tree of any depth is walked on
+ * a small thread stack. Callbacks may change the nodes' attributes but must
+ * not add or remove directory entries.
+ *
+ * Returns 0, the first negative value a callback returned, -EINVAL (@root
+ * NULL or unknown @flags) or -ENOMEM. Thread-safety: as for the tree (one
+ * thread at a time; concurrent read-only walks of an unchanging tree are fine).
+ */
+int cfs_node_walk(struct cfs_node *root, unsigned flags, cfs_node_walk_fn pre, cfs_node_walk_fn post,
+		  void *user);
+
 #ifdef __cplusplus
 }
 #endif

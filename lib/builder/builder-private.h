@@ -30,14 +30,6 @@ struct xattr_bufs {
 	size_t value_size;
 };
 
-/* Inodes seen with st_nlink > 1, to join their names into one node. */
-struct inode_slot {
-	dev_t dev;
-	ino_t ino;
-	struct cfs_node *node; /* borrowed; NULL = empty slot */
-	uint32_t count;        /* names found inside the tree */
-};
-
 struct build_ctx {
 	const struct cfs_build_opts *o;
 	uint32_t flags;
@@ -53,9 +45,6 @@ struct build_ctx {
 	atomic_uint_fast64_t files_done, bytes_done;
 	atomic_bool failed;
 	atomic_bool no_reflink;
-
-	struct inode_slot *inodes;
-	size_t inodes_cap, inodes_used;
 
 	struct xattr_bufs xb; /* the scanner's */
 

@@ -354,7 +354,6 @@ static int check_opts(const struct cfs_build_opts *o)
 static void ctx_destroy(struct build_ctx *ctx)
 {
 	cfs_workq_free(ctx->q); /* drains what is left (skipped after a failure) */
-	free(ctx->inodes);
 	cfs_build_xattr_bufs_free(&ctx->xb);
 	pthread_mutex_destroy(&ctx->lock);
 	if (ctx->rootfd >= 0)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "builder-private.h"
+#include "hashset.h"
 #include "util.h"
 
 #define XATTR_BUF_INIT (64 * 1024)
@@ -54,55 +55,32 @@ static void dirq_free(struct dir_queue *q)
 
 /* ---- hard links ------------------------------------------------------------ */
 
-static size_t inode_hash(dev_t dev, ino_t ino)
-{
-	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull ^ (uint64_t)dev * 0xc2b2ae3d27d4eb4full;
+/* An inode seen with st_nlink > 1, to join its names into one node. */
+struct link {
+	uint64_t dev, ino;     /* the key: no padding */
+	struct cfs_node *node; /* borrowed: the tree holds it */
+	uint32_t count;        /* names found inside the tree */
+};
 
-	return (size_t)(h ^ (h >> 29));
+/* What the walk keeps: directories still to read, inodes with several names. */
+struct scan {
+	struct dir_queue dirs;
+	struct cfs_hashset links; /* struct link */
+};
+
+static uint64_t link_hash(const struct link *key)
+{
+	return cfs_hash_u64(key->ino ^ cfs_hash_u64(key->dev));
 }
 
-static struct inode_slot *inode_find(struct build_ctx *ctx, dev_t dev, ino_t ino)
+static int link_add(struct scan *sc, dev_t dev, ino_t ino, struct cfs_node *node)
 {
-	if (ctx->inodes_cap == 0)
-		return NULL;
-	for (size_t i = inode_hash(dev, ino) & (ctx->inodes_cap - 1);;
-	     i = (i + 1) & (ctx->inodes_cap - 1)) {
-		struct inode_slot *s = &ctx->inodes[i];
+	struct link key = { .dev = dev, .ino = ino }, *link;
+	int r = cfs_hashset_insert(&sc->links, link_hash(&key), &key, (void **)&link);
 
-		if (s->node == NULL)
-			return NULL;
-		if (s->dev == dev && s->ino == ino)
-			return s;
-	}
-}
-
-static void inode_place(struct inode_slot *tab, size_t cap, const struct inode_slot *v)
-{
-	size_t i = inode_hash(v->dev, v->ino) & (cap - 1);
-
-	while (tab[i].node != NULL)
-		i = (i + 1) & (cap - 1);
-	tab[i] = *v;
-}
-
-static int inode_add(struct build_ctx *ctx, dev_t dev, ino_t ino, struct cfs_node *node)
-{
-	if (2 * (ctx->inodes_used + 1) > ctx->inodes_cap) {
-		size_t cap = ctx->inodes_cap ? 2 * ctx->inodes_cap : 256;
-		struct inode_slot *tab = calloc(cap, sizeof(*tab));
-
-		if (tab == NULL)
-			return -ENOMEM;
-		for (size_t i = 0; i < ctx->inodes_cap; i++)
-			if (ctx->inodes[i].node != NULL)
-				inode_place(tab, cap, &ctx->inodes[i]);
-		free(ctx->inodes);
-		ctx->inodes = tab;
-		ctx->inodes_cap = cap;
-	}
-	inode_place(ctx->inodes, ctx->inodes_cap,
-		    &(struct inode_slot){ .dev = dev, .ino = ino, .node = node, .count = 1 });
-	ctx->inodes_used++;
+	if (r < 0)
+		return r;
+	*link = (struct link){ .dev = dev, .ino = ino, .node = node, .count = 1 };
 	return 0;
 }
 
@@ -293,7 +271,7 @@ static char *join_rel(const char *dir, const char *name)
 }
 
 /* One directory entry: stat, xattrs, node, queueing. */
-static int scan_entry(struct build_ctx *ctx, struct dir_queue *q, struct cfs_node *dir, int dfd,
+static int scan_entry(struct build_ctx *ctx, struct scan *sc, struct cfs_node *dir, int dfd,
 		      const char *name, const char *dir_relpath)
 {
 	_cleanup_free_ char *relpath = join_rel(dir_relpath, name);
@@ -312,16 +290,17 @@ static int scan_entry(struct build_ctx *ctx, struct dir_queue *q, struct cfs_nod
 		return 0;
 
 	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
-		struct inode_slot *slot = inode_find(ctx, st.st_dev, st.st_ino);
+		struct link key = { .dev = st.st_dev, .ino = st.st_ino };
+		struct link *link = cfs_hashset_find(&sc->links, link_hash(&key), &key);
 
-		if (slot != NULL) {
-			r = cfs_node_add_child(dir, name, slot->node, true);
+		if (link != NULL) {
+			r = cfs_node_add_child(dir, name, link->node, true);
 			if (r < 0) {
 				cfs_build_fail(ctx, r, relpath, "add entry");
 				return r;
 			}
-			slot->count++;
-			cfs_node_set_nlink(slot->node, slot->count);
+			link->count++;
+			cfs_node_set_nlink(link->node, link->count);
 			return 0;
 		}
 	}
@@ -336,7 +315,7 @@ static int scan_entry(struct build_ctx *ctx, struct dir_queue *q, struct cfs_nod
 		return r;
 	}
 	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
-		r = inode_add(ctx, st.st_dev, st.st_ino, node);
+		r = link_add(sc, st.st_dev, st.st_ino, node);
 		if (r < 0)
 			return r;
 	}
@@ -349,7 +328,7 @@ static int scan_entry(struct build_ctx *ctx, struct dir_queue *q, struct cfs_nod
 	if (S_ISLNK(st.st_mode))
 		return read_symlink(ctx, node, dfd, name, &st, relpath);
 	if (S_ISDIR(st.st_mode))
-		return dirq_push(q, node, steal_pointer(&relpath));
+		return dirq_push(&sc->dirs, node, steal_pointer(&relpath));
 	if (S_ISREG(st.st_mode) && st.st_size > 0) {
 		ctx->bytes_total += (uint64_t)st.st_size; /* scanner-owned until the scan ends */
 		return cfs_build_push_job(ctx, node, steal_pointer(&relpath));
@@ -427,7 +406,7 @@ static int read_names(int dfd, char ***names_out, size_t *n_out)
 	return 0;
 }
 
-static int scan_dir(struct build_ctx *ctx, struct dir_queue *q, const struct dir_item *item)
+static int scan_dir(struct build_ctx *ctx, struct scan *sc, const struct dir_item *item)
 {
 	const char *rel = item->relpath[0] ? item->relpath : ".";
 	char **names = NULL;
@@ -452,7 +431,7 @@ static int scan_dir(struct build_ctx *ctx, struct dir_queue *q, const struct dir
 		return r;
 	}
 	for (size_t i = 0; i < n && r == 0; i++) {
-		r = scan_entry(ctx, q, item->node, dfd, names[i], item->relpath);
+		r = scan_entry(ctx, sc, item->node, dfd, names[i], item->relpath);
 		if (r == -ENOMEM)
 			cfs_build_fail(ctx, r, item->relpath, "scan");
 	}
@@ -463,12 +442,13 @@ static int scan_dir(struct build_ctx *ctx, struct dir_queue *q, const struct dir
 
 int cfs_build_scan(struct build_ctx *ctx, struct cfs_node **root_out)
 {
-	struct dir_queue q = { 0 };
+	struct scan sc = { 0 };
 	struct cfs_node *root;
 	struct stat st;
 	int r;
 
 	*root_out = NULL;
+	cfs_hashset_init_keyed(&sc.links, sizeof(struct link), 2 * sizeof(uint64_t));
 	if (fstat(ctx->rootfd, &st) < 0) {
 		r = -errno;
 		cfs_build_fail(ctx, r, "", "stat");
@@ -481,22 +461,23 @@ int cfs_build_scan(struct build_ctx *ctx, struct cfs_node **root_out)
 	}
 	r = cfs_build_read_xattrs(ctx, &ctx->xb, root, ctx->rootfd, NULL, "");
 	if (r == 0)
-		r = dirq_push(&q, root, strdup(""));
-	if (r == 0 && q.items[0].relpath == NULL)
+		r = dirq_push(&sc.dirs, root, strdup(""));
+	if (r == 0 && sc.dirs.items[0].relpath == NULL)
 		r = -ENOMEM;
-	while (r == 0 && q.head < q.n) {
-		struct dir_item item = q.items[q.head++];
+	while (r == 0 && sc.dirs.head < sc.dirs.n) {
+		struct dir_item item = sc.dirs.items[sc.dirs.head++];
 
 		if (atomic_load(&ctx->failed)) {
 			free(item.relpath);
 			r = -ECANCELED;
 			break;
 		}
-		r = scan_dir(ctx, &q, &item);
+		r = scan_dir(ctx, &sc, &item);
 		free(item.relpath);
 		cfs_build_report(ctx, true, false);
 	}
-	dirq_free(&q);
+	dirq_free(&sc.dirs);
+	cfs_hashset_free(&sc.links);
 	if (r == -ENOMEM)
 		cfs_build_fail(ctx, r, "", "scan");
 	*root_out = root; /* even on failure: the caller frees it after the workers stop */

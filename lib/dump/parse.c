@@ -12,6 +12,7 @@
 #include <composefs/dump.h>
 
 #include "dump-private.h"
+#include "hashset.h"
 #include "node.h"
 #include "util.h"
 
@@ -59,12 +60,11 @@ struct parser {
 	struct cfs_dump_error *err;
 };
 
-/* Per-line xattr set with a small hash index for duplicate keys. */
+/* Per-line xattr set with a hash index for duplicate keys. */
 struct xattr_set {
 	struct cfs_xattr *v;
 	size_t n, cap;
-	size_t *index; /* slot -> position + 1, 0 = empty */
-	size_t index_size;
+	struct cfs_hashset index; /* positions in v (size_t), keyed by name */
 	size_t cost; /* the reference's accounting, header included */
 };
 
@@ -302,6 +302,19 @@ static int add_fixup(struct parser *p, struct cfs_node *dir, const char *name, c
 	return 0;
 }
 
+static bool xattr_name_eq(const void *elem, const void *key, void *arg)
+{
+	const struct xattr_set *xs = arg;
+
+	return strcmp(xs->v[*(const size_t *)elem].name, key) == 0;
+}
+
+static void xattr_set_init(struct xattr_set *xs)
+{
+	*xs = (struct xattr_set){ 0 };
+	cfs_hashset_init(&xs->index, sizeof(size_t), xattr_name_eq, xs);
+}
+
 static void xattr_set_free(struct xattr_set *xs)
 {
 	for (size_t i = 0; i < xs->n; i++) {
@@ -309,68 +322,32 @@ static void xattr_set_free(struct xattr_set *xs)
 		free(xs->v[i].value);
 	}
 	free(xs->v);
-	free(xs->index);
-}
-
-static size_t name_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-	return (size_t)h;
-}
-
-static int xattr_index_grow(struct xattr_set *xs)
-{
-	size_t size = xs->index_size ? 2 * xs->index_size : 16;
-	size_t *idx = calloc(size, sizeof(*idx));
-
-	if (idx == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; i < xs->n; i++) {
-		size_t s = name_hash(xs->v[i].name) & (size - 1);
-
-		while (idx[s])
-			s = (s + 1) & (size - 1);
-		idx[s] = i + 1;
-	}
-	free(xs->index);
-	xs->index = idx;
-	xs->index_size = size;
-	return 0;
-}
-
-/* Slot of @name in the index: either holding it or the empty slot for it. */
-static size_t *xattr_slot(struct xattr_set *xs, const char *name)
-{
-	size_t s = name_hash(name) & (xs->index_size - 1);
-
-	while (xs->index[s] && strcmp(xs->v[xs->index[s] - 1].name, name) != 0)
-		s = (s + 1) & (xs->index_size - 1);
-	return &xs->index[s];
+	cfs_hashset_free(&xs->index);
 }
 
 /* Add or replace; takes ownership of @key and @value on success. */
 static int xattr_set_put(struct parser *p, struct xattr_set *xs, char *key, size_t klen, char *value,
 			 size_t vlen)
 {
-	size_t *slot, cost = 7 + klen + vlen, old = 0;
+	size_t *pos, cost = 7 + klen + vlen, old = 0;
+	int r = cfs_hashset_insert(&xs->index, cfs_hash64(key, klen, 0), key, (void **)&pos);
 
-	if ((xs->n + 1) * 2 > xs->index_size && xattr_index_grow(xs) < 0)
+	if (r < 0)
 		return fail_oom(p);
-	slot = xattr_slot(xs, key);
-	if (*slot)
-		old = 7 + strlen(xs->v[*slot - 1].name) + xs->v[*slot - 1].len;
+	if (r == 0)
+		old = 7 + klen + xs->v[*pos].len;
 	else if (xs->n == 0)
 		cost += 12; /* the inode's xattr header */
-	if (xs->cost - old + cost > CFS_DUMP_XATTR_BUDGET)
+	if (xs->cost - old + cost > CFS_DUMP_XATTR_BUDGET) {
+		if (r == 1)
+			cfs_hashset_remove_at(&xs->index, pos);
 		return fail(p, p->line, -EINVAL, "xattr %s: the xattrs of one file exceed %d bytes",
 			    show(key, klen).s, CFS_DUMP_XATTR_BUDGET);
-	xs->cost = xs->cost - old + cost;
-	if (*slot) {
-		struct cfs_xattr *x = &xs->v[*slot - 1];
+	}
+	if (r == 0) {
+		struct cfs_xattr *x = &xs->v[*pos];
 
+		xs->cost = xs->cost - old + cost;
 		free(x->value);
 		free(key);
 		x->value = (uint8_t *)value;
@@ -381,13 +358,16 @@ static int xattr_set_put(struct parser *p, struct xattr_set *xs, char *key, size
 		size_t cap = xs->cap ? 2 * xs->cap : 4;
 		struct cfs_xattr *v = realloc(xs->v, cap * sizeof(*v));
 
-		if (v == NULL)
+		if (v == NULL) {
+			cfs_hashset_remove_at(&xs->index, pos);
 			return fail_oom(p);
+		}
 		xs->v = v;
 		xs->cap = cap;
 	}
+	xs->cost += cost;
 	xs->v[xs->n] = (struct cfs_xattr){ .name = key, .value = (uint8_t *)value, .len = vlen };
-	*slot = ++xs->n;
+	*pos = xs->n++;
 	return 0;
 }
 
@@ -424,12 +404,13 @@ static int parse_xattr(struct parser *p, struct xattr_set *xs, const char *s, si
 
 static int parse_xattrs(struct parser *p, struct cfs_node *node, const char *s, size_t len)
 {
-	struct xattr_set xs = { 0 };
+	struct xattr_set xs;
 	int r = 0;
 
 	if (len > CFS_DUMP_XATTR_TEXT_MAX)
 		return fail(p, p->line, -EINVAL, "too many xattrs (%zu bytes of text, at most %u)", len,
 			    CFS_DUMP_XATTR_TEXT_MAX);
+	xattr_set_init(&xs);
 	while (len > 0) {
 		const char *sp = memchr(s, ' ', len);
 		size_t n = sp ? (size_t)(sp - s) : len;
@@ -446,7 +427,7 @@ static int parse_xattrs(struct parser *p, struct cfs_node *node, const char *s, 
 			len--;
 		}
 	}
-	free(xs.index);
+	cfs_hashset_free(&xs.index);
 	node->xattrs = xs.v;
 	node->n_xattrs = xs.n;
 	return 0;

@@ -11,101 +11,23 @@
 #include <composefs/dump.h>
 
 #include "dump-private.h"
+#include "hashset.h"
 #include "node.h"
 #include "util.h"
 
-/* Growable path buffer ("" for the root, then "/a", "/a/b", ...). */
-struct pathbuf {
-	char *s;
-	size_t len, cap;
+/* First path printed for an inode with several names, in a cfs_hashset keyed by the node. */
+struct link {
+	const struct cfs_node *node;
+	char *path;
 };
 
-static int path_push(struct pathbuf *pb, const char *name)
+static void links_free(struct cfs_hashset *links)
 {
-	size_t n = strlen(name);
+	struct link *l;
 
-	if (pb->len + n + 2 > pb->cap) {
-		size_t cap = pb->cap ? pb->cap : 256;
-		char *s;
-
-		while (pb->len + n + 2 > cap)
-			cap *= 2;
-		s = realloc(pb->s, cap);
-		if (s == NULL)
-			return -ENOMEM;
-		pb->s = s;
-		pb->cap = cap;
-	}
-	pb->s[pb->len++] = '/';
-	memcpy(pb->s + pb->len, name, n + 1);
-	pb->len += n;
-	return 0;
-}
-
-/* First path printed for each multiply-referenced inode (open addressing). */
-struct linkmap {
-	struct linkslot {
-		const struct cfs_node *node;
-		char *path;
-	} *slots;
-	size_t size, used;
-};
-
-static size_t ptr_hash(const void *p, size_t size)
-{
-	uint64_t h = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ULL;
-
-	return (size_t)(h >> 17) & (size - 1);
-}
-
-static struct linkslot *linkmap_find(struct linkmap *m, const struct cfs_node *node)
-{
-	size_t i;
-
-	if (m->size == 0)
-		return NULL;
-	for (i = ptr_hash(node, m->size); m->slots[i].node != NULL; i = (i + 1) & (m->size - 1))
-		if (m->slots[i].node == node)
-			return &m->slots[i];
-	return NULL;
-}
-
-static int linkmap_add(struct linkmap *m, const struct cfs_node *node, const char *path, size_t len)
-{
-	size_t i;
-
-	if ((m->used + 1) * 2 > m->size) {
-		size_t size = m->size ? 2 * m->size : 64;
-		struct linkslot *s = calloc(size, sizeof(*s));
-
-		if (s == NULL)
-			return -ENOMEM;
-		for (size_t k = 0; k < m->size; k++) {
-			if (m->slots[k].node == NULL)
-				continue;
-			for (i = ptr_hash(m->slots[k].node, size); s[i].node; i = (i + 1) & (size - 1))
-				;
-			s[i] = m->slots[k];
-		}
-		free(m->slots);
-		m->slots = s;
-		m->size = size;
-	}
-	for (i = ptr_hash(node, m->size); m->slots[i].node; i = (i + 1) & (m->size - 1))
-		;
-	m->slots[i].path = strndup(path, len);
-	if (m->slots[i].path == NULL)
-		return -ENOMEM;
-	m->slots[i].node = node;
-	m->used++;
-	return 0;
-}
-
-static void linkmap_free(struct linkmap *m)
-{
-	for (size_t i = 0; i < m->size; i++)
-		free(m->slots[i].path);
-	free(m->slots);
+	for (size_t it = 0; (l = cfs_hashset_next(links, &it)) != NULL;)
+		free(l->path);
+	cfs_hashset_free(links);
 }
 
 static void put_escaped(FILE *out, const char *s, size_t len, unsigned flags)
@@ -183,76 +105,59 @@ static bool filtered_out(const char *const *filters, const char *name)
 	return true;
 }
 
-struct frame {
-	const struct cfs_node *dir;
-	size_t next;     /* next entry index */
-	size_t path_len; /* length of the directory's path */
+struct printer {
+	FILE *out;
+	const char *const *filters;
+	struct cfs_hashset links; /* struct link */
 };
 
-/* Print the entries below the root, depth first, without recursion. */
-static int print_tree(FILE *out, const struct cfs_node *root, const char *const *filters,
-		      struct pathbuf *pb, struct linkmap *links)
+static int print_entry(const struct cfs_walk_entry *e, void *user)
 {
-	_cleanup_free_ struct frame *stack = malloc(32 * sizeof(*stack));
-	size_t depth = 1, cap = 32;
+	struct printer *pr = user;
+	const struct cfs_node *node = e->node;
+	struct link *seen = NULL;
+	int r;
 
-	if (stack == NULL)
-		return -ENOMEM;
-	stack[0] = (struct frame){ .dir = root, .next = 0, .path_len = 0 };
-	while (depth > 0) {
-		struct frame *top = &stack[depth - 1];
-		const struct cfs_node *dir = top->dir, *child;
-		struct linkslot *seen = NULL;
-		const char *name;
-
-		if (top->next >= dir->n_entries) {
-			depth--;
-			continue;
-		}
-		child = dir->entries[top->next].node;
-		name = dir->entries[top->next].name;
-		top->next++;
-		if (dir == root && filtered_out(filters, name))
-			continue;
-		pb->len = top->path_len;
-		if (path_push(pb, name) < 0)
-			return -ENOMEM;
-
-		if (!S_ISDIR(child->mode))
-			seen = linkmap_find(links, child);
-		print_line(out, child, pb->s, pb->len, seen ? seen->path : NULL);
-		if (S_ISDIR(child->mode)) {
-			if (depth == cap) {
-				struct frame *s = realloc(stack, 2 * cap * sizeof(*s));
-
-				if (s == NULL)
-					return -ENOMEM;
-				stack = s;
-				cap *= 2;
-			}
-			stack[depth++] = (struct frame){ .dir = child, .next = 0, .path_len = pb->len };
-		} else if (seen == NULL && child->refcount > 1 &&
-			   linkmap_add(links, child, pb->s, pb->len) < 0) {
-			return -ENOMEM;
-		}
+	if (e->depth == 0) {
+		print_line(pr->out, node, "", 0, NULL);
+		return 0;
 	}
+	if (e->depth == 1 && filtered_out(pr->filters, e->name))
+		return CFS_WALK_SKIP;
+	/* the dump order decides which name is the target, not the primary entry */
+	if (S_ISDIR(node->mode) || node->refcount <= 1) {
+		print_line(pr->out, node, e->path, e->path_len, NULL);
+		return 0;
+	}
+	r = cfs_hashset_insert(&pr->links, cfs_hash_ptr(node), &node, (void **)&seen);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		print_line(pr->out, node, e->path, e->path_len, seen->path);
+		return 0;
+	}
+	seen->node = node;
+	seen->path = strndup(e->path, e->path_len);
+	if (seen->path == NULL) {
+		cfs_hashset_remove_at(&pr->links, seen);
+		return -ENOMEM;
+	}
+	print_line(pr->out, node, e->path, e->path_len, NULL);
 	return 0;
 }
 
 int cfs_dump_print(struct cfs_node *root, FILE *out, const char *const *filters)
 {
-	struct pathbuf pb = { 0 };
-	struct linkmap links = { 0 };
+	struct printer pr = { .out = out, .filters = filters };
 	int r;
 
 	if (root == NULL || !S_ISDIR(root->mode))
 		return -EINVAL;
+	cfs_hashset_init_keyed(&pr.links, sizeof(struct link), sizeof(const struct cfs_node *));
 	flockfile(out);
-	print_line(out, root, "", 0, NULL);
-	r = print_tree(out, root, filters, &pb, &links);
+	r = cfs_node_walk(root, CFS_WALK_HARDLINKS, print_entry, NULL, &pr);
 	funlockfile(out);
-	free(pb.s);
-	linkmap_free(&links);
+	links_free(&pr.links);
 	if (r == 0 && ferror(out))
 		r = -EIO;
 	return r;

@@ -11,6 +11,7 @@
 #include <composefs/objects.h>
 #include <composefs/store.h>
 
+#include "hashset.h"
 #include "util.h"
 
 #define BLOCK 4096u
@@ -30,7 +31,6 @@ struct cfs_tree_entry {
 	size_t mem;
 	unsigned refs;
 	bool ready;
-	struct cfs_tree_entry *hnext;
 	struct cfs_tree_entry *prev, *next; /* LRU list, most recent first (ready only) */
 };
 
@@ -50,11 +50,9 @@ struct cfs_objects {
 
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t built; /* an entry left the "building" state */
-	struct cfs_tree_entry **buckets;
-	size_t n_buckets, n_entries;
+	struct cfs_hashset trees;  /* struct cfs_tree_entry *, by digest */
 	struct cfs_tree_entry lru; /* sentinel */
-	char **logged;		   /* open-addressed set of reported names */
-	size_t logged_cap, n_logged;
+	struct cfs_hashset logged; /* char *: names already reported */
 	struct cfs_objects_stats st;
 };
 
@@ -72,6 +70,8 @@ struct cfs_object {
 	struct cfs_tree_entry *entry;       /* cache reference held while open */
 	char path[];                        /* "XX/rest", for messages */
 };
+
+static bool entry_eq(const void *elem, const void *key, void *arg);
 
 void cfs_objects_opts_init(struct cfs_objects_opts *o)
 {
@@ -102,16 +102,14 @@ int cfs_objects_new(const int *basedir_fds, size_t n, const struct cfs_objects_o
 	if (!c)
 		return -ENOMEM;
 	c->cache_dirfd = -1;
-	c->n_buckets = 1024;
-	c->buckets = calloc(c->n_buckets, sizeof(*c->buckets));
-	c->logged_cap = 64;
-	c->logged = calloc(c->logged_cap, sizeof(*c->logged));
+	cfs_hashset_init(&c->trees, sizeof(struct cfs_tree_entry *), entry_eq, c);
+	cfs_hashset_init(&c->logged, sizeof(char *), cfs_hashset_eq_str, NULL);
 	c->basedirs = calloc(n, sizeof(*c->basedirs));
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->built, NULL);
 	pthread_cond_init(&c->fetched, NULL);
 	c->lru.next = c->lru.prev = &c->lru;
-	if (!c->buckets || !c->logged || !c->basedirs)
+	if (!c->basedirs)
 		goto fail;
 	for (; c->n_basedirs < n; c->n_basedirs++) {
 		c->basedirs[c->n_basedirs] = fcntl(basedir_fds[c->n_basedirs], F_DUPFD_CLOEXEC, 3);
@@ -145,17 +143,19 @@ void cfs_objects_free(struct cfs_objects *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; c->buckets != NULL && i < c->n_buckets; i++) {
-		struct cfs_tree_entry *e = c->buckets[i], *next;
+	{
+		struct cfs_tree_entry **e;
+		char **name;
 
-		for (; e; e = next) {
-			next = e->hnext;
-			cfs_verity_tree_free(e->tree);
-			free(e);
+		for (size_t it = 0; (e = cfs_hashset_next(&c->trees, &it)) != NULL;) {
+			cfs_verity_tree_free((*e)->tree);
+			free(*e);
 		}
+		for (size_t it = 0; (name = cfs_hashset_next(&c->logged, &it)) != NULL;)
+			free(*name);
+		cfs_hashset_free(&c->trees);
+		cfs_hashset_free(&c->logged);
 	}
-	for (size_t i = 0; c->logged != NULL && i < c->logged_cap; i++)
-		free(c->logged[i]);
 	for (size_t i = 0; i < c->n_basedirs; i++)
 		close(c->basedirs[i]);
 	if (c->cache_dirfd >= 0)
@@ -163,8 +163,6 @@ void cfs_objects_free(struct cfs_objects *c)
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->built);
 	pthread_cond_destroy(&c->fetched);
-	free(c->logged);
-	free(c->buckets);
 	free(c->basedirs);
 	free(c);
 }
@@ -178,51 +176,23 @@ void cfs_objects_get_stats(struct cfs_objects *c, struct cfs_objects_stats *st)
 
 /* ---- reporting each broken object once ---- */
 
-static uint64_t str_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
 /* Locked. True if @name was not reported yet (and remember it). */
 static bool logged_insert(struct cfs_objects *c, const char *name)
 {
-	size_t mask = c->logged_cap - 1, i;
+	uint64_t h = cfs_hash64(name, strlen(name), 0);
+	char **slot;
+	int r;
 
-	for (i = str_hash(name) & mask; c->logged[i]; i = (i + 1) & mask)
-		if (strcmp(c->logged[i], name) == 0)
-			return false;
-	if (c->n_logged >= MAX_LOGGED)
+	if (cfs_hashset_find(&c->logged, h, name) != NULL)
+		return false;
+	if (cfs_hashset_count(&c->logged) >= MAX_LOGGED)
 		return true; /* stop remembering, keep reporting */
-	if ((c->n_logged + 1) * 2 > c->logged_cap) {
-		size_t ncap = c->logged_cap * 2;
-		char **n = calloc(ncap, sizeof(*n));
-
-		if (!n)
-			return true;
-		for (size_t j = 0; j < c->logged_cap; j++) {
-			size_t k;
-
-			if (!c->logged[j])
-				continue;
-			for (k = str_hash(c->logged[j]) & (ncap - 1); n[k];
-			     k = (k + 1) & (ncap - 1))
-				;
-			n[k] = c->logged[j];
-		}
-		free(c->logged);
-		c->logged = n;
-		c->logged_cap = ncap;
-		mask = ncap - 1;
-		for (i = str_hash(name) & mask; c->logged[i]; i = (i + 1) & mask)
-			;
+	r = cfs_hashset_insert(&c->logged, h, name, (void **)&slot);
+	if (r == 1) {
+		*slot = strdup(name);
+		if (*slot == NULL)
+			cfs_hashset_remove_at(&c->logged, slot);
 	}
-	c->logged[i] = strdup(name);
-	if (c->logged[i])
-		c->n_logged++;
 	return true;
 }
 
@@ -242,72 +212,40 @@ static void report(struct cfs_objects *c, const char *path, const char *why, int
 
 /* ---- tree table (locked helpers) ---- */
 
-static size_t digest_bucket(const struct cfs_objects *c, const uint8_t *digest)
+static bool entry_eq(const void *elem, const void *key, void *arg)
 {
-	uint64_t h;
+	const struct cfs_objects *c = arg;
 
-	memcpy(&h, digest, sizeof(h));
-	return (size_t)(h & (c->n_buckets - 1));
+	return memcmp((*(struct cfs_tree_entry *const *)elem)->digest, key, c->dsize) == 0;
+}
+
+static uint64_t digest_hash(const struct cfs_objects *c, const uint8_t *digest)
+{
+	return cfs_hash64(digest, c->dsize, 0);
 }
 
 static struct cfs_tree_entry *table_find(struct cfs_objects *c, const uint8_t *digest)
 {
-	struct cfs_tree_entry *e = c->buckets[digest_bucket(c, digest)];
+	struct cfs_tree_entry **e = cfs_hashset_find(&c->trees, digest_hash(c, digest), digest);
 
-	for (; e; e = e->hnext)
-		if (memcmp(e->digest, digest, c->dsize) == 0)
-			return e;
-	return NULL;
+	return e != NULL ? *e : NULL;
 }
 
-static void table_grow(struct cfs_objects *c)
+/* 0 or -ENOMEM; the entry must not be there yet. */
+static int table_insert(struct cfs_objects *c, struct cfs_tree_entry *e)
 {
-	size_t nb = c->n_buckets * 2;
-	struct cfs_tree_entry **b = calloc(nb, sizeof(*b));
-	struct cfs_tree_entry **old = c->buckets;
-	size_t old_n = c->n_buckets;
+	struct cfs_tree_entry **slot;
+	int r = cfs_hashset_insert(&c->trees, digest_hash(c, e->digest), e->digest, (void **)&slot);
 
-	if (!b)
-		return; /* chains just get longer */
-	c->buckets = b;
-	c->n_buckets = nb;
-	for (size_t i = 0; i < old_n; i++) {
-		struct cfs_tree_entry *e = old[i], *next;
-
-		for (; e; e = next) {
-			size_t k = digest_bucket(c, e->digest);
-
-			next = e->hnext;
-			e->hnext = b[k];
-			b[k] = e;
-		}
-	}
-	free(old);
-}
-
-static void table_insert(struct cfs_objects *c, struct cfs_tree_entry *e)
-{
-	size_t k;
-
-	if (c->n_entries + 1 > c->n_buckets)
-		table_grow(c);
-	k = digest_bucket(c, e->digest);
-	e->hnext = c->buckets[k];
-	c->buckets[k] = e;
-	c->n_entries++;
+	if (r < 0)
+		return r;
+	*slot = e;
+	return 0;
 }
 
 static void table_remove(struct cfs_objects *c, struct cfs_tree_entry *e)
 {
-	struct cfs_tree_entry **pp = &c->buckets[digest_bucket(c, e->digest)];
-
-	for (; *pp; pp = &(*pp)->hnext) {
-		if (*pp == e) {
-			*pp = e->hnext;
-			c->n_entries--;
-			return;
-		}
-	}
+	cfs_hashset_remove(&c->trees, digest_hash(c, e->digest), e->digest, NULL);
 }
 
 static void lru_unlink(struct cfs_tree_entry *e)
@@ -432,7 +370,11 @@ static int tree_get(struct cfs_objects *c, const char *path, int fd, const uint8
 	}
 	memcpy(e->digest, digest, c->dsize);
 	e->refs = 1;
-	table_insert(c, e);
+	if (table_insert(c, e) < 0) {
+		pthread_mutex_unlock(&c->lock);
+		free(e);
+		return -ENOMEM;
+	}
 	pthread_mutex_unlock(&c->lock);
 
 	r = tree_load(c, digest, &t);

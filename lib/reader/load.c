@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hashset.h"
 #include "node.h"
 #include "reader.h"
 
@@ -16,72 +17,34 @@
 #define ENTRY_COST 64u
 #define XATTR_COST 64u
 
-/* nid -> node; does not hold references (the tree does). */
-struct nid_map {
-	uint64_t *keys;
-	struct cfs_node **vals;
-	size_t cap; /* power of two */
-	size_t n;
+/* nid -> node, in a cfs_hashset; does not hold references (the tree does). */
+struct nid_node {
+	uint64_t nid; /* the key */
+	struct cfs_node *node;
 };
 
 struct load_ctx {
 	struct cfs_image *img;
-	struct nid_map map;
+	struct cfs_hashset map; /* struct nid_node */
 	const char *const *filters;
 	uint64_t budget;
 };
 
-static size_t map_slot(const struct nid_map *m, uint64_t key)
+static struct cfs_node *map_get(const struct load_ctx *c, uint64_t nid)
 {
-	uint64_t h = key * 0x9E3779B97F4A7C15ull;
+	const struct nid_node *e = cfs_hashset_find(&c->map, cfs_hash_u64(nid), &nid);
 
-	return (size_t)(h >> 17) & (m->cap - 1);
+	return e ? e->node : NULL;
 }
 
-static struct cfs_node *map_get(const struct nid_map *m, uint64_t key)
+static int map_put(struct load_ctx *c, uint64_t nid, struct cfs_node *node)
 {
-	if (m->cap == 0)
-		return NULL;
-	for (size_t i = map_slot(m, key);; i = (i + 1) & (m->cap - 1)) {
-		if (m->vals[i] == NULL)
-			return NULL;
-		if (m->keys[i] == key)
-			return m->vals[i];
-	}
-}
+	struct nid_node *e;
+	int r = cfs_hashset_insert(&c->map, cfs_hash_u64(nid), &nid, (void **)&e);
 
-static void map_insert_slot(struct nid_map *m, uint64_t key, struct cfs_node *val)
-{
-	size_t i = map_slot(m, key);
-
-	while (m->vals[i] != NULL)
-		i = (i + 1) & (m->cap - 1);
-	m->keys[i] = key;
-	m->vals[i] = val;
-	m->n++;
-}
-
-static int map_put(struct nid_map *m, uint64_t key, struct cfs_node *val)
-{
-	if ((m->n + 1) * 2 > m->cap) {
-		struct nid_map nm = { 0 };
-
-		nm.cap = m->cap ? m->cap * 2 : 256;
-		nm.keys = calloc(nm.cap, sizeof(*nm.keys));
-		nm.vals = calloc(nm.cap, sizeof(*nm.vals));
-		if (nm.keys == NULL || nm.vals == NULL) {
-			free(nm.keys);
-			free(nm.vals);
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < m->cap; i++)
-			if (m->vals[i] != NULL)
-				map_insert_slot(&nm, m->keys[i], m->vals[i]);
-		free(m->keys);
-		free(m->vals);
-		*m = nm;
-	}
-	map_insert_slot(m, key, val);
+	if (r < 0)
+		return r;
+	*e = (struct nid_node){ nid, node };
 	return 0;
 }
 
@@ -261,7 +224,7 @@ static int load_entry(void *user, const char *ename, size_t namelen, uint64_t ni
 	if (r < 0)
 		return r;
 
-	existing = map_get(&c->map, nid);
+	existing = map_get(c, nid);
 	if (existing != NULL) {
 		if (S_ISDIR(existing->mode))
 			return cfs_image_fail(c->img, -EUCLEAN,
@@ -285,7 +248,7 @@ static int load_entry(void *user, const char *ename, size_t namelen, uint64_t ni
 	r = new_node(c, &ino, &child);
 	if (r < 0)
 		return r;
-	r = map_put(&c->map, nid, child);
+	r = map_put(c, nid, child);
 	if (r == 0)
 		r = add_entry(d, name, child, false);
 	cfs_node_unref(child); /* the directory holds it now (or it is gone) */
@@ -312,15 +275,18 @@ int cfs_image_load_tree_filtered(struct cfs_image *img, const char *const *filte
 
 	/* generous for any real tree, yet bounded for a hostile one */
 	c.budget = (256ull << 20) + 64 * img->size;
-	r = cfs_inode_read(img, img->root_nid, &ino);
+	cfs_hashset_init_keyed(&c.map, sizeof(struct nid_node), sizeof(uint64_t));
+	/* size the map once from the superblock's count, which an inode's 32 bytes bound */
+	r = cfs_hashset_reserve(&c.map, (size_t)(img->inos < img->size / 32 ? img->inos : img->size / 32));
+	if (r == 0)
+		r = cfs_inode_read(img, img->root_nid, &ino);
 	if (r == 0)
 		r = new_node(&c, &ino, &root);
 	if (r == 0)
-		r = map_put(&c.map, img->root_nid, root);
+		r = map_put(&c, img->root_nid, root);
 	if (r == 0)
 		r = load_dir(&c, root, &ino, 0);
-	free(c.map.keys);
-	free(c.map.vals);
+	cfs_hashset_free(&c.map);
 	if (r < 0) {
 		cfs_node_unref(root);
 		return r;

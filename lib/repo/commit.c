@@ -131,61 +131,50 @@ int cfs_repo_import_image_fd(struct cfs_repo *repo, int fd, const char *name, ui
 	return store_image(repo, fd, digest, name, digest_out);
 }
 
+struct put_sources {
+	struct cfs_repo *repo;
+	int srcfd;
+	uint64_t done;
+};
+
+static int put_source(const struct cfs_walk_entry *e, void *user)
+{
+	struct put_sources *ps = user;
+	struct cfs_repo *repo = ps->repo;
+	struct cfs_node *node = e->node;
+	uint8_t d[CFS_VERITY_MAX_DIGEST];
+	char path[200];
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int r;
+
+	if (!S_ISREG(node->mode) || node->payload == NULL || node->content != NULL)
+		return 0;
+	fd = openat(ps->srcfd, node->payload, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return cfs_repo_fail(repo, -errno, "%s: %s", node->payload, strerror(errno));
+	r = cfs_verity_digest_fd(fd, repo->alg, d);
+	if (r == 0)
+		r = cfs_objstore_put_fd(repo->store, fd, (uint64_t)st.st_size, d);
+	if (r < 0)
+		return cfs_repo_fail(repo, r, "%s: %s", node->payload, strerror(-r));
+	r = cfs_objstore_object_path(repo->store, d, path, sizeof(path));
+	if (r >= 0)
+		r = cfs_node_set_payload(node, path);
+	if (r < 0)
+		return cfs_repo_fail(repo, r, "%s: %s", node->payload, strerror(-r));
+	cfs_node_set_digest(node, NULL);
+	cfs_repo_progress(repo, "storing files", ++ps->done, 0);
+	return 0;
+}
+
 /* sha512 repositories: the builder only knows sha256 stores, so scan without
  * digests (payloads are then source-relative paths), and put each file here. */
 static int put_sources(struct cfs_repo *repo, int srcfd, struct cfs_node *root)
 {
-	_cleanup_free_ struct cfs_node **stack = NULL;
-	size_t n = 0, cap = 64;
-	uint64_t done = 0;
-	int r;
+	struct put_sources ps = { repo, srcfd, 0 };
 
-	stack = malloc(cap * sizeof(*stack));
-	if (stack == NULL)
-		return -ENOMEM;
-	stack[n++] = root;
-	while (n > 0) {
-		struct cfs_node *node = stack[--n];
-		uint8_t d[CFS_VERITY_MAX_DIGEST];
-		char path[200];
-		_cleanup_close_ int fd = -1;
-		struct stat st;
-
-		if (S_ISDIR(node->mode)) {
-			for (size_t i = 0; i < node->n_entries; i++) {
-				if (node->entries[i].hardlink)
-					continue;
-				if (n == cap) {
-					struct cfs_node **ns = realloc(stack, 2 * cap * sizeof(*stack));
-
-					if (ns == NULL)
-						return -ENOMEM;
-					stack = ns;
-					cap *= 2;
-				}
-				stack[n++] = node->entries[i].node;
-			}
-			continue;
-		}
-		if (!S_ISREG(node->mode) || node->payload == NULL || node->content != NULL)
-			continue;
-		fd = openat(srcfd, node->payload, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0 || fstat(fd, &st) < 0)
-			return cfs_repo_fail(repo, -errno, "%s: %s", node->payload, strerror(errno));
-		r = cfs_verity_digest_fd(fd, repo->alg, d);
-		if (r == 0)
-			r = cfs_objstore_put_fd(repo->store, fd, (uint64_t)st.st_size, d);
-		if (r < 0)
-			return cfs_repo_fail(repo, r, "%s: %s", node->payload, strerror(-r));
-		r = cfs_objstore_object_path(repo->store, d, path, sizeof(path));
-		if (r >= 0)
-			r = cfs_node_set_payload(node, path);
-		if (r < 0)
-			return cfs_repo_fail(repo, r, "%s: %s", node->payload, strerror(-r));
-		cfs_node_set_digest(node, NULL);
-		cfs_repo_progress(repo, "storing files", ++done, 0);
-	}
-	return 0;
+	return cfs_node_walk(root, 0, put_source, NULL, &ps);
 }
 
 int cfs_repo_import_dir(struct cfs_repo *repo, int atdirfd, const char *path, const struct cfs_build_opts *opts,

@@ -90,50 +90,32 @@ bool cfs_digest_set_has(const struct cfs_digest_set *s, const uint8_t *d)
 	return false;
 }
 
-/* Depth-first over the tree with an explicit stack: images are untrusted input
- * and may nest deeper than the C stack allows. */
+struct collect {
+	struct cfs_repo *repo;
+	struct cfs_digest_set *set;
+};
+
+/* Images are untrusted and may nest deeper than the C stack allows: the walk has its own. */
+static int collect_node(const struct cfs_walk_entry *e, void *user)
+{
+	const struct collect *c = user;
+	const struct cfs_node *node = e->node;
+	uint8_t d[CFS_VERITY_MAX_DIGEST];
+
+	if (!S_ISREG(node->mode) || node->content != NULL)
+		return 0;
+	if (node->payload != NULL && cfs_repo_parse_object_path(c->repo, node->payload, d) == 0)
+		return cfs_digest_set_add(c->set, d);
+	if (node->payload == NULL && node->has_digest && c->repo->dsize == CFS_DIGEST_SIZE)
+		return cfs_digest_set_add(c->set, node->digest);
+	return 0;
+}
+
 static int walk_tree(struct cfs_repo *repo, struct cfs_node *root, struct cfs_digest_set *set)
 {
-	_cleanup_free_ struct cfs_node **stack = NULL;
-	size_t n = 0, cap = 0;
-	uint8_t d[CFS_VERITY_MAX_DIGEST];
-	int r;
+	struct collect c = { repo, set };
 
-	stack = malloc(64 * sizeof(*stack));
-	if (stack == NULL)
-		return -ENOMEM;
-	cap = 64;
-	stack[n++] = root;
-	while (n > 0) {
-		struct cfs_node *node = stack[--n];
-
-		if (S_ISDIR(node->mode)) {
-			for (size_t i = 0; i < node->n_entries; i++) {
-				if (n == cap) {
-					struct cfs_node **ns = realloc(stack, 2 * cap * sizeof(*stack));
-
-					if (ns == NULL)
-						return -ENOMEM;
-					stack = ns;
-					cap *= 2;
-				}
-				if (!node->entries[i].hardlink)
-					stack[n++] = node->entries[i].node;
-			}
-			continue;
-		}
-		if (!S_ISREG(node->mode) || node->content != NULL)
-			continue;
-		if (node->payload != NULL && cfs_repo_parse_object_path(repo, node->payload, d) == 0)
-			r = cfs_digest_set_add(set, d);
-		else if (node->payload == NULL && node->has_digest && repo->dsize == CFS_DIGEST_SIZE)
-			r = cfs_digest_set_add(set, node->digest);
-		else
-			r = 0;
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return cfs_node_walk(root, 0, collect_node, NULL, &c);
 }
 
 int cfs_repo_collect_image_objects(struct cfs_repo *repo, int fd, struct cfs_digest_set *set, char *err,

@@ -11,6 +11,7 @@
 #include <composefs/writer.h>
 
 #include "erofs.h"
+#include "hashset.h"
 #include "node.h"
 
 /* Largest symlink target / backing path the reference accepts (PATH_MAX - 1). */
@@ -89,7 +90,6 @@ struct cfs_wentry {
 	uint16_t name_len;
 	uint16_t value_len;
 	uint32_t count;
-	uint32_t hash;
 	uint32_t shared_off; /* byte offset in the shared area, if shared */
 	uint8_t index;
 	uint8_t prefix_len;
@@ -113,8 +113,7 @@ struct cfs_wctx {
 	/* dedup of (name, value) pairs */
 	struct cfs_wentry *entries;
 	size_t n_entries, cap_entries;
-	uint32_t *htab; /* entry index + 1, 0 = empty */
-	size_t htab_size;
+	struct cfs_hashset pairs; /* entry indexes (uint32_t), keyed by the pair */
 
 	uint32_t *shared; /* entry indexes of the shared table, in table order */
 	size_t n_shared;

@@ -91,7 +91,7 @@ static void ctx_release(struct cfs_wctx *ctx)
 	free(ctx->xattrs);
 	free(ctx->dirents);
 	free(ctx->entries);
-	free(ctx->htab);
+	cfs_hashset_free(&ctx->pairs);
 	free(ctx->shared);
 }
 

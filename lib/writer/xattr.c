@@ -104,84 +104,55 @@ uint32_t cfs_w_xattr_entry_size(const struct cfs_wxattr *x)
 
 /* ---- (name, value) dedup table ---- */
 
-static uint32_t pair_hash(const char *name, size_t nlen, const uint8_t *value, size_t vlen)
+static uint64_t pair_hash(const struct cfs_wxattr *x)
 {
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < nlen; i++)
-		h = (h ^ (uint8_t)name[i]) * 16777619u;
-	h = (h ^ 0xffu) * 16777619u;
-	for (size_t i = 0; i < vlen; i++)
-		h = (h ^ value[i]) * 16777619u;
-	return h;
+	return cfs_hash64(x->value, x->value_len, cfs_hash64(x->name, x->name_len, 0));
 }
 
-static int htab_resize(struct cfs_wctx *ctx, size_t min_size)
+static bool pair_eq(const void *elem, const void *key, void *arg)
 {
-	size_t size = ctx->htab_size ? ctx->htab_size * 2 : 1024;
-	uint32_t *t;
+	const struct cfs_wctx *ctx = arg;
+	const struct cfs_wentry *e = &ctx->entries[*(const uint32_t *)elem];
+	const struct cfs_wxattr *x = key;
 
-	while (size < min_size)
-		size *= 2;
-	t = calloc(size, sizeof(*t));
-
-	if (t == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; i < ctx->n_entries; i++) {
-		size_t slot = ctx->entries[i].hash & (size - 1);
-
-		while (t[slot] != 0)
-			slot = (slot + 1) & (size - 1);
-		t[slot] = (uint32_t)(i + 1);
-	}
-	free(ctx->htab);
-	ctx->htab = t;
-	ctx->htab_size = size;
-	return 0;
+	return e->name_len == x->name_len && e->value_len == x->value_len &&
+	       memcmp(e->name, x->name, x->name_len) == 0 && memcmp(e->value, x->value, x->value_len) == 0;
 }
 
 /* Count one use of @x's (name, value); sets x->entry. */
 static int count_pair(struct cfs_wctx *ctx, struct cfs_wxattr *x)
 {
-	uint32_t h = pair_hash(x->name, x->name_len, x->value, x->value_len);
-	struct cfs_wentry *e;
-	size_t slot;
+	uint32_t *slot;
 	int r;
 
-	if ((ctx->n_entries + 1) * 2 > ctx->htab_size) {
-		r = htab_resize(ctx, 0);
-		if (r < 0)
-			return r;
-	}
-	for (slot = h & (ctx->htab_size - 1); ctx->htab[slot] != 0;
-	     slot = (slot + 1) & (ctx->htab_size - 1)) {
-		e = &ctx->entries[ctx->htab[slot] - 1];
-		if (e->hash == h && e->name_len == x->name_len && e->value_len == x->value_len &&
-		    memcmp(e->name, x->name, x->name_len) == 0 &&
-		    memcmp(e->value, x->value, x->value_len) == 0) {
-			e->count++;
-			x->entry = ctx->htab[slot] - 1;
-			return 0;
-		}
-	}
-	if (ctx->n_entries >= UINT32_MAX - 1)
-		return -EFBIG;
-	r = cfs_w_grow((void **)&ctx->entries, &ctx->cap_entries, ctx->n_entries + 1,
-		       sizeof(*ctx->entries));
+	r = cfs_hashset_insert(&ctx->pairs, pair_hash(x), x, (void **)&slot);
 	if (r < 0)
 		return r;
+	if (r == 0) {
+		ctx->entries[*slot].count++;
+		x->entry = *slot;
+		return 0;
+	}
+	if (ctx->n_entries >= UINT32_MAX - 1)
+		r = -EFBIG;
+	else
+		r = cfs_w_grow((void **)&ctx->entries, &ctx->cap_entries, ctx->n_entries + 1,
+			       sizeof(*ctx->entries));
+	if (r < 0) {
+		cfs_hashset_remove_at(&ctx->pairs, slot);
+		return r;
+	}
 	ctx->entries[ctx->n_entries] = (struct cfs_wentry){
 		.name = x->name,
 		.value = x->value,
 		.name_len = x->name_len,
 		.value_len = x->value_len,
 		.count = 1,
-		.hash = h,
 		.index = x->index,
 		.prefix_len = x->prefix_len,
 	};
 	x->entry = (uint32_t)ctx->n_entries;
-	ctx->htab[slot] = (uint32_t)++ctx->n_entries;
+	*slot = (uint32_t)ctx->n_entries++;
 	return 0;
 }
 
@@ -397,8 +368,9 @@ int cfs_w_build_xattrs(struct cfs_wctx *ctx)
 	const struct cfs_node *root = ctx->inodes[0].node;
 	int r;
 
-	/* most inodes carry an xattr or two: size the table once for that */
-	r = htab_resize(ctx, 2 * ctx->n_inodes);
+	/* a regular file's redirect is a pair of its own: size the table once for that */
+	cfs_hashset_init(&ctx->pairs, sizeof(uint32_t), pair_eq, ctx);
+	r = cfs_hashset_reserve(&ctx->pairs, ctx->n_inodes);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < root->n_xattrs; i++)

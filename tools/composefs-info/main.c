@@ -107,19 +107,6 @@ static void set_free(struct strset *s)
 	free(s->v);
 }
 
-static char *join_path(const char *parent, const char *name)
-{
-	size_t a = strlen(parent), b = strlen(name);
-	char *p = malloc(a + b + 2);
-
-	if (p == NULL)
-		oom();
-	memcpy(p, parent, a);
-	p[a] = '/';
-	memcpy(p + a + 1, name, b + 1);
-	return p;
-}
-
 static const char *type_name(uint32_t mode)
 {
 	switch (mode & S_IFMT) {
@@ -134,48 +121,56 @@ static const char *type_name(uint32_t mode)
 	}
 }
 
-/* `ls`: one line per entry; extra names of hard-linked inodes show no detail. */
-static void ls_node(struct cfs_node *dir, const char *parent, const struct opts *o, bool *first)
-{
-	for (size_t i = 0; i < cfs_node_n_children(dir); i++) {
-		const char *name;
-		bool hardlink;
-		struct cfs_node *child = cfs_node_child_at(dir, i, &name, &hardlink);
-		uint32_t mode = cfs_node_get_mode(child);
-		const char *payload = cfs_node_get_payload(child);
-		char *path = join_path(parent, name);
+struct ls_ctx {
+	const struct opts *o;
+	bool *first;
+};
 
-		if (o->json) {
-			printf("%s\n  {\"path\": ", *first ? "" : ",");
-			*first = false;
-			info_json_string(stdout, path);
-			printf(", \"type\": \"%s\"", type_name(mode));
-			if (hardlink)
-				printf(", \"hardlink\": true");
-			else if ((S_ISLNK(mode) || S_ISREG(mode)) && payload != NULL) {
-				printf(S_ISLNK(mode) ? ", \"target\": " : ", \"object\": ");
-				info_json_string(stdout, payload);
-			}
-			putchar('}');
-		} else {
-			info_print_escaped(stdout, path, true);
-			if (hardlink) {
-				/* nothing: like the reference */
-			} else if (S_ISDIR(mode)) {
-				fputs("/\t", stdout);
-			} else if (S_ISLNK(mode)) {
-				fputs("\t-> ", stdout);
-				info_print_escaped(stdout, payload ? payload : "", false);
-			} else if (S_ISREG(mode) && payload != NULL) {
-				fputs("\t@ ", stdout);
-				info_print_escaped(stdout, payload, false);
-			}
-			putchar('\n');
+/* `ls`: one line per entry; extra names of hard-linked inodes show no detail. */
+static int ls_entry(const struct cfs_walk_entry *e, void *user)
+{
+	const struct ls_ctx *c = user;
+	uint32_t mode = cfs_node_get_mode(e->node);
+	const char *payload = cfs_node_get_payload(e->node);
+
+	if (e->depth == 0)
+		return 0;
+	if (c->o->json) {
+		printf("%s\n  {\"path\": ", *c->first ? "" : ",");
+		*c->first = false;
+		info_json_string(stdout, e->path);
+		printf(", \"type\": \"%s\"", type_name(mode));
+		if (e->hardlink)
+			printf(", \"hardlink\": true");
+		else if ((S_ISLNK(mode) || S_ISREG(mode)) && payload != NULL) {
+			printf(S_ISLNK(mode) ? ", \"target\": " : ", \"object\": ");
+			info_json_string(stdout, payload);
 		}
-		if (S_ISDIR(mode) && !hardlink)
-			ls_node(child, path, o, first);
-		free(path);
+		putchar('}');
+	} else {
+		info_print_escaped(stdout, e->path, true);
+		if (e->hardlink) {
+			/* nothing: like the reference */
+		} else if (S_ISDIR(mode)) {
+			fputs("/\t", stdout);
+		} else if (S_ISLNK(mode)) {
+			fputs("\t-> ", stdout);
+			info_print_escaped(stdout, payload ? payload : "", false);
+		} else if (S_ISREG(mode) && payload != NULL) {
+			fputs("\t@ ", stdout);
+			info_print_escaped(stdout, payload, false);
+		}
+		putchar('\n');
 	}
+	return 0;
+}
+
+static void ls_tree(struct cfs_node *root, const struct opts *o, bool *first)
+{
+	struct ls_ctx c = { o, first };
+
+	if (cfs_node_walk(root, CFS_WALK_HARDLINKS, ls_entry, NULL, &c) < 0)
+		oom();
 }
 
 static void collect_objects(struct cfs_node *node, struct strset *s, int basedir_fd)
@@ -316,7 +311,7 @@ static int run_images(enum cmd cmd, int argc, char **argv, const struct opts *o)
 		}
 		switch (cmd) {
 		case CMD_LS:
-			ls_node(root, "", o, &first);
+			ls_tree(root, o, &first);
 			break;
 		case CMD_DUMP:
 			r = cfs_dump_print(root, stdout, NULL);
