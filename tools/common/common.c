@@ -10,18 +10,18 @@
 
 #include "common.h"
 
-const char *cfs_prog = "composefs";
+const char *tool_prog = "composefs";
 
 __attribute__((format(printf, 2, 0))) static void vmsg(int err, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "%s: ", cfs_prog);
+	fprintf(stderr, "%s: ", tool_prog);
 	vfprintf(stderr, fmt, ap);
 	if (err)
 		fprintf(stderr, ": %s", strerror(err < 0 ? -err : err));
 	fputc('\n', stderr);
 }
 
-void cfs_msg(const char *fmt, ...)
+void tool_msg(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -30,7 +30,7 @@ void cfs_msg(const char *fmt, ...)
 	va_end(ap);
 }
 
-void cfs_msg_errno(int err, const char *fmt, ...)
+void tool_msg_errno(int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -39,7 +39,7 @@ void cfs_msg_errno(int err, const char *fmt, ...)
 	va_end(ap);
 }
 
-void cfs_die(const char *fmt, ...)
+void tool_die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -49,7 +49,7 @@ void cfs_die(const char *fmt, ...)
 	exit(EXIT_ERROR);
 }
 
-void cfs_die_errno(int err, const char *fmt, ...)
+void tool_die_errno(int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -59,20 +59,20 @@ void cfs_die_errno(int err, const char *fmt, ...)
 	exit(EXIT_ERROR);
 }
 
-void cfs_usage_error(const char *fmt, ...)
+void tool_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
 	vmsg(0, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "Try '%s --help' for more information.\n", cfs_prog);
+	fprintf(stderr, "Try '%s --help' for more information.\n", tool_prog);
 	exit(EXIT_USAGE);
 }
 
-void cfs_print_version(void)
+void tool_print_version(void)
 {
-	printf("%s (composefs-c) %s\n", cfs_prog, cfs_version());
+	printf("%s (composefs-c) %s\n", tool_prog, cfs_version());
 	exit(EXIT_OK);
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
 /* Helpers shared by the command-line tools: messages and exit codes. */
-#ifndef CFS_TOOLS_COMMON_H
-#define CFS_TOOLS_COMMON_H
+#ifndef TOOL_COMMON_H
+#define TOOL_COMMON_H
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,19 +13,19 @@
 #define EXIT_USAGE 2
 
 /* Set once in main(); messages are prefixed with it. */
-extern const char *cfs_prog;
+extern const char *tool_prog;
 
 /* "prog: message\n" on stderr. */
-void cfs_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void tool_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "prog: message: strerror(-err)\n" on stderr (err is a negative errno). */
-void cfs_msg_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tool_msg_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print a message and exit 1. */
-noreturn void cfs_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-noreturn void cfs_die_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+noreturn void tool_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+noreturn void tool_die_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print a message plus "Try 'prog --help'." and exit 2. */
-noreturn void cfs_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+noreturn void tool_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "prog (composefs-c) VERSION" and exit 0. */
-noreturn void cfs_print_version(void);
+noreturn void tool_print_version(void);
 
 /* @x rounded up to a multiple of @a. */
 #define TOOL_ALIGN_UP(x, a) ((((x) + (a)-1) / (a)) * (a))

@@ -18,37 +18,37 @@ void tool_read_file(const char *path, size_t max, uint8_t **buf_out, size_t *len
 	struct stat st;
 
 	if (fd < 0)
-		cfs_die_errno(-errno, "%s", path);
+		tool_die_errno(-errno, "%s", path);
 	if (fstat(fd, &st) < 0)
-		cfs_die_errno(-errno, "%s", path);
+		tool_die_errno(-errno, "%s", path);
 	if (S_ISDIR(st.st_mode))
-		cfs_die_errno(-EISDIR, "%s", path);
+		tool_die_errno(-EISDIR, "%s", path);
 	buf = malloc(cap);
 	if (buf == NULL)
-		cfs_die_errno(-ENOMEM, "%s", path);
+		tool_die_errno(-ENOMEM, "%s", path);
 	for (;;) {
 		ssize_t n;
 
 		if (len == cap) {
 			if (cap > max)
-				cfs_die("%s: larger than %zu bytes", path, max);
+				tool_die("%s: larger than %zu bytes", path, max);
 			cap *= 2;
 			buf = realloc(buf, cap);
 			if (buf == NULL)
-				cfs_die_errno(-ENOMEM, "%s", path);
+				tool_die_errno(-ENOMEM, "%s", path);
 		}
 		n = read(fd, buf + len, cap - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			cfs_die_errno(-errno, "%s", path);
+			tool_die_errno(-errno, "%s", path);
 		if (n == 0)
 			break;
 		len += (size_t)n;
 	}
 	close(fd);
 	if (len > max)
-		cfs_die("%s: larger than %zu bytes", path, max);
+		tool_die("%s: larger than %zu bytes", path, max);
 	*buf_out = buf;
 	*len_out = len;
 }
@@ -59,11 +59,11 @@ struct cfs_trust *tool_load_trust(const char *const *paths, size_t n)
 	int r = cfs_trust_new(&t);
 
 	if (r < 0)
-		cfs_die_errno(r, "trust");
+		tool_die_errno(r, "trust");
 	for (size_t i = 0; i < n; i++) {
 		r = cfs_trust_add_path(t, AT_FDCWD, paths[i]);
 		if (r < 0)
-			cfs_die("trust %s", cfs_trust_errmsg(t));
+			tool_die("trust %s", cfs_trust_errmsg(t));
 	}
 	return t;
 }
@@ -86,5 +86,5 @@ void tool_check_signature(struct cfs_trust *trust, const char *sig_path, int ima
 	}
 	free(sig);
 	if (r < 0)
-		cfs_die("%s: signature %s: %s", what, sig_path, cfs_trust_errmsg(trust));
+		tool_die("%s: signature %s: %s", what, sig_path, cfs_trust_errmsg(trust));
 }

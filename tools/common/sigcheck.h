@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
 /* Helpers shared by the tools that check image signatures: read files, load trust sets. */
-#ifndef CFS_TOOLS_SIGCHECK_H
-#define CFS_TOOLS_SIGCHECK_H
+#ifndef TOOL_SIGCHECK_H
+#define TOOL_SIGCHECK_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -22,7 +22,7 @@ static void usage(FILE *out)
 		"  --help       show this help and exit\n"
 		"  --version    show the version and exit\n\n"
 		"Exit status: 0 success, 1 error, 2 usage error.\n",
-		cfs_prog);
+		tool_prog);
 }
 
 static struct cfs_node *load(const char *src, uint32_t *version)
@@ -33,19 +33,19 @@ static struct cfs_node *load(const char *src, uint32_t *version)
 	int r, fd = open(src, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
-		cfs_die_errno(-errno, "%s", src);
+		tool_die_errno(-errno, "%s", src);
 	r = cfs_image_open_fd_err(fd, NULL, &img, err, sizeof(err));
 	close(fd);
 	if (r < 0 && err[0])
-		cfs_die("%s: %s", src, err);
+		tool_die("%s: %s", src, err);
 	if (r < 0)
-		cfs_die_errno(r, "%s", src);
+		tool_die_errno(r, "%s", src);
 	cfs_image_header_version(img, version);
 	r = cfs_image_load_tree(img, &root);
 	if (r < 0) {
 		if (r == -EUCLEAN || r == -EOPNOTSUPP || r == -E2BIG)
-			cfs_die("%s: %s", src, cfs_image_errmsg(img));
-		cfs_die_errno(r, "%s", src);
+			tool_die("%s: %s", src, cfs_image_errmsg(img));
+		tool_die_errno(r, "%s", src);
 	}
 	cfs_image_close(img);
 	return root;
@@ -64,25 +64,25 @@ int main(int argc, char **argv)
 	char err[512] = "";
 	int c, r;
 
-	cfs_prog = "composefs-dump";
+	tool_prog = "composefs-dump";
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			usage(stdout);
 			return EXIT_OK;
 		case 'V':
-			cfs_print_version();
+			tool_print_version();
 		default:
-			fprintf(stderr, "Try '%s --help' for more information.\n", cfs_prog);
+			fprintf(stderr, "Try '%s --help' for more information.\n", tool_prog);
 			return EXIT_USAGE;
 		}
 	}
 	if (argc - optind < 1)
-		cfs_usage_error("no source image specified");
+		tool_usage_error("no source image specified");
 	if (argc - optind < 2)
-		cfs_usage_error("no destination specified");
+		tool_usage_error("no destination specified");
 	if (argc - optind > 2)
-		cfs_usage_error("too many arguments");
+		tool_usage_error("too many arguments");
 
 	root = load(argv[optind], &version);
 	cfs_write_opts_init(&wo);
@@ -93,8 +93,8 @@ int main(int argc, char **argv)
 	cfs_node_unref(root);
 	if (r < 0) {
 		if (err[0])
-			cfs_die("%s: %s", argv[optind + 1], err);
-		cfs_die_errno(r, "%s", argv[optind + 1]);
+			tool_die("%s: %s", argv[optind + 1], err);
+		tool_die_errno(r, "%s", argv[optind + 1]);
 	}
 	return EXIT_OK;
 }

@@ -63,7 +63,7 @@ static const struct fuse_opt opt_spec[] = {
 
 static bool log_syslog;
 
-void cfs_fuse_log(const char *fmt, ...)
+void cfuse_log(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -75,14 +75,14 @@ void cfs_fuse_log(const char *fmt, ...)
 
 		/* One write per line so concurrent threads do not interleave. */
 		vsnprintf(line, sizeof(line), fmt, ap);
-		fprintf(stderr, "%s: %s\n", cfs_prog, line);
+		fprintf(stderr, "%s: %s\n", tool_prog, line);
 	}
 	va_end(ap);
 }
 
-void cfs_fuse_log_to_syslog(void)
+void cfuse_log_to_syslog(void)
 {
-	openlog(cfs_prog, LOG_PID, LOG_DAEMON);
+	openlog(tool_prog, LOG_PID, LOG_DAEMON);
 	log_syslog = true;
 }
 
@@ -109,19 +109,19 @@ static void usage(void)
 	       "                           when run as root; 0: keep the kernel's)\n"
 	       "    -o noacl               do not enforce POSIX ACLs\n"
 	       "    -o stats               print cache statistics at exit\n\n",
-	       cfs_prog, DEFAULT_TREE_MEM_MIB, DEFAULT_WORKERS, DEFAULT_READAHEAD_KB);
+	       tool_prog, DEFAULT_TREE_MEM_MIB, DEFAULT_WORKERS, DEFAULT_READAHEAD_KB);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
 
-static int parse_verity(const char *s, enum cfs_fuse_verity *out)
+static int parse_verity(const char *s, enum cfuse_verity *out)
 {
 	if (!s || strcmp(s, "on") == 0)
-		*out = CFS_FUSE_VERITY_ON;
+		*out = CFUSE_VERITY_ON;
 	else if (strcmp(s, "require") == 0)
-		*out = CFS_FUSE_VERITY_REQUIRE;
+		*out = CFUSE_VERITY_REQUIRE;
 	else if (strcmp(s, "off") == 0)
-		*out = CFS_FUSE_VERITY_OFF;
+		*out = CFUSE_VERITY_OFF;
 	else
 		return -EINVAL;
 	return 0;
@@ -136,21 +136,21 @@ static void open_basedirs(const char *list, int **fds_out, size_t *n_out)
 	char *save = NULL;
 
 	if (!copy)
-		cfs_die_errno(-ENOMEM, "basedir");
+		tool_die_errno(-ENOMEM, "basedir");
 	for (const char *p = list; *p; p++)
 		cap += *p == ':';
 	fds = calloc(cap, sizeof(*fds));
 	if (!fds)
-		cfs_die_errno(-ENOMEM, "basedir");
+		tool_die_errno(-ENOMEM, "basedir");
 	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
 		fds[n] = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (fds[n] < 0)
-			cfs_die_errno(-errno, "basedir %s", dir);
+			tool_die_errno(-errno, "basedir %s", dir);
 		n++;
 	}
 	free(copy);
 	if (n == 0)
-		cfs_usage_error("basedir= names no directory");
+		tool_usage_error("basedir= names no directory");
 	*fds_out = fds;
 	*n_out = n;
 }
@@ -160,10 +160,10 @@ static int open_cache_dir(const char *dir)
 	int fd;
 
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		cfs_die_errno(-errno, "verity_cache %s", dir);
+		tool_die_errno(-errno, "verity_cache %s", dir);
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		cfs_die_errno(-errno, "verity_cache %s", dir);
+		tool_die_errno(-errno, "verity_cache %s", dir);
 	return fd;
 }
 
@@ -188,7 +188,7 @@ static void check_signature(const struct options *o, const void *mem, size_t len
 		int r = memfd < 0 ? -errno : tool_write_full(memfd, mem, len);
 
 		if (r < 0)
-			cfs_die_errno(r, "%s: cannot copy the image for its signature check", o->source);
+			tool_die_errno(r, "%s: cannot copy the image for its signature check", o->source);
 	}
 	tool_check_signature(trust, o->signature, memfd, o->source, &alg, digest);
 	if (memfd >= 0)
@@ -202,7 +202,7 @@ static void check_signature(const struct options *o, const void *mem, size_t len
  * reader opened on those very bytes, so what was checked is what is served.
  * Exits on failure.
  */
-static void load_image(const struct options *o, struct cfs_fuse *fs, void **mem_out)
+static void load_image(const struct options *o, struct cfuse *fs, void **mem_out)
 {
 	const char *path = o->source, *digest_hex = o->digest;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -211,11 +211,11 @@ static void load_image(const struct options *o, struct cfs_fuse *fs, void **mem_
 	int r;
 
 	if (fd < 0)
-		cfs_die_errno(-errno, "%s", path);
+		tool_die_errno(-errno, "%s", path);
 	if (fstat(fd, &st) < 0)
-		cfs_die_errno(-errno, "%s", path);
+		tool_die_errno(-errno, "%s", path);
 	if (!S_ISREG(st.st_mode))
-		cfs_die("%s: not a regular file", path);
+		tool_die("%s: not a regular file", path);
 	fs->image_size = (uint64_t)st.st_size;
 	*mem_out = NULL;
 
@@ -229,22 +229,22 @@ static void load_image(const struct options *o, struct cfs_fuse *fs, void **mem_
 
 		if (digest_hex && ((hexlen != 64 && hexlen != 128) ||
 				   cfs_digest_from_hex(digest_hex, want, dlen) < 0))
-			cfs_usage_error("digest=%s: expected 64 or 128 hex digits", digest_hex);
+			tool_usage_error("digest=%s: expected 64 or 128 hex digits", digest_hex);
 		mem = malloc(st.st_size ? (size_t)st.st_size : 1);
 		if (!mem)
-			cfs_die_errno(-ENOMEM, "%s", path);
+			tool_die_errno(-ENOMEM, "%s", path);
 		*mem_out = mem; /* the caller's from here: still reachable if we exit below */
 		n = tool_read_full(fd, mem, (size_t)st.st_size);
 		if (n < 0)
-			cfs_die_errno((int)n, "%s", path);
+			tool_die_errno((int)n, "%s", path);
 		if ((uint64_t)n != fs->image_size)
-			cfs_die("%s: changed while being read", path);
+			tool_die("%s: changed while being read", path);
 		r = digest_hex ? cfs_verity_digest_buf(alg, mem, (size_t)n, got) : 0;
 		if (r < 0)
-			cfs_die_errno(r, "%s: computing its fs-verity digest", path);
+			tool_die_errno(r, "%s: computing its fs-verity digest", path);
 		if (digest_hex && memcmp(want, got, dlen) != 0) {
 			cfs_digest_to_hex(got, dlen, got_hex);
-			cfs_die("%s: fs-verity digest mismatch: expected %s, image has %s", path,
+			tool_die("%s: fs-verity digest mismatch: expected %s, image has %s", path,
 				digest_hex, got_hex);
 		}
 		if (o->signature)
@@ -259,9 +259,9 @@ static void load_image(const struct options *o, struct cfs_fuse *fs, void **mem_
 	}
 	close(fd);
 	if (r < 0 && err[0])
-		cfs_die("%s: %s", path, err);
+		tool_die("%s: %s", path, err);
 	if (r < 0)
-		cfs_die_errno(r, "%s: cannot open image", path);
+		tool_die_errno(r, "%s: cannot open image", path);
 	fs->root_nid = cfs_image_root(fs->img);
 }
 
@@ -339,44 +339,44 @@ static void set_readahead(const char *mountpoint, unsigned kb)
  * fuse_daemonize() has forked) open and read files.
  */
 static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *copts, unsigned n_workers,
-		       struct cfs_fuse *fs)
+		       struct cfuse *fs)
 {
 	struct fuse_session *se;
 	int ret = EXIT_ERROR, r;
 
-	se = fuse_session_new(args, &cfs_fuse_ops, sizeof(cfs_fuse_ops), fs);
+	se = fuse_session_new(args, &cfuse_ops, sizeof(cfuse_ops), fs);
 	if (!se) {
-		cfs_msg("cannot set up the FUSE session (unknown option?)");
+		tool_msg("cannot set up the FUSE session (unknown option?)");
 		return EXIT_USAGE;
 	}
 	if (fuse_set_signal_handlers(se) != 0) {
-		cfs_msg("cannot install signal handlers");
+		tool_msg("cannot install signal handlers");
 		goto out_destroy;
 	}
 	if (fuse_session_mount(se, copts->mountpoint) != 0) {
-		cfs_msg("%s: mount failed", copts->mountpoint);
+		tool_msg("%s: mount failed", copts->mountpoint);
 		goto out_signals;
 	}
 	set_readahead(copts->mountpoint, fs->readahead_kb);
 	if (fuse_daemonize(copts->foreground) != 0) {
-		cfs_msg("cannot daemonize");
+		tool_msg("cannot daemonize");
 		goto out_unmount;
 	}
 	if (!copts->foreground)
-		cfs_fuse_log_to_syslog();
-	r = cfs_workers_new(copts->singlethread ? 0 : n_workers, &fs->workers);
+		cfuse_log_to_syslog();
+	r = cfuse_workers_new(copts->singlethread ? 0 : n_workers, &fs->workers);
 	if (r < 0) {
-		cfs_fuse_log("cannot start worker threads: %s", strerror(-r));
+		cfuse_log("cannot start worker threads: %s", strerror(-r));
 		goto out_unmount;
 	}
 	r = fuse_session_loop(se);
 	/* Let queued opens and reads finish (their replies may fail: unmounted). */
-	cfs_workers_free(fs->workers);
+	cfuse_workers_free(fs->workers);
 	fs->workers = NULL;
 	/* A loop ended by SIGTERM/SIGINT/SIGHUP reports the signal: that is a clean stop. */
 	ret = (r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP) ? EXIT_OK : EXIT_ERROR;
 	if (ret != EXIT_OK)
-		cfs_fuse_log("session ended with error %d", r);
+		cfuse_log("session ended with error %d", r);
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
@@ -391,9 +391,9 @@ static void report_object(void *user, const char *path, const char *why, int err
 {
 	(void)user;
 	if (err)
-		cfs_fuse_log("object %s: %s: %s", path, why, strerror(-err));
+		cfuse_log("object %s: %s: %s", path, why, strerror(-err));
 	else
-		cfs_fuse_log("object %s: %s", path, why);
+		cfuse_log("object %s: %s", path, why);
 }
 
 static void print_stats(struct cfs_objects *c)
@@ -401,7 +401,7 @@ static void print_stats(struct cfs_objects *c)
 	struct cfs_objects_stats st;
 
 	cfs_objects_get_stats(c, &st);
-	cfs_fuse_log("trees built %llu, loaded %llu, saved %llu, cache hits %llu, evictions %llu, "
+	cfuse_log("trees built %llu, loaded %llu, saved %llu, cache hits %llu, evictions %llu, "
 		     "memory %zu bytes",
 		     (unsigned long long)st.trees_built, (unsigned long long)st.trees_loaded,
 		     (unsigned long long)st.trees_saved, (unsigned long long)st.tree_hits,
@@ -413,39 +413,39 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts copts = {0};
 	struct options o = {0};
-	struct cfs_fuse fs = {.timeout = DEFAULT_TIMEOUT, .readahead_kb = DEFAULT_READAHEAD_KB};
+	struct cfuse fs = {.timeout = DEFAULT_TIMEOUT, .readahead_kb = DEFAULT_READAHEAD_KB};
 	unsigned long tree_mem = DEFAULT_TREE_MEM_MIB, n_workers = DEFAULT_WORKERS;
 	void *image_mem = NULL;
 	int *basedirs = NULL;
 	size_t n_basedirs = 0;
 	int ret, r;
 
-	cfs_prog = "composefs-fuse";
+	tool_prog = "composefs-fuse";
 	if (fuse_parse_cmdline(&args, &copts) != 0)
-		cfs_usage_error("invalid command line");
+		tool_usage_error("invalid command line");
 	if (copts.show_help) {
 		usage();
 		exit(EXIT_OK);
 	}
 	if (copts.show_version)
-		cfs_print_version();
+		tool_print_version();
 	if (fuse_opt_parse(&args, &o, opt_spec, NULL) != 0)
-		cfs_usage_error("invalid -o options");
+		tool_usage_error("invalid -o options");
 	if (!copts.mountpoint)
-		cfs_usage_error("no mount point given");
+		tool_usage_error("no mount point given");
 	if (!o.source)
-		cfs_usage_error("missing -o source=IMAGE");
+		tool_usage_error("missing -o source=IMAGE");
 	if (!o.basedir)
-		cfs_usage_error("missing -o basedir=DIR");
+		tool_usage_error("missing -o basedir=DIR");
 	if (parse_verity(o.verity, &fs.verity) < 0)
-		cfs_usage_error("verity=%s: expected require, on or off", o.verity);
+		tool_usage_error("verity=%s: expected require, on or off", o.verity);
 	if (o.tree_mem) {
 		char *end;
 
 		errno = 0;
 		tree_mem = strtoul(o.tree_mem, &end, 10);
 		if (errno || *end || end == o.tree_mem || tree_mem > SIZE_MAX / (1024 * 1024))
-			cfs_usage_error("tree_mem=%s: expected a number of MiB", o.tree_mem);
+			tool_usage_error("tree_mem=%s: expected a number of MiB", o.tree_mem);
 	}
 	if (o.workers) {
 		char *end;
@@ -453,7 +453,7 @@ int main(int argc, char *argv[])
 		errno = 0;
 		n_workers = strtoul(o.workers, &end, 10);
 		if (errno || *end || end == o.workers || n_workers > MAX_WORKERS)
-			cfs_usage_error("workers=%s: expected a number from 0 to %lu", o.workers,
+			tool_usage_error("workers=%s: expected a number from 0 to %lu", o.workers,
 					MAX_WORKERS);
 	}
 	if (o.readahead_kb) {
@@ -463,12 +463,12 @@ int main(int argc, char *argv[])
 		errno = 0;
 		kb = strtoul(o.readahead_kb, &end, 10);
 		if (errno || *end || end == o.readahead_kb || kb > MAX_READAHEAD_KB)
-			cfs_usage_error("readahead_kb=%s: expected a number from 0 to %lu", o.readahead_kb,
+			tool_usage_error("readahead_kb=%s: expected a number from 0 to %lu", o.readahead_kb,
 					MAX_READAHEAD_KB);
 		fs.readahead_kb = (unsigned)kb;
 	}
 	if (!o.signature != !o.trust)
-		cfs_usage_error("signature= and trust= go together");
+		tool_usage_error("signature= and trust= go together");
 	load_image(&o, &fs, &image_mem);
 	{
 		struct cfs_image_info info;
@@ -489,7 +489,7 @@ int main(int argc, char *argv[])
 		oo.report = report_object;
 		r = cfs_objects_new(basedirs, n_basedirs, &oo, &fs.cache);
 		if (r < 0)
-			cfs_die_errno(r, "basedir");
+			tool_die_errno(r, "basedir");
 		if (oo.cache_dirfd >= 0)
 			close(oo.cache_dirfd);
 		for (size_t i = 0; i < n_basedirs; i++)

@@ -20,13 +20,13 @@
 #define CAP_SYS_ADMIN_BIT 21
 
 /* An open regular file: inline in the image, or backed by an object. */
-struct cfs_open_file {
+struct cfuse_open_file {
 	uint64_t nid;
 	uint64_t size;		/* as recorded in the image */
 	struct cfs_object *obj; /* NULL: inline data (or empty) */
 };
 
-static struct cfs_fuse *fs_of(fuse_req_t req)
+static struct cfuse *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
@@ -36,12 +36,12 @@ static struct cfs_fuse *fs_of(fuse_req_t req)
  * stable, hardlinks share one, and no nid collides with the root's id.
  * st_ino reports the plain nid, as the kernel's EROFS does.
  */
-static uint64_t nid_of(const struct cfs_fuse *fs, fuse_ino_t ino)
+static uint64_t nid_of(const struct cfuse *fs, fuse_ino_t ino)
 {
 	return ino == FUSE_ROOT_ID ? fs->root_nid : (uint64_t)ino - 2;
 }
 
-static fuse_ino_t ino_of(const struct cfs_fuse *fs, uint64_t nid)
+static fuse_ino_t ino_of(const struct cfuse *fs, uint64_t nid)
 {
 	return nid == fs->root_nid ? FUSE_ROOT_ID : (fuse_ino_t)(nid + 2);
 }
@@ -86,14 +86,14 @@ static void stat_fill(const struct cfs_stat *cs, struct stat *st)
 }
 
 /* Attributes as the kernel's overlay mount shows them: 0, 1 for a hidden whiteout, or a positive errno. */
-static int stat_nid(struct cfs_fuse *fs, uint64_t nid, struct cfs_stat *cs)
+static int stat_nid(struct cfuse *fs, uint64_t nid, struct cfs_stat *cs)
 {
 	int r = cfs_image_stat_view(fs->img, nid, CFS_XATTR_VIEW_MOUNT, cs);
 
 	return r < 0 ? fs_errno(r) : r;
 }
 
-static void entry_fill(struct cfs_fuse *fs, const struct cfs_stat *cs, struct fuse_entry_param *e)
+static void entry_fill(struct cfuse *fs, const struct cfs_stat *cs, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = ino_of(fs, cs->nid);
@@ -105,7 +105,7 @@ static void entry_fill(struct cfs_fuse *fs, const struct cfs_stat *cs, struct fu
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	struct cfs_fuse *fs = userdata;
+	struct cfuse *fs = userdata;
 
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
@@ -139,7 +139,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct cfs_fuse *fs = fs_of(req);
+	struct cfuse *fs = fs_of(req);
 	struct fuse_entry_param e;
 	struct cfs_stat cs;
 	size_t len = strlen(name);
@@ -187,7 +187,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct cfs_fuse *fs = fs_of(req);
+	struct cfuse *fs = fs_of(req);
 	struct cfs_stat cs;
 	struct stat st;
 	int r;
@@ -204,7 +204,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct cfs_fuse *fs = fs_of(req);
+	struct cfuse *fs = fs_of(req);
 	char buf[PATH_MAX + 1];
 	int r;
 
@@ -223,7 +223,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct cfs_fuse *fs = fs_of(req);
+	struct cfuse *fs = fs_of(req);
 	struct cfs_stat cs;
 	int r;
 
@@ -254,7 +254,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 struct readdir_ctx {
 	fuse_req_t req;
-	struct cfs_fuse *fs;
+	struct cfuse *fs;
 	char *buf;
 	size_t size, used;
 	uint64_t index; /* of the entry the callback gets next */
@@ -311,7 +311,7 @@ static int readdir_cb(void *user, const char *name, size_t namelen, uint64_t nid
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
-	struct cfs_fuse *fs = fs_of(req);
+	struct cfuse *fs = fs_of(req);
 	struct readdir_ctx c = {
 		.req = req,
 		.fs = fs,
@@ -356,7 +356,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 /* Length of the stored trusted.overlay.metacopy value, or -1 without one. */
 /* Find what backs a regular file and open it under the daemon's verity policy. */
-static int open_backing(struct cfs_fuse *fs, struct cfs_open_file *f)
+static int open_backing(struct cfuse *fs, struct cfuse_open_file *f)
 {
 	char *redirect = NULL;
 	uint8_t digest[CFS_DIGEST_SIZE];
@@ -379,20 +379,20 @@ static int open_backing(struct cfs_fuse *fs, struct cfs_open_file *f)
 		 */
 		r = cfs_image_redirect_followed(fs->img, f->nid);
 		if (r <= 0) {
-			cfs_fuse_log("object %s: %s", redirect,
+			cfuse_log("object %s: %s", redirect,
 				     r < 0 ? "unreadable xattrs"
 					   : "a kernel mount would not follow this redirect (no valid metacopy xattr)");
 			free(redirect);
 			return -EIO;
 		}
 	}
-	if (fs->verity == CFS_FUSE_VERITY_REQUIRE && !has_digest) {
-		cfs_fuse_log("object %s: no fs-verity digest in the image (verity=require)", redirect);
+	if (fs->verity == CFUSE_VERITY_REQUIRE && !has_digest) {
+		cfuse_log("object %s: no fs-verity digest in the image (verity=require)", redirect);
 		free(redirect);
 		return -EIO;
 	}
 	r = cfs_objects_open(fs->cache, redirect,
-			     fs->verity != CFS_FUSE_VERITY_OFF && has_digest ? digest : NULL, f->size,
+			     fs->verity != CFUSE_VERITY_OFF && has_digest ? digest : NULL, f->size,
 			     &f->obj);
 	if (r < 0 && r != -ENOMEM)
 		r = -EIO; /* missing, mismatching or unreadable: the library said which */
@@ -401,13 +401,13 @@ static int open_backing(struct cfs_fuse *fs, struct cfs_open_file *f)
 }
 
 /* Open, on a worker: finding the object may wait for I/O or build its Merkle tree. */
-static void open_job(struct cfs_fuse_job *job)
+static void open_job(struct cfuse_job *job)
 {
 	fuse_req_t req = job->req;
 	fuse_ino_t ino = job->ino;
 	struct fuse_file_info *fi = &job->fi;
-	struct cfs_fuse *fs = fs_of(req);
-	struct cfs_open_file *f;
+	struct cfuse *fs = fs_of(req);
+	struct cfuse_open_file *f;
 	struct cfs_stat cs;
 	int r;
 
@@ -452,14 +452,14 @@ static void open_job(struct cfs_fuse_job *job)
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct cfs_fuse_job job = {.run = open_job, .req = req, .ino = ino, .fi = *fi};
+	struct cfuse_job job = {.run = open_job, .req = req, .ino = ino, .fi = *fi};
 
-	cfs_workers_submit(fs_of(req)->workers, &job);
+	cfuse_workers_submit(fs_of(req)->workers, &job);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct cfs_open_file *f = (struct cfs_open_file *)(uintptr_t)fi->fh;
+	struct cfuse_open_file *f = (struct cfuse_open_file *)(uintptr_t)fi->fh;
 
 	(void)ino;
 	if (f) {
@@ -469,7 +469,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, 0);
 }
 
-static void read_inline(fuse_req_t req, struct cfs_fuse *fs, struct cfs_open_file *f, size_t size,
+static void read_inline(fuse_req_t req, struct cfuse *fs, struct cfuse_open_file *f, size_t size,
 			off_t off)
 {
 	char *buf;
@@ -495,9 +495,9 @@ static void read_inline(fuse_req_t req, struct cfs_fuse *fs, struct cfs_open_fil
 }
 
 /* Read from the backing object, on a worker: it may wait for the disk and hash. */
-static void read_job(struct cfs_fuse_job *job)
+static void read_job(struct cfuse_job *job)
 {
-	struct cfs_open_file *f = (struct cfs_open_file *)(uintptr_t)job->fi.fh;
+	struct cfuse_open_file *f = (struct cfuse_open_file *)(uintptr_t)job->fi.fh;
 	char *buf;
 	const char *data;
 	/*
@@ -517,9 +517,9 @@ static void read_job(struct cfs_fuse_job *job)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct cfs_fuse *fs = fs_of(req);
-	struct cfs_open_file *f = (struct cfs_open_file *)(uintptr_t)fi->fh;
-	struct cfs_fuse_job job = {
+	struct cfuse *fs = fs_of(req);
+	struct cfuse_open_file *f = (struct cfuse_open_file *)(uintptr_t)fi->fh;
+	struct cfuse_job job = {
 		.run = read_job, .req = req, .ino = ino, .fi = *fi, .size = size, .off = off};
 
 	if (off < 0) {
@@ -531,13 +531,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		read_inline(req, fs, f, size, off);
 		return;
 	}
-	cfs_workers_submit(fs->workers, &job);
+	cfuse_workers_submit(fs->workers, &job);
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
-	struct cfs_open_file *f = (struct cfs_open_file *)(uintptr_t)fi->fh;
+	struct cfuse_open_file *f = (struct cfuse_open_file *)(uintptr_t)fi->fh;
 	off_t res;
 
 	(void)ino;
@@ -588,7 +588,7 @@ static bool caller_is_admin(fuse_req_t req)
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	struct cfs_fuse *fs = fs_of(req);
+	struct cfuse *fs = fs_of(req);
 	char *buf = NULL;
 	int r;
 
@@ -645,7 +645,7 @@ static size_t drop_trusted(char *list, size_t len)
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct cfs_fuse *fs = fs_of(req);
+	struct cfuse *fs = fs_of(req);
 	uint64_t nid = nid_of(fs, ino);
 	char *buf;
 	int r, len;
@@ -680,7 +680,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct cfs_fuse *fs = fs_of(req);
+	struct cfuse *fs = fs_of(req);
 	struct statvfs sv;
 
 	(void)ino;
@@ -693,7 +693,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-const struct fuse_lowlevel_ops cfs_fuse_ops = {
+const struct fuse_lowlevel_ops cfuse_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
 	.forget = op_forget,

@@ -16,10 +16,10 @@
  * that hash or wait for object I/O go to this pool, so they never hold up
  * the metadata path and can use every CPU.
  */
-struct cfs_workers {
+struct cfuse_workers {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct cfs_fuse_job *head, *tail;
+	struct cfuse_job *head, *tail;
 	bool stop;
 	unsigned n_threads;
 	pthread_t threads[];
@@ -27,10 +27,10 @@ struct cfs_workers {
 
 static void *worker_main(void *arg)
 {
-	struct cfs_workers *w = arg;
+	struct cfuse_workers *w = arg;
 
 	for (;;) {
-		struct cfs_fuse_job *job;
+		struct cfuse_job *job;
 
 		pthread_mutex_lock(&w->lock);
 		while (!w->head && !w->stop)
@@ -49,9 +49,9 @@ static void *worker_main(void *arg)
 	}
 }
 
-int cfs_workers_new(unsigned n, struct cfs_workers **out)
+int cfuse_workers_new(unsigned n, struct cfuse_workers **out)
 {
-	struct cfs_workers *w;
+	struct cfuse_workers *w;
 	int r;
 
 	*out = NULL;
@@ -65,7 +65,7 @@ int cfs_workers_new(unsigned n, struct cfs_workers **out)
 	for (; w->n_threads < n; w->n_threads++) {
 		r = pthread_create(&w->threads[w->n_threads], NULL, worker_main, w);
 		if (r != 0) {
-			cfs_workers_free(w);
+			cfuse_workers_free(w);
 			return -r;
 		}
 	}
@@ -73,13 +73,13 @@ int cfs_workers_new(unsigned n, struct cfs_workers **out)
 	return 0;
 }
 
-void cfs_workers_submit(struct cfs_workers *w, const struct cfs_fuse_job *job)
+void cfuse_workers_submit(struct cfuse_workers *w, const struct cfuse_job *job)
 {
-	struct cfs_fuse_job *copy = w ? malloc(sizeof(*copy)) : NULL;
+	struct cfuse_job *copy = w ? malloc(sizeof(*copy)) : NULL;
 
 	if (!copy) {
 		/* No pool (or no memory for the queue entry): run it here. */
-		struct cfs_fuse_job local = *job;
+		struct cfuse_job local = *job;
 
 		local.run(&local);
 		return;
@@ -96,7 +96,7 @@ void cfs_workers_submit(struct cfs_workers *w, const struct cfs_fuse_job *job)
 	pthread_mutex_unlock(&w->lock);
 }
 
-void cfs_workers_free(struct cfs_workers *w)
+void cfuse_workers_free(struct cfuse_workers *w)
 {
 	if (!w)
 		return;

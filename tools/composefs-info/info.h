@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
 /* composefs-info: helpers shared by its source files. */
-#ifndef CFS_INFO_H
-#define CFS_INFO_H
+#ifndef TOOL_INFO_H
+#define TOOL_INFO_H
 
 #include <stdbool.h>
 #include <stdio.h>

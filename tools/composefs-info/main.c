@@ -54,12 +54,12 @@ static void usage(FILE *out)
 		"  --help           show this help and exit\n"
 		"  --version        show the version and exit\n\n"
 		"Exit status: 0 success, 1 error (unreadable or invalid image), 2 usage error.\n",
-		cfs_prog, cfs_prog);
+		tool_prog, tool_prog);
 }
 
 static void oom(void)
 {
-	cfs_die("out of memory");
+	tool_die("out of memory");
 }
 
 static void set_add(struct strset *s, const char *str)
@@ -202,17 +202,17 @@ static int cmd_measure(int argc, char **argv, const struct opts *o)
 	size_t dlen = cfs_verity_digest_size(o->alg);
 
 	if (argc == 0)
-		cfs_usage_error("measure-file: no file specified");
+		tool_usage_error("measure-file: no file specified");
 	for (int i = 0; i < argc; i++) {
 		bool from_kernel;
 		int r, fd = open(argv[i], O_RDONLY | O_CLOEXEC);
 
 		if (fd < 0)
-			cfs_die_errno(-errno, "%s", argv[i]);
+			tool_die_errno(-errno, "%s", argv[i]);
 		r = cfs_verity_measure_fd(fd, o->alg, digest, &from_kernel);
 		close(fd);
 		if (r < 0)
-			cfs_die_errno(r, "%s: failed to measure", argv[i]);
+			tool_die_errno(r, "%s: failed to measure", argv[i]);
 		print_hex(digest, dlen);
 		putchar('\n');
 	}
@@ -242,7 +242,7 @@ static void print_info(const char *path, struct cfs_image *img, struct cfs_node 
 	int r = cfs_verity_digest_buf(o->alg, data, len, digest);
 
 	if (r < 0)
-		cfs_die_errno(r, "%s: computing the fs-verity digest", path);
+		tool_die_errno(r, "%s: computing the fs-verity digest", path);
 	cfs_image_get_info(img, &info);
 	if (o->json) {
 		printf("%s\n  {\"image\": ", first ? "" : ",");
@@ -279,12 +279,12 @@ static int run_images(enum cmd cmd, int argc, char **argv, const struct opts *o)
 	if (cmd == CMD_MISSING && o->basedir != NULL) {
 		basedir_fd = open(o->basedir, O_RDONLY | O_CLOEXEC | O_DIRECTORY | O_PATH);
 		if (basedir_fd < 0)
-			cfs_die_errno(-errno, "%s", o->basedir);
+			tool_die_errno(-errno, "%s", o->basedir);
 	}
 	if (argc == 0)
-		cfs_usage_error("no image specified");
+		tool_usage_error("no image specified");
 	if (o->json && cmd == CMD_DUMP)
-		cfs_usage_error("--json is not available for dump");
+		tool_usage_error("--json is not available for dump");
 	if (o->json && (cmd == CMD_LS || cmd == CMD_INFO))
 		putchar('[');
 
@@ -295,19 +295,19 @@ static int run_images(enum cmd cmd, int argc, char **argv, const struct opts *o)
 		int r, fd = open(argv[i], O_RDONLY | O_CLOEXEC);
 
 		if (fd < 0)
-			cfs_die_errno(-errno, "%s", argv[i]);
+			tool_die_errno(-errno, "%s", argv[i]);
 		err[0] = '\0';
 		r = cfs_image_open_fd_err(fd, NULL, &img, err, sizeof(err));
 		close(fd);
 		if (r < 0 && err[0])
-			cfs_die("%s: %s", argv[i], err);
+			tool_die("%s: %s", argv[i], err);
 		if (r < 0)
-			cfs_die_errno(r, "%s", argv[i]);
+			tool_die_errno(r, "%s", argv[i]);
 		r = cfs_image_load_tree_filtered(img, o->filters, &root);
 		if (r < 0) {
 			if (r == -EUCLEAN || r == -EOPNOTSUPP || r == -E2BIG)
-				cfs_die("%s: %s", argv[i], cfs_image_errmsg(img));
-			cfs_die_errno(r, "%s", argv[i]);
+				tool_die("%s: %s", argv[i], cfs_image_errmsg(img));
+			tool_die_errno(r, "%s", argv[i]);
 		}
 		switch (cmd) {
 		case CMD_LS:
@@ -316,7 +316,7 @@ static int run_images(enum cmd cmd, int argc, char **argv, const struct opts *o)
 		case CMD_DUMP:
 			r = cfs_dump_print(root, stdout, NULL);
 			if (r < 0)
-				cfs_die_errno(r, "%s: printing", argv[i]);
+				tool_die_errno(r, "%s: printing", argv[i]);
 			break;
 		case CMD_OBJECTS:
 		case CMD_MISSING:
@@ -371,7 +371,7 @@ int main(int argc, char **argv)
 	const char *cmd;
 	int c, ret;
 
-	cfs_prog = "composefs-info";
+	tool_prog = "composefs-info";
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_BASEDIR:
@@ -381,7 +381,7 @@ int main(int argc, char **argv)
 			const char **f;
 
 			if (strchr(optarg, '/') != NULL)
-				cfs_usage_error("--filter must be a single name: %s", optarg);
+				tool_usage_error("--filter must be a single name: %s", optarg);
 			f = realloc(o.filters, (o.n_filters + 2) * sizeof(*f));
 			if (f == NULL)
 				oom();
@@ -395,20 +395,20 @@ int main(int argc, char **argv)
 			break;
 		case OPT_HASH:
 			if (cfs_hash_alg_from_name(optarg, &o.alg) < 0)
-				cfs_usage_error("unknown hash algorithm '%s' (use sha256 or sha512)", optarg);
+				tool_usage_error("unknown hash algorithm '%s' (use sha256 or sha512)", optarg);
 			break;
 		case OPT_HELP:
 			usage(stdout);
 			return EXIT_OK;
 		case OPT_VERSION:
-			cfs_print_version();
+			tool_print_version();
 		default:
-			fprintf(stderr, "Try '%s --help' for more information.\n", cfs_prog);
+			fprintf(stderr, "Try '%s --help' for more information.\n", tool_prog);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc)
-		cfs_usage_error("no command specified");
+		tool_usage_error("no command specified");
 	cmd = argv[optind++];
 	argc -= optind;
 	argv += optind;
@@ -426,9 +426,9 @@ int main(int argc, char **argv)
 	else if (strcmp(cmd, "info") == 0)
 		ret = run_images(CMD_INFO, argc, argv, &o);
 	else
-		cfs_usage_error("unknown command '%s'", cmd);
+		tool_usage_error("unknown command '%s'", cmd);
 	free(o.filters);
 	if (fflush(stdout) != 0 || ferror(stdout))
-		cfs_die_errno(-errno, "writing output");
+		tool_die_errno(-errno, "writing output");
 	return ret;
 }

@@ -47,7 +47,7 @@ static struct cfs_node *tree_from_dump(FILE *f, const char *what)
 	int r = cfs_dump_parse_file(f, 0, &root, &err);
 
 	if (r < 0)
-		cfs_die("%s: %s", what, err.msg[0] ? err.msg : strerror(-r));
+		tool_die("%s: %s", what, err.msg[0] ? err.msg : strerror(-r));
 	return root;
 }
 
@@ -75,7 +75,7 @@ __attribute__((format(printf, 2, 3))) static noreturn void die_repo(struct cfs_r
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	cfs_repo_free(repo);
-	cfs_die("%s", msg);
+	tool_die("%s", msg);
 }
 
 static void warn_missing(struct cfs_repo *repo, const uint8_t *digest)
@@ -84,7 +84,7 @@ static void warn_missing(struct cfs_repo *repo, const uint8_t *digest)
 	void *ctx[2] = { repo, &missing };
 
 	if (cfs_repo_image_objects(repo, digest, count_missing, ctx) == 0 && missing > 0)
-		cfs_msg("warning: %zu object(s) the image refers to are not in the repository", missing);
+		tool_msg("warning: %zu object(s) the image refers to are not in the repository", missing);
 }
 
 int cmd_create_image(struct tool *t)
@@ -125,24 +125,24 @@ int cmd_create_image(struct tool *t)
 			       "  --skip-devices  leave out device files\n"
 			       "  --use-epoch     set all modification times to 0\n"
 			       "  -j, --threads N read files on N threads (default: all CPUs)\n",
-			       cfs_prog);
+			       tool_prog);
 			return EXIT_OK;
 		}
 	}
 	if (optind >= t->argc || t->argc - optind > 2)
-		cfs_usage_error("create-image: expected SRC [NAME]");
+		tool_usage_error("create-image: expected SRC [NAME]");
 	src = t->argv[optind];
 	name = optind + 1 < t->argc ? t->argv[optind + 1] : NULL;
 	if (name != NULL && strncmp(name, "refs/", 5) == 0)
 		name += 5;
 	if (name != NULL && !cfs_repo_ref_name_valid(name))
-		cfs_usage_error("create-image: invalid name '%s' (" NAME_RULES ")", name);
+		tool_usage_error("create-image: invalid name '%s' (" NAME_RULES ")", name);
 	repo = tool_open_repo(t, false);
 	if (strcmp(src, "-") == 0) {
 		root = tree_from_dump(stdin, "<stdin>");
 		from_dump = true;
 	} else if (stat(src, &st) < 0) {
-		cfs_die_errno(-errno, "%s", src);
+		tool_die_errno(-errno, "%s", src);
 	} else if (S_ISDIR(st.st_mode)) {
 		if (t->progress) {
 			bo.progress = build_progress;
@@ -157,7 +157,7 @@ int cmd_create_image(struct tool *t)
 		FILE *f;
 
 		if (fd < 0)
-			cfs_die_errno(-errno, "%s", src);
+			tool_die_errno(-errno, "%s", src);
 		if (is_image(fd)) {
 			r = cfs_repo_import_image_fd(repo, fd, name, digest);
 			close(fd);
@@ -170,7 +170,7 @@ int cmd_create_image(struct tool *t)
 		}
 		f = fdopen(fd, "r");
 		if (f == NULL)
-			cfs_die_errno(-errno, "%s", src);
+			tool_die_errno(-errno, "%s", src);
 		root = tree_from_dump(f, src);
 		fclose(f);
 		from_dump = true;
@@ -192,7 +192,7 @@ static bool simple_help(struct tool *t, const char *usage_line, const char *what
 {
 	if (t->argc < 2 || (strcmp(t->argv[1], "--help") != 0 && strcmp(t->argv[1], "-h") != 0))
 		return false;
-	printf("Usage: %s %s\n%s\n", cfs_prog, usage_line, what);
+	printf("Usage: %s %s\n%s\n", tool_prog, usage_line, what);
 	return true;
 }
 
@@ -207,13 +207,13 @@ int cmd_import_image(struct tool *t)
 	if (simple_help(t, "import-image FILE [NAME]", "Store a composefs image file; print its digest."))
 		return EXIT_OK;
 	if (t->argc < 2 || t->argc > 3)
-		cfs_usage_error("import-image: expected FILE [NAME]");
+		tool_usage_error("import-image: expected FILE [NAME]");
 	name = t->argc == 3 ? t->argv[2] : NULL;
 	if (name != NULL && strncmp(name, "refs/", 5) == 0)
 		name += 5;
 	fd = open(t->argv[1], O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		cfs_die_errno(-errno, "%s", t->argv[1]);
+		tool_die_errno(-errno, "%s", t->argv[1]);
 	repo = tool_open_repo(t, false);
 	r = cfs_repo_import_image_fd(repo, fd, name, digest);
 	close(fd);
@@ -293,12 +293,12 @@ int cmd_images(struct tool *t)
 			printf("Usage: %s images [--json]\n"
 			       "List every image: name ('-' when it has none), digest, size of the image\n"
 			       "file in bytes, number of objects it refers to.\n",
-			       cfs_prog);
+			       tool_prog);
 			return EXIT_OK;
 		}
 	}
 	if (optind != t->argc)
-		cfs_usage_error("images: no arguments expected");
+		tool_usage_error("images: no arguments expected");
 	l.repo = tool_open_repo(t, true);
 	if (l.json)
 		printf("[");
@@ -309,7 +309,7 @@ int cmd_images(struct tool *t)
 	if (l.json)
 		printf("%s]\n", l.first ? "" : "\n");
 	if (r < 0)
-		cfs_die("%s", cfs_repo_errmsg(l.repo));
+		tool_die("%s", cfs_repo_errmsg(l.repo));
 	cfs_repo_free(l.repo);
 	return EXIT_OK;
 }
@@ -317,7 +317,7 @@ int cmd_images(struct tool *t)
 static void resolve_or_die(struct cfs_repo *repo, const char *spec, uint8_t *digest, bool *by_digest)
 {
 	if (cfs_repo_resolve(repo, spec, digest, by_digest) < 0)
-		cfs_die("%s", cfs_repo_errmsg(repo));
+		tool_die("%s", cfs_repo_errmsg(repo));
 }
 
 int cmd_tag(struct tool *t)
@@ -329,16 +329,16 @@ int cmd_tag(struct tool *t)
 	if (simple_help(t, "tag IMAGE NAME", "Name the image IMAGE (a digest or a name) NAME, replacing what NAME named."))
 		return EXIT_OK;
 	if (t->argc != 3)
-		cfs_usage_error("tag: expected IMAGE NAME");
+		tool_usage_error("tag: expected IMAGE NAME");
 	name = t->argv[2];
 	if (strncmp(name, "refs/", 5) == 0)
 		name += 5;
 	if (!cfs_repo_ref_name_valid(name))
-		cfs_usage_error("tag: invalid name '%s' (" NAME_RULES ")", name);
+		tool_usage_error("tag: invalid name '%s' (" NAME_RULES ")", name);
 	repo = tool_open_repo(t, false);
 	resolve_or_die(repo, t->argv[1], digest, NULL);
 	if (cfs_repo_tag(repo, digest, name) < 0)
-		cfs_die("%s", cfs_repo_errmsg(repo));
+		tool_die("%s", cfs_repo_errmsg(repo));
 	cfs_repo_free(repo);
 	return EXIT_OK;
 }
@@ -351,11 +351,11 @@ int cmd_untag(struct tool *t)
 	if (simple_help(t, "untag NAME...", "Remove names; their images stay until the next gc."))
 		return EXIT_OK;
 	if (t->argc < 2)
-		cfs_usage_error("untag: expected NAME...");
+		tool_usage_error("untag: expected NAME...");
 	repo = tool_open_repo(t, false);
 	for (int i = 1; i < t->argc; i++) {
 		if (cfs_repo_untag(repo, t->argv[i]) < 0) {
-			cfs_msg("%s", cfs_repo_errmsg(repo));
+			tool_msg("%s", cfs_repo_errmsg(repo));
 			ret = EXIT_ERROR;
 		}
 	}
@@ -379,11 +379,11 @@ int cmd_image_objects(struct tool *t)
 	if (simple_help(t, "image-objects IMAGE", "Print the digests of the objects IMAGE refers to, sorted."))
 		return EXIT_OK;
 	if (t->argc != 2)
-		cfs_usage_error("image-objects: expected IMAGE");
+		tool_usage_error("image-objects: expected IMAGE");
 	repo = tool_open_repo(t, true);
 	resolve_or_die(repo, t->argv[1], digest, NULL);
 	if (cfs_repo_image_objects(repo, digest, print_object, repo) < 0)
-		cfs_die("%s", cfs_repo_errmsg(repo));
+		tool_die("%s", cfs_repo_errmsg(repo));
 	cfs_repo_free(repo);
 	return EXIT_OK;
 }
@@ -408,15 +408,15 @@ int cmd_gc(struct tool *t)
 			printf("Usage: %s gc [--dry-run]\n"
 			       "Delete objects and images that no name reaches, names that lead nowhere,\n"
 			       "and temporary files of interrupted writers.\n",
-			       cfs_prog);
+			       tool_prog);
 			return EXIT_OK;
 		}
 	}
 	if (optind != t->argc)
-		cfs_usage_error("gc: no arguments expected");
+		tool_usage_error("gc: no arguments expected");
 	repo = tool_open_repo(t, dry);
 	if (cfs_repo_gc(repo, dry ? CFS_REPO_GC_DRY_RUN : 0, &st) < 0)
-		cfs_die("gc: %s", cfs_repo_errmsg(repo));
+		tool_die("gc: %s", cfs_repo_errmsg(repo));
 	tool_progress_done(t);
 	printf("%s %llu objects, %llu images, %llu refs, %llu temporary files, %llu bytes (%s); kept %llu objects, %llu images\n",
 	       dry ? "would remove" : "removed", (unsigned long long)st.objects_removed,
@@ -483,19 +483,19 @@ int cmd_fsck(struct tool *t)
 			       "  --metadata-only  do not re-hash object content\n"
 			       "  --repair         remove temporary files of interrupted writers (waits for\n"
 			       "                   running writers, like gc)\n",
-			       cfs_prog);
+			       tool_prog);
 			return EXIT_OK;
 		}
 	}
 	if (optind != t->argc)
-		cfs_usage_error("fsck: no arguments expected");
+		tool_usage_error("fsck: no arguments expected");
 	repo = tool_open_repo(t, !(flags & CFS_REPO_FSCK_REPAIR));
 	if (f.json)
 		printf("{\n  \"problems\": [");
 	r = cfs_repo_fsck(repo, flags, fsck_problem, &f, &st);
 	tool_progress_done(t);
 	if (r < 0)
-		cfs_die("fsck: %s", cfs_repo_errmsg(repo));
+		tool_die("fsck: %s", cfs_repo_errmsg(repo));
 	if (f.json) {
 		printf("%s],\n  \"objects_checked\": %llu,\n  \"objects_bad\": %llu,\n  \"bytes_checked\": %llu,\n"
 		       "  \"images_checked\": %llu,\n  \"images_bad\": %llu,\n  \"refs_checked\": %llu,\n"
@@ -514,7 +514,7 @@ int cmd_fsck(struct tool *t)
 		       (unsigned long long)st.refs_checked, (unsigned long long)st.refs_bad);
 		if (st.temp_files)
 			printf("temporary files: %llu (removable: run '%s fsck --repair' or '%s gc')\n",
-			       (unsigned long long)st.temp_files, cfs_prog, cfs_prog);
+			       (unsigned long long)st.temp_files, tool_prog, tool_prog);
 		if (st.temp_removed)
 			printf("temporary files: %llu removed\n", (unsigned long long)st.temp_removed);
 		if (st.problems)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
 /* The `composefs` repository command: state shared by its command files. */
-#ifndef CFS_TOOL_COMPOSEFS_H
-#define CFS_TOOL_COMPOSEFS_H
+#ifndef TOOL_COMPOSEFS_H
+#define TOOL_COMPOSEFS_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -47,7 +47,7 @@ static void usage(void)
 	       "  verify FILE SIG|IMAGE --trust CERT    check a signature\n"
 	       "  oci pull|images|inspect|mount|rm ...  OCI container images (one image each)\n\n"
 	       "Run '%s COMMAND --help' for a command's options.\n",
-	       cfs_prog, cfs_prog);
+	       tool_prog, tool_prog);
 }
 
 int tool_getopt(struct tool *t, const char *shortopts, const void *longopts)
@@ -55,7 +55,7 @@ int tool_getopt(struct tool *t, const char *shortopts, const void *longopts)
 	int c = getopt_long(t->argc, t->argv, shortopts, (const struct option *)longopts, NULL);
 
 	if (c == '?')
-		cfs_usage_error("%s: invalid option", t->argv[0]);
+		tool_usage_error("%s: invalid option", t->argv[0]);
 	return c;
 }
 
@@ -126,9 +126,9 @@ struct cfs_repo *tool_open_repo(struct tool *t, bool readonly)
 
 	r = cfs_repo_open(AT_FDCWD, t->repo_path, flags, &repo, err, sizeof(err));
 	if (r == -ENOENT && access(t->repo_path, F_OK) < 0)
-		cfs_die("%s: no repository here (create one with '%s init')", t->repo_path, cfs_prog);
+		tool_die("%s: no repository here (create one with '%s init')", t->repo_path, tool_prog);
 	if (r < 0)
-		cfs_die("%s: %s", t->repo_path, err[0] ? err : strerror(-r));
+		tool_die("%s: %s", t->repo_path, err[0] ? err : strerror(-r));
 	if (t->progress)
 		cfs_repo_set_progress(repo, tool_progress, t);
 	return repo;
@@ -140,13 +140,13 @@ static void make_parents(const char *path)
 	char buf[PATH_MAX];
 
 	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		cfs_die("%s: path too long", path);
+		tool_die("%s: path too long", path);
 	for (char *p = buf + 1; *p; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
 		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			cfs_die_errno(-errno, "%s", buf);
+			tool_die_errno(-errno, "%s", buf);
 		*p = '/';
 	}
 }
@@ -169,7 +169,7 @@ static int cmd_init(struct tool *t)
 		switch (c) {
 		case 'H':
 			if (cfs_hash_alg_from_name(optarg, &alg) < 0)
-				cfs_usage_error("--hash %s: expected sha256 or sha512", optarg);
+				tool_usage_error("--hash %s: expected sha256 or sha512", optarg);
 			break;
 		case 'a': /* composefs-rs spelling: fsverity-<hash>-12 */
 			if (strcmp(optarg, "fsverity-sha256-12") == 0)
@@ -177,24 +177,24 @@ static int cmd_init(struct tool *t)
 			else if (strcmp(optarg, "fsverity-sha512-12") == 0)
 				alg = CFS_HASH_SHA512;
 			else
-				cfs_usage_error("--algorithm %s: expected fsverity-sha256-12 or fsverity-sha512-12", optarg);
+				tool_usage_error("--algorithm %s: expected fsverity-sha256-12 or fsverity-sha512-12", optarg);
 			break;
 		case 'I':
 			break; /* this tool never asks for fs-verity on meta.json */
 		case 'h':
 			printf("Usage: %s init [--hash sha256|sha512] [DIR]\n"
 			       "Create a repository (default hash: sha256) in DIR or the --repo directory.\n",
-			       cfs_prog);
+			       tool_prog);
 			return EXIT_OK;
 		}
 	}
 	if (optind + 1 < t->argc)
-		cfs_usage_error("init: too many arguments");
+		tool_usage_error("init: too many arguments");
 	path = optind < t->argc ? t->argv[optind] : t->repo_path;
 	make_parents(path);
 	r = cfs_repo_init(AT_FDCWD, path, alg, t->nowait ? CFS_REPO_NOWAIT : 0, err, sizeof(err));
 	if (r < 0)
-		cfs_die("%s", err[0] ? err : strerror(-r));
+		tool_die("%s", err[0] ? err : strerror(-r));
 	printf("initialized %s repository in %s\n", cfs_hash_alg_name(alg), path);
 	return EXIT_OK;
 }
@@ -211,16 +211,16 @@ static int cmd_measure(struct tool *t)
 
 	while ((c = tool_getopt(t, "h", opts)) != -1) {
 		if (c == 'H' && cfs_hash_alg_from_name(optarg, &alg) < 0)
-			cfs_usage_error("--hash %s: expected sha256 or sha512", optarg);
+			tool_usage_error("--hash %s: expected sha256 or sha512", optarg);
 		if (c == 'h') {
 			printf("Usage: %s measure [--hash sha256|sha512] FILE...\n"
 			       "Print the fs-verity digest of each file (from the kernel when it has one).\n",
-			       cfs_prog);
+			       tool_prog);
 			return EXIT_OK;
 		}
 	}
 	if (optind >= t->argc)
-		cfs_usage_error("measure: no file given");
+		tool_usage_error("measure: no file given");
 	for (int i = optind; i < t->argc; i++) {
 		uint8_t d[CFS_VERITY_MAX_DIGEST];
 		char hex[2 * CFS_VERITY_MAX_DIGEST + 1];
@@ -228,14 +228,14 @@ static int cmd_measure(struct tool *t)
 		int r;
 
 		if (fd < 0) {
-			cfs_msg_errno(-errno, "%s", t->argv[i]);
+			tool_msg_errno(-errno, "%s", t->argv[i]);
 			ret = EXIT_ERROR;
 			continue;
 		}
 		r = cfs_verity_measure_fd(fd, alg, d, NULL);
 		close(fd);
 		if (r < 0) {
-			cfs_msg_errno(r, "%s", t->argv[i]);
+			tool_msg_errno(r, "%s", t->argv[i]);
 			ret = EXIT_ERROR;
 			continue;
 		}
@@ -275,7 +275,7 @@ static const char *default_repo(char *buf, size_t len)
 		return SYSTEM_REPO;
 	home = getenv("HOME");
 	if (home == NULL || home[0] == '\0')
-		cfs_die("HOME is not set: give the repository with --repo");
+		tool_die("HOME is not set: give the repository with --repo");
 	snprintf(buf, len, "%s/%s", home, USER_REPO);
 	return buf;
 }
@@ -297,7 +297,7 @@ int main(int argc, char *argv[])
 	bool sys = false, user = false;
 	int c;
 
-	cfs_prog = "composefs";
+	tool_prog = "composefs";
 	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': repo = optarg; break;
@@ -305,14 +305,14 @@ int main(int argc, char *argv[])
 		case 'U': user = true; break;
 		case 'n': t.nowait = true; break;
 		case 'h': usage(); return EXIT_OK;
-		case 'V': cfs_print_version();
-		default: cfs_usage_error("invalid option");
+		case 'V': tool_print_version();
+		default: tool_usage_error("invalid option");
 		}
 	}
 	if (optind >= argc)
-		cfs_usage_error("no command given");
+		tool_usage_error("no command given");
 	if ((repo != NULL) + sys + user > 1)
-		cfs_usage_error("--repo, --system and --user exclude each other");
+		tool_usage_error("--repo, --system and --user exclude each other");
 	if (repo != NULL)
 		t.repo_path = repo;
 	else if (sys)
@@ -321,7 +321,7 @@ int main(int argc, char *argv[])
 		const char *home = getenv("HOME");
 
 		if (home == NULL || home[0] == '\0')
-			cfs_die("--user: HOME is not set");
+			tool_die("--user: HOME is not set");
 		snprintf(userbuf, sizeof(userbuf), "%s/%s", home, USER_REPO);
 		t.repo_path = userbuf;
 	} else
@@ -335,5 +335,5 @@ int main(int argc, char *argv[])
 			return commands[i].fn(&t);
 		}
 	}
-	cfs_usage_error("unknown command '%s'", t.argv[0]);
+	tool_usage_error("unknown command '%s'", t.argv[0]);
 }

@@ -55,7 +55,7 @@ static noreturn void exec_fuse(const char *repo_abs, const char *hex, const char
 	const char *env = getenv("COMPOSEFS_FUSE");
 	if (env != NULL && env[0] != '\0') {
 		execv(env, (char *const *)argv);
-		cfs_die_errno(-errno, "cannot run %s (COMPOSEFS_FUSE)", env);
+		tool_die_errno(-errno, "cannot run %s (COMPOSEFS_FUSE)", env);
 	}
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n > 0) {
@@ -70,10 +70,10 @@ static noreturn void exec_fuse(const char *repo_abs, const char *hex, const char
 				execv(prog, (char *const *)argv);
 		}
 	}
-	if (access(CFS_BINDIR "/composefs-fuse", X_OK) == 0)
-		execv(CFS_BINDIR "/composefs-fuse", (char *const *)argv);
+	if (access(TOOL_BINDIR "/composefs-fuse", X_OK) == 0)
+		execv(TOOL_BINDIR "/composefs-fuse", (char *const *)argv);
 	execvp("composefs-fuse", (char *const *)argv);
-	cfs_die_errno(-errno, "cannot run composefs-fuse");
+	tool_die_errno(-errno, "cannot run composefs-fuse");
 }
 
 int cmd_mount(struct tool *t)
@@ -112,7 +112,7 @@ int cmd_mount(struct tool *t)
 		case 'S': require_sig = true; break;
 		case 'T':
 			if (n_trust == sizeof(trust_paths) / sizeof(trust_paths[0]))
-				cfs_usage_error("mount: too many --trust options");
+				tool_usage_error("mount: too many --trust options");
 			trust_paths[n_trust++] = optarg;
 			break;
 		case 'h':
@@ -128,24 +128,24 @@ int cmd_mount(struct tool *t)
 			       "  --require-signature refuse the image unless a stored signature of it is\n"
 			       "                      by a certificate of --trust\n"
 			       "  --trust CERT|DIR    trusted certificates (a file, or a directory of them)\n",
-			       cfs_prog);
+			       tool_prog);
 			return EXIT_OK;
 		}
 	}
 	if (t->argc - optind != 2)
-		cfs_usage_error("mount: expected IMAGE MOUNTPOINT");
+		tool_usage_error("mount: expected IMAGE MOUNTPOINT");
 	if ((upper == NULL) != (work == NULL))
-		cfs_usage_error("mount: --upperdir and --workdir go together");
+		tool_usage_error("mount: --upperdir and --workdir go together");
 	if (fuse && (upper != NULL || require_verity))
-		cfs_usage_error("mount: --fuse takes no --upperdir or --require-verity");
+		tool_usage_error("mount: --fuse takes no --upperdir or --require-verity");
 	if (require_sig != (n_trust > 0))
-		cfs_usage_error("mount: --require-signature and --trust go together");
+		tool_usage_error("mount: --require-signature and --trust go together");
 	mountpoint = t->argv[optind + 1];
 	if (realpath(t->repo_path, repo_abs) == NULL)
-		cfs_die_errno(-errno, "%s", t->repo_path);
+		tool_die_errno(-errno, "%s", t->repo_path);
 	repo = tool_open_repo(t, true);
 	if (cfs_repo_resolve(repo, t->argv[optind], digest, NULL) < 0)
-		cfs_die("%s", cfs_repo_errmsg(repo));
+		tool_die("%s", cfs_repo_errmsg(repo));
 	cfs_repo_digest_hex(repo, digest, hex);
 	/*
 	 * The signatures vouch for @digest; both mounts below refuse any bytes
@@ -181,13 +181,13 @@ int cmd_mount(struct tool *t)
 		o.flags |= CFS_MOUNT_READONLY;
 	r = cfs_repo_open_image(repo, digest, false, &fd);
 	if (r < 0)
-		cfs_die("%s", cfs_repo_errmsg(repo));
+		tool_die("%s", cfs_repo_errmsg(repo));
 	r = cfs_mount_image(fd, mountpoint, &o, err, sizeof(err));
 	close(fd);
 	if (r == -CFS_EDIGEST)
-		cfs_die("image %s: content does not match its digest", hex);
+		tool_die("image %s: content does not match its digest", hex);
 	if (r < 0)
-		cfs_die("mount %s: %s", mountpoint, err[0] ? err : strerror(-r));
+		tool_die("mount %s: %s", mountpoint, err[0] ? err : strerror(-r));
 	cfs_repo_free(repo);
 	return EXIT_OK;
 }

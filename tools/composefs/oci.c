@@ -24,7 +24,7 @@ static void oci_usage(void)
 	       "  inspect NAME                print the record of NAME (JSON)\n"
 	       "  mount [--fuse] NAME MNT     mount an OCI image (options as for 'mount')\n"
 	       "  rm NAME...                  forget OCI images (their data goes at the next gc)\n",
-	       cfs_prog);
+	       tool_prog);
 }
 
 static int oci_pull(struct tool *t)
@@ -49,12 +49,12 @@ static int oci_pull(struct tool *t)
 			       "Import an OCI image as the composefs image NAME; print its digest.\n"
 			       "SOURCE: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF].\n"
 			       "--platform picks the image from an index (default: this machine's).\n",
-			       cfs_prog);
+			       tool_prog);
 			return EXIT_OK;
 		}
 	}
 	if (t->argc - optind != 2)
-		cfs_usage_error("oci pull: expected SOURCE NAME");
+		tool_usage_error("oci pull: expected SOURCE NAME");
 	repo = tool_open_repo(t, false);
 	if (t->progress) {
 		o.progress = tool_progress;
@@ -63,7 +63,7 @@ static int oci_pull(struct tool *t)
 	r = cfs_oci_pull(repo, t->argv[optind], t->argv[optind + 1], &o, &res, err, sizeof(err));
 	tool_progress_done(t);
 	if (r < 0)
-		cfs_die("oci pull %s: %s", t->argv[optind], err[0] ? err : strerror(-r));
+		tool_die("oci pull %s: %s", t->argv[optind], err[0] ? err : strerror(-r));
 	printf("%s\n", cfs_repo_digest_hex(repo, res.image_digest, hex));
 	fprintf(stderr, "config %s, %u layer(s), %u already imported\n", res.config_digest, res.n_layers,
 		res.n_layers_reused);
@@ -144,12 +144,12 @@ static int oci_images(struct tool *t)
 			l.json = true;
 		if (c == 'h') {
 			printf("Usage: %s oci images [--json]\n"
-			       "List OCI images: name, image digest, config digest, number of layers.\n", cfs_prog);
+			       "List OCI images: name, image digest, config digest, number of layers.\n", tool_prog);
 			return EXIT_OK;
 		}
 	}
 	if (optind != t->argc)
-		cfs_usage_error("oci images: no arguments expected");
+		tool_usage_error("oci images: no arguments expected");
 	l.repo = tool_open_repo(t, true);
 	if (l.json)
 		printf("[");
@@ -160,7 +160,7 @@ static int oci_images(struct tool *t)
 	if (l.json)
 		printf("]\n");
 	if (r < 0)
-		cfs_die("oci images: %s", err[0] ? err : strerror(-r));
+		tool_die("oci images: %s", err[0] ? err : strerror(-r));
 	cfs_repo_free(l.repo);
 	return EXIT_OK;
 }
@@ -179,11 +179,11 @@ static int oci_inspect(struct tool *t)
 	int r;
 
 	if (t->argc != 2 || t->argv[1][0] == '-')
-		cfs_usage_error("oci inspect: expected NAME");
+		tool_usage_error("oci inspect: expected NAME");
 	l.repo = tool_open_repo(t, true);
 	r = cfs_oci_image_get(l.repo, t->argv[1], inspect_one, &l, err, sizeof(err));
 	if (r < 0)
-		cfs_die("%s", err[0] ? err : strerror(-r));
+		tool_die("%s", err[0] ? err : strerror(-r));
 	cfs_repo_free(l.repo);
 	return EXIT_OK;
 }
@@ -216,13 +216,13 @@ static int oci_mount(struct tool *t)
 			return cmd_mount(t);
 	}
 	if (name == NULL)
-		cfs_usage_error("oci mount: expected NAME MOUNTPOINT");
+		tool_usage_error("oci mount: expected NAME MOUNTPOINT");
 	repo = tool_open_repo(t, true);
 	r = cfs_oci_image_get(repo, name, check_named, seen, err, sizeof(err));
 	if (r == -ESTALE)
-		cfs_die("%s: the name no longer refers to the OCI image pulled (see 'oci images')", name);
+		tool_die("%s: the name no longer refers to the OCI image pulled (see 'oci images')", name);
 	if (r < 0)
-		cfs_die("%s", err[0] ? err : strerror(-r));
+		tool_die("%s", err[0] ? err : strerror(-r));
 	cfs_repo_free(repo);
 	return cmd_mount(t);
 }
@@ -234,12 +234,12 @@ static int oci_rm(struct tool *t)
 	int ret = EXIT_OK;
 
 	if (t->argc < 2 || t->argv[1][0] == '-')
-		cfs_usage_error("oci rm: expected NAME...");
+		tool_usage_error("oci rm: expected NAME...");
 	repo = tool_open_repo(t, false);
 	for (int i = 1; i < t->argc; i++) {
 		err[0] = '\0';
 		if (cfs_oci_remove(repo, t->argv[i], err, sizeof(err)) < 0) {
-			cfs_msg("%s", err);
+			tool_msg("%s", err);
 			ret = EXIT_ERROR;
 		}
 	}
@@ -269,5 +269,5 @@ int cmd_oci(struct tool *t)
 			return cmds[i].fn(t);
 		}
 	}
-	cfs_usage_error("oci: unknown command '%s'", t->argv[1]);
+	tool_usage_error("oci: unknown command '%s'", t->argv[1]);
 }

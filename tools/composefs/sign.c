@@ -34,7 +34,7 @@ static struct cfs_signer *load_signer(const char *key, const char *cert, bool em
 	free(kbuf);
 	free(cbuf);
 	if (r < 0)
-		cfs_die("%s, %s: %s", key, cert, err[0] ? err : strerror(-r));
+		tool_die("%s, %s: %s", key, cert, err[0] ? err : strerror(-r));
 	return s;
 }
 
@@ -43,18 +43,18 @@ static void write_sig(const char *path, const uint8_t *sig, size_t len)
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
 	if (fd < 0)
-		cfs_die_errno(-errno, "%s", path);
+		tool_die_errno(-errno, "%s", path);
 	for (size_t off = 0; off < len;) {
 		ssize_t n = write(fd, sig + off, len - off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			cfs_die_errno(-errno, "%s", path);
+			tool_die_errno(-errno, "%s", path);
 		off += (size_t)n;
 	}
 	if (close(fd) < 0)
-		cfs_die_errno(-errno, "%s", path);
+		tool_die_errno(-errno, "%s", path);
 }
 
 /* composefs sign FILE --output SIG | --enable-verity */
@@ -67,28 +67,28 @@ static int sign_file(const char *file, struct cfs_signer *s, enum cfs_hash_alg a
 
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		cfs_die_errno(-errno, "%s", file);
+		tool_die_errno(-errno, "%s", file);
 	r = cfs_verity_measure_fd(fd, alg, digest, NULL);
 	if (r < 0)
-		cfs_die_errno(r, "%s: computing its fs-verity digest", file);
+		tool_die_errno(r, "%s: computing its fs-verity digest", file);
 	r = cfs_signer_sign(s, alg, digest, &sig, &len);
 	if (r < 0)
-		cfs_die("%s: %s", file, cfs_signer_errmsg(s));
+		tool_die("%s: %s", file, cfs_signer_errmsg(s));
 	if (output != NULL)
 		write_sig(output, sig, len);
 	if (enable) {
 		r = cfs_sign_enable_verity(fd, alg, sig, len);
 		if (r == -EEXIST)
-			cfs_die("%s: fs-verity is already enabled (a signature can only be given when enabling it)",
+			tool_die("%s: fs-verity is already enabled (a signature can only be given when enabling it)",
 				file);
 		if (r == -EOPNOTSUPP)
-			cfs_die("%s: the kernel or file system has no fs-verity (or no builtin signatures)",
+			tool_die("%s: the kernel or file system has no fs-verity (or no builtin signatures)",
 				file);
 		if (r == -EKEYREJECTED || r == -ENOKEY || r == -EBADMSG)
-			cfs_die_errno(r, "%s: the kernel refused the signature (is the certificate in the .fs-verity keyring?)",
+			tool_die_errno(r, "%s: the kernel refused the signature (is the certificate in the .fs-verity keyring?)",
 				      file);
 		if (r < 0)
-			cfs_die_errno(r, "%s: enabling fs-verity", file);
+			tool_die_errno(r, "%s: enabling fs-verity", file);
 	}
 	free(sig);
 	close(fd);
@@ -105,18 +105,18 @@ static int sign_repo(struct tool *t, const char *ref, struct cfs_signer *s)
 	int fd, r;
 
 	if (cfs_repo_resolve(repo, ref, digest, NULL) < 0)
-		cfs_die("%s", cfs_repo_errmsg(repo));
+		tool_die("%s", cfs_repo_errmsg(repo));
 	cfs_repo_digest_hex(repo, digest, hex);
 	/* only vouch for an image whose content really has that digest */
 	if (cfs_repo_open_image(repo, digest, true, &fd) < 0)
-		cfs_die("%s", cfs_repo_errmsg(repo));
+		tool_die("%s", cfs_repo_errmsg(repo));
 	close(fd);
 	r = cfs_signer_sign(s, cfs_repo_hash_alg(repo), digest, &sig, &len);
 	if (r < 0)
-		cfs_die("image %s: %s", hex, cfs_signer_errmsg(s));
+		tool_die("image %s: %s", hex, cfs_signer_errmsg(s));
 	r = cfs_repo_signature_add(repo, digest, sig, len, name, err, sizeof(err));
 	if (r < 0)
-		cfs_die("image %s: %s", hex, err[0] ? err : strerror(-r));
+		tool_die("image %s: %s", hex, err[0] ? err : strerror(-r));
 	printf("signatures/%s/%s\n", hex, name);
 	free(sig);
 	cfs_repo_free(repo);
@@ -161,18 +161,18 @@ int cmd_sign(struct tool *t)
 			       "  --hash ALG         digest of FILE to sign: sha256 (default) or sha512\n"
 			       "  --embed-cert       put CERT (and any CA certificates after it) into the\n"
 			       "                     signature, for verification against a trusted CA\n",
-			       cfs_prog, cfs_prog);
+			       tool_prog, tool_prog);
 			return EXIT_OK;
 		}
 	}
 	if (t->argc - optind != 1)
-		cfs_usage_error("sign: expected one FILE or IMAGE");
+		tool_usage_error("sign: expected one FILE or IMAGE");
 	if (key == NULL || cert == NULL)
-		cfs_usage_error("sign: --key and --cert are required");
+		tool_usage_error("sign: --key and --cert are required");
 	if (hash != NULL && cfs_hash_alg_from_name(hash, &alg) < 0)
-		cfs_usage_error("--hash %s: expected sha256 or sha512", hash);
+		tool_usage_error("--hash %s: expected sha256 or sha512", hash);
 	if (hash != NULL && output == NULL && !enable)
-		cfs_usage_error("sign: --hash is for files (the repository decides for its images)");
+		tool_usage_error("sign: --hash is for files (the repository decides for its images)");
 	s = load_signer(key, cert, embed);
 	if (output != NULL || enable)
 		ret = sign_file(t->argv[optind], s, alg, output, enable);
@@ -212,17 +212,17 @@ void tool_require_repo_signature(struct cfs_repo *repo, const uint8_t *digest,
 	cfs_repo_digest_hex(repo, digest, hex);
 	r = cfs_repo_signature_list(repo, digest, check_one, &rc, err, sizeof(err));
 	if (r < 0)
-		cfs_die("image %s: signatures: %s", hex, err[0] ? err : strerror(-r));
+		tool_die("image %s: signatures: %s", hex, err[0] ? err : strerror(-r));
 	if (r == 1) {
 		if (!quiet)
 			printf("image %s: signed by %s\n", hex, cfs_trust_signer(trust));
 		return;
 	}
 	if (rc.n_seen == 0)
-		cfs_die("image %s is not signed", hex);
+		tool_die("image %s is not signed", hex);
 	if (rc.n_seen == 1)
-		cfs_die("image %s: signature rejected: %s", hex, rc.last);
-	cfs_die("image %s: none of its %u signatures is acceptable (last: %s)", hex, rc.n_seen,
+		tool_die("image %s: signature rejected: %s", hex, rc.last);
+	tool_die("image %s: none of its %u signatures is acceptable (last: %s)", hex, rc.n_seen,
 		rc.last);
 }
 
@@ -242,7 +242,7 @@ int cmd_verify(struct tool *t)
 		switch (c) {
 		case 't':
 			if (n_trust == MAX_TRUST)
-				cfs_usage_error("verify: more than %d --trust options", MAX_TRUST);
+				tool_usage_error("verify: more than %d --trust options", MAX_TRUST);
 			trust_paths[n_trust++] = optarg;
 			break;
 		case 'h':
@@ -252,15 +252,15 @@ int cmd_verify(struct tool *t)
 			       "fs-verity digest by a trusted certificate: one given, one in a directory\n"
 			       "(*.pem, *.crt, *.cer), or one that the signature embeds and that chains to a\n"
 			       "trusted CA. Exit 0 if so, 1 with the reason otherwise.\n",
-			       cfs_prog, cfs_prog);
+			       tool_prog, tool_prog);
 			return EXIT_OK;
 		}
 	}
 	nargs = t->argc - optind;
 	if (nargs != 1 && nargs != 2)
-		cfs_usage_error("verify: expected FILE SIG, or IMAGE");
+		tool_usage_error("verify: expected FILE SIG, or IMAGE");
 	if (n_trust == 0)
-		cfs_usage_error("verify: --trust is required");
+		tool_usage_error("verify: --trust is required");
 	trust = tool_load_trust(trust_paths, n_trust);
 	if (nargs == 2) {
 		const char *file = t->argv[optind];
@@ -270,7 +270,7 @@ int cmd_verify(struct tool *t)
 		int fd = open(file, O_RDONLY | O_CLOEXEC);
 
 		if (fd < 0)
-			cfs_die_errno(-errno, "%s", file);
+			tool_die_errno(-errno, "%s", file);
 		tool_check_signature(trust, t->argv[optind + 1], fd, file, &alg, digest);
 		for (size_t i = 0; i < cfs_verity_digest_size(alg); i++)
 			snprintf(hex + 2 * i, 3, "%02x", digest[i]);
@@ -283,10 +283,10 @@ int cmd_verify(struct tool *t)
 		int fd;
 
 		if (cfs_repo_resolve(repo, t->argv[optind], digest, NULL) < 0)
-			cfs_die("%s", cfs_repo_errmsg(repo));
+			tool_die("%s", cfs_repo_errmsg(repo));
 		/* the signatures vouch for the digest; the image must have it too */
 		if (cfs_repo_open_image(repo, digest, true, &fd) < 0)
-			cfs_die("%s", cfs_repo_errmsg(repo));
+			tool_die("%s", cfs_repo_errmsg(repo));
 		close(fd);
 		tool_require_repo_signature(repo, digest, trust, false);
 		cfs_repo_free(repo);

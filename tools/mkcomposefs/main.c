@@ -89,7 +89,7 @@ static void usage(FILE *f)
 		"  --version             show the version and exit\n"
 		"\n"
 		"Environment: CFS_PARSE_STRICT set (to any value, even 0) parses dump files strictly.\n",
-		cfs_prog, cfs_prog, CFS_FORMAT_VERSION_DEFAULT_MIN, CFS_FORMAT_VERSION_DEFAULT_MAX);
+		tool_prog, tool_prog, CFS_FORMAT_VERSION_DEFAULT_MIN, CFS_FORMAT_VERSION_DEFAULT_MAX);
 }
 
 static unsigned long parse_number(const char *opt, const char *val, unsigned long max)
@@ -99,10 +99,10 @@ static unsigned long parse_number(const char *opt, const char *val, unsigned lon
 
 	errno = 0;
 	if (val[0] < '0' || val[0] > '9')
-		cfs_usage_error("invalid value for --%s: '%s'", opt, val);
+		tool_usage_error("invalid value for --%s: '%s'", opt, val);
 	v = strtoul(val, &end, 10);
 	if (errno != 0 || *end != '\0' || v > max)
-		cfs_usage_error("invalid value for --%s: '%s' (at most %lu)", opt, val, max);
+		tool_usage_error("invalid value for --%s: '%s' (at most %lu)", opt, val, max);
 	return v;
 }
 
@@ -133,7 +133,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 			break;
 		case OPT_DIGEST_STORE:
 			if (optarg[0] == '\0')
-				cfs_usage_error("--digest-store needs a directory");
+				tool_usage_error("--digest-store needs a directory");
 			a->digest_store = optarg;
 			break;
 		case OPT_PRINT_DIGEST:
@@ -158,46 +158,46 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case OPT_THREADS:
 			a->threads = (unsigned)parse_number("threads", optarg, MAX_THREADS);
 			if (a->threads == 0)
-				cfs_usage_error("invalid value for --threads: '%s' (at least 1)", optarg);
+				tool_usage_error("invalid value for --threads: '%s' (at least 1)", optarg);
 			break;
 		case OPT_HELP:
 			usage(stdout);
 			exit(EXIT_OK);
 		case OPT_VERSION:
-			cfs_print_version();
+			tool_print_version();
 		default:
-			cfs_usage_error("unknown option or missing value");
+			tool_usage_error("unknown option or missing value");
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		cfs_usage_error("no SOURCE given");
+		tool_usage_error("no SOURCE given");
 	if (argc > 2)
-		cfs_usage_error("too many arguments");
+		tool_usage_error("too many arguments");
 	a->src = argv[0];
 	if (a->src[0] == '\0')
-		cfs_usage_error("SOURCE is an empty string");
+		tool_usage_error("SOURCE is an empty string");
 	if (a->print_digest_only) {
 		if (argc == 2)
-			cfs_usage_error("no IMAGE may be given with --print-digest-only");
+			tool_usage_error("no IMAGE may be given with --print-digest-only");
 	} else {
 		if (argc < 2)
-			cfs_usage_error("no IMAGE given");
+			tool_usage_error("no IMAGE given");
 		a->image = argv[1];
 		if (a->image[0] == '\0')
-			cfs_usage_error("IMAGE is an empty string");
+			tool_usage_error("IMAGE is an empty string");
 	}
 	if ((a->build_flags & CFS_BUILD_SKIP_XATTRS) && (a->build_flags & CFS_BUILD_USER_XATTRS))
-		cfs_usage_error("--skip-xattrs and --user-xattrs exclude each other");
+		tool_usage_error("--skip-xattrs and --user-xattrs exclude each other");
 	if (a->from_file) {
 		/* these act on the directory walk only; refuse rather than ignore them */
 		if (a->digest_store)
-			cfs_usage_error("--digest-store cannot be used with --from-file");
+			tool_usage_error("--digest-store cannot be used with --from-file");
 		if (a->build_flags)
-			cfs_usage_error("%s cannot be used with --from-file", a->build_opt);
+			tool_usage_error("%s cannot be used with --from-file", a->build_opt);
 		if (a->threads)
-			cfs_usage_error("--threads cannot be used with --from-file");
+			tool_usage_error("--threads cannot be used with --from-file");
 	}
 }
 
@@ -248,7 +248,7 @@ static void warn_unservable(const char *name, struct cfs_node *root)
 		if (*p != '\0')
 			shown[k++] = '.', shown[k++] = '.', shown[k++] = '.';
 		shown[k] = '\0';
-		cfs_msg("warning: %s: %zu file(s) with a backing path no mount can serve (absolute, or an empty, "
+		tool_msg("warning: %s: %zu file(s) with a backing path no mount can serve (absolute, or an empty, "
 			"'.' or '..' component), e.g. \"%s\"; CFS_PARSE_STRICT refuses them",
 			name, bad, shown);
 	}
@@ -269,7 +269,7 @@ static struct cfs_node *tree_from_dump(const struct args *a)
 	} else {
 		f = fopen(a->src, "re");
 		if (f == NULL)
-			cfs_die_errno(-errno, "%s", a->src);
+			tool_die_errno(-errno, "%s", a->src);
 	}
 	r = cfs_dump_parse_file(f, flags, &root, &err);
 	if (f != stdin)
@@ -277,10 +277,10 @@ static struct cfs_node *tree_from_dump(const struct args *a)
 	if (r < 0) {
 		/* the parser's message starts with "line N: " when it is about a line */
 		if (err.line > 0 && strncmp(err.msg, "line ", 5) != 0)
-			cfs_die("%s: line %lu: %s", name, err.line, err.msg[0] ? err.msg : strerror(-r));
+			tool_die("%s: line %lu: %s", name, err.line, err.msg[0] ? err.msg : strerror(-r));
 		if (err.msg[0])
-			cfs_die("%s: %s", name, err.msg);
-		cfs_die_errno(r, "%s", name);
+			tool_die("%s: %s", name, err.msg);
+		tool_die_errno(r, "%s", name);
 	}
 	warn_unservable(name, root);
 	return root;
@@ -292,7 +292,7 @@ static void show_progress(void *user, const struct cfs_build_progress *p)
 	const char *more = p->scanning ? "+" : "";
 
 	(void)user;
-	fprintf(stderr, "\r\033[K%s: %llu/%llu%s files, %llu/%llu%s MiB", cfs_prog,
+	fprintf(stderr, "\r\033[K%s: %llu/%llu%s files, %llu/%llu%s MiB", tool_prog,
 		(unsigned long long)p->files_done, (unsigned long long)p->files_total, more,
 		(unsigned long long)(p->bytes_done >> 20), (unsigned long long)(p->bytes_total >> 20),
 		more);
@@ -314,11 +314,11 @@ static struct cfs_node *tree_from_dir(const struct args *a, struct cfs_objstore 
 				      CFS_OBJSTORE_CREATE | CFS_OBJSTORE_BATCH, CFS_HASH_SHA256,
 				      store_out);
 		if (r < 0)
-			cfs_die_errno(r, "%s", a->digest_store);
+			tool_die_errno(r, "%s", a->digest_store);
 		/* what killed writers left behind would otherwise stay forever */
 		r = cfs_objstore_clean(*store_out, 0, NULL, NULL);
 		if (r < 0)
-			cfs_msg_errno(r, "warning: %s: removing temporary files of dead writers", a->digest_store);
+			tool_msg_errno(r, "warning: %s: removing temporary files of dead writers", a->digest_store);
 		o.store = *store_out;
 	}
 	if (tty) {
@@ -332,12 +332,12 @@ static struct cfs_node *tree_from_dir(const struct args *a, struct cfs_objstore 
 		/* drop the objects staged so far: no temporary files stay behind */
 		cfs_objstore_free(*store_out);
 		*store_out = NULL;
-		cfs_die("%s", errbuf[0] ? errbuf : strerror(-r));
+		tool_die("%s", errbuf[0] ? errbuf : strerror(-r));
 	}
 	if (*store_out != NULL) {
 		r = cfs_objstore_sync(*store_out);
 		if (r < 0)
-			cfs_die_errno(r, "%s: sync", a->digest_store);
+			tool_die_errno(r, "%s: sync", a->digest_store);
 	}
 	return root;
 }
@@ -370,12 +370,12 @@ static void write_image(const struct args *a, struct cfs_node *root, uint8_t *di
 	if (a->print_digest_only) {
 		r = cfs_write_image(root, &wo, discard_bytes, NULL, digest, errbuf, sizeof(errbuf));
 		if (r < 0)
-			cfs_die("cannot build image: %s", errbuf[0] ? errbuf : strerror(-r));
+			tool_die("cannot build image: %s", errbuf[0] ? errbuf : strerror(-r));
 		return;
 	}
 	r = mkcfs_output_open(a->image, &out);
 	if (r < 0)
-		cfs_die_errno(r, "%s", a->image);
+		tool_die_errno(r, "%s", a->image);
 	if (out.kind == MKCFS_OUT_ATOMIC)
 		r = cfs_write_image_at(root, &wo, AT_FDCWD, a->image, 0666,
 				       a->print_digest ? digest : NULL, errbuf, sizeof(errbuf));
@@ -385,12 +385,12 @@ static void write_image(const struct args *a, struct cfs_node *root, uint8_t *di
 	if (r < 0) {
 		mkcfs_output_abort(&out);
 		if (errbuf[0])
-			cfs_die("%s: %s", a->image, errbuf);
-		cfs_die_errno(r, "%s", a->image);
+			tool_die("%s: %s", a->image, errbuf);
+		tool_die_errno(r, "%s", a->image);
 	}
 	r = mkcfs_output_commit(&out);
 	if (r < 0)
-		cfs_die_errno(r, "%s", a->image);
+		tool_die_errno(r, "%s", a->image);
 }
 
 int main(int argc, char **argv)
@@ -400,11 +400,11 @@ int main(int argc, char **argv)
 	struct cfs_node *root;
 	struct args a;
 
-	cfs_prog = "mkcomposefs";
+	tool_prog = "mkcomposefs";
 	parse_args(argc, argv, &a);
 
 	if (a.image != NULL && strcmp(a.image, "-") == 0 && isatty(STDOUT_FILENO))
-		cfs_die("refusing to write the image to a terminal");
+		tool_die("refusing to write the image to a terminal");
 
 	root = a.from_file ? tree_from_dump(&a) : tree_from_dir(&a, &store);
 	write_image(&a, root, digest);
@@ -416,7 +416,7 @@ int main(int argc, char **argv)
 		printf("%s\n", hex);
 	}
 	if (fflush(stdout) != 0 || ferror(stdout))
-		cfs_die("standard output: write error");
+		tool_die("standard output: write error");
 	cfs_node_unref(root);
 	cfs_objstore_free(store);
 	return EXIT_OK;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
 /* mkcomposefs: internal interfaces between the tool's source files. */
-#ifndef CFS_MKCOMPOSEFS_H
-#define CFS_MKCOMPOSEFS_H
+#ifndef TOOL_MKCOMPOSEFS_H
+#define TOOL_MKCOMPOSEFS_H
 
 enum mkcfs_out_kind {
 	MKCFS_OUT_ATOMIC, /* new or replaced regular file: cfs_write_image_at() */

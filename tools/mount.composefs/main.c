@@ -45,7 +45,7 @@ static void usage(void)
 	       "Flags: -o OPTS (repeatable), -r (ro), -w (rw), -t composefs, -s (ignore unknown\n"
 	       "options), -f (check only, do not mount), -n (ignored), -v (verbose),\n"
 	       "-N NS (mount in the mount namespace NS: a PID or a path), -h, --help, -V, --version\n",
-	       cfs_prog);
+	       tool_prog);
 }
 
 static void enter_namespace(const char *ns)
@@ -60,9 +60,9 @@ static void enter_namespace(const char *ns)
 	}
 	fd = open(p, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		cfs_die_errno(-errno, "namespace %s", ns);
+		tool_die_errno(-errno, "namespace %s", ns);
 	if (setns(fd, CLONE_NEWNS) < 0)
-		cfs_die_errno(-errno, "cannot enter mount namespace %s", ns);
+		tool_die_errno(-errno, "cannot enter mount namespace %s", ns);
 	close(fd);
 }
 
@@ -92,12 +92,12 @@ static void parse_cli(int argc, char **argv, struct cli *c, const char **image, 
 		case 'r':
 		case 'w':
 			if (n_opts == sizeof(optstrs) / sizeof(optstrs[0]))
-				cfs_usage_error("too many -o, -r and -w arguments");
+				tool_usage_error("too many -o, -r and -w arguments");
 			optstrs[n_opts++] = ch == 'o' ? optarg : ch == 'r' ? "ro" : "rw";
 			break;
 		case 't':
 			if (strcmp(optarg, "composefs") != 0)
-				cfs_usage_error("unsupported file system type '%s'", optarg);
+				tool_usage_error("unsupported file system type '%s'", optarg);
 			break;
 		case 'N':
 			c->ns = optarg;
@@ -117,20 +117,20 @@ static void parse_cli(int argc, char **argv, struct cli *c, const char **image, 
 			usage();
 			exit(EXIT_OK);
 		case 'V':
-			cfs_print_version();
+			tool_print_version();
 		default:
-			fprintf(stderr, "Try '%s --help' for more information.\n", cfs_prog);
+			fprintf(stderr, "Try '%s --help' for more information.\n", tool_prog);
 			exit(EXIT_USAGE);
 		}
 	}
 	if (argc - optind != 2)
-		cfs_usage_error("expected IMAGE and MOUNTPOINT, got %d argument%s", argc - optind,
+		tool_usage_error("expected IMAGE and MOUNTPOINT, got %d argument%s", argc - optind,
 				argc - optind == 1 ? "" : "s");
 	*image = argv[optind];
 	*target = argv[optind + 1];
 	for (size_t i = 0; i < n_opts; i++)
 		if (mount_args_parse(&c->args, optstrs[i], err, sizeof(err)) < 0)
-			cfs_usage_error("%s", err);
+			tool_usage_error("%s", err);
 }
 
 int main(int argc, char **argv)
@@ -141,16 +141,16 @@ int main(int argc, char **argv)
 	char err[1024];
 	int fd, idmap_fd = -1, r;
 
-	cfs_prog = "mount.composefs";
+	tool_prog = "mount.composefs";
 	parse_cli(argc, argv, &c, &image, &target);
 	if (c.ns != NULL)
 		enter_namespace(c.ns);
 	mount_args_canonicalize(&c.args);
 	if (mount_args_to_opts(&c.args, &o, err, sizeof(err)) < 0)
-		cfs_usage_error("%s", err);
+		tool_usage_error("%s", err);
 	fd = open(image, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		cfs_die_errno(-errno, "%s", image);
+		tool_die_errno(-errno, "%s", image);
 	if (c.args.signature != NULL) {
 		const char *trust_path = c.args.trust;
 		struct cfs_trust *trust = tool_load_trust(&trust_path, 1);
@@ -159,24 +159,24 @@ int main(int argc, char **argv)
 		 * mount then accepts only bytes with that digest (see cfs_mount_opts.digest). */
 		tool_check_signature(trust, c.args.signature, fd, image, &o.digest_alg, o.digest);
 		if (c.verbose)
-			cfs_msg("%s: signed by %s", image, cfs_trust_signer(trust));
+			tool_msg("%s: signed by %s", image, cfs_trust_signer(trust));
 		cfs_trust_free(trust);
 	}
 	if (c.args.idmap != NULL) {
 		idmap_fd = open(c.args.idmap, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		if (idmap_fd < 0)
-			cfs_die_errno(-errno, "idmap %s", c.args.idmap);
+			tool_die_errno(-errno, "idmap %s", c.args.idmap);
 		o.idmap_fd = idmap_fd;
 	}
 	if (c.fake) {
 		if (c.verbose)
-			cfs_msg("%s: not mounting (-f)", image);
+			tool_msg("%s: not mounting (-f)", image);
 	} else {
 		r = cfs_mount_image(fd, target, &o, err, sizeof(err));
 		if (r < 0)
-			cfs_die("%s: %s", image, err[0] ? err : strerror(-r));
+			tool_die("%s: %s", image, err[0] ? err : strerror(-r));
 		if (c.verbose)
-			cfs_msg("mounted %s on %s", image, target);
+			tool_msg("mounted %s on %s", image, target);
 	}
 	if (idmap_fd >= 0)
 		close(idmap_fd);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
 /* mount.composefs: parsing of the -o option string into struct cfs_mount_opts. */
-#ifndef CFS_MOUNT_TOOL_OPTIONS_H
-#define CFS_MOUNT_TOOL_OPTIONS_H
+#ifndef TOOL_MOUNT_OPTIONS_H
+#define TOOL_MOUNT_OPTIONS_H
 
 #include <stdbool.h>
 #include <stddef.h>
