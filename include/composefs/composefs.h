@@ -14,6 +14,7 @@
 #include <composefs/mount.h>
 #include <composefs/repo.h>
 #include <composefs/sign.h>
+#include <composefs/fetch.h>
 
 #ifdef __cplusplus
 extern "C" {
