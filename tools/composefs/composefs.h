@@ -41,6 +41,9 @@ int cmd_gc(struct tool *t);
 int cmd_fsck(struct tool *t);
 int cmd_mount(struct tool *t);
 
+/* pull.c */
+int cmd_pull(struct tool *t);
+
 /* sign.c */
 struct cfs_trust;
 int cmd_sign(struct tool *t);

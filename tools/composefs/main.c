@@ -44,7 +44,8 @@ static void usage(void)
 	       "  fsck [--json] [--metadata-only]       check the repository\n"
 	       "  measure [--hash ALG] FILE...          print the fs-verity digests of files\n"
 	       "  sign FILE|IMAGE --key K --cert C ...  sign a file's or an image's digest\n"
-	       "  verify FILE SIG|IMAGE --trust CERT    check a signature\n\n"
+	       "  verify FILE SIG|IMAGE --trust CERT    check a signature\n"
+	       "  pull [OPTION...] URL REF              copy an image and its objects from an HTTP(S) server\n\n"
 	       "Run '%s COMMAND --help' for a command's options.\n",
 	       cfs_prog, cfs_prog);
 }
@@ -263,6 +264,7 @@ static const struct {
 	{ "measure", cmd_measure },
 	{ "sign", cmd_sign },
 	{ "verify", cmd_verify },
+	{ "pull", cmd_pull },
 };
 
 static const char *default_repo(char *buf, size_t len)
