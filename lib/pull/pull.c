@@ -22,6 +22,7 @@
 /* publish what arrived every so often, so an interrupted pull keeps most of its work */
 #define SYNC_EVERY_OBJECTS 4096
 #define SYNC_EVERY_BYTES (512ull << 20)
+#define SYNC_EVERY_SECONDS 2.0
 
 struct sig {
 	struct cfs_sig_name name;
@@ -41,6 +42,7 @@ struct pull {
 	struct sig *sigs;
 	size_t n_sigs;
 	uint64_t bytes_at_sync;
+	double time_at_sync;
 	int sync_err;
 	char *err;
 	size_t errlen;
@@ -227,10 +229,12 @@ static void on_object(void *user, const uint8_t *digest, int status, const char 
 	}
 	p->st->objects_fetched++;
 	cfs_fetch_get_progress(p->f, &fp);
-	if (cfs_objstore_n_staged(p->store) >= SYNC_EVERY_OBJECTS || fp.bytes - p->bytes_at_sync >= SYNC_EVERY_BYTES) {
+	if (cfs_objstore_n_staged(p->store) >= SYNC_EVERY_OBJECTS || fp.bytes - p->bytes_at_sync >= SYNC_EVERY_BYTES ||
+	    fp.seconds - p->time_at_sync >= SYNC_EVERY_SECONDS) {
 		int r = cfs_objstore_sync(p->store);
 
 		p->bytes_at_sync = fp.bytes;
+		p->time_at_sync = fp.seconds;
 		if (r < 0 && p->sync_err == 0)
 			p->sync_err = r;
 	}
