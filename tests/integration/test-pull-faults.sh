@@ -97,6 +97,12 @@ grep -qi "timed out\|too slow\|timeout" "$W/err" || fail "stall: no timeout repo
 [ "$(json_field "$W/out.json" objects_fetched)" = $((n - 2)) ] || fail "stall: others not fetched"
 ok "a stalled body and an unanswered request fail after --timeout (twice each), in ${el}s, named"
 
+# --- ranges from a server that ignores Range (answers 200 with everything) ---
+: >"$FAULTS"
+"$CFS_BUILDDIR/tests/tools/fetch-range" "$URL" "$W/rangestore" "$(sed -n 1p "$W/objects")" "$(sed -n 2p "$W/objects")" >"$W/range.out" ||
+	fail "ranges from a server without range support"
+ok "ranges from a server without range support: $(cat "$W/range.out")"
+
 # --- server-side errors before the objects ---
 fresh_repo meta
 printf 'meta.json 500 always\n' >"$FAULTS"
@@ -126,7 +132,7 @@ ok "a sha512 repository is refused by a sha256 one"
 # --- the composefs-rs conventions: symlink targets as text/x-symlink-target, zstd bodies ---
 start_fault_server rs "$S" --symlinks --zstd
 fresh_repo rs
-pull_expect 0 "symlinks + zstd" "http://127.0.0.1:$PORT" img
+pull_expect 0 "symlinks + zstd" --timeout 30 --jobs 4 "http://127.0.0.1:$PORT" img
 [ "$(json_field "$W/out.json" digest)" = "$DIGEST" ] || fail "symlink server: digest"
 grep -q '^images/refs/img 200 [0-9]* zstd$' "$LOG" || fail "the ref was not served as a compressed link"
 grep -q "^objects/.* 200 [0-9]* zstd$" "$LOG" || fail "objects were not served zstd-compressed"
