@@ -7,10 +7,15 @@ pkgs=(
 	gcc clang libc6-dev pkg-config meson ninja-build          # toolchain
 	libssl-dev libfuse3-dev fuse3                              # libraries
 	libarchive-dev libjson-c-dev libacl1-dev liblz4-dev        # OCI layers and manifests (+ static link deps)
+	libcurl4-openssl-dev                                       # HTTP pull
+	libnghttp2-dev librtmp-dev libssh2-1-dev libpsl-dev        # libcurl's own libraries, for the
+	libkrb5-dev libldap-dev libzstd-dev libbrotli-dev          # install test's static pkg-config link
+	zlib1g-dev libidn2-dev
 	libclang-rt-14-dev libfuzzer-14-dev                        # sanitizers, libFuzzer
 	erofs-utils fsverity attr acl e2fsprogs util-linux gzip    # test oracles and helpers
 	openssl xxd python3 man-db binutils bash-completion        # test keys, helpers, man -l, objcopy, completion
 	skopeo umoci zstd                                          # OCI images for the tests, an independent unpacker
+	nginx-light curl bc                                        # served repositories for the pull tests
 	qemu-system-x86 busybox-static cpio                        # fs-verity tests in a VM
 	go-md2man                                                  # man pages
 )

@@ -16,6 +16,7 @@
 #include <composefs/repo.h>
 #include <composefs/sign.h>
 #include <composefs/oci.h>
+#include <composefs/fetch.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -43,6 +43,8 @@ int cmd_mount(struct tool *t);
 
 /* oci.c */
 int cmd_oci(struct tool *t);
+/* pull.c */
+int cmd_pull(struct tool *t);
 
 /* sign.c */
 struct cfs_trust;

@@ -45,6 +45,7 @@ static void usage(void)
 	       "  measure [--hash ALG] FILE...          print the fs-verity digests of files\n"
 	       "  sign FILE|IMAGE --key K --cert C ...  sign a file's or an image's digest\n"
 	       "  verify FILE SIG|IMAGE --trust CERT    check a signature\n"
+	       "  pull [OPTION...] URL REF              copy an image and its objects from an HTTP(S) server\n"
 	       "  oci pull|images|inspect|mount|rm ...  OCI container images (one image each)\n\n"
 	       "Run '%s COMMAND --help' for a command's options.\n",
 	       tool_prog, tool_prog);
@@ -265,6 +266,7 @@ static const struct {
 	{ "sign", cmd_sign },
 	{ "verify", cmd_verify },
 	{ "oci", cmd_oci },
+	{ "pull", cmd_pull },
 };
 
 static const char *default_repo(char *buf, size_t len)
