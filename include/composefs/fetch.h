@@ -193,6 +193,13 @@ struct cfs_trust;
 
 /** Refuse (-EPERM) before any object is fetched unless a fetched signature verifies. */
 #define CFS_PULL_REQUIRE_SIGNATURE (1u << 0)
+/**
+ * Fetch the image (and its signatures) but none of its objects: for a lazy
+ * mount that fetches each object on first use. The image is named as usual,
+ * so gc keeps it and the objects fetched later; fsck reports the objects not
+ * yet fetched as missing until a full pull completes the image.
+ */
+#define CFS_PULL_IMAGE_ONLY (1u << 1)
 
 /** cfs_pull_object_fn - an object the pull could not get (arguments as cfs_fetch_done_fn). */
 typedef void (*cfs_pull_object_fn)(void *user, const uint8_t *digest, int status, const char *detail);

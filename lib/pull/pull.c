@@ -351,7 +351,7 @@ static int publish(struct pull *p, int image_fd, const char *name)
 
 static int check_opts(const struct cfs_pull_opts *o)
 {
-	if ((o->flags & ~CFS_PULL_REQUIRE_SIGNATURE) != 0)
+	if ((o->flags & ~(CFS_PULL_REQUIRE_SIGNATURE | CFS_PULL_IMAGE_ONLY)) != 0)
 		return -EINVAL;
 	if ((o->flags & CFS_PULL_REQUIRE_SIGNATURE) && o->trust == NULL)
 		return -EINVAL;
@@ -386,7 +386,7 @@ static int pull(struct pull *p, const char *ref)
 		r = check_trust(p);
 	if (r == 0)
 		r = get_image(p, &fd);
-	if (r == 0)
+	if (r == 0 && !(p->o->flags & CFS_PULL_IMAGE_ONLY))
 		r = fetch_objects(p, fd);
 	if (r < 0)
 		return r;

@@ -13,7 +13,9 @@
 #include <fuse_lowlevel.h>
 
 #include <composefs/image.h>
+#include <composefs/fetch.h>
 #include <composefs/objects.h>
+#include <composefs/store.h>
 #include <composefs/verity.h>
 
 #include "common.h"
@@ -76,5 +78,15 @@ int cfuse_workers_new(unsigned n, struct cfuse_workers **out);
 void cfuse_workers_submit(struct cfuse_workers *w, const struct cfuse_job *job);
 /* Finish the queued jobs, stop the threads and free the pool (NULL is fine). */
 void cfuse_workers_free(struct cfuse_workers *w);
+
+/* ---- remote.c: lazy fetch of missing objects (-o remote=URL) ---- */
+struct cfuse_remote;
+
+/* Fetch handles for @url (@handles of them) storing into the basedir @basedir. */
+int cfuse_remote_new(const char *url, const char *basedir, unsigned handles, struct cfuse_remote **out,
+		     char *err, size_t errlen);
+void cfuse_remote_free(struct cfuse_remote *rm);
+/* The objects' fetch hook (cfs_objects_fetch_fn) with a struct cfuse_remote as @user. */
+int cfuse_remote_fetch(void *user, const char *path, const uint8_t *digest);
 
 #endif

@@ -29,6 +29,7 @@
 struct options {
 	char *source;
 	char *basedir;
+	char *remote;
 	char *digest;
 	char *signature;
 	char *trust;
@@ -48,6 +49,7 @@ struct options {
 static const struct fuse_opt opt_spec[] = {
 	OPT("source=%s", source, 0),
 	OPT("basedir=%s", basedir, 0),
+	OPT("remote=%s", remote, 0),
 	OPT("digest=%s", digest, 0),
 	OPT("signature=%s", signature, 0),
 	OPT("trust=%s", trust, 0),
@@ -94,6 +96,9 @@ static void usage(void)
 	       "composefs options:\n"
 	       "    -o source=IMAGE        the composefs image (required)\n"
 	       "    -o basedir=DIR[:DIR]   object directories, searched in order (required)\n"
+	       "    -o remote=URL          fetch objects missing from the basedirs from the\n"
+	       "                           repository served at URL, verified, into the first\n"
+	       "                           basedir (lazy mount; needs digests in the image)\n"
 	       "    -o digest=HEX          refuse to mount unless the image has this fs-verity "
 	       "digest\n"
 	       "    -o signature=SIG       refuse to mount unless SIG is a signature of the image's\n"
@@ -416,6 +421,7 @@ int main(int argc, char *argv[])
 	struct cfuse fs = {.timeout = DEFAULT_TIMEOUT, .readahead_kb = DEFAULT_READAHEAD_KB};
 	unsigned long tree_mem = DEFAULT_TREE_MEM_MIB, n_workers = DEFAULT_WORKERS;
 	void *image_mem = NULL;
+	struct cfuse_remote *remote = NULL;
 	int *basedirs = NULL;
 	size_t n_basedirs = 0;
 	int ret, r;
@@ -487,6 +493,19 @@ int main(int argc, char *argv[])
 		oo.cache_dirfd = o.verity_cache ? open_cache_dir(o.verity_cache) : -1;
 		oo.tree_mem = (size_t)tree_mem * 1024 * 1024;
 		oo.report = report_object;
+		if (o.remote != NULL) {
+			char first[PATH_MAX], err[512] = "";
+			const char *colon = strchr(o.basedir, ':');
+
+			snprintf(first, sizeof(first), "%.*s",
+				 (int)(colon ? (size_t)(colon - o.basedir) : strlen(o.basedir)), o.basedir);
+			r = cfuse_remote_new(o.remote, first, n_workers ? (unsigned)n_workers : 1, &remote, err,
+					     sizeof(err));
+			if (r < 0)
+				tool_die("remote=%s: %s", o.remote, err[0] ? err : strerror(-r));
+			oo.fetch = cfuse_remote_fetch;
+			oo.fetch_user = remote;
+		}
 		r = cfs_objects_new(basedirs, n_basedirs, &oo, &fs.cache);
 		if (r < 0)
 			tool_die_errno(r, "basedir");
@@ -505,11 +524,13 @@ int main(int argc, char *argv[])
 	if (o.stats)
 		print_stats(fs.cache);
 	cfs_objects_free(fs.cache);
+	cfuse_remote_free(remote);
 	cfs_image_close(fs.img);
 	free(image_mem);
 	free(copts.mountpoint);
 	free(o.source);
 	free(o.basedir);
+	free(o.remote);
 	free(o.digest);
 	free(o.signature);
 	free(o.trust);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <composefs/fetch.h>
 #include <composefs/mount.h>
 #include <composefs/repo.h>
 
@@ -27,9 +28,10 @@ static void append_escaped(char *buf, size_t len, const char *s)
 	buf[n] = '\0';
 }
 
-static noreturn void exec_fuse(const char *repo_abs, const char *hex, const char *mountpoint, bool foreground)
+static noreturn void exec_fuse(const char *repo_abs, const char *hex, const char *mountpoint, bool foreground,
+			       const char *remote)
 {
-	char self[PATH_MAX], prog[PATH_MAX + 64], opts[3 * PATH_MAX + 400], tmp[PATH_MAX + 200];
+	char self[PATH_MAX], prog[PATH_MAX + 64], opts[5 * PATH_MAX + 400], tmp[PATH_MAX + 200];
 	const char *argv[6];
 	ssize_t n;
 	int i = 0;
@@ -43,6 +45,12 @@ static noreturn void exec_fuse(const char *repo_abs, const char *hex, const char
 	append_escaped(opts, sizeof(opts), tmp);
 	strcat(opts, ",digest=");
 	strcat(opts, hex);
+	if (remote != NULL) {
+		if (strlen(remote) > PATH_MAX)
+			tool_die("--remote: URL too long");
+		strcat(opts, ",remote=");
+		append_escaped(opts, sizeof(opts), remote);
+	}
 	argv[i++] = "composefs-fuse";
 	argv[i++] = "-o";
 	argv[i++] = opts;
@@ -87,13 +95,14 @@ int cmd_mount(struct tool *t)
 		{ "require-verity", no_argument, NULL, 'v' },
 		{ "require-signature", no_argument, NULL, 'S' },
 		{ "trust", required_argument, NULL, 'T' },
+		{ "remote", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool fuse = false, foreground = false, ro = false, require_verity = false, require_sig = false;
 	const char *trust_paths[64];
 	size_t n_trust = 0;
-	const char *upper = NULL, *work = NULL, *mountpoint;
+	const char *upper = NULL, *work = NULL, *mountpoint, *remote = NULL;
 	char repo_abs[PATH_MAX], objects[PATH_MAX + 16], hex[2 * CFS_VERITY_MAX_DIGEST + 1], err[512] = "";
 	uint8_t digest[CFS_VERITY_MAX_DIGEST];
 	struct cfs_mount_opts o;
@@ -110,6 +119,7 @@ int cmd_mount(struct tool *t)
 		case 'r': ro = true; break;
 		case 'v': require_verity = true; break;
 		case 'S': require_sig = true; break;
+		case 'R': remote = optarg; fuse = true; break;
 		case 'T':
 			if (n_trust == sizeof(trust_paths) / sizeof(trust_paths[0]))
 				tool_usage_error("mount: too many --trust options");
@@ -127,7 +137,10 @@ int cmd_mount(struct tool *t)
 			       "  --require-verity    fail unless the kernel enforces fs-verity on the objects\n"
 			       "  --require-signature refuse the image unless a stored signature of it is\n"
 			       "                      by a certificate of --trust\n"
-			       "  --trust CERT|DIR    trusted certificates (a file, or a directory of them)\n",
+			       "  --trust CERT|DIR    trusted certificates (a file, or a directory of them)\n"
+			       "  --remote URL        lazy mount (implies --fuse): fetch the image IMAGE from\n"
+			       "                      the repository served at URL now, and each object on\n"
+			       "                      its first use, verified, into this repository\n",
 			       tool_prog);
 			return EXIT_OK;
 		}
@@ -143,7 +156,32 @@ int cmd_mount(struct tool *t)
 	mountpoint = t->argv[optind + 1];
 	if (realpath(t->repo_path, repo_abs) == NULL)
 		tool_die_errno(-errno, "%s", t->repo_path);
-	repo = tool_open_repo(t, true);
+	repo = tool_open_repo(t, remote == NULL);
+	if (remote != NULL) {
+		/* the image (and its signatures) now, named so gc keeps it and what comes later */
+		struct cfs_fetch_opts fo;
+		struct cfs_pull_opts po;
+		struct cfs_fetch *f = NULL;
+		struct cfs_trust *trust = NULL;
+
+		cfs_fetch_opts_init(&fo);
+		cfs_pull_opts_init(&po);
+		po.flags = CFS_PULL_IMAGE_ONLY;
+		if (require_sig) {
+			trust = tool_load_trust(trust_paths, n_trust);
+			po.flags |= CFS_PULL_REQUIRE_SIGNATURE;
+			po.trust = trust;
+		}
+		r = cfs_fetch_new(remote, &fo, &f, err, sizeof(err));
+		if (r == -EINVAL)
+			tool_usage_error("mount: --remote %s: %s", remote, err);
+		if (r == 0)
+			r = cfs_repo_pull(repo, f, t->argv[optind], &po, NULL, NULL, err, sizeof(err));
+		cfs_fetch_free(f);
+		cfs_trust_free(trust);
+		if (r < 0)
+			tool_die("mount: %s", err[0] ? err : strerror(-r));
+	}
 	if (cfs_repo_resolve(repo, t->argv[optind], digest, NULL) < 0)
 		tool_die("%s", cfs_repo_errmsg(repo));
 	cfs_repo_digest_hex(repo, digest, hex);
@@ -160,7 +198,7 @@ int cmd_mount(struct tool *t)
 	}
 	if (fuse) {
 		cfs_repo_free(repo);
-		exec_fuse(repo_abs, hex, mountpoint, foreground);
+		exec_fuse(repo_abs, hex, mountpoint, foreground, remote);
 	}
 	snprintf(objects, sizeof(objects), "%s/objects", repo_abs);
 	basedirs[0] = objects;

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
+/* composefs-fuse: lazy fetch (-o remote=URL): objects missing from the basedirs come from a served repository. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfs-fuse.h"
+
+/*
+ * Objects are fetched on the first open that misses them, verified while they stream (the
+ * library stores nothing whose fs-verity digest is not its name) and written into the first
+ * basedir; lib/objects makes concurrent opens of one object wait for a single fetch. A fetch
+ * handle serves one thread at a time, so there is one per worker, lent out under a lock.
+ */
+struct cfuse_remote {
+	struct cfs_objstore *store; /* the first basedir */
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	unsigned n;
+	struct cfs_fetch **idle; /* handles not lent out */
+	unsigned n_idle;
+};
+
+int cfuse_remote_new(const char *url, const char *basedir, unsigned handles, struct cfuse_remote **out,
+		     char *err, size_t errlen)
+{
+	struct cfuse_remote *rm = calloc(1, sizeof(*rm));
+	struct cfs_fetch_opts fo;
+	int r;
+
+	*out = NULL;
+	if (rm == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&rm->lock, NULL);
+	pthread_cond_init(&rm->freed, NULL);
+	if (handles == 0)
+		handles = 1;
+	rm->idle = calloc(handles, sizeof(*rm->idle));
+	if (rm->idle == NULL) {
+		cfuse_remote_free(rm);
+		return -ENOMEM;
+	}
+	/* objects go where the first basedir will find them; each is durable once it is there */
+	r = cfs_objstore_open(AT_FDCWD, basedir, 0, CFS_HASH_SHA256, &rm->store);
+	if (r < 0) {
+		snprintf(err, errlen, "basedir %s: %s", basedir, strerror(-r));
+		cfuse_remote_free(rm);
+		return r;
+	}
+	cfs_fetch_opts_init(&fo);
+	fo.jobs = 1;
+	/* a reader waits for the first open: fail in seconds, not in a minute, when the server is gone */
+	fo.retries = 2;
+	fo.retry_delay_ms = 200;
+	fo.connect_timeout_ms = 5000;
+	fo.stall_timeout_ms = 15000;
+	for (; rm->n < handles; rm->n++) {
+		r = cfs_fetch_new(url, &fo, &rm->idle[rm->n], err, errlen);
+		if (r < 0) {
+			cfuse_remote_free(rm);
+			return r;
+		}
+		rm->n_idle++;
+	}
+	*out = rm;
+	return 0;
+}
+
+void cfuse_remote_free(struct cfuse_remote *rm)
+{
+	if (rm == NULL)
+		return;
+	for (unsigned i = 0; i < rm->n_idle; i++)
+		cfs_fetch_free(rm->idle[i]);
+	cfs_objstore_free(rm->store);
+	pthread_cond_destroy(&rm->freed);
+	pthread_mutex_destroy(&rm->lock);
+	free(rm->idle);
+	free(rm);
+}
+
+int cfuse_remote_fetch(void *user, const char *path, const uint8_t *digest)
+{
+	struct cfuse_remote *rm = user;
+	char want[2 * CFS_DIGEST_SIZE + 2];
+	struct cfs_fetch *f;
+	int r;
+
+	/* only what can be verified, and only where the image expects it */
+	if (digest == NULL) {
+		cfuse_log("object %s: not fetched: the image records no fs-verity digest for it", path);
+		return -EPERM;
+	}
+	while (*path == '/')
+		path++;
+	if (cfs_objstore_digest_path(digest, CFS_DIGEST_SIZE, want, sizeof(want)) < 0 || strcmp(path, want) != 0) {
+		cfuse_log("object %s: not fetched: the path is not the object's name %s", path, want);
+		return -EPERM;
+	}
+	pthread_mutex_lock(&rm->lock);
+	while (rm->n_idle == 0)
+		pthread_cond_wait(&rm->freed, &rm->lock);
+	f = rm->idle[--rm->n_idle];
+	pthread_mutex_unlock(&rm->lock);
+
+	r = cfs_fetch_object(f, rm->store, digest);
+	if (r < 0 && r != -ENOENT)
+		cfuse_log("object %s: fetch failed: %s", path, cfs_fetch_errmsg(f));
+
+	pthread_mutex_lock(&rm->lock);
+	rm->idle[rm->n_idle++] = f;
+	pthread_cond_signal(&rm->freed);
+	pthread_mutex_unlock(&rm->lock);
+	return r;
+}
