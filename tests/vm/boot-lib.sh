@@ -95,6 +95,13 @@ boot_initramfs() {
 	[var]
 	mount = "bind"
 	CONF
+	cat >"$R/etc/composefs/transient.conf" <<-'CONF'
+	[root]
+	transient = true
+
+	[etc]
+	transient = true
+	CONF
 	(cd "$R" && find . | cpio -o -H newc --quiet) >"$W/initramfs.cpio"
 }
 

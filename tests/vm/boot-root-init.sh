@@ -5,7 +5,8 @@
 # cfs_mode=bench: only report the time. Otherwise (cfs_boot=N, the boot's number), check:
 # / is our overlay with verity=require, every file of /etc/manifest.sha256 reads back right
 # (cfs_victim=PATH: that one fails with EIO, and only it), /usr is read-only, /etc is an
-# overlay whose changes survive to the next boot, /var is bound from the real root.
+# overlay whose changes survive to the next boot, /var is bound from the real root, nothing
+# written in a transient boot is left. cfs_transient=1: / and /etc are transient overlays.
 [ -r /proc/uptime ] || mount -t proc proc /proc
 read -r up _ </proc/uptime
 echo "CFS-INIT-UPTIME $up pid=$$"
@@ -29,6 +30,22 @@ param() {
 [ "$(param cfs_mode)" = plain ] && finish
 
 line=$(grep '^[^ ]* / ' /proc/mounts | tail -n 1)
+if [ "$(param cfs_transient)" = 1 ]; then
+	# [root] transient and [etc] transient: everything writable, nothing of it kept
+	if [ "${line%% *}" = transient ] && echo x >/usr/transient-write && echo x >/etc/transient-write &&
+		[ ! -e /etc/boot-count ] && grep -q '^transient /etc overlay ' /proc/mounts &&
+		grep -q '^[^ ]* /var ext4 ' /proc/mounts && [ -f /sysroot/composefs/meta.json ]; then
+		result root-transient ok "/ and /etc are tmpfs overlays and took writes; /etc shows the image's, not the kept state; /var and /sysroot in place"
+	else
+		result root-transient FAIL "$line; $(grep -E ' /etc | /var ' /proc/mounts | tr '\n' ';')"
+	fi
+	finish
+fi
+if [ -e /usr/transient-write ] || [ -e /etc/transient-write ]; then
+	result transient-gone FAIL "a write to a transient / or /etc survived the boot"
+else
+	result transient-gone ok "no write of a transient boot is left"
+fi
 case $line in
 *" / overlay "*verity=require*) result root-overlay ok "$line" ;;
 *) result root-overlay FAIL "$line" ;;

@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later
 # Boot a busybox root tree from a composefs repository with composefs-setup-root (Debian 6.12
-# kernel under qemu), and check the refusals: wrong digest, tampered image, tampered object,
-# missing or foreign signature, insecure form against a strict configuration.
+# kernel under qemu), a transient root, and the refusals: wrong digest, tampered image,
+# tampered object, missing or foreign signature, insecure form against a strict configuration.
 #
 # Environment: CFS_BUILDDIR (required), CFS_VM_CACHE, CFS_VM_TIMEOUT, CFS_VM_KEEP (see test-vm.sh).
 # Exit: 0 every boot did what it must, 1 otherwise, 77 no qemu or kernel at all.
@@ -73,7 +73,7 @@ check prepare objects-verity sign-enable-verity sign-other-key sign-required
 
 run good-1 cfs_mode=boot $SIGNED composefs="$IMG_S" cfs_boot=1
 handed_over good-1 "is image $IMG_S \(fs-verity required on every object, signed by .*vm-boot A.*/etc overlay, /var bind\)"
-check good-1 root-overlay init-pid files-read usr-readonly etc-persist var-sysroot
+check good-1 root-overlay init-pid files-read usr-readonly etc-persist var-sysroot transient-gone
 
 # the composefs-rs digest form, and the etc write of the first boot must still be there
 run good-2 cfs_mode=boot $SIGNED composefs.digest=v1-sha256-12:"$IMG_S" cfs_boot=2
@@ -96,9 +96,13 @@ refused insecure-strict "asks for no fs-verity .* but the configuration requires
 run tampered-image cfs_mode=boot cfs_expect=refuse cfs_config=default composefs="$IMG_S" cfs_tamper=image
 refused tampered-image "image $IMG_S: its content does not match the digest"
 
+run transient cfs_mode=boot cfs_config=transient composefs="$IMG_S" cfs_transient=1
+handed_over transient "is image $IMG_S \(fs-verity required on every object; /etc transient, /var bind\)"
+check transient root-transient
+
 run tampered-object cfs_mode=boot cfs_config=default composefs="$IMG_S" cfs_tamper=object:"$VICTIM_OBJ" cfs_victim="$VICTIM"
 handed_over tampered-object "is image $IMG_S \(fs-verity required on every object; /etc overlay"
-check tampered-object root-overlay tamper-eio usr-readonly
+check tampered-object root-overlay tamper-eio usr-readonly transient-gone
 
 grep -h '^CFS-KERNEL\|^CFS-INFO' "$W"/prepare.txt || true
 [ "$failures" = 0 ] || fail "$failures check(s) failed"

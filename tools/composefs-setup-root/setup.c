@@ -81,10 +81,15 @@ static int mount_overlay(const char *source, const char *lower, const char *uppe
 	return r;
 }
 
-/* A writable overlay over @target whose changes live in a fresh tmpfs (gone at shutdown). */
+/*
+ * A writable overlay over @target whose changes live in a fresh tmpfs (gone at
+ * shutdown). Before Linux 6.15 overlayfs cannot take a detached mount as its
+ * upper layer, so the tmpfs is attached at a private temporary directory while
+ * the overlay is created (which keeps its own reference), then detached.
+ */
 static int mount_transient(const char *target, char *err, size_t errlen)
 {
-	char upper[64], work[64];
+	char dir[64], upper[80], work[80];
 	int fs, mnt, r;
 
 	fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
@@ -101,19 +106,33 @@ static int mount_transient(const char *target, char *err, size_t errlen)
 	close(fs);
 	if (mnt < 0)
 		return fail(err, errlen, r, "tmpfs for %s: %s", target, strerror(-r));
-	/* the detached tmpfs is reached through its descriptor; overlayfs keeps its own reference */
 	if (mkdirat(mnt, "upper", 0755) < 0 || mkdirat(mnt, "work", 0700) < 0) {
 		r = fail(err, errlen, -errno, "tmpfs for %s: %s", target, strerror(errno));
-	} else {
-		snprintf(upper, sizeof(upper), "/proc/self/fd/%d/upper", mnt);
-		snprintf(work, sizeof(work), "/proc/self/fd/%d/work", mnt);
-		if (access(upper, F_OK) < 0)
-			r = fail(err, errlen, -errno, "transient %s needs /proc mounted: %s", target,
-				 strerror(errno));
-		else
-			r = mount_overlay("transient", target, upper, work, target, err, errlen);
+		close(mnt);
+		return r;
 	}
+	snprintf(dir, sizeof(dir), "/run/.composefs-setup-root-XXXXXX");
+	if (mkdtemp(dir) == NULL) {
+		snprintf(dir, sizeof(dir), "/tmp/.composefs-setup-root-XXXXXX");
+		if (mkdtemp(dir) == NULL) {
+			r = fail(err, errlen, -errno, "transient %s: no directory in /run or /tmp: %s", target,
+				 strerror(errno));
+			close(mnt);
+			return r;
+		}
+	}
+	r = 0;
+	if (move_mount(mnt, "", AT_FDCWD, dir, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		r = fail(err, errlen, -errno, "transient %s: attaching its tmpfs at %s: %s", target, dir,
+			 strerror(errno));
 	close(mnt);
+	if (r == 0) {
+		snprintf(upper, sizeof(upper), "%s/upper", dir);
+		snprintf(work, sizeof(work), "%s/work", dir);
+		r = mount_overlay("transient", target, upper, work, target, err, errlen);
+		umount2(dir, MNT_DETACH);
+	}
+	rmdir(dir);
 	return r;
 }
 
@@ -343,6 +362,45 @@ static int need_dir(int root_fd, const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * [root] transient: a tmpfs overlay over the whole image, stacked on top of it.
+ * /etc, /var and /sysroot keep the mounts just made on the image (copies move
+ * onto the new top): an /etc overlay directly on the image, not on the
+ * transient overlay, stays within the kernel's limit of two stacked file
+ * systems. *@stacked counts the mounts on the sysroot for the caller's undo.
+ */
+static int stack_transient_root(const char *sysroot, const struct sr_config *cfg, int *stacked, char *err,
+				size_t errlen)
+{
+	const char *dirs[] = { "sysroot", cfg->etc != SR_MOUNT_NONE ? "etc" : NULL,
+			       cfg->var != SR_MOUNT_NONE ? "var" : NULL };
+	int fds[3] = { -1, -1, -1 }, r = 0;
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < 3 && r == 0; i++) {
+		if (dirs[i] == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", sysroot, dirs[i]);
+		fds[i] = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+		if (fds[i] < 0)
+			r = fail(err, errlen, -errno, "copying the mount at %s: %s", path, strerror(errno));
+	}
+	if (r == 0)
+		r = mount_transient(sysroot, err, errlen);
+	if (r == 0)
+		(*stacked)++;
+	for (size_t i = 0; i < 3 && r == 0; i++) {
+		if (fds[i] < 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", sysroot, dirs[i]);
+		r = attach(fds[i], path, dirs[i], err, errlen);
+	}
+	for (size_t i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return r;
+}
+
 int sr_setup_root(const char *sysroot, const struct sr_config *cfg, const struct sr_request *req,
 		  struct sr_result *res, char *err, size_t errlen)
 {
@@ -408,12 +466,6 @@ int sr_setup_root(const char *sysroot, const struct sr_config *cfg, const struct
 	if (r < 0)
 		goto out;
 	stacked = 1;
-	if (cfg->root_transient) {
-		r = mount_transient(sysroot, err, errlen);
-		if (r < 0)
-			goto out;
-		stacked = 2;
-	}
 	snprintf(inner, sizeof(inner), "%s/sysroot", sysroot);
 	r = attach(clone_fd, inner, "the real root", err, errlen);
 	if (r < 0)
@@ -422,6 +474,8 @@ int sr_setup_root(const char *sysroot, const struct sr_config *cfg, const struct
 	r = mount_dir(sysroot, state, "etc", cfg->etc, err, errlen);
 	if (r == 0)
 		r = mount_dir(sysroot, state, "var", cfg->var, err, errlen);
+	if (r == 0 && cfg->root_transient)
+		r = stack_transient_root(sysroot, cfg, &stacked, err, errlen);
 out:
 	if (r < 0) {
 		for (; stacked > 0; stacked--)
