@@ -62,6 +62,10 @@ boot_disks() {
 	done
 	"$cfs" --repo "$R" sign "$IMG_S" --key "$W/A.key" --cert "$W/A.pem" >/dev/null
 	"$cfs" --repo "$R" sign "$IMG_O" --key "$W/B.key" --cert "$W/B.pem" >/dev/null
+	# image U's /etc state is broken (a file where the overlay's upper directory goes): the
+	# overlay fails only after the new root is stacked on /sysroot, so its undo is exercised
+	mkdir -p "$W/disk/state/deploy/$IMG_U/etc"
+	echo "not a directory" >"$W/disk/state/deploy/$IMG_U/etc/upper"
 	VICTIM_OBJ=$("$B/tests/tools/verity-digest" "$W/tree/$VICTIM" | sed 's/^sha256://; s/ .*//')
 	VICTIM_OBJ=objects/${VICTIM_OBJ:0:2}/${VICTIM_OBJ:2}
 	[ -f "$R/$VICTIM_OBJ" ] || fail "no object $VICTIM_OBJ for /$VICTIM"

@@ -96,6 +96,10 @@ refused insecure-strict "asks for no fs-verity .* but the configuration requires
 run tampered-image cfs_mode=boot cfs_expect=refuse cfs_config=default composefs="$IMG_S" cfs_tamper=image
 refused tampered-image "image $IMG_S: its content does not match the digest"
 
+# fails after the image is stacked on /sysroot (the /etc overlay): the undo path
+run broken-state cfs_mode=boot cfs_expect=refuse cfs_config=default composefs="$IMG_U"
+refused broken-state "overlay on /sysroot/etc \(upper /sysroot/sysroot/state/deploy/$IMG_U/etc/upper\)"
+
 run transient cfs_mode=boot cfs_config=transient composefs="$IMG_S" cfs_transient=1
 handed_over transient "is image $IMG_S \(fs-verity required on every object; /etc transient, /var bind\)"
 check transient root-transient
