@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
-/* composefs-setup-root: mount the composefs image named on the kernel command line as the new root. */
+/* composefs-setup-root: mount the composefs image named on the kernel command line as the root. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>

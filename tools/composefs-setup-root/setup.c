@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
-/* composefs-setup-root: check and mount the image over the sysroot, /etc and /var, and switch root. */
+/* composefs-setup-root: check the image, mount it over the sysroot with /etc and /var; switch root. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
