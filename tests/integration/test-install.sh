@@ -39,6 +39,7 @@ bindir=$prefix/$(opt bindir)
 libdir=$prefix/$(opt libdir)
 includedir=$prefix/$(opt includedir)
 mandir=$prefix/$(opt mandir)
+libexecdir=$prefix/$(opt libexecdir)
 helperdir=$(opt mount_helper_dir)
 # programs linked with the library are built as the library was: same compiler, same sanitizers
 sanitize=$(opt b_sanitize)
@@ -57,10 +58,11 @@ for p in mkcomposefs composefs-info composefs-dump composefs composefs-fuse; do
 	[ -x "$D$bindir/$p" ] || fail "$p not installed in $bindir"
 done
 [ -x "$D$helperdir/mount.composefs" ] || fail "mount.composefs not installed in $helperdir"
+[ -x "$D$libexecdir/composefs-setup-root" ] || fail "composefs-setup-root not installed in $libexecdir"
 [ "$helperdir" = /sbin ] || [ "$helperdir" = /usr/sbin ] ||
 	echo "note: mount_helper_dir=$helperdir is not where mount(8) looks (/sbin)"
 for m in man1/mkcomposefs.1 man1/composefs-info.1 man1/composefs-dump.1 man1/composefs-fuse.1 \
-	man1/composefs.1 man5/composefs-dump.5 man8/mount.composefs.8; do
+	man1/composefs.1 man5/composefs-dump.5 man8/mount.composefs.8 man8/composefs-setup-root.8; do
 	[ -s "$D$mandir/$m" ] || fail "man page $m not installed in $mandir"
 	man -l "$D$mandir/$m" >/dev/null 2>&1 || [ ! -x "$(command -v man)" ] || fail "man page $m does not render"
 done
@@ -195,7 +197,7 @@ PROG
 fi
 
 # no installed program refers to the build tree (debug info aside: it names the compile dir)
-for f in "$D$bindir"/* "$D$helperdir/mount.composefs"; do
+for f in "$D$bindir"/* "$D$helperdir/mount.composefs" "$D$libexecdir/composefs-setup-root"; do
 	objcopy --strip-debug "$f" "$W/stripped"
 	if grep -qaF "$B" "$W/stripped"; then
 		fail "$(basename "$f") mentions the build tree $B: $(grep -aoF "$B" "$W/stripped" | head -n1)"

@@ -107,7 +107,7 @@ vm_copy_with_libs() {
 		[ -e "$R$lib" ] && continue
 		mkdir -p "$R$(dirname "$lib")"
 		cp -L "$lib" "$R$lib"
-	done < <(ldd "$src" 2>/dev/null | sed -n -e 's/^.*=> \(\/.*\) (0x[0-9a-f]*)$/\1/p' -e 's/^[[:space:]]*\(\/.*\) (0x[0-9a-f]*)$/\1/p')
+	done < <({ ldd "$src" 2>/dev/null || true; } | sed -n -e 's/^.*=> \(\/.*\) (0x[0-9a-f]*)$/\1/p' -e 's/^[[:space:]]*\(\/.*\) (0x[0-9a-f]*)$/\1/p')
 }
 
 # Modules the guest needs, dependencies first (read from each module's .modinfo).

@@ -1,0 +1,137 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later
+# Shared by test-vm-boot.sh and bench/boot.sh (sourced after vm-lib.sh): the root tree, the
+# repository disk, the plain disk, the initramfs, and one boot.
+#
+#   boot_build_all    $W/tree (busybox root, data files, /etc/manifest.sha256), $W/disk.img
+#                     (ext4 -O verity: composefs/ with images S (signed by A), U (unsigned),
+#                     O (signed by B); state/deploy/), $W/plain.img (ext4: the tree as its
+#                     root), keys A and B, $W/initramfs.cpio; sets IMG_S, IMG_U, IMG_O, VICTIM,
+#                     VICTIM_OBJ
+#   boot_run NAME ARGS   one boot with ARGS appended to the kernel command line; console in
+#                     $W/NAME.log, its CFS-* lines in $W/NAME.txt, seconds in BOOT_SECS
+
+BOOT_TOOLS=(tools/composefs-setup-root/composefs-setup-root tools/composefs/composefs
+	tests/tools/fsverity-keyring tests/tools/verity-digest)
+
+boot_tree() {
+	local t=$W/tree a d i
+	mkdir -p "$t"/{bin,sbin,etc,usr/bin,usr/share/data,var,sysroot,proc,sys,dev,run,tmp}
+	cp "$(command -v busybox)" "$t/bin/busybox"
+	for a in $(busybox --list); do
+		[ "$a" = busybox ] || ln -sf busybox "$t/bin/$a"
+	done
+	cp "$HERE/boot-root-init.sh" "$t/sbin/init"
+	chmod 755 "$t/sbin/init"
+	echo cfs-boot-test >"$t/etc/hostname"
+	echo S >"$t/etc/variant"
+	for d in $(seq -w 0 19); do
+		mkdir -p "$t/usr/share/data/d$d"
+		for i in $(seq -w 0 24); do
+			head -c $(((10#$d * 25 + 10#$i) * 523 % 90000 + 1)) /dev/urandom >"$t/usr/share/data/d$d/f$i"
+		done
+	done
+	head -c 200000 /dev/urandom >"$t/usr/share/victim"
+	cp "$t/bin/busybox" "$t/usr/bin/busybox-copy"
+	VICTIM=usr/share/victim
+	(cd "$t" && find bin usr etc sbin -type f ! -name variant | sort | xargs sha256sum) >"$W/manifest"
+	mv "$W/manifest" "$t/etc/manifest.sha256"
+}
+
+boot_keys() {
+	local k
+	for k in A B; do
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/$k.key" -out "$W/$k.pem" \
+			-subj "/CN=composefs-c vm-boot $k" -days 2 2>/dev/null
+		openssl x509 -in "$W/$k.pem" -outform DER -out "$W/$k.der"
+	done
+}
+
+boot_disks() {
+	local cfs=$B/tools/composefs/composefs R=$W/disk/composefs
+	mkdir -p "$W/disk/state/deploy"
+	"$cfs" --repo "$R" init >/dev/null
+	IMG_S=$("$cfs" --repo "$R" create-image "$W/tree" signed | tail -n 1)
+	echo U >"$W/tree/etc/variant"
+	IMG_U=$("$cfs" --repo "$R" create-image "$W/tree" unsigned | tail -n 1)
+	echo O >"$W/tree/etc/variant"
+	IMG_O=$("$cfs" --repo "$R" create-image "$W/tree" other-key | tail -n 1)
+	echo S >"$W/tree/etc/variant"
+	for d in "$IMG_S" "$IMG_U" "$IMG_O"; do
+		[[ $d =~ ^[0-9a-f]{64}$ ]] || fail "create-image printed \"$d\", not a digest"
+	done
+	"$cfs" --repo "$R" sign "$IMG_S" --key "$W/A.key" --cert "$W/A.pem" >/dev/null
+	"$cfs" --repo "$R" sign "$IMG_O" --key "$W/B.key" --cert "$W/B.pem" >/dev/null
+	# image U's /etc state is broken (a file where the overlay's upper directory goes): the
+	# overlay fails only after the new root is stacked on /sysroot, so its undo is exercised
+	mkdir -p "$W/disk/state/deploy/$IMG_U/etc"
+	echo "not a directory" >"$W/disk/state/deploy/$IMG_U/etc/upper"
+	VICTIM_OBJ=$("$B/tests/tools/verity-digest" "$W/tree/$VICTIM" | sed 's/^sha256://; s/ .*//')
+	VICTIM_OBJ=objects/${VICTIM_OBJ:0:2}/${VICTIM_OBJ:2}
+	[ -f "$R/$VICTIM_OBJ" ] || fail "no object $VICTIM_OBJ for /$VICTIM"
+	truncate -s 256M "$W/disk.img"
+	mkfs.ext4 -q -F -O verity -b 4096 -d "$W/disk" "$W/disk.img"
+	truncate -s 128M "$W/plain.img"
+	mkfs.ext4 -q -F -b 4096 -d "$W/tree" "$W/plain.img"
+}
+
+boot_initramfs() {
+	local R
+	vm_initramfs "$HERE/boot-initramfs.sh" "${BOOT_TOOLS[@]}" -- "$(command -v fsverity)" -- \
+		virtio_blk erofs overlay
+	R=$W/root
+	mkdir -p "$R/keys" "$R/etc/composefs/trust"
+	cp "$W/A.key" "$W/A.pem" "$W/A.der" "$W/B.key" "$W/B.pem" "$R/keys/"
+	cp "$W/A.pem" "$R/etc/composefs/trust/"
+	cp "$(dirname "$KERNEL")/config-$KVER" "$R/keys/kernel-config"
+	printf '# defaults: /etc overlay, /var bind, fs-verity where the file system has it\n' \
+		>"$R/etc/composefs/default.conf"
+	cat >"$R/etc/composefs/signed.conf" <<-'CONF'
+	# every image must carry a signature by a certificate in trust/
+	[composefs]
+	signature = "required"
+	trust = "/etc/composefs/trust"
+	verity = "require"
+
+	[etc]
+	mount = "overlay"
+
+	[var]
+	mount = "bind"
+	CONF
+	cat >"$R/etc/composefs/transient.conf" <<-'CONF'
+	[root]
+	transient = true
+
+	[etc]
+	transient = true
+	CONF
+	(cd "$R" && find . | cpio -o -H newc --quiet) >"$W/initramfs.cpio"
+}
+
+boot_build_all() {
+	command -v openssl >/dev/null || fail "openssl not installed"
+	command -v fsverity >/dev/null || fail "fsverity not installed (package fsverity)"
+	boot_tree
+	boot_keys
+	boot_disks
+	boot_initramfs
+}
+
+boot_run() {
+	local name=$1 start end rc=0
+	shift
+	start=$(date +%s.%N)
+	timeout "$TIMEOUT" "$QEMU" -machine q35 -accel tcg -cpu max -m 768 -smp 1 \
+		-nographic -no-reboot -nic none \
+		-kernel "$KERNEL" -initrd "$W/initramfs.cpio" \
+		-append "console=ttyS0 panic=-1 quiet loglevel=4 $*" \
+		-drive "file=$W/disk.img,format=raw,if=virtio" \
+		-drive "file=$W/plain.img,format=raw,if=virtio" \
+		</dev/null >"$W/$name.log" 2>&1 || rc=$?
+	end=$(date +%s.%N)
+	BOOT_SECS=$(awk "BEGIN { printf \"%.1f\", $end - $start }")
+	tr -d '\r' <"$W/$name.log" | grep -ao -e 'CFS-[A-Z]*.*' -e 'composefs-setup-root: .*' >"$W/$name.txt" || true
+	[ "$rc" != 124 ] || { tail -n 30 "$W/$name.log" >&2; fail "boot $name timed out after $TIMEOUT s"; }
+	grep -q '^CFS-DONE' "$W/$name.txt" || { tail -n 40 "$W/$name.log" >&2; fail "boot $name did not finish"; }
+}

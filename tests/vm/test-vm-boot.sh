@@ -1,0 +1,113 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later
+# Boot a busybox root tree from a composefs repository with composefs-setup-root (Debian 6.12
+# kernel under qemu), a transient root, and the refusals: wrong digest, tampered image,
+# tampered object, missing or foreign signature, insecure form against a strict configuration.
+#
+# Environment: CFS_BUILDDIR (required), CFS_VM_CACHE, CFS_VM_TIMEOUT, CFS_VM_KEEP (see test-vm.sh).
+# Exit: 0 every boot did what it must, 1 otherwise, 77 no qemu or kernel at all.
+set -eu -o pipefail
+
+B=${CFS_BUILDDIR:?CFS_BUILDDIR must point at the build directory}
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=vm-lib.sh
+. "$HERE/vm-lib.sh"
+# shellcheck source=boot-lib.sh
+. "$HERE/boot-lib.sh"
+
+vm_check_host "${BOOT_TOOLS[@]}"
+vm_kernel
+vm_workdir cfs-vm-boot
+boot_build_all
+echo "images: signed $IMG_S, unsigned $IMG_U, other key $IMG_O; victim /$VICTIM ($VICTIM_OBJ)"
+
+failures=0
+check() { # BOOT CHECK...: each CFS-RESULT line must say ok
+	local name=$1 c line
+	shift
+	for c in "$@"; do
+		line=$(grep -m1 "^CFS-RESULT $c " "$W/$name.txt" || true)
+		case $line in
+		"CFS-RESULT $c ok"*) echo "  ok   $name/$c: ${line#CFS-RESULT $c ok }" ;;
+		*) echo "  FAIL $name/$c: ${line:-no result}"; failures=$((failures + 1)) ;;
+		esac
+	done
+	if grep -q '^CFS-RESULT [^ ]* FAIL' "$W/$name.txt"; then
+		grep '^CFS-RESULT [^ ]* FAIL' "$W/$name.txt" | sed "s/^/  FAIL $name: /"
+		failures=$((failures + 1))
+	fi
+}
+refused() { # BOOT PATTERN: composefs-setup-root refused with that reason, rolled back
+	local name=$1 pattern=$2 msg
+	msg=$(grep -m1 '^composefs-setup-root: refusing' "$W/$name.txt" || true)
+	if [ -n "$msg" ] && grep -q '^CFS-REFUSED rc=1' "$W/$name.txt" && [[ $msg =~ $pattern ]] &&
+		! grep -q '^CFS-INIT-UPTIME' "$W/$name.txt"; then
+		echo "  ok   $name: ${msg#composefs-setup-root: }"
+	else
+		echo "  FAIL $name: expected a refusal matching \"$pattern\", got: ${msg:-none}"
+		failures=$((failures + 1))
+	fi
+	check "$name" rollback
+}
+handed_over() { # BOOT: setup-root's success line names the image, verity and signer
+	local name=$1 want=$2 msg
+	msg=$(grep -m1 '^composefs-setup-root: /sysroot is image' "$W/$name.txt" || true)
+	if [[ $msg =~ $want ]]; then
+		echo "  ok   $name: ${msg#composefs-setup-root: }"
+	else
+		echo "  FAIL $name: setup-root said \"${msg:-nothing}\", expected /$want/"
+		failures=$((failures + 1))
+	fi
+}
+
+SIGNED="cfs_config=signed"
+run() {
+	local name=$1
+	shift
+	boot_run "$name" "$@"
+	echo "boot $name (${BOOT_SECS} s): $*"
+}
+
+run prepare cfs_mode=prepare
+check prepare objects-verity sign-enable-verity sign-other-key sign-required
+
+run good-1 cfs_mode=boot $SIGNED composefs="$IMG_S" cfs_boot=1
+handed_over good-1 "is image $IMG_S \(fs-verity required on every object, signed by .*vm-boot A.*/etc overlay, /var bind\)"
+check good-1 root-overlay init-pid files-read usr-readonly etc-persist var-sysroot transient-gone
+
+# the composefs-rs digest form, and the etc write of the first boot must still be there
+run good-2 cfs_mode=boot $SIGNED composefs.digest=v1-sha256-12:"$IMG_S" cfs_boot=2
+handed_over good-2 "is image $IMG_S \(fs-verity required"
+check good-2 root-overlay files-read usr-readonly etc-persist var-sysroot
+
+wrong=$(echo "$IMG_S" | tr '0-9a-f' '1-9a-f0')
+run wrong-digest cfs_mode=boot cfs_expect=refuse $SIGNED composefs="$wrong"
+refused wrong-digest "image $wrong is not in the repository"
+
+run unsigned cfs_mode=boot cfs_expect=refuse $SIGNED composefs="$IMG_U"
+refused unsigned "a signature is required and image $IMG_U has none"
+
+run other-key cfs_mode=boot cfs_expect=refuse $SIGNED composefs="$IMG_O"
+refused other-key "a signature is required and none of the 1 of image $IMG_O is acceptable"
+
+run insecure-strict cfs_mode=boot cfs_expect=refuse $SIGNED composefs="?$IMG_S"
+refused insecure-strict "asks for no fs-verity .* but the configuration requires it"
+
+run tampered-image cfs_mode=boot cfs_expect=refuse cfs_config=default composefs="$IMG_S" cfs_tamper=image
+refused tampered-image "image $IMG_S: its content does not match the digest"
+
+# fails after the image is stacked on /sysroot (the /etc overlay): the undo path
+run broken-state cfs_mode=boot cfs_expect=refuse cfs_config=default composefs="$IMG_U"
+refused broken-state "overlay on /sysroot/etc \(upper /sysroot/sysroot/state/deploy/$IMG_U/etc/upper\)"
+
+run transient cfs_mode=boot cfs_config=transient composefs="$IMG_S" cfs_transient=1
+handed_over transient "is image $IMG_S \(fs-verity required on every object; /etc transient, /var bind\)"
+check transient root-transient
+
+run tampered-object cfs_mode=boot cfs_config=default composefs="$IMG_S" cfs_tamper=object:"$VICTIM_OBJ" cfs_victim="$VICTIM"
+handed_over tampered-object "is image $IMG_S \(fs-verity required on every object; /etc overlay"
+check tampered-object root-overlay tamper-eio usr-readonly transient-gone
+
+grep -h '^CFS-KERNEL\|^CFS-INFO' "$W"/prepare.txt || true
+[ "$failures" = 0 ] || fail "$failures check(s) failed"
+echo "ok: composefs-setup-root booted the image, kept /etc, and refused every bad boot with its reason"
