@@ -4,6 +4,7 @@
 #define TOOL_COMMON_H
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdnoreturn.h>
 #include <sys/types.h>
@@ -29,6 +30,11 @@ noreturn void tool_print_version(void);
 
 /* @x rounded up to a multiple of @a. */
 #define TOOL_ALIGN_UP(x, a) ((((x) + (a)-1) / (a)) * (a))
+
+/* A JSON string literal on @out, the one escaper of every tool's --json output: valid UTF-8
+ * as is, control characters escaped, and each byte that is not UTF-8 (file names are bytes)
+ * as the code point of its value (\u00NN), so the output is always valid JSON. */
+void tool_json_string(FILE *out, const char *s);
 
 /* read(2) until @len bytes, end of file or an error: the byte count or -errno. */
 ssize_t tool_read_full(int fd, void *buf, size_t len);

@@ -10,7 +10,4 @@
  * outside printable ASCII as \xNN; a space is kept only with @keep_space. */
 void info_print_escaped(FILE *out, const char *s, bool keep_space);
 
-/* A JSON string literal; bytes that are not UTF-8 become \u00NN. */
-void info_json_string(FILE *out, const char *s);
-
 #endif

@@ -138,13 +138,13 @@ static int ls_entry(const struct cfs_walk_entry *e, void *user)
 	if (c->o->json) {
 		printf("%s\n  {\"path\": ", *c->first ? "" : ",");
 		*c->first = false;
-		info_json_string(stdout, e->path);
+		tool_json_string(stdout, e->path);
 		printf(", \"type\": \"%s\"", type_name(mode));
 		if (e->hardlink)
 			printf(", \"hardlink\": true");
 		else if ((S_ISLNK(mode) || S_ISREG(mode)) && payload != NULL) {
 			printf(S_ISLNK(mode) ? ", \"target\": " : ", \"object\": ");
-			info_json_string(stdout, payload);
+			tool_json_string(stdout, payload);
 		}
 		putchar('}');
 	} else {
@@ -246,7 +246,7 @@ static void print_info(const char *path, struct cfs_image *img, struct cfs_node 
 	cfs_image_get_info(img, &info);
 	if (o->json) {
 		printf("%s\n  {\"image\": ", first ? "" : ",");
-		info_json_string(stdout, path);
+		tool_json_string(stdout, path);
 		printf(", \"header_version\": %" PRIu32 ", \"format_version\": %" PRIu32 ", \"flags\": %" PRIu32
 		       ", \"inodes\": %" PRIu64 ", \"objects\": %zu, \"image_size\": %" PRIu64 ", \"fsverity_%s\": \"",
 		       info.header_version, info.composefs_version, info.header_flags, info.inodes, objects,
@@ -340,7 +340,7 @@ static int run_images(enum cmd cmd, int argc, char **argv, const struct opts *o)
 		for (size_t i = 0; i < objs.n; i++) {
 			if (o->json) {
 				printf("%s\n  ", i ? "," : "");
-				info_json_string(stdout, objs.v[i]);
+				tool_json_string(stdout, objs.v[i]);
 			} else {
 				printf("%s\n", objs.v[i]);
 			}

@@ -231,21 +231,6 @@ struct list_ctx {
 	bool first;
 };
 
-static void json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
 
 static int list_one(void *user, const struct cfs_repo_image_info *info)
 {
@@ -267,7 +252,7 @@ static int list_one(void *user, const struct cfs_repo_image_info *info)
 	printf("%s\n  {\n    \"digest\": \"%s\",\n    \"names\": [", l->first ? "" : ",", hex);
 	for (size_t i = 0; i < info->n_names; i++) {
 		printf("%s", i ? ", " : "");
-		json_string(info->names[i]);
+		tool_json_string(stdout, info->names[i]);
 	}
 	printf("],\n    \"size\": %llu,\n    \"objects\": %s,\n    \"objects_size\": %llu\n  }",
 	       (unsigned long long)info->size, info->n_objects >= 0 ? objs : "null",
@@ -444,11 +429,11 @@ static int fsck_problem(void *user, enum cfs_repo_problem kind, const char *path
 		return 0;
 	}
 	printf("%s\n    { \"type\": ", f->first ? "" : ",");
-	json_string(cfs_repo_problem_name(kind));
+	tool_json_string(stdout, cfs_repo_problem_name(kind));
 	printf(", \"path\": ");
-	json_string(path);
+	tool_json_string(stdout, path);
 	printf(", \"detail\": ");
-	json_string(detail);
+	tool_json_string(stdout, detail);
 	printf(" }");
 	f->first = false;
 	return 0;

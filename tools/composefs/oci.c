@@ -77,39 +77,24 @@ struct list_ctx {
 	bool first;
 };
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
 
 static int print_json(struct list_ctx *l, const struct cfs_oci_image_info *info)
 {
 	char hex[HEXBUF];
 
 	printf("%s{\"name\": ", l->first ? "" : ",\n");
-	json_str(info->name);
+	tool_json_string(stdout, info->name);
 	printf(", \"image\": \"%s\", \"named\": %s, \"config\": ", cfs_repo_digest_hex(l->repo, info->image_digest, hex),
 	       info->named ? "true" : "false");
-	json_str(info->config_digest);
+	tool_json_string(stdout, info->config_digest);
 	printf(", \"manifest\": ");
-	json_str(info->manifest_digest);
+	tool_json_string(stdout, info->manifest_digest);
 	printf(", \"source\": ");
-	json_str(info->source);
+	tool_json_string(stdout, info->source);
 	printf(", \"layers\": [");
 	for (size_t i = 0; i < info->n_layers; i++) {
 		printf("%s", i ? ", " : "");
-		json_str(info->diff_ids[i]);
+		tool_json_string(stdout, info->diff_ids[i]);
 	}
 	printf("]}");
 	l->first = false;

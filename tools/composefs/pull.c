@@ -91,37 +91,22 @@ static void on_failed(void *user, const uint8_t *digest, int status, const char 
 	}
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
 
 static void print_json(const struct pull_ui *ui, const char *url, const char *ref, const char *hex,
 		       const struct cfs_pull_stats *st, const char *error)
 {
 	printf("{\n  \"url\": ");
-	json_str(url);
+	tool_json_string(stdout, url);
 	printf(",\n  \"ref\": ");
-	json_str(ref);
+	tool_json_string(stdout, ref);
 	printf(",\n  \"digest\": ");
 	if (hex != NULL)
-		json_str(hex);
+		tool_json_string(stdout, hex);
 	else
 		printf("null");
 	printf(",\n  \"ok\": %s,\n  \"error\": ", error == NULL ? "true" : "false");
 	if (error != NULL)
-		json_str(error);
+		tool_json_string(stdout, error);
 	else
 		printf("null");
 	printf(",\n  \"image_fetched\": %s,\n  \"objects\": %llu,\n  \"objects_present\": %llu,\n"
@@ -135,7 +120,7 @@ static void print_json(const struct pull_ui *ui, const char *url, const char *re
 	       (unsigned long long)st->signatures_trusted, st->seconds);
 	for (size_t i = 0; i < ui->n_failed; i++) {
 		printf("%s\n    { \"object\": \"%s\", \"error\": ", i ? "," : "", ui->failed[i].hex);
-		json_str(ui->failed[i].detail);
+		tool_json_string(stdout, ui->failed[i].detail);
 		printf(" }");
 	}
 	printf("%s]\n}\n", ui->n_failed ? "\n  " : "");
