@@ -17,6 +17,7 @@
 
 #include <composefs/store.h>
 
+#include "hashset.h"
 #include "util.h"
 
 #define OBJ_MODE 0644
@@ -46,8 +47,7 @@ struct cfs_objstore {
 	pthread_mutex_t lock; /* protects everything below */
 	struct staged *staged;
 	size_t n_staged, cap_staged;
-	uint32_t *set; /* open addressing: index + 1 into staged[], 0 = empty */
-	size_t set_cap;
+	struct cfs_hashset set; /* uint32_t: index into staged[], by digest */
 	uint8_t dir_known[32]; /* bitmap over the first digest byte: XX exists */
 	uint8_t dir_touched[32]; /* XX got new names since the last directory sync */
 	bool root_touched;
@@ -103,6 +103,8 @@ static int mkdir_parents(int atdirfd, const char *path, bool *created)
 	return 0;
 }
 
+static bool staged_eq(const void *elem, const void *key, void *arg);
+
 int cfs_objstore_open(int atdirfd, const char *path, unsigned flags, enum cfs_hash_alg alg,
 		      struct cfs_objstore **out)
 {
@@ -124,6 +126,8 @@ int cfs_objstore_open(int atdirfd, const char *path, unsigned flags, enum cfs_ha
 	if (fd < 0)
 		return -errno;
 	s = calloc(1, sizeof(*s));
+	if (s != NULL)
+		cfs_hashset_init(&s->set, sizeof(uint32_t), staged_eq, s);
 	if (s == NULL) {
 		close(fd);
 		return -ENOMEM;
@@ -159,7 +163,7 @@ void cfs_objstore_free(struct cfs_objstore *s)
 	if (s->writer_fd >= 0)
 		close(s->writer_fd);
 	free(s->staged);
-	free(s->set);
+	cfs_hashset_free(&s->set);
 	pthread_mutex_destroy(&s->lock);
 	close(s->dirfd);
 	free(s);
@@ -213,52 +217,35 @@ int cfs_objstore_object_path(const struct cfs_objstore *s, const uint8_t *digest
 
 /* ---- the set of staged digests (caller holds the lock) ------------------- */
 
-static size_t set_slot(const struct cfs_objstore *s, const uint8_t *digest)
+static bool staged_eq(const void *elem, const void *key, void *arg)
 {
-	uint64_t h;
+	const struct cfs_objstore *s = arg;
 
-	memcpy(&h, digest, sizeof(h)); /* digests are uniformly distributed */
-	return (size_t)h & (s->set_cap - 1);
+	return memcmp(s->staged[*(const uint32_t *)elem].digest, key, s->dsize) == 0;
+}
+
+static uint64_t digest_hash(const struct cfs_objstore *s, const uint8_t *digest)
+{
+	return cfs_hash64(digest, s->dsize, 0);
 }
 
 static struct staged *set_find(const struct cfs_objstore *s, const uint8_t *digest)
 {
-	if (s->set_cap == 0)
-		return NULL;
-	for (size_t i = set_slot(s, digest);; i = (i + 1) & (s->set_cap - 1)) {
-		uint32_t v = s->set[i];
+	const uint32_t *i = cfs_hashset_find(&s->set, digest_hash(s, digest), digest);
 
-		if (v == 0)
-			return NULL;
-		if (memcmp(s->staged[v - 1].digest, digest, s->dsize) == 0)
-			return &s->staged[v - 1];
-	}
+	return i != NULL ? &s->staged[*i] : NULL;
 }
 
-static void set_insert_index(struct cfs_objstore *s, size_t idx)
+/* Index staged[@idx] (not in the set yet). 0 or -ENOMEM. */
+static int set_insert_index(struct cfs_objstore *s, size_t idx)
 {
-	size_t i = set_slot(s, s->staged[idx].digest);
+	uint32_t *slot;
+	int r = cfs_hashset_insert(&s->set, digest_hash(s, s->staged[idx].digest), s->staged[idx].digest,
+				   (void **)&slot);
 
-	while (s->set[i] != 0)
-		i = (i + 1) & (s->set_cap - 1);
-	s->set[i] = (uint32_t)(idx + 1);
-}
-
-static int set_rebuild(struct cfs_objstore *s, size_t min_cap)
-{
-	size_t cap = 64;
-	uint32_t *set;
-
-	while (cap < 2 * min_cap)
-		cap *= 2;
-	set = calloc(cap, sizeof(*set));
-	if (set == NULL)
-		return -ENOMEM;
-	free(s->set);
-	s->set = set;
-	s->set_cap = cap;
-	for (size_t i = 0; i < s->n_staged; i++)
-		set_insert_index(s, i);
+	if (r < 0)
+		return r;
+	*slot = (uint32_t)idx;
 	return 0;
 }
 
@@ -278,16 +265,14 @@ static int staged_add(struct cfs_objstore *s, const char *tmpname, const uint8_t
 		s->staged = e;
 		s->cap_staged = cap;
 	}
-	if (2 * (s->n_staged + 1) > s->set_cap) {
-		r = set_rebuild(s, s->n_staged + 1);
-		if (r < 0)
-			return r;
-	}
+	r = cfs_hashset_reserve(&s->set, s->n_staged + 1);
+	if (r < 0)
+		return r;
 	e = &s->staged[s->n_staged];
 	memset(e, 0, sizeof(*e));
 	snprintf(e->tmpname, sizeof(e->tmpname), "%s", tmpname);
 	memcpy(e->digest, digest, s->dsize);
-	set_insert_index(s, s->n_staged);
+	(void)set_insert_index(s, s->n_staged); /* reserved above: cannot fail */
 	s->n_staged++;
 	return 0;
 }
@@ -811,10 +796,16 @@ int cfs_objstore_sync(struct cfs_objstore *s)
 	if (done > 0) {
 		memmove(s->staged, s->staged + done, (s->n_staged - done) * sizeof(*s->staged));
 		s->n_staged -= done;
-		if (s->set_cap > 0)
-			memset(s->set, 0, s->set_cap * sizeof(*s->set));
-		for (size_t i = 0; i < s->n_staged; i++)
-			set_insert_index(s, i);
+		/* the indices moved: index the rest again (room for them was reserved before) */
+		int ri;
+
+		cfs_hashset_free(&s->set);
+		cfs_hashset_init(&s->set, sizeof(uint32_t), staged_eq, s);
+		ri = cfs_hashset_reserve(&s->set, s->n_staged);
+		for (size_t i = 0; ri == 0 && i < s->n_staged; i++)
+			ri = set_insert_index(s, i);
+		if (r == 0)
+			r = ri;
 	}
 	{
 		int r2 = sync_dirs(s);
