@@ -27,7 +27,9 @@ HAVE_FSCK=1
 command -v fsck.erofs >/dev/null || { HAVE_FSCK=0; echo "note: fsck.erofs not installed; that check is skipped"; }
 
 T=$(mktemp -d /tmp/cfs-roundtrip.XXXXXX)
-[ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$T"' EXIT
+# shellcheck source=user-lib.sh
+. "$(dirname "$0")/user-lib.sh"
+[ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$T" "$USER_BIN"' EXIT
 
 # Canonical form of a dump for comparison: directory sizes (layout-specific) become "-";
 # every name of a hard-linked inode carries the inode's full line plus "grp=" and the
@@ -158,7 +160,7 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
 	chmod 777 "$T/bad" "$T"
 	rc=0
 	for i in 1 2 3 4 5 6 7 8; do head -c 5000 /dev/urandom > "$T/bad/g$i"; done
-	setpriv --reuid=65534 --regid=65534 --clear-groups "$MK" --digest-store="$T/bad.store" \
+	setpriv --reuid=65534 --regid=65534 --clear-groups env LD_LIBRARY_PATH="$USER_BIN" "$(user_prog "$MK")" --digest-store="$T/bad.store" \
 		"$T/bad" "$T/bad.img" 2> "$T/bad.err" || rc=$?
 	[ "$rc" = 1 ] || fail "unreadable file: exit code $rc, expected 1"
 	grep -q "bad/f: open: " "$T/bad.err" || { cat "$T/bad.err"; fail "error does not name the file"; }

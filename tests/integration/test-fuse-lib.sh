@@ -38,7 +38,7 @@ cleanup() {
 	for i in "${FUSE_PID[@]}"; do
 		kill "$i" 2>/dev/null || true
 	done
-	rm -rf "$W"
+	rm -rf "$W" "${USER_BIN:-}"
 }
 trap cleanup EXIT
 # a timeout's SIGTERM runs the cleanup too

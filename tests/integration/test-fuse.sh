@@ -193,6 +193,8 @@ if [ "$mode" != 666 ]; then
 	FUSE_DEV_MODE=$mode
 	chmod 666 /dev/fuse
 fi
+# shellcheck source=user-lib.sh
+. "$(dirname "$0")/user-lib.sh"
 asuser() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 U=$W/user
 mkdir -p "$U/m"
@@ -200,7 +202,8 @@ chmod 755 "$W"
 cp "$W/img.cfs" "$U/"
 cp -a "$W/objs" "$U/objs"
 chown -R 65534:65534 "$U"
-asuser "$FUSE" -o "source=$U/img.cfs,basedir=$U/objs" "$U/m" || fail "unprivileged mount"
+asuser env LD_LIBRARY_PATH="$USER_BIN" "$(user_prog "$FUSE")" -o "source=$U/img.cfs,basedir=$U/objs" "$U/m" ||
+	fail "unprivileged mount"
 MOUNTS+=("$U/m")
 asuser cmp "$U/m/large2" "$W/src/large2" || fail "unprivileged read"
 [ "$(asuser getfattr --only-values -n user.plain "$U/m/small")" = value ] || fail "unprivileged: user.* xattr"

@@ -15,7 +15,9 @@ else
 fi
 
 T=$(mktemp -d /tmp/cfs-mkcomposefs.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+# shellcheck source=user-lib.sh
+. "$(dirname "$0")/user-lib.sh"
+trap 'rm -rf "$T" "$USER_BIN"' EXIT
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 cat_dump() { case $1 in *.gz) gzip -dc "$1" ;; *) cat "$1" ;; esac; }
@@ -83,7 +85,7 @@ ln -s sp-target.cfs "$T/link.cfs"
 [ -L "$T/link.cfs" ] && cmp -s "$T/sp-target.cfs" "$T/sp.cfs" || fail "symlinked IMAGE not written through"
 # an inherited descriptor, as a sandboxing parent would pass it to an unprivileged child
 if setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
-	setpriv --reuid=65534 --regid=65534 --clear-groups -- "$MK" --min-version="$v" --max-version="$v" \
+	setpriv --reuid=65534 --regid=65534 --clear-groups -- env LD_LIBRARY_PATH="$USER_BIN" "$(user_prog "$MK")" --min-version="$v" --max-version="$v" \
 		--from-file - /proc/self/fd/3 < "$T/special.dump" 3> "$T/fd3.cfs"
 	cmp -s "$T/fd3.cfs" "$T/sp.cfs" || fail "image written to /proc/self/fd/3 differs"
 fi

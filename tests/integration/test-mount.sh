@@ -31,8 +31,11 @@ expect_fail 1 "mount point $W/nomnt: No such file or directory" \
 	"$MOUNT" -o basedir="$W/store" "$W/img.cfs" "$W/nomnt"
 if command -v setpriv >/dev/null; then
 	chmod 755 "$W"
+	# shellcheck source=user-lib.sh
+	. "$(dirname "$0")/user-lib.sh"
+	cleanup_hooks+=('rm -rf "$USER_BIN"')
 	expect_fail 1 "permission denied" setpriv --reuid=65534 --regid=65534 --clear-groups \
-		"$MOUNT" -o basedir="$W/store" "$W/img.cfs" "$W/m"
+		env LD_LIBRARY_PATH="$USER_BIN" "$(user_prog "$MOUNT")" -o basedir="$W/store" "$W/img.cfs" "$W/m"
 fi
 mountpoint -q "$W/m" && fail "a failed mount left something mounted"
 ok "missing basedir, missing mount point, unprivileged caller: exit 1, nothing mounted"
