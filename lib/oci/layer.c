@@ -307,8 +307,14 @@ static int place(struct layer *l, struct cfs_node *dir, const char *name, struct
 	}
 	if (de->node == node)
 		return 0;
-	cfs_node_unref(de->node);
-	de->node = cfs_node_ref(node);
+	{
+		/* reference the new node first: it may live only inside the entry it replaces
+		 * (a hard link to a file under a directory of the same name) */
+		struct cfs_node *old = de->node;
+
+		de->node = cfs_node_ref(node);
+		cfs_node_unref(old);
+	}
 	de->hardlink = false;
 	if (S_ISDIR(cfs_node_get_mode(node)))
 		node->parent = dir;
