@@ -23,7 +23,8 @@ extern "C" {
 /** Set every modification time to 0 (the Unix epoch). */
 #define CFS_BUILD_USE_EPOCH (1u << 3)
 /**
- * Compute the sha256 fs-verity digest of every regular file that is not
+ * Compute the fs-verity digest (sha256 unless the options say otherwise) of
+ * every regular file that is not
  * inlined, record it, and make the file's payload its object path `XX/<hex>`
  * (what the reference mkcomposefs always does). Without it the payload is
  * the file's path relative to the source directory and no digest is set.
@@ -59,13 +60,18 @@ typedef void (*cfs_build_progress_fn)(void *user, const struct cfs_build_progres
  * @threads: worker threads reading file content; 0 = the number of CPUs this
  *           process may run on.
  * @store: if not NULL, every non-inlined regular file is also put into this
- *         object store (opened with CFS_HASH_SHA256; needs
- *         CFS_BUILD_COMPUTE_DIGEST). Each file is read once for both. If the
- *         store is in batch mode the caller calls cfs_objstore_sync() later.
+ *         object store (needs CFS_BUILD_COMPUTE_DIGEST; the digests are
+ *         those of the store's algorithm). Each file is read once for both.
+ *         If the store is in batch mode the caller calls cfs_objstore_sync()
+ *         later.
  * @inline_max: largest file size stored inline in the image (0 < size <=
  *         inline_max); at most CFS_INLINE_MAX. cfs_build_opts_init() sets
  *         CFS_BUILD_INLINE_DEFAULT.
  * @progress, @progress_user: optional progress callback.
+ * @hash_alg: fs-verity algorithm of the digests (enum cfs_hash_alg): 0 means
+ *         the store's algorithm, or sha256 without a store. With a store it
+ *         must be 0 or the store's algorithm. Names are `XX/<62 hex>` for
+ *         sha256 and `XX/<126 hex>` for sha512.
  */
 struct cfs_build_opts {
 	uint32_t flags;
@@ -74,7 +80,8 @@ struct cfs_build_opts {
 	uint32_t inline_max;
 	cfs_build_progress_fn progress;
 	void *progress_user;
-	uint32_t reserved[8];
+	uint32_t hash_alg;
+	uint32_t reserved[7];
 };
 
 /** cfs_build_opts_init() - defaults: no flags, automatic threads, no store, inline 64. */

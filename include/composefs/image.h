@@ -239,6 +239,18 @@ int cfs_image_read_inline(struct cfs_image *img, uint64_t nid, void *buf, size_t
  */
 int cfs_image_get_backing(struct cfs_image *img, uint64_t nid, char **redirect_out, uint8_t digest_out[32], bool *has_digest);
 
+/**
+ * cfs_image_get_backing_digest() - like cfs_image_get_backing(), for digests
+ * of any algorithm: *@alg_out is the algorithm of the metacopy digest
+ * (CFS_HASH_SHA256 for a 36-byte struct ovl_metacopy, CFS_HASH_SHA512 for a
+ * 68-byte one) or 0 when there is none, and @digest_out (CFS_VERITY_MAX_DIGEST
+ * bytes of room) receives cfs_verity_digest_size() bytes of it. (The older
+ * cfs_image_get_backing() reports only sha256 digests.) Any output may be
+ * NULL. Returns 0, -EINVAL if not a regular file, -EUCLEAN, -ENOMEM.
+ */
+int cfs_image_get_backing_digest(struct cfs_image *img, uint64_t nid, char **redirect_out, enum cfs_hash_alg *alg_out,
+				 uint8_t *digest_out);
+
 
 /**
  * cfs_image_redirect_followed() - whether a kernel overlay mount of @img

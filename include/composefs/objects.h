@@ -51,14 +51,15 @@ typedef void (*cfs_objects_report_fn)(void *user, const char *path, const char *
  * is in no basedir. It must store the object, verified against @digest (NULL
  * when the image records none: then it should refuse), where the first
  * basedir finds it, and return 0; or a negative errno (-ENOENT: nobody has
- * it). Concurrent opens of one missing path wait for a single call.
+ * it). @digest is of the algorithm the open gave (the set's for
+ * cfs_objects_open()); the callback knows which from @path's length. Concurrent opens of one missing path wait for a single call.
  */
 typedef int (*cfs_objects_fetch_fn)(void *user, const char *path, const uint8_t *digest);
 
 /** Options of cfs_objects_new(); set with cfs_objects_opts_init() first. */
 struct cfs_objects_opts {
 	uint32_t flags;               /* none defined yet: must be 0 */
-	enum cfs_hash_alg alg;        /* digest algorithm of the objects (sha256) */
+	enum cfs_hash_alg alg;        /* digest algorithm of cfs_objects_open() (sha256) */
 	size_t tree_mem;              /* bytes of unused trees kept in memory */
 	int cache_dirfd;              /* directory for persistent trees, or -1 (not owned) */
 	cfs_objects_report_fn report; /* may be NULL */
@@ -102,6 +103,15 @@ void cfs_objects_free(struct cfs_objects *c);
  */
 int cfs_objects_open(struct cfs_objects *c, const char *path, const uint8_t *digest, uint64_t size,
 		     struct cfs_object **out);
+
+/**
+ * cfs_objects_open_alg() - cfs_objects_open() with a digest of algorithm
+ * @alg instead of the set's (one set serves images of either algorithm:
+ * trees are kept per algorithm and digest). Errors as cfs_objects_open(),
+ * and -EINVAL for an unknown @alg with a @digest.
+ */
+int cfs_objects_open_alg(struct cfs_objects *c, const char *path, enum cfs_hash_alg alg, const uint8_t *digest,
+			 uint64_t size, struct cfs_object **out);
 
 /**
  * cfs_objects_open_digest() - open the object named by @digest itself

@@ -8,12 +8,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <composefs/verity.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /** Size in bytes of a sha256 fs-verity digest as recorded in images. */
 #define CFS_DIGEST_SIZE 32
+/** Size in bytes of the largest digest a node can carry (sha512). */
+#define CFS_DIGEST_MAX_SIZE CFS_VERITY_MAX_DIGEST
 /** Longest file name (bytes, without NUL). */
 #define CFS_NAME_MAX 255
 /** Longest inline file content a composefs image stores in the inode. */
@@ -100,10 +104,32 @@ int cfs_node_set_content(struct cfs_node *node, const uint8_t *data, size_t len)
 /** cfs_node_get_content() - inline content (NULL if none); length in *@len. */
 const uint8_t *cfs_node_get_content(const struct cfs_node *node, size_t *len);
 
-/** cfs_node_set_digest() - set (or with NULL clear) the sha256 fs-verity digest. */
+/**
+ * cfs_node_set_digest() - set (or with NULL clear) the fs-verity digest of the
+ * file's backing object, as a sha256 digest (32 bytes).
+ */
 void cfs_node_set_digest(struct cfs_node *node, const uint8_t digest[CFS_DIGEST_SIZE]);
-/** cfs_node_get_digest() - the digest, or NULL when none is set. */
+
+/**
+ * cfs_node_set_digest_alg() - set the fs-verity digest with its algorithm:
+ * cfs_verity_digest_size(@alg) bytes of @digest (32 for sha256, 64 for
+ * sha512). The writer records it in the overlay metacopy xattr with that
+ * algorithm. @digest NULL clears (any @alg). Returns 0, or -EINVAL for an
+ * unknown @alg (the node is then unchanged).
+ */
+int cfs_node_set_digest_alg(struct cfs_node *node, enum cfs_hash_alg alg, const uint8_t *digest);
+
+/**
+ * cfs_node_get_digest() - the digest, or NULL when none is set; its size is
+ * that of cfs_node_get_digest_alg().
+ */
 const uint8_t *cfs_node_get_digest(const struct cfs_node *node);
+
+/**
+ * cfs_node_get_digest_alg() - the algorithm of the node's digest
+ * (CFS_HASH_SHA256 or CFS_HASH_SHA512), or 0 when none is set.
+ */
+enum cfs_hash_alg cfs_node_get_digest_alg(const struct cfs_node *node);
 
 /**
  * cfs_node_set_xattr() - add or replace an extended attribute.

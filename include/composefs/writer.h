@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <composefs/tree.h>
+#include <composefs/verity.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,6 +40,10 @@ typedef int (*cfs_write_fn)(void *user, const void *buf, size_t len);
  *               needs it (a whiteout device in the tree needs version 1);
  *               a value below @min_version is treated as @min_version.
  * @flags:       none defined yet; must be 0.
+ * @hash_alg:    fs-verity algorithm of the image digest cfs_write_image()
+ *               returns (enum cfs_hash_alg; 0 means CFS_HASH_SHA256). The
+ *               bytes of the image do not depend on it: each file's digest
+ *               is recorded with its own algorithm (cfs_node_set_digest_alg()).
  * @reserved:    must be zero.
  *
  * Initialise with cfs_write_opts_init() so that fields added later get
@@ -48,12 +53,13 @@ struct cfs_write_opts {
 	uint32_t min_version;
 	uint32_t max_version;
 	uint32_t flags;
-	uint32_t reserved[13];
+	uint32_t hash_alg;
+	uint32_t reserved[12];
 };
 
 /**
  * cfs_write_opts_init() - fill @o with the defaults of the reference
- * mkcomposefs (min_version 0, max_version 1, no flags).
+ * mkcomposefs (min_version 0, max_version 1, no flags, sha256 image digest).
  */
 void cfs_write_opts_init(struct cfs_write_opts *o);
 
@@ -63,8 +69,9 @@ void cfs_write_opts_init(struct cfs_write_opts *o);
  * @o:          options, or NULL for the defaults.
  * @fn:         byte sink, called in order with consecutive chunks.
  * @user:       passed to @fn.
- * @digest_out: if not NULL, receives the 32-byte sha256 fs-verity digest of
- *              the whole image, computed while writing.
+ * @digest_out: if not NULL, receives the fs-verity digest of the whole image
+ *              (with @o's hash_alg: 32 bytes for sha256, 64 for sha512),
+ *              computed while writing.
  * @errbuf:     if not NULL, receives a one-line message on failure.
  * @errlen:     size of @errbuf.
  *

@@ -33,6 +33,8 @@ struct xattr_bufs {
 struct build_ctx {
 	const struct cfs_build_opts *o;
 	uint32_t flags;
+	enum cfs_hash_alg alg; /* of the digests */
+	size_t dsize;
 	int rootfd;
 	const char *srcpath; /* for messages */
 	bool use_proc;       /* xattrs through /proc/self/fd/N/name */

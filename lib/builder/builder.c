@@ -184,14 +184,14 @@ static int store_small(struct worker *w, int fd, size_t size, const uint8_t *dig
 	return cfs_objstore_stage_commit(st, digest);
 }
 
-static int set_digest_payload(struct cfs_node *node, const uint8_t *digest)
+static int set_digest_payload(struct build_ctx *ctx, struct cfs_node *node, const uint8_t *digest)
 {
-	char path[2 * CFS_DIGEST_SIZE + 2];
-	int r = cfs_objstore_digest_path(digest, CFS_DIGEST_SIZE, path, sizeof(path));
+	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
+	int r = cfs_objstore_digest_path(digest, ctx->dsize, path, sizeof(path));
 
 	if (r < 0)
 		return r;
-	cfs_node_set_digest(node, digest);
+	cfs_node_set_digest_alg(node, ctx->alg, digest);
 	return cfs_node_set_payload(node, path);
 }
 
@@ -240,7 +240,7 @@ static int process_digest(struct worker *w, int fd, struct cfs_node *node, const
 			return r;
 		}
 	}
-	r = set_digest_payload(node, digest);
+	r = set_digest_payload(ctx, node, digest);
 	if (r < 0)
 		*what = "payload";
 	return r;
@@ -324,7 +324,7 @@ static int worker_init(void *state, void *user)
 	w->buf = malloc(WORK_BUF_SIZE);
 	if (w->buf == NULL || cfs_build_xattr_bufs_init(&w->xb) < 0)
 		return -ENOMEM;
-	return cfs_verity_ctx_new(CFS_HASH_SHA256, &w->vctx);
+	return cfs_verity_ctx_new(w->ctx->alg, &w->vctx);
 }
 
 static void worker_fini(void *state, void *user)
@@ -345,8 +345,10 @@ static int check_opts(const struct cfs_build_opts *o)
 		return -EINVAL;
 	if (o->inline_max > CFS_INLINE_MAX)
 		return -EINVAL;
+	if (o->hash_alg != 0 && cfs_verity_digest_size((enum cfs_hash_alg)o->hash_alg) == 0)
+		return -EINVAL;
 	if (o->store != NULL && (!(o->flags & CFS_BUILD_COMPUTE_DIGEST) ||
-				 cfs_objstore_get_alg(o->store) != CFS_HASH_SHA256))
+				 (o->hash_alg != 0 && cfs_objstore_get_alg(o->store) != (enum cfs_hash_alg)o->hash_alg)))
 		return -EINVAL;
 	return 0;
 }
@@ -369,6 +371,10 @@ static int ctx_init(struct build_ctx *ctx, int atdirfd, const char *path,
 	ctx->rootfd = -1;
 	ctx->o = o;
 	ctx->flags = o->flags;
+	ctx->alg = o->hash_alg != 0	 ? (enum cfs_hash_alg)o->hash_alg
+		   : o->store != NULL ? cfs_objstore_get_alg(o->store)
+				      : CFS_HASH_SHA256;
+	ctx->dsize = cfs_verity_digest_size(ctx->alg);
 	ctx->srcpath = path;
 	pthread_mutex_init(&ctx->lock, NULL);
 	ctx->use_proc = access("/proc/self/fd", X_OK) == 0;

@@ -477,9 +477,11 @@ static int parse_attrs(struct parser *p, const struct field *f, size_t rest_len,
 		free(a->digest);
 		a->digest = NULL;
 	}
-	if (a->digest && a->digest_len != 2 * CFS_DIGEST_SIZE)
-		return fail(p, p->line, -EINVAL, "DIGEST \"%s\": expected %d hex digits or \"-\"",
-			    show(a->digest, a->digest_len).s, 2 * CFS_DIGEST_SIZE);
+	/* 64 hex digits: a sha256 fs-verity digest (all the reference knows); 128: sha512 */
+	if (a->digest && a->digest_len != 2 * CFS_DIGEST_SIZE && a->digest_len != 2 * CFS_DIGEST_MAX_SIZE)
+		return fail(p, p->line, -EINVAL,
+			    "DIGEST \"%s\": expected %d (sha256) or %d (sha512) hex digits or \"-\"",
+			    show(a->digest, a->digest_len).s, 2 * CFS_DIGEST_SIZE, 2 * CFS_DIGEST_MAX_SIZE);
 	return 0;
 }
 
@@ -488,9 +490,9 @@ static int apply_attrs(struct parser *p, struct cfs_node *node, struct attrs *a)
 {
 	uint32_t type = node->mode & S_IFMT;
 	bool strict = p->flags & CFS_DUMP_STRICT;
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 
-	if (a->digest && cfs_hex_decode(a->digest, a->digest_len, digest, sizeof(digest)) < 0)
+	if (a->digest && cfs_hex_decode(a->digest, a->digest_len, digest, a->digest_len / 2) < 0)
 		return fail(p, p->line, -EINVAL, "DIGEST \"%s\": not hexadecimal",
 			    show(a->digest, a->digest_len).s);
 	node->nlink = (uint32_t)a->nlink;
@@ -534,7 +536,8 @@ static int apply_attrs(struct parser *p, struct cfs_node *node, struct attrs *a)
 			    "\".\" or \"..\" component)",
 			    show(node->payload, strlen(node->payload)).s);
 	if (a->digest)
-		cfs_node_set_digest(node, digest);
+		cfs_node_set_digest_alg(node, a->digest_len == 2 * CFS_DIGEST_SIZE ? CFS_HASH_SHA256 : CFS_HASH_SHA512,
+					digest);
 	return 0;
 }
 

@@ -62,7 +62,7 @@ static void put_optional(FILE *out, const char *s, size_t len)
 static void print_line(FILE *out, const struct cfs_node *node, const char *path, size_t len,
 		       const char *link_target)
 {
-	char digest[2 * CFS_DIGEST_SIZE + 1];
+	char digest[2 * CFS_DIGEST_MAX_SIZE + 1];
 
 	if (len == 0)
 		putc_unlocked('/', out);
@@ -79,7 +79,7 @@ static void print_line(FILE *out, const struct cfs_node *node, const char *path,
 	put_optional(out, (const char *)node->content, node->content ? node->content_len : 0);
 	putc_unlocked(' ', out);
 	if (node->has_digest) {
-		cfs_hex_encode(node->digest, CFS_DIGEST_SIZE, digest);
+		cfs_hex_encode(node->digest, node->digest_size, digest);
 		fputs(digest, out);
 	} else {
 		putc_unlocked('-', out);

@@ -26,6 +26,7 @@
 
 /* One Merkle tree, shared by every open file backed by the same object. */
 struct cfs_tree_entry {
+	enum cfs_hash_alg alg;
 	uint8_t digest[DIGEST_LEN];
 	struct cfs_verity_tree *tree; /* NULL while being built */
 	size_t mem;
@@ -212,21 +213,30 @@ static void report(struct cfs_objects *c, const char *path, const char *why, int
 
 /* ---- tree table (locked helpers) ---- */
 
+/* Trees are keyed by algorithm and digest: one set serves images of either. */
+struct tree_key {
+	enum cfs_hash_alg alg;
+	const uint8_t *digest;
+};
+
 static bool entry_eq(const void *elem, const void *key, void *arg)
 {
-	const struct cfs_objects *c = arg;
+	const struct cfs_tree_entry *e = *(struct cfs_tree_entry *const *)elem;
+	const struct tree_key *k = key;
 
-	return memcmp((*(struct cfs_tree_entry *const *)elem)->digest, key, c->dsize) == 0;
+	(void)arg;
+	return e->alg == k->alg && memcmp(e->digest, k->digest, cfs_verity_digest_size(k->alg)) == 0;
 }
 
-static uint64_t digest_hash(const struct cfs_objects *c, const uint8_t *digest)
+static uint64_t key_hash(const struct tree_key *k)
 {
-	return cfs_hash64(digest, c->dsize, 0);
+	return cfs_hash64(k->digest, cfs_verity_digest_size(k->alg), (uint64_t)k->alg);
 }
 
-static struct cfs_tree_entry *table_find(struct cfs_objects *c, const uint8_t *digest)
+static struct cfs_tree_entry *table_find(struct cfs_objects *c, enum cfs_hash_alg alg, const uint8_t *digest)
 {
-	struct cfs_tree_entry **e = cfs_hashset_find(&c->trees, digest_hash(c, digest), digest);
+	struct tree_key k = { alg, digest };
+	struct cfs_tree_entry **e = cfs_hashset_find(&c->trees, key_hash(&k), &k);
 
 	return e != NULL ? *e : NULL;
 }
@@ -234,8 +244,9 @@ static struct cfs_tree_entry *table_find(struct cfs_objects *c, const uint8_t *d
 /* 0 or -ENOMEM; the entry must not be there yet. */
 static int table_insert(struct cfs_objects *c, struct cfs_tree_entry *e)
 {
+	struct tree_key k = { e->alg, e->digest };
 	struct cfs_tree_entry **slot;
-	int r = cfs_hashset_insert(&c->trees, digest_hash(c, e->digest), e->digest, (void **)&slot);
+	int r = cfs_hashset_insert(&c->trees, key_hash(&k), &k, (void **)&slot);
 
 	if (r < 0)
 		return r;
@@ -245,7 +256,9 @@ static int table_insert(struct cfs_objects *c, struct cfs_tree_entry *e)
 
 static void table_remove(struct cfs_objects *c, struct cfs_tree_entry *e)
 {
-	cfs_hashset_remove(&c->trees, digest_hash(c, e->digest), e->digest, NULL);
+	struct tree_key k = { e->alg, e->digest };
+
+	cfs_hashset_remove(&c->trees, key_hash(&k), &k, NULL);
 }
 
 static void lru_unlink(struct cfs_tree_entry *e)
@@ -296,28 +309,30 @@ static int find_object(struct cfs_objects *c, const char *path)
 	return -ENOENT;
 }
 
-static void tree_cache_name(const struct cfs_objects *c, const uint8_t *digest, char *name)
+/* 64 hex digits for a sha256 tree, 128 for sha512: the names never collide. */
+static void tree_cache_name(enum cfs_hash_alg alg, const uint8_t *digest, char *name)
 {
-	cfs_hex_encode(digest, c->dsize, name);
+	cfs_hex_encode(digest, cfs_verity_digest_size(alg), name);
 }
 
 /* Load a persisted tree (re-checked against @digest by the loader). */
-static int tree_load(struct cfs_objects *c, const uint8_t *digest, struct cfs_verity_tree **out)
+static int tree_load(struct cfs_objects *c, enum cfs_hash_alg alg, const uint8_t *digest,
+		     struct cfs_verity_tree **out)
 {
 	char name[2 * DIGEST_LEN + 1];
 	_cleanup_close_ int fd = -1;
 
 	if (c->cache_dirfd < 0)
 		return -ENOENT;
-	tree_cache_name(c, digest, name);
+	tree_cache_name(alg, digest, name);
 	fd = cfs_open_regular_beneath(c->cache_dirfd, name, true);
 	if (fd < 0)
 		return fd;
-	return cfs_verity_tree_load(fd, c->alg, digest, out);
+	return cfs_verity_tree_load(fd, alg, digest, out);
 }
 
 /* Best effort: a failure only costs a rebuild next time. */
-static bool tree_save(struct cfs_objects *c, const uint8_t *digest,
+static bool tree_save(struct cfs_objects *c, enum cfs_hash_alg alg, const uint8_t *digest,
 		      const struct cfs_verity_tree *t)
 {
 	char name[2 * DIGEST_LEN + 1];
@@ -325,7 +340,7 @@ static bool tree_save(struct cfs_objects *c, const uint8_t *digest,
 
 	if (c->cache_dirfd < 0 || cfs_verity_tree_file_size(t) < PERSIST_MIN_SIZE)
 		return false;
-	tree_cache_name(c, digest, name);
+	tree_cache_name(alg, digest, name);
 	if (cfs_atomic_file_open(c->cache_dirfd, name, 0644, &af) < 0)
 		return false;
 	if (cfs_verity_tree_save(t, af.fd) < 0) {
@@ -339,8 +354,8 @@ static bool tree_save(struct cfs_objects *c, const uint8_t *digest,
  * Get a referenced, ready tree entry for @digest, building it from @fd when
  * nobody has it. Only one thread builds a given tree; the others wait.
  */
-static int tree_get(struct cfs_objects *c, const char *path, int fd, const uint8_t *digest,
-		    struct cfs_tree_entry **out)
+static int tree_get(struct cfs_objects *c, const char *path, int fd, enum cfs_hash_alg alg,
+		    const uint8_t *digest, struct cfs_tree_entry **out)
 {
 	struct cfs_tree_entry *e;
 	struct cfs_verity_tree *t = NULL;
@@ -349,7 +364,7 @@ static int tree_get(struct cfs_objects *c, const char *path, int fd, const uint8
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		e = table_find(c, digest);
+		e = table_find(c, alg, digest);
 		if (!e)
 			break;
 		if (e->ready) {
@@ -368,7 +383,8 @@ static int tree_get(struct cfs_objects *c, const char *path, int fd, const uint8
 		pthread_mutex_unlock(&c->lock);
 		return -ENOMEM;
 	}
-	memcpy(e->digest, digest, c->dsize);
+	e->alg = alg;
+	memcpy(e->digest, digest, cfs_verity_digest_size(alg));
 	e->refs = 1;
 	if (table_insert(c, e) < 0) {
 		pthread_mutex_unlock(&c->lock);
@@ -377,16 +393,16 @@ static int tree_get(struct cfs_objects *c, const char *path, int fd, const uint8
 	}
 	pthread_mutex_unlock(&c->lock);
 
-	r = tree_load(c, digest, &t);
+	r = tree_load(c, alg, digest, &t);
 	if (r == 0) {
 		loaded = true;
 	} else {
 		/* Start reading the whole object now so the disk runs ahead of the hashing. */
 		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 		posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-		r = cfs_verity_tree_build(fd, c->alg, digest, &t);
+		r = cfs_verity_tree_build(fd, alg, digest, &t);
 		if (r == 0)
-			saved = tree_save(c, digest, t);
+			saved = tree_save(c, alg, digest, t);
 	}
 
 	pthread_mutex_lock(&c->lock);
@@ -478,12 +494,20 @@ done:
 int cfs_objects_open(struct cfs_objects *c, const char *path, const uint8_t *digest, uint64_t size,
 		     struct cfs_object **out)
 {
+	return cfs_objects_open_alg(c, path, c->alg, digest, size, out);
+}
+
+int cfs_objects_open_alg(struct cfs_objects *c, const char *path, enum cfs_hash_alg alg, const uint8_t *digest,
+			 uint64_t size, struct cfs_object **out)
+{
 	_cleanup_free_ struct cfs_object *o = NULL;
 	struct stat st;
 	size_t len;
 	int r;
 
 	*out = NULL;
+	if (digest != NULL && cfs_verity_digest_size(alg) == 0)
+		return -EINVAL;
 	while (*path == '/')
 		path++;
 	len = strlen(path);
@@ -524,7 +548,7 @@ int cfs_objects_open(struct cfs_objects *c, const char *path, const uint8_t *dig
 	}
 	posix_fadvise(o->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	if (digest) {
-		r = tree_get(c, o->path, o->fd, digest, &o->entry);
+		r = tree_get(c, o->path, o->fd, alg, digest, &o->entry);
 		if (r < 0) {
 			close(o->fd);
 			return r;

@@ -137,7 +137,7 @@ static int fill_node(struct load_ctx *c, const struct cfs_inode *ino, struct cfs
 		if (v.redirect != NULL)
 			r = cfs_node_set_payload(node, v.redirect);
 		if (v.has_digest)
-			cfs_node_set_digest(node, v.digest);
+			cfs_node_set_digest_alg(node, v.digest_alg, v.digest);
 	}
 out:
 	free(v.redirect);

@@ -81,7 +81,8 @@ struct cfs_xattr_visit {
 	/* outputs */
 	char *redirect;        /* malloc'd when want_backing */
 	bool has_digest;
-	uint8_t digest[CFS_DIGEST_SIZE];
+	enum cfs_hash_alg digest_alg; /* when has_digest */
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	bool escaped_whiteout; /* regular file to present as 0/0 chardev */
 };
 

@@ -99,9 +99,12 @@ static int visit_entry(struct cfs_image *img, const struct cfs_inode *ino, struc
 				return -ENOMEM;
 		}
 	} else if (strcmp(name, OVL_PREFIX "metacopy") == 0) {
-		if (S_ISREG(ino->mode) && value_len == 4 + CFS_DIGEST_SIZE) {
+		/* struct ovl_metacopy: its length says which digest it carries (36:
+		 * sha256, 68: sha512), as it does for overlayfs */
+		if (S_ISREG(ino->mode) && (value_len == 4 + 32 || value_len == 4 + 64)) {
 			v->has_digest = true;
-			memcpy(v->digest, value + 4, CFS_DIGEST_SIZE);
+			v->digest_alg = value_len == 4 + 32 ? CFS_HASH_SHA256 : CFS_HASH_SHA512;
+			memcpy(v->digest, value + 4, value_len - 4u);
 		}
 	} else if (!v->mount_view && strcmp(name, OVL_ESCAPE_PREFIX "whiteout") == 0 && S_ISREG(ino->mode)) {
 		v->escaped_whiteout = true;
@@ -186,7 +189,8 @@ int cfs_inode_is_escaped_whiteout(struct cfs_image *img, const struct cfs_inode 
 	return 0;
 }
 
-int cfs_image_get_backing(struct cfs_image *img, uint64_t nid, char **redirect_out, uint8_t digest_out[32], bool *has_digest)
+int cfs_image_get_backing_digest(struct cfs_image *img, uint64_t nid, char **redirect_out, enum cfs_hash_alg *alg_out,
+				 uint8_t *digest_out)
 {
 	struct cfs_xattr_visit v = { .want_backing = redirect_out != NULL };
 	struct cfs_inode ino;
@@ -203,10 +207,26 @@ int cfs_image_get_backing(struct cfs_image *img, uint64_t nid, char **redirect_o
 	}
 	if (redirect_out != NULL)
 		*redirect_out = v.redirect;
-	if (has_digest != NULL)
-		*has_digest = v.has_digest;
+	if (alg_out != NULL)
+		*alg_out = v.has_digest ? v.digest_alg : 0;
 	if (digest_out != NULL && v.has_digest)
-		memcpy(digest_out, v.digest, CFS_DIGEST_SIZE);
+		memcpy(digest_out, v.digest, v.digest_alg == CFS_HASH_SHA512 ? 64 : 32);
+	return 0;
+}
+
+int cfs_image_get_backing(struct cfs_image *img, uint64_t nid, char **redirect_out, uint8_t digest_out[32], bool *has_digest)
+{
+	uint8_t d[CFS_VERITY_MAX_DIGEST];
+	enum cfs_hash_alg alg = 0;
+	int r = cfs_image_get_backing_digest(img, nid, redirect_out, &alg, d);
+
+	if (r < 0)
+		return r;
+	/* 32 bytes of room: a sha512 digest is left to cfs_image_get_backing_digest() */
+	if (has_digest != NULL)
+		*has_digest = alg == CFS_HASH_SHA256;
+	if (digest_out != NULL && alg == CFS_HASH_SHA256)
+		memcpy(digest_out, d, 32);
 	return 0;
 }
 

@@ -38,7 +38,9 @@ struct cfs_node {
 	size_t n_xattrs;
 
 	bool has_digest;
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest_alg;   /* enum cfs_hash_alg of @digest when has_digest */
+	uint8_t digest_size;  /* its size in bytes (32 or 64) */
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 
 	/* directories */
 	struct cfs_dirent *entries; /* sorted by strcmp() of name */

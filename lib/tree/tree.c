@@ -170,16 +170,39 @@ const uint8_t *cfs_node_get_content(const struct cfs_node *node, size_t *len)
 
 void cfs_node_set_digest(struct cfs_node *node, const uint8_t digest[CFS_DIGEST_SIZE])
 {
-	node->has_digest = digest != NULL;
-	if (digest)
-		memcpy(node->digest, digest, CFS_DIGEST_SIZE);
-	else
-		memset(node->digest, 0, CFS_DIGEST_SIZE);
+	cfs_node_set_digest_alg(node, CFS_HASH_SHA256, digest);
+}
+
+int cfs_node_set_digest_alg(struct cfs_node *node, enum cfs_hash_alg alg, const uint8_t *digest)
+{
+	/* sizes spelled out: the tree sits beside lib/verity, not above it */
+	size_t size = alg == CFS_HASH_SHA256 ? 32 : alg == CFS_HASH_SHA512 ? 64 : 0;
+
+	if (digest == NULL) {
+		node->has_digest = false;
+		node->digest_alg = 0;
+		node->digest_size = 0;
+		memset(node->digest, 0, sizeof(node->digest));
+		return 0;
+	}
+	if (size == 0)
+		return -EINVAL;
+	node->has_digest = true;
+	node->digest_alg = (uint8_t)alg;
+	node->digest_size = (uint8_t)size;
+	memcpy(node->digest, digest, size);
+	memset(node->digest + size, 0, sizeof(node->digest) - size);
+	return 0;
 }
 
 const uint8_t *cfs_node_get_digest(const struct cfs_node *node)
 {
 	return node->has_digest ? node->digest : NULL;
+}
+
+enum cfs_hash_alg cfs_node_get_digest_alg(const struct cfs_node *node)
+{
+	return node->has_digest ? (enum cfs_hash_alg)node->digest_alg : 0;
 }
 
 static struct cfs_xattr *find_xattr(const struct cfs_node *node, const char *name)

@@ -396,7 +396,7 @@ int cfs_w_emit(struct cfs_wctx *ctx, cfs_write_fn fn, void *user, uint8_t *diges
 	if (o.buf == NULL)
 		return -ENOMEM;
 	if (digest_out != NULL) {
-		r = cfs_verity_ctx_new(CFS_HASH_SHA256, &o.verity);
+		r = cfs_verity_ctx_new(ctx->hash_alg, &o.verity);
 		if (r < 0) {
 			free(o.buf);
 			return cfs_w_error(ctx, r, "cannot start the image digest");

@@ -100,6 +100,7 @@ struct cfs_warena_chunk;
 struct cfs_wctx {
 	uint32_t version;
 	uint32_t max_version;
+	enum cfs_hash_alg hash_alg; /* of the image digest */
 	char *errbuf;
 	size_t errlen;
 

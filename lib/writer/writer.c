@@ -24,6 +24,7 @@ void cfs_write_opts_init(struct cfs_write_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->min_version = CFS_FORMAT_VERSION_DEFAULT_MIN;
 	o->max_version = CFS_FORMAT_VERSION_DEFAULT_MAX;
+	o->hash_alg = CFS_HASH_SHA256;
 }
 
 int cfs_w_error(struct cfs_wctx *ctx, int err, const char *fmt, ...)
@@ -106,6 +107,9 @@ static int check_opts(struct cfs_wctx *ctx, const struct cfs_write_opts *o)
 		return cfs_w_error(ctx, -EINVAL, "unsupported format version %u",
 				   o->min_version > o->max_version ? o->min_version
 								   : o->max_version);
+	if (o->hash_alg != 0 && cfs_verity_digest_size((enum cfs_hash_alg)o->hash_alg) == 0)
+		return cfs_w_error(ctx, -EINVAL, "unknown image digest algorithm %u", o->hash_alg);
+	ctx->hash_alg = o->hash_alg != 0 ? (enum cfs_hash_alg)o->hash_alg : CFS_HASH_SHA256;
 	ctx->version = o->min_version;
 	ctx->max_version = o->max_version < o->min_version ? o->min_version : o->max_version;
 	return 0;

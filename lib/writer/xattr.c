@@ -10,7 +10,6 @@
 
 #define OVL "trusted.overlay."
 #define OVL_ESC "trusted.overlay.overlay."
-#define FSV_HASH_SHA256 1 /* FS_VERITY_HASH_ALG_SHA256 */
 
 /* ---- xxh32 (the kernel's EROFS name filter hash), written from the xxHash spec ---- */
 
@@ -177,15 +176,16 @@ static int generated_xattrs(struct cfs_wctx *ctx, size_t idx, struct gen_xattr *
 		size_t mclen = 0;
 
 		if (node->has_digest) {
-			mclen = 4 + CFS_DIGEST_SIZE;
+			/* struct ovl_metacopy: the length covers the digest of its algorithm */
+			mclen = 4 + (size_t)node->digest_size;
 			mc = cfs_w_alloc(ctx, mclen);
 			if (mc == NULL)
 				return -ENOMEM;
 			mc[0] = 0;		 /* version */
 			mc[1] = (uint8_t)mclen;	 /* length */
 			mc[2] = 0;		 /* flags */
-			mc[3] = FSV_HASH_SHA256; /* digest algorithm */
-			memcpy(mc + 4, node->digest, CFS_DIGEST_SIZE);
+			mc[3] = node->digest_alg; /* FS_VERITY_HASH_ALG_* */
+			memcpy(mc + 4, node->digest, node->digest_size);
 		}
 		g[k++] = (struct gen_xattr){OVL "metacopy", mc ? mc : empty, mclen};
 		if (w->payload != NULL && w->payload[0] != '\0') {

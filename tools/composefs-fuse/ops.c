@@ -354,18 +354,19 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	do_readdir(req, ino, size, off, true);
 }
 
-/* Length of the stored trusted.overlay.metacopy value, or -1 without one. */
 /* Find what backs a regular file and open it under the daemon's verity policy. */
 static int open_backing(struct cfuse *fs, struct cfuse_open_file *f)
 {
 	char *redirect = NULL;
-	uint8_t digest[CFS_DIGEST_SIZE];
-	bool has_digest = false;
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	enum cfs_hash_alg alg = 0;
+	bool has_digest;
 	int r;
 
 	if (f->size == 0)
 		return 0;
-	r = cfs_image_get_backing(fs->img, f->nid, &redirect, digest, &has_digest);
+	r = cfs_image_get_backing_digest(fs->img, f->nid, &redirect, &alg, digest);
+	has_digest = alg != 0;
 	if (r == -ENODATA || (r == 0 && !redirect))
 		return 0; /* data inline in the image, covered by the image digest */
 	if (r < 0)
@@ -391,9 +392,9 @@ static int open_backing(struct cfuse *fs, struct cfuse_open_file *f)
 		free(redirect);
 		return -EIO;
 	}
-	r = cfs_objects_open(fs->cache, redirect,
-			     fs->verity != CFUSE_VERITY_OFF && has_digest ? digest : NULL, f->size,
-			     &f->obj);
+	/* the digest's own algorithm (sha256 or sha512), as overlayfs checks it */
+	r = cfs_objects_open_alg(fs->cache, redirect, alg != 0 ? alg : CFS_HASH_SHA256,
+				 fs->verity != CFUSE_VERITY_OFF && has_digest ? digest : NULL, f->size, &f->obj);
 	if (r < 0 && r != -ENOMEM)
 		r = -EIO; /* missing, mismatching or unreadable: the library said which */
 	free(redirect);

@@ -16,7 +16,7 @@
  * handle serves one thread at a time, so there is one per worker, lent out under a lock.
  */
 struct cfuse_remote {
-	struct cfs_objstore *store; /* the first basedir */
+	struct cfs_objstore *store[2]; /* the first basedir, for sha256 and sha512 names */
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
 	unsigned n;
@@ -44,7 +44,9 @@ int cfuse_remote_new(const char *url, const char *basedir, unsigned handles, str
 		return -ENOMEM;
 	}
 	/* objects go where the first basedir will find them; each is durable once it is there */
-	r = cfs_objstore_open(AT_FDCWD, basedir, 0, CFS_HASH_SHA256, &rm->store);
+	r = cfs_objstore_open(AT_FDCWD, basedir, 0, CFS_HASH_SHA256, &rm->store[0]);
+	if (r == 0)
+		r = cfs_objstore_open(AT_FDCWD, basedir, 0, CFS_HASH_SHA512, &rm->store[1]);
 	if (r < 0) {
 		snprintf(err, errlen, "basedir %s: %s", basedir, strerror(-r));
 		cfuse_remote_free(rm);
@@ -75,7 +77,8 @@ void cfuse_remote_free(struct cfuse_remote *rm)
 		return;
 	for (unsigned i = 0; i < rm->n_idle; i++)
 		cfs_fetch_free(rm->idle[i]);
-	cfs_objstore_free(rm->store);
+	cfs_objstore_free(rm->store[0]);
+	cfs_objstore_free(rm->store[1]);
 	pthread_cond_destroy(&rm->freed);
 	pthread_mutex_destroy(&rm->lock);
 	free(rm->idle);
@@ -85,8 +88,10 @@ void cfuse_remote_free(struct cfuse_remote *rm)
 int cfuse_remote_fetch(void *user, const char *path, const uint8_t *digest)
 {
 	struct cfuse_remote *rm = user;
-	char want[2 * CFS_DIGEST_SIZE + 2];
+	char want[2 * CFS_VERITY_MAX_DIGEST + 2];
+	struct cfs_objstore *store;
 	struct cfs_fetch *f;
+	size_t dsize;
 	int r;
 
 	/* only what can be verified, and only where the image expects it */
@@ -96,7 +101,11 @@ int cfuse_remote_fetch(void *user, const char *path, const uint8_t *digest)
 	}
 	while (*path == '/')
 		path++;
-	if (cfs_objstore_digest_path(digest, CFS_DIGEST_SIZE, want, sizeof(want)) < 0 || strcmp(path, want) != 0) {
+	/* the name says the algorithm: XX/<62 hex> sha256, XX/<126 hex> sha512 (a served
+	 * repository has one; the fetch handles refuse the other) */
+	store = strlen(path) == 2 * 64 + 1 ? rm->store[1] : rm->store[0];
+	dsize = cfs_verity_digest_size(cfs_objstore_get_alg(store));
+	if (cfs_objstore_digest_path(digest, dsize, want, sizeof(want)) < 0 || strcmp(path, want) != 0) {
 		cfuse_log("object %s: not fetched: the path is not the object's name %s", path, want);
 		return -EPERM;
 	}
@@ -106,7 +115,7 @@ int cfuse_remote_fetch(void *user, const char *path, const uint8_t *digest)
 	f = rm->idle[--rm->n_idle];
 	pthread_mutex_unlock(&rm->lock);
 
-	r = cfs_fetch_object(f, rm->store, digest);
+	r = cfs_fetch_object(f, store, digest);
 	if (r < 0 && r != -ENOENT)
 		cfuse_log("object %s: fetch failed: %s", path, cfs_fetch_errmsg(f));
 

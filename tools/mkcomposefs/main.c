@@ -33,6 +33,7 @@ enum {
 	OPT_MIN_VERSION,
 	OPT_MAX_VERSION,
 	OPT_THREADS,
+	OPT_HASH,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -49,6 +50,7 @@ static const struct option longopts[] = {
 	{ "min-version", required_argument, NULL, OPT_MIN_VERSION },
 	{ "max-version", required_argument, NULL, OPT_MAX_VERSION },
 	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "hash", required_argument, NULL, OPT_HASH },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -62,6 +64,8 @@ struct args {
 	bool print_digest, print_digest_only, from_file;
 	bool min_set, max_set;
 	uint32_t min_version, max_version;
+	bool hash_set;
+	enum cfs_hash_alg alg;  /* fs-verity algorithm of the digests */
 	const char *src, *image;
 };
 
@@ -85,6 +89,8 @@ static void usage(FILE *f)
 		"  --min-version=N       lowest image format version to write (default %d)\n"
 		"  --max-version=N       highest format version to upgrade to (default %d)\n"
 		"  --threads=N           threads reading and hashing files (default: CPUs)\n"
+		"  --hash=ALG            fs-verity digests of files and image: sha256 (default)\n"
+		"                        or sha512 (objects named XX/<126 hex>)\n"
 		"  --help                show this help and exit\n"
 		"  --version             show the version and exit\n"
 		"\n"
@@ -117,6 +123,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 	int opt;
 
 	memset(a, 0, sizeof(*a));
+	a->alg = CFS_HASH_SHA256;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_SKIP_XATTRS:
@@ -159,6 +166,11 @@ static void parse_args(int argc, char **argv, struct args *a)
 			a->threads = (unsigned)parse_number("threads", optarg, MAX_THREADS);
 			if (a->threads == 0)
 				tool_usage_error("invalid value for --threads: '%s' (at least 1)", optarg);
+			break;
+		case OPT_HASH:
+			if (cfs_hash_alg_from_name(optarg, &a->alg) < 0)
+				tool_usage_error("invalid value for --hash: '%s' (sha256 or sha512)", optarg);
+			a->hash_set = true;
 			break;
 		case OPT_HELP:
 			usage(stdout);
@@ -254,6 +266,38 @@ static void warn_unservable(const char *name, struct cfs_node *root)
 	}
 }
 
+struct alg_check {
+	enum cfs_hash_alg want;
+	const char *path; /* first file with another digest */
+	enum cfs_hash_alg got;
+};
+
+static int check_one_alg(const struct cfs_walk_entry *e, void *user)
+{
+	struct alg_check *c = user;
+	enum cfs_hash_alg alg = cfs_node_get_digest_alg(e->node);
+
+	if (alg == 0 || alg == c->want)
+		return 0;
+	c->path = strdup(e->path);
+	c->got = alg;
+	return -EINVAL;
+}
+
+/* With --hash, a dump's digests must all be of that algorithm: an image that
+ * mixes them cannot name its objects in one store. */
+static void check_digest_alg(const char *name, struct cfs_node *root, enum cfs_hash_alg want)
+{
+	struct alg_check c = { .want = want };
+	int r = cfs_node_walk(root, 0, check_one_alg, NULL, &c);
+
+	if (r == -EINVAL && c.path != NULL)
+		tool_die("%s: %s: %s digest, but --hash=%s", name, c.path, cfs_hash_alg_name(c.got),
+			 cfs_hash_alg_name(want));
+	if (r < 0)
+		tool_die_errno(r, "%s", name);
+}
+
 static struct cfs_node *tree_from_dump(const struct args *a)
 {
 	/* As in the reference: set to anything, even "0" or "", means strict. */
@@ -283,6 +327,8 @@ static struct cfs_node *tree_from_dump(const struct args *a)
 		tool_die_errno(r, "%s", name);
 	}
 	warn_unservable(name, root);
+	if (a->hash_set)
+		check_digest_alg(name, root, a->alg);
 	return root;
 }
 
@@ -309,10 +355,10 @@ static struct cfs_node *tree_from_dir(const struct args *a, struct cfs_objstore 
 	cfs_build_opts_init(&o);
 	o.flags = a->build_flags | CFS_BUILD_COMPUTE_DIGEST;
 	o.threads = a->threads;
+	o.hash_alg = a->alg;
 	if (a->digest_store) {
 		r = cfs_objstore_open(AT_FDCWD, a->digest_store,
-				      CFS_OBJSTORE_CREATE | CFS_OBJSTORE_BATCH, CFS_HASH_SHA256,
-				      store_out);
+				      CFS_OBJSTORE_CREATE | CFS_OBJSTORE_BATCH, a->alg, store_out);
 		if (r < 0)
 			tool_die_errno(r, "%s", a->digest_store);
 		/* what killed writers left behind would otherwise stay forever */
@@ -360,6 +406,7 @@ static void write_image(const struct args *a, struct cfs_node *root, uint8_t *di
 	int r;
 
 	cfs_write_opts_init(&wo);
+	wo.hash_alg = a->alg;
 	if (a->min_set || a->max_set) {
 		/* as the reference: giving one of them zeroes the other */
 		wo.min_version = a->min_set ? a->min_version : 0;
@@ -396,7 +443,7 @@ static void write_image(const struct args *a, struct cfs_node *root, uint8_t *di
 int main(int argc, char **argv)
 {
 	struct cfs_objstore *store = NULL;
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
 	struct cfs_node *root;
 	struct args a;
 
@@ -410,9 +457,9 @@ int main(int argc, char **argv)
 	write_image(&a, root, digest);
 
 	if (a.print_digest) {
-		char hex[2 * CFS_DIGEST_SIZE + 1];
+		char hex[2 * CFS_VERITY_MAX_DIGEST + 1];
 
-		cfs_digest_to_hex(digest, CFS_DIGEST_SIZE, hex);
+		cfs_digest_to_hex(digest, cfs_verity_digest_size(a.alg), hex);
 		printf("%s\n", hex);
 	}
 	if (fflush(stdout) != 0 || ferror(stdout))
