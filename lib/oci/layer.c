@@ -258,8 +258,8 @@ static int read_content(struct layer *l, struct cfs_node *n, int64_t size)
 	r = cfs_objstore_digest_path(digest, dsize, payload, sizeof(payload));
 	if (r >= 0)
 		r = cfs_node_set_payload(n, payload);
-	if (r >= 0 && l->alg == CFS_HASH_SHA256)
-		cfs_node_set_digest(n, digest);
+	if (r >= 0)
+		r = cfs_node_set_digest_alg(n, l->alg, digest);
 	r = r < 0 ? r : 0;
 out:
 	cfs_objstore_stage_free(st);

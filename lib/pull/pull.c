@@ -248,9 +248,11 @@ static int fetch_objects(struct pull *p, int image_fd)
 	int r;
 
 	cfs_digest_set_init(&set, p->dsize);
-	r = cfs_repo_collect_image_objects(p->repo, image_fd, &set, err, sizeof(err));
+	r = cfs_repo_collect_image_objects_flags(p->repo, image_fd, &set, CFS_REPO_COLLECT_STRICT, err, sizeof(err));
 	if (r < 0) {
 		cfs_digest_set_clear(&set);
+		if (r == -EINVAL)
+			return pfail(p, r, "image %s: of another algorithm: %s", p->hex, err);
 		return pfail(p, r, "image %s: not a valid composefs image: %s", p->hex, err[0] ? err : strerror(-r));
 	}
 	cfs_digest_set_finish(&set);

@@ -87,6 +87,9 @@ int cfs_repo_commit_tree(struct cfs_repo *repo, struct cfs_node *root, const cha
 	r = begin_add(repo, name);
 	if (r < 0)
 		return r;
+	r = cfs_repo_check_tree_alg(repo, root, err, sizeof(err));
+	if (r < 0)
+		return cfs_repo_fail(repo, r, "%s", err);
 	/* objects the tree refers to must be durable before an image names them */
 	r = cfs_objstore_sync(repo->store);
 	if (r < 0)
@@ -95,6 +98,7 @@ int cfs_repo_commit_tree(struct cfs_repo *repo, struct cfs_node *root, const cha
 	if (r < 0)
 		return r;
 	cfs_write_opts_init(&o);
+	o.hash_alg = repo->alg;
 	o.min_version = repo->min_version;
 	if (o.max_version < o.min_version)
 		o.max_version = o.min_version;
@@ -102,11 +106,6 @@ int cfs_repo_commit_tree(struct cfs_repo *repo, struct cfs_node *root, const cha
 	r = cfs_write_image_fd(root, &o, fd, digest, err, sizeof(err));
 	if (r < 0)
 		return cfs_repo_fail(repo, r, "writing image: %s", err[0] ? err : strerror(-r));
-	if (repo->alg != CFS_HASH_SHA256) {
-		r = cfs_verity_digest_fd(fd, repo->alg, digest);
-		if (r < 0)
-			return cfs_repo_fail(repo, r, "image digest: %s", strerror(-r));
-	}
 	return store_image(repo, fd, digest, name, digest_out);
 }
 
@@ -121,60 +120,16 @@ int cfs_repo_import_image_fd(struct cfs_repo *repo, int fd, const char *name, ui
 	if (r < 0)
 		return r;
 	cfs_digest_set_init(&set, repo->dsize);
-	r = cfs_repo_collect_image_objects(repo, fd, &set, err, sizeof(err));
+	r = cfs_repo_collect_image_objects_flags(repo, fd, &set, CFS_REPO_COLLECT_STRICT, err, sizeof(err));
 	cfs_digest_set_clear(&set);
+	if (r == -EINVAL)
+		return cfs_repo_fail(repo, r, "image of another algorithm: %s", err);
 	if (r < 0)
 		return cfs_repo_fail(repo, r, "not a valid composefs image: %s", err[0] ? err : strerror(-r));
 	r = cfs_verity_digest_fd(fd, repo->alg, digest);
 	if (r < 0)
 		return cfs_repo_fail(repo, r, "image digest: %s", strerror(-r));
 	return store_image(repo, fd, digest, name, digest_out);
-}
-
-struct put_sources {
-	struct cfs_repo *repo;
-	int srcfd;
-	uint64_t done;
-};
-
-static int put_source(const struct cfs_walk_entry *e, void *user)
-{
-	struct put_sources *ps = user;
-	struct cfs_repo *repo = ps->repo;
-	struct cfs_node *node = e->node;
-	uint8_t d[CFS_VERITY_MAX_DIGEST];
-	char path[200];
-	_cleanup_close_ int fd = -1;
-	struct stat st;
-	int r;
-
-	if (!S_ISREG(node->mode) || node->payload == NULL || node->content != NULL)
-		return 0;
-	fd = openat(ps->srcfd, node->payload, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return cfs_repo_fail(repo, -errno, "%s: %s", node->payload, strerror(errno));
-	r = cfs_verity_digest_fd(fd, repo->alg, d);
-	if (r == 0)
-		r = cfs_objstore_put_fd(repo->store, fd, (uint64_t)st.st_size, d);
-	if (r < 0)
-		return cfs_repo_fail(repo, r, "%s: %s", node->payload, strerror(-r));
-	r = cfs_objstore_object_path(repo->store, d, path, sizeof(path));
-	if (r >= 0)
-		r = cfs_node_set_payload(node, path);
-	if (r < 0)
-		return cfs_repo_fail(repo, r, "%s: %s", node->payload, strerror(-r));
-	cfs_node_set_digest(node, NULL);
-	cfs_repo_progress(repo, "storing files", ++ps->done, 0);
-	return 0;
-}
-
-/* sha512 repositories: the builder only knows sha256 stores, so scan without
- * digests (payloads are then source-relative paths), and put each file here. */
-static int put_sources(struct cfs_repo *repo, int srcfd, struct cfs_node *root)
-{
-	struct put_sources ps = { repo, srcfd, 0 };
-
-	return cfs_node_walk(root, 0, put_source, NULL, &ps);
 }
 
 int cfs_repo_import_dir(struct cfs_repo *repo, int atdirfd, const char *path, const struct cfs_build_opts *opts,
@@ -192,22 +147,13 @@ int cfs_repo_import_dir(struct cfs_repo *repo, int atdirfd, const char *path, co
 		o = *opts;
 	else
 		cfs_build_opts_init(&o);
-	if (repo->alg == CFS_HASH_SHA256) {
-		o.flags |= CFS_BUILD_COMPUTE_DIGEST;
-		o.store = repo->store;
-	} else {
-		o.flags &= ~CFS_BUILD_COMPUTE_DIGEST;
-		o.store = NULL;
-	}
+	/* the store's algorithm names the objects: XX/<62 hex> or XX/<126 hex> */
+	o.flags |= CFS_BUILD_COMPUTE_DIGEST;
+	o.store = repo->store;
+	o.hash_alg = repo->alg;
 	r = cfs_build_from_dir(atdirfd, path, &o, &root, err, sizeof(err));
 	if (r < 0)
 		return cfs_repo_fail(repo, r, "%s", err[0] ? err : strerror(-r));
-	if (repo->alg != CFS_HASH_SHA256) {
-		_cleanup_close_ int srcfd = openat(atdirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		r = srcfd < 0 ? cfs_repo_fail(repo, -errno, "%s: %s", path, strerror(errno))
-			      : put_sources(repo, srcfd, root);
-	}
 	if (r == 0) {
 		r = cfs_objstore_sync(repo->store);
 		if (r < 0)

@@ -92,8 +92,24 @@ bool cfs_digest_set_has(const struct cfs_digest_set *s, const uint8_t *d)
 
 struct collect {
 	struct cfs_repo *repo;
-	struct cfs_digest_set *set;
+	struct cfs_digest_set *set; /* NULL: only check */
+	bool strict;
+	char *err;
+	size_t errlen;
 };
+
+/* A digest of another algorithm names no object of this repository. */
+static int check_alg(const struct collect *c, const struct cfs_walk_entry *e)
+{
+	enum cfs_hash_alg alg = cfs_node_get_digest_alg(e->node);
+
+	if (!c->strict || alg == 0 || alg == c->repo->alg)
+		return 0;
+	if (c->err != NULL && c->errlen > 0)
+		snprintf(c->err, c->errlen, "%s: its fs-verity digest is %s, the repository's algorithm is %s", e->path,
+			 cfs_hash_alg_name(alg), cfs_hash_alg_name(c->repo->alg));
+	return -EINVAL;
+}
 
 /* Images are untrusted and may nest deeper than the C stack allows: the walk has its own. */
 static int collect_node(const struct cfs_walk_entry *e, void *user)
@@ -101,19 +117,23 @@ static int collect_node(const struct cfs_walk_entry *e, void *user)
 	const struct collect *c = user;
 	const struct cfs_node *node = e->node;
 	uint8_t d[CFS_VERITY_MAX_DIGEST];
+	int r;
 
 	if (!S_ISREG(node->mode) || node->content != NULL)
 		return 0;
+	r = check_alg(c, e);
+	if (r < 0 || c->set == NULL)
+		return r;
 	if (node->payload != NULL && cfs_repo_parse_object_path(c->repo, node->payload, d) == 0)
 		return cfs_digest_set_add(c->set, d);
-	if (node->payload == NULL && node->has_digest && c->repo->dsize == CFS_DIGEST_SIZE)
+	if (node->payload == NULL && node->has_digest && node->digest_alg == c->repo->alg)
 		return cfs_digest_set_add(c->set, node->digest);
 	return 0;
 }
 
-static int walk_tree(struct cfs_repo *repo, struct cfs_node *root, struct cfs_digest_set *set)
+int cfs_repo_check_tree_alg(struct cfs_repo *repo, struct cfs_node *root, char *err, size_t errlen)
 {
-	struct collect c = { repo, set };
+	struct collect c = { repo, NULL, true, err, errlen };
 
 	return cfs_node_walk(root, 0, collect_node, NULL, &c);
 }
@@ -121,6 +141,13 @@ static int walk_tree(struct cfs_repo *repo, struct cfs_node *root, struct cfs_di
 int cfs_repo_collect_image_objects(struct cfs_repo *repo, int fd, struct cfs_digest_set *set, char *err,
 				   size_t errlen)
 {
+	return cfs_repo_collect_image_objects_flags(repo, fd, set, 0, err, errlen);
+}
+
+int cfs_repo_collect_image_objects_flags(struct cfs_repo *repo, int fd, struct cfs_digest_set *set, unsigned flags,
+					 char *err, size_t errlen)
+{
+	struct collect c = { repo, set, (flags & CFS_REPO_COLLECT_STRICT) != 0, err, errlen };
 	struct cfs_image *img = NULL;
 	struct cfs_node *root = NULL;
 	int r;
@@ -138,7 +165,7 @@ int cfs_repo_collect_image_objects(struct cfs_repo *repo, int fd, struct cfs_dig
 		return r == -ENOMEM ? r : -EUCLEAN;
 	}
 	cfs_image_close(img);
-	r = walk_tree(repo, root, set);
+	r = cfs_node_walk(root, 0, collect_node, NULL, &c);
 	cfs_node_unref(root);
 	return r;
 }

@@ -98,5 +98,12 @@ bool cfs_digest_set_has(const struct cfs_digest_set *s, const uint8_t *d);
 /* Add every object image @fd refers to. -EUCLEAN (message in err) for a bad image. */
 int cfs_repo_collect_image_objects(struct cfs_repo *repo, int fd, struct cfs_digest_set *set, char *err,
 				   size_t errlen);
+/* Also refuse (-EINVAL, message in err) a file whose digest is not of the repository's algorithm:
+ * for images entering the repository (import, pull). */
+#define CFS_REPO_COLLECT_STRICT (1u << 0)
+int cfs_repo_collect_image_objects_flags(struct cfs_repo *repo, int fd, struct cfs_digest_set *set, unsigned flags,
+					 char *err, size_t errlen);
+/* -EINVAL (message in err) when a file of the tree has a digest of another algorithm than the repository's. */
+int cfs_repo_check_tree_alg(struct cfs_repo *repo, struct cfs_node *root, char *err, size_t errlen);
 
 #endif

@@ -213,8 +213,8 @@ int cmd_mount(struct tool *t)
 	memcpy(o.digest, digest, cfs_repo_digest_size(repo));
 	if (require_verity)
 		o.flags |= CFS_MOUNT_VERITY;
-	else if (cfs_repo_hash_alg(repo) == CFS_HASH_SHA256)
-		o.flags |= CFS_MOUNT_TRY_VERITY; /* sha512 images carry no per-file digests */
+	else
+		o.flags |= CFS_MOUNT_TRY_VERITY;
 	if (ro)
 		o.flags |= CFS_MOUNT_READONLY;
 	r = cfs_repo_open_image(repo, digest, false, &fd);
