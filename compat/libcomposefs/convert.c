@@ -202,7 +202,8 @@ static int inode_from_cfs(const struct cfs_node *c, struct lcfs_node_s *n)
 			memcpy(n->content, content, len);
 			n->size = len;
 		}
-		if (digest != NULL)
+		/* the lcfs_* API knows only sha256 digests, like the reference */
+		if (digest != NULL && cfs_node_get_digest_alg(c) == CFS_HASH_SHA256)
 			lcfs_node_set_fsverity_digest(n, (uint8_t *)digest);
 	}
 	for (size_t i = 0; r == 0 && i < cfs_node_n_xattrs(c); i++) {
