@@ -663,6 +663,7 @@ static void test_sha512(void)
 	CHECK_EQ_INT(cfs_node_set_digest_alg(f, CFS_HASH_SHA512, d), 0);
 	CHECK(cfs_node_get_digest_alg(f) == CFS_HASH_SHA512);
 	add(root, "f", f, false);
+	cfs_node_unref(f);
 	cfs_write_opts_init(&o);
 	o.hash_alg = CFS_HASH_SHA512;
 	CHECK_EQ_INT(cfs_write_image(root, &o, mem_write, &m, img_digest, NULL, 0), 0);
