@@ -226,7 +226,8 @@ struct cfs_repo_gc_stats {
 	uint64_t temp_removed;    /* leftover temporary files of interrupted writers */
 	uint64_t objects_kept;
 	uint64_t images_kept;
-	uint64_t reserved[9];
+	uint64_t signatures_removed; /* signature files of removed images (signatures/<hex>/) */
+	uint64_t reserved[8];
 };
 
 /**
@@ -234,7 +235,8 @@ struct cfs_repo_gc_stats {
  * Takes the exclusive lock (waiting for writers, or -EWOULDBLOCK when the
  * repository was opened CFS_REPO_NOWAIT), then: roots are the images named
  * under images/refs/; live objects are those images and every object they
- * refer to. Dangling refs, images/ links of unreferenced images, unreferenced
+ * refer to. Dangling refs, images/ links of unreferenced images, the
+ * signatures of images no longer in images/ (signatures/<hex>/), unreferenced
  * objects and leftover temporary files are removed, in that order, so an
  * interruption leaves only garbage. Refuses (-EBUSY) a repository with
  * composefs-rs split-stream refs (streams/refs/), whose reachability this
@@ -255,6 +257,9 @@ enum cfs_repo_problem {
 	CFS_REPO_PROBLEM_DANGLING_REF,    /* images/refs/<name> leads to no image */
 	CFS_REPO_PROBLEM_BAD_IMAGE,       /* an image that does not parse */
 	CFS_REPO_PROBLEM_MISSING_OBJECT,  /* an image refers to an object not in the store */
+	CFS_REPO_PROBLEM_SIGNATURE,       /* signatures/<hex>/: a file not named by its SHA-256, a
+					   * stale index, or signatures of an image not in the
+					   * repository (gc removes those) */
 };
 
 /** cfs_repo_problem_name() - short stable name of a problem kind ("digest-mismatch", ...). */
@@ -280,7 +285,9 @@ struct cfs_repo_fsck_stats {
 	uint64_t temp_files;       /* temporary files found and not removed */
 	uint64_t problems;         /* all problems reported and not repaired, temp files included */
 	uint64_t temp_removed;     /* temporary files removed (CFS_REPO_FSCK_REPAIR) */
-	uint64_t reserved[6];
+	uint64_t signatures_checked; /* files under signatures/<hex>/ (index files excluded) */
+	uint64_t signatures_bad;
+	uint64_t reserved[4];
 };
 
 /** Flags for cfs_repo_fsck(). */
@@ -296,7 +303,10 @@ struct cfs_repo_fsck_stats {
  * cfs_repo_fsck() - check the repository: meta.json; every object re-hashed
  * against its name; every images/ link resolves to its object and the image
  * parses and all objects it refers to exist; every ref resolves to an image;
- * leftover temporary files. Modifies nothing without CFS_REPO_FSCK_REPAIR,
+ * every stored signature is named by the SHA-256 of its bytes, is listed in its
+ * index and belongs to an image in images/ (whether it verifies depends on
+ * the trusted certificates, so 'composefs verify' checks that); leftover
+ * temporary files. Modifies nothing without CFS_REPO_FSCK_REPAIR,
  * and takes no exclusive lock then, so a concurrent writer's temporary files
  * may be reported as such. With it, each removed temporary file is passed to
  * @fn (kind CFS_REPO_PROBLEM_TEMP_FILE, detail starting "removed") and counted

@@ -5,10 +5,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+
+#include <openssl/evp.h>
 
 #include "repo-private.h"
 #include "util.h"
@@ -43,6 +46,7 @@ const char *cfs_repo_problem_name(enum cfs_repo_problem kind)
 	case CFS_REPO_PROBLEM_DANGLING_REF: return "dangling-ref";
 	case CFS_REPO_PROBLEM_BAD_IMAGE: return "invalid-image";
 	case CFS_REPO_PROBLEM_MISSING_OBJECT: return "missing-object";
+	case CFS_REPO_PROBLEM_SIGNATURE: return "bad-signature-entry";
 	}
 	return "unknown";
 }
@@ -420,6 +424,169 @@ static int ref_entry(struct fsck *f, int dirfd, const char *rel, const struct di
 	return 0;
 }
 
+/* signatures/<hex>/<name>: 64 hex digits, the SHA-256 of the file's bytes. */
+static bool sig_file_name(const char *n)
+{
+	return strlen(n) == 64 && strspn(n, "0123456789abcdef") == 64;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int sha256_fd(int fd, uint8_t *md)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t buf[16384];
+	ssize_t n = 0;
+	int ok;
+
+	ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+	while (ok && (n = cfs_read_full(fd, buf, sizeof(buf))) > 0)
+		ok = EVP_DigestUpdate(ctx, buf, (size_t)n) == 1;
+	ok = ok && n == 0 && EVP_DigestFinal_ex(ctx, md, NULL) == 1;
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : -EIO;
+}
+
+/* Is the index of @dirfd exactly the sorted names, one per line? */
+static int check_sig_index(struct fsck *f, int dirfd, const char *rel, char **names, size_t n)
+{
+	_cleanup_close_ int fd = openat(dirfd, "index", O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	char path[400], *want, *got;
+	struct stat st;
+	ssize_t len;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "%s/index", rel);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return n == 0 && fd < 0 && errno == ENOENT
+			       ? 0
+			       : report(f, CFS_REPO_PROBLEM_SIGNATURE, path, "missing or not a regular file");
+	want = malloc(n * 65 + 1);
+	got = malloc(n * 65 + 2);
+	if (want == NULL || got == NULL) {
+		free(want);
+		free(got);
+		return -ENOMEM;
+	}
+	qsort(names, n, sizeof(*names), cmp_name);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(want + 65 * i, names[i], 64);
+		want[65 * i + 64] = '\n';
+	}
+	len = cfs_read_full(fd, got, n * 65 + 1);
+	if (len != (ssize_t)(n * 65) || memcmp(want, got, n * 65) != 0)
+		r = report(f, CFS_REPO_PROBLEM_SIGNATURE, path,
+			   "does not list exactly the %zu signature(s) of the directory; "
+			   "'composefs sign' rewrites it", n);
+	free(want);
+	free(got);
+	return r;
+}
+
+/* One signatures/<hex> directory. */
+static int check_sig_dir(struct fsck *f, int sigfd, const char *name)
+{
+	struct cfs_repo *repo = f->repo;
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	char rel[300], path[400], img[300];
+	size_t n = 0, cap = 0;
+	char **names = NULL;
+	struct dirent *de;
+	struct stat st;
+	int fd, r = 0;
+	DIR *d;
+
+	snprintf(rel, sizeof(rel), "signatures/%s", name);
+	if (strlen(name) != 2 * repo->dsize || strspn(name, "0123456789abcdef") != 2 * repo->dsize ||
+	    cfs_hex_decode(name, 2 * repo->dsize, digest, repo->dsize) < 0 ||
+	    fstatat(sigfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+		return report(f, CFS_REPO_PROBLEM_BAD_NAME, rel,
+			      "unexpected entry in signatures/ (expected a directory named by an image digest)");
+	snprintf(img, sizeof(img), "images/%s", name);
+	if (fstatat(repo->dirfd, img, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = report(f, CFS_REPO_PROBLEM_SIGNATURE, rel,
+			   "signatures of an image that is not in the repository; 'composefs gc' removes them");
+		if (r != 0)
+			return r;
+	}
+	fd = openat(sigfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return report(f, CFS_REPO_PROBLEM_SIGNATURE, rel, "%s", strerror(errno));
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		_cleanup_close_ int sfd = -1;
+		uint8_t md[32];
+		char hex[65];
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    strcmp(de->d_name, "index") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
+		if (cfs_repo_is_temp_name(de->d_name)) {
+			r = report_temp(f, fd, de->d_name, path);
+			continue;
+		}
+		f->st->signatures_checked++;
+		if (!sig_file_name(de->d_name)) {
+			f->st->signatures_bad++;
+			r = report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "unexpected entry (not a signature name)");
+			continue;
+		}
+		sfd = openat(fd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		if (sfd < 0 || fstat(sfd, &st) < 0 || !S_ISREG(st.st_mode) || sha256_fd(sfd, md) < 0) {
+			f->st->signatures_bad++;
+			r = report(f, CFS_REPO_PROBLEM_SIGNATURE, path, "not a readable signature file");
+			continue;
+		}
+		cfs_hex_encode(md, sizeof(md), hex);
+		if (strcmp(hex, de->d_name) != 0) {
+			f->st->signatures_bad++;
+			r = report(f, CFS_REPO_PROBLEM_SIGNATURE, path, "content has SHA-256 %s (damaged)", hex);
+			continue;
+		}
+		if (n == cap) {
+			char **nn = realloc(names, (cap ? cap * 2 : 8) * sizeof(*names));
+
+			if (nn == NULL) {
+				r = -ENOMEM;
+				break;
+			}
+			names = nn;
+			cap = cap ? cap * 2 : 8;
+		}
+		names[n] = strdup(de->d_name);
+		if (names[n] == NULL) {
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	if (r == 0)
+		r = check_sig_index(f, fd, rel, names, n);
+	closedir(d);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return r;
+}
+
+static int signature_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
+	if (cfs_repo_is_temp_name(de->d_name))
+		return report_temp(f, dirfd, de->d_name, path);
+	return check_sig_dir(f, dirfd, de->d_name);
+}
+
 static int root_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
 {
 	(void)rel;
@@ -458,6 +625,8 @@ int cfs_repo_fsck(struct cfs_repo *repo, unsigned flags, cfs_repo_problem_fn fn,
 		r = each_entry(&f, repo->dirfd, "images", image_entry);
 	if (r == 0)
 		r = each_entry(&f, repo->dirfd, "images/refs", ref_entry);
+	if (r == 0)
+		r = each_entry(&f, repo->dirfd, "signatures", signature_entry);
 	pthread_mutex_destroy(&f.lock);
 	if (flags & CFS_REPO_FSCK_REPAIR) {
 		int r2 = cfs_repo_relock(repo, LOCK_SH);

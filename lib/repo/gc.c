@@ -279,6 +279,71 @@ static int prune_images(struct gc *g)
 	return cfs_repo_sync_dir(repo, "images");
 }
 
+/*
+ * signatures/<hex>/ of an image that is no longer in images/: every file in
+ * it (signatures, index, temporaries), then the directory. Runs after the
+ * image links are gone for good, so an interruption leaves signatures of an
+ * absent image: garbage the next run removes (and fsck reports).
+ */
+static void remove_sig_dir(struct gc *g, int sigfd, const char *name)
+{
+	int fd = openat(sigfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (cfs_repo_is_temp_name(de->d_name))
+			remove_path(g, fd, de->d_name, &g->st->temp_removed, true);
+		else if (strcmp(de->d_name, "index") == 0)
+			remove_path(g, fd, de->d_name, &g->st->refs_removed, false);
+		else
+			remove_path(g, fd, de->d_name, &g->st->signatures_removed, false);
+	}
+	closedir(d);
+	if (!g->dry)
+		unlinkat(sigfd, name, AT_REMOVEDIR); /* fails, harmlessly, if something unknown is left */
+}
+
+static int prune_signatures(struct gc *g)
+{
+	struct cfs_repo *repo = g->repo;
+	struct dirent *de;
+	bool changed = false;
+	DIR *d;
+	int r;
+
+	r = cfs_repo_opendir(repo, "signatures", &d);
+	if (r < 0 || d == NULL)
+		return r;
+	while ((de = readdir(d)) != NULL) {
+		uint8_t digest[CFS_VERITY_MAX_DIGEST];
+
+		if (cfs_repo_is_temp_name(de->d_name)) {
+			remove_path(g, dirfd(d), de->d_name, &g->st->temp_removed, true);
+			continue;
+		}
+		if (strlen(de->d_name) != 2 * repo->dsize ||
+		    strspn(de->d_name, "0123456789abcdef") != 2 * repo->dsize ||
+		    cfs_hex_decode(de->d_name, 2 * repo->dsize, digest, repo->dsize) < 0)
+			continue; /* not ours: fsck reports it */
+		if (cfs_digest_set_has(&g->roots, digest))
+			continue;
+		remove_sig_dir(g, dirfd(d), de->d_name);
+		changed = true;
+	}
+	closedir(d);
+	return changed && !g->dry ? cfs_repo_sync_dir(repo, "signatures") : 0;
+}
+
 static int sweep_object_dir(struct gc *g, int objfd, const char *sub)
 {
 	struct cfs_repo *repo = g->repo;
@@ -452,6 +517,8 @@ static int gc_locked(struct gc *g)
 	/* nothing is deleted before the live set is complete */
 	if (r == 0)
 		r = prune_images(g);
+	if (r == 0)
+		r = prune_signatures(g);
 	if (r == 0)
 		r = prune_streams(g);
 	if (r == 0)

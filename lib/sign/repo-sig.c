@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -199,9 +200,17 @@ int cfs_repo_signature_add(struct cfs_repo *repo, const uint8_t *digest, const v
 		r = 0; /* the name is the content's hash: it is already there */
 	if (r < 0)
 		return fail(errbuf, errlen, r, "%s/%s: %s", rel, name, strerror(-r));
+	/*
+	 * Concurrent adds each list the directory and replace the index: under
+	 * the directory's lock the last one to commit lists every file that any
+	 * of them committed before, so no signature is left out of the index.
+	 */
+	if (flock(dfd, LOCK_EX) < 0)
+		return fail(errbuf, errlen, -errno, "%s: lock: %s", rel, strerror(errno));
 	r = write_index(dfd);
 	if (r == 0 && fsync(dfd) < 0)
 		r = -errno;
+	flock(dfd, LOCK_UN);
 	if (r < 0)
 		return fail(errbuf, errlen, r, "%s/index: %s", rel, strerror(-r));
 	if (name_out != NULL)

@@ -238,3 +238,48 @@ else
 	[ "$rc" = 1 ] && grep -q "no fs-verity\|refused the signature" "$W/err" || fail "--enable-verity: exit $rc: $(cat "$W/err")"
 	ok "--enable-verity without kernel support: $(cat "$W/err")"
 fi
+
+# --- fsck and gc of stored signatures ----------------------------------------------------------------
+# fsck_fails TEXT: fsck exits 1 and prints the problem TEXT on stdout
+fsck_fails() {
+	local rc=0
+	"$CFS" --repo "$R" fsck >"$W/fsck.out" 2>&1 || rc=$?
+	[ "$rc" = 1 ] || fail "fsck exit $rc, expected 1: $(cat "$W/fsck.out")"
+	grep -qF "$1" "$W/fsck.out" || fail "fsck did not report '$1': $(cat "$W/fsck.out")"
+}
+# the hand-copied signature above has no index: fsck says so
+fsck_fails "bad-signature-entry: signatures/$uhex/index: missing"
+rm -r "${R:?}/signatures/$uhex"
+"$CFS" --repo "$R" fsck >"$W/out" || fail "fsck after removing the foreign signature: $(cat "$W/out")"
+grep -q "^signatures: 2 checked, 0 bad" "$W/out" || fail "fsck did not count the signatures: $(cat "$W/out")"
+# a damaged signature file is named
+sig1=$(head -n1 "$R/signatures/$hex/index")
+cp "$R/signatures/$hex/$sig1" "$W/sig1.bak"
+printf 'x' >>"$R/signatures/$hex/$sig1"
+fsck_fails "bad-signature-entry: signatures/$hex/$sig1: content has SHA-256"
+"$CFS" --repo "$R" fsck --json >"$W/out" && fail "fsck --json exit 0 with a damaged signature"
+grep -q '"signatures_bad": 1' "$W/out" || fail "fsck --json signatures_bad: $(cat "$W/out")"
+cp "$W/sig1.bak" "$R/signatures/$hex/$sig1"
+# an index that lists a signature no longer there
+mv "$R/signatures/$hex/$sig1" "$W/sig1.moved"
+fsck_fails "bad-signature-entry: signatures/$hex/index: does not list exactly the 1 signature(s)"
+mv "$W/sig1.moved" "$R/signatures/$hex/$sig1"
+# signatures of an image that is not in the repository: reported, then collected by gc
+orphan=$(printf '%064d' 5)
+mkdir "$R/signatures/$orphan"
+cp "$W/sig1.bak" "$R/signatures/$orphan/$sig1"
+printf '%s\n' "$sig1" >"$R/signatures/$orphan/index"
+fsck_fails "bad-signature-entry: signatures/$orphan: signatures of an image that is not in the repository"
+"$CFS" --repo "$R" gc --dry-run | grep -q "would remove 0 objects, 0 images, 1 signatures" || fail "gc --dry-run signatures"
+[ -e "$R/signatures/$orphan/$sig1" ] || fail "gc --dry-run removed a signature"
+"$CFS" --repo "$R" gc | grep -q "removed 0 objects, 0 images, 1 signatures" || fail "gc did not remove the orphan signature"
+[ ! -e "$R/signatures/$orphan" ] || fail "gc left signatures/$orphan"
+[ -e "$R/signatures/$hex/$sig1" ] || fail "gc removed a signature of a kept image"
+"$CFS" --repo "$R" fsck >/dev/null || fail "fsck after gc of the orphan signature"
+# untagging the signed image lets gc take the image and its signatures together
+"$CFS" --repo "$R" untag signed-img
+"$CFS" --repo "$R" gc >"$W/out"
+grep -q "removed [0-9]* objects, 1 images, 2 signatures" "$W/out" || fail "gc of a signed image: $(cat "$W/out")"
+[ ! -e "$R/signatures/$hex" ] || fail "gc left the signatures of a removed image"
+"$CFS" --repo "$R" fsck >/dev/null || fail "fsck after gc of a signed image"
+ok "fsck checks stored signatures (names, index, owner image); gc removes those of removed images"

@@ -3,7 +3,16 @@
 #include <errno.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
 #include "cmdline.h"
+#include "freeroot.h"
 #include "config.h"
 #include "testutil.h"
 
@@ -140,9 +149,78 @@ static void test_config(void)
 	CHECK_EQ_STR(err, "line 2: NUL byte");
 }
 
+static void put(const char *dir, const char *name, size_t size)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	for (size_t i = 0; i < size; i++)
+		fputc('x', f);
+	CHECK(fclose(f) == 0);
+}
+
+static bool exists(const char *dir, const char *name)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return lstat(path, &st) == 0;
+}
+
+/* Freeing the initramfs: everything on its file system goes, nothing mounted below it. */
+static void test_free_tree(void)
+{
+	char dir[] = "/tmp/test-freeroot-XXXXXX", sub[600], cmd[700];
+	struct sr_free_stats st;
+	struct statfs sfs;
+	int fd;
+
+	CHECK(mkdtemp(dir) != NULL);
+	/* not in memory: refused */
+	fd = open(".", O_RDONLY | O_DIRECTORY);
+	CHECK(fd >= 0);
+	CHECK(fstatfs(fd, &sfs) == 0);
+	if (sfs.f_type != 0x858458f6 && sfs.f_type != 0x01021994)
+		CHECK_EQ_INT(sr_free_tree(fd, &st), -EXDEV);
+	close(fd);
+	CHECK(mount("tmpfs", dir, "tmpfs", 0, "size=16m") == 0);
+	put(dir, "init", 100);
+	put(dir, "big", 300000);
+	CHECK(symlink("/nowhere", (snprintf(sub, sizeof(sub), "%s/link", dir), sub)) == 0);
+	CHECK(mkdir((snprintf(sub, sizeof(sub), "%s/bin", dir), sub), 0755) == 0);
+	put(sub, "busybox", 5000);
+	CHECK(mkdir((snprintf(sub, sizeof(sub), "%s/sysroot", dir), sub), 0755) == 0);
+	CHECK(mount("tmpfs", sub, "tmpfs", 0, "size=1m") == 0); /* the new root */
+	put(sub, "keep", 10);
+	CHECK(mkdir((snprintf(sub, sizeof(sub), "%s/a/b/c", dir), sub), 0755) < 0); /* no parents */
+	CHECK(mkdir((snprintf(sub, sizeof(sub), "%s/a", dir), sub), 0755) == 0);
+	CHECK(mkdir((snprintf(sub, sizeof(sub), "%s/a/b", dir), sub), 0755) == 0);
+	put(sub, "deep", 10);
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(sr_free_tree(fd, &st), 0);
+	close(fd);
+	CHECK(!exists(dir, "init") && !exists(dir, "big") && !exists(dir, "link") && !exists(dir, "bin"));
+	CHECK(!exists(dir, "a"));
+	CHECK(exists(dir, "sysroot/keep")); /* another file system: untouched */
+	CHECK_EQ_INT(st.removed, 8);     /* init big link bin/busybox bin a/b/deep a/b a */
+	CHECK_EQ_INT(st.kept, 1);        /* sysroot */
+	CHECK(st.bytes >= 300000);
+	CHECK(umount((snprintf(sub, sizeof(sub), "%s/sysroot", dir), sub)) == 0);
+	CHECK(umount(dir) == 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK_EQ_INT(system(cmd), 0);
+	printf("initramfs clean-up ok\n");
+}
+
 int main(void)
 {
 	test_cmdline();
 	test_config();
+	test_free_tree();
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -417,6 +418,70 @@ static void test_repo(void)
 	printf("repository signatures ok\n");
 }
 
+/*
+ * Signatures added at once by several processes: the index lists every one
+ * (each add rewrites it from the directory, under the directory's lock).
+ */
+static void test_repo_concurrent(void)
+{
+	enum { PROCS = 8, ROUNDS = 6 };
+	char dir[] = "/tmp/test-sign-XXXXXX", path[256], err[512] = "";
+	struct pki a = make_pki("EC", "a", NULL, -DAY, DAY, false, NULL);
+	uint8_t *sigs[PROCS];
+	size_t lens[PROCS];
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/repo", dir);
+	CHECK_EQ_INT(cfs_repo_init(AT_FDCWD, path, CFS_HASH_SHA256, 0, err, sizeof(err)), 0);
+	for (int round = 0; round < ROUNDS; round++) {
+		uint8_t digest[32];
+		char index[PROCS * 65 + 16], idxpath[400], hex[65];
+		pid_t pids[PROCS];
+		ssize_t n;
+		int fd;
+
+		memset(digest, 0x40 + round, sizeof(digest));
+		for (int i = 0; i < PROCS; i++)
+			sign(&a, NULL, 0, CFS_HASH_SHA256, digest, &sigs[i], &lens[i]); /* ECDSA: all differ */
+		for (int i = 0; i < PROCS; i++) {
+			pids[i] = fork();
+			CHECK(pids[i] >= 0);
+			if (pids[i] == 0) {
+				struct cfs_repo *repo;
+
+				if (cfs_repo_open(AT_FDCWD, path, 0, &repo, err, sizeof(err)) < 0 ||
+				    cfs_repo_signature_add(repo, digest, sigs[i], lens[i], NULL, err, sizeof(err)) < 0)
+					_exit(1);
+				cfs_repo_free(repo);
+				_exit(0);
+			}
+		}
+		for (int i = 0; i < PROCS; i++) {
+			int status;
+
+			CHECK(waitpid(pids[i], &status, 0) == pids[i]);
+			CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+			free(sigs[i]);
+		}
+		for (size_t i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+		snprintf(idxpath, sizeof(idxpath), "%s/signatures/%s/index", path, hex);
+		fd = open(idxpath, O_RDONLY);
+		CHECK(fd >= 0);
+		n = read(fd, index, sizeof(index));
+		close(fd);
+		CHECK_EQ_INT(n, PROCS * 65);
+	}
+	free_pki(&a);
+	{
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		CHECK_EQ_INT(system(cmd), 0);
+	}
+	printf("concurrent repository signatures ok\n");
+}
+
 int main(void)
 {
 	test_formatted();
@@ -427,6 +492,7 @@ int main(void)
 	test_chain();
 	test_bad_input();
 	test_repo();
+	test_repo_concurrent();
 	printf("test-sign: all passed\n");
 	return 0;
 }

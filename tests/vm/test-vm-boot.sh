@@ -74,6 +74,13 @@ check prepare objects-verity sign-enable-verity sign-other-key sign-required
 run good-1 cfs_mode=boot $SIGNED composefs="$IMG_S" cfs_boot=1
 handed_over good-1 "is image $IMG_S \(fs-verity required on every object, signed by .*vm-boot A.*/etc overlay, /var bind\)"
 check good-1 root-overlay init-pid files-read usr-readonly etc-persist var-sysroot transient-gone
+# as process 1 on the initramfs, setup-root gives the initramfs's memory back before handing over
+if grep -q '^composefs-setup-root: freed the initramfs ([1-9][0-9]* files, [1-9][0-9]* KiB)' "$W/good-1.txt"; then
+	echo "  ok   good-1: $(grep -m1 '^composefs-setup-root: freed' "$W/good-1.txt")"
+else
+	echo "  FAIL good-1: setup-root did not free the initramfs"
+	failures=$((failures + 1))
+fi
 
 # the composefs-rs digest form, and the etc write of the first boot must still be there
 run good-2 cfs_mode=boot $SIGNED composefs.digest=v1-sha256-12:"$IMG_S" cfs_boot=2

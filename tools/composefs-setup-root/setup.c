@@ -16,6 +16,7 @@
 #include <composefs/sign.h>
 #include <composefs/verity.h>
 
+#include "freeroot.h"
 #include "setup.h"
 
 static int fail(char *err, size_t errlen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -511,6 +512,21 @@ int sr_switch_root(const char *sysroot, const char *init, char *err, size_t errl
 	}
 	if (chdir(sysroot) < 0)
 		return fail(err, errlen, -errno, "chdir %s: %s", sysroot, strerror(errno));
+	/*
+	 * As switch_root(8) does: when this is the initramfs's process 1 on a
+	 * root in memory, its files are never seen again, so give their memory
+	 * back (the new root, mounted below, is another file system and stays).
+	 */
+	if (getpid() == 1 && faccessat(AT_FDCWD, "/init", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		int rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		struct sr_free_stats fs;
+
+		if (rootfd >= 0 && sr_is_ram_root(rootfd) && sr_free_tree(rootfd, &fs) == 0)
+			fprintf(stderr, "composefs-setup-root: freed the initramfs (%llu files, %llu KiB)\n",
+				(unsigned long long)fs.removed, (unsigned long long)(fs.bytes / 1024));
+		if (rootfd >= 0)
+			close(rootfd);
+	}
 	if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
 		return fail(err, errlen, -errno, "moving %s to /: %s", sysroot, strerror(errno));
 	if (chroot(".") < 0 || chdir("/") < 0)

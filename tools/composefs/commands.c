@@ -403,9 +403,11 @@ int cmd_gc(struct tool *t)
 	if (cfs_repo_gc(repo, dry ? CFS_REPO_GC_DRY_RUN : 0, &st) < 0)
 		tool_die("gc: %s", cfs_repo_errmsg(repo));
 	tool_progress_done(t);
-	printf("%s %llu objects, %llu images, %llu refs, %llu temporary files, %llu bytes (%s); kept %llu objects, %llu images\n",
+	printf("%s %llu objects, %llu images, %llu signatures, %llu refs, %llu temporary files, %llu bytes (%s); "
+	       "kept %llu objects, %llu images\n",
 	       dry ? "would remove" : "removed", (unsigned long long)st.objects_removed,
-	       (unsigned long long)st.images_removed, (unsigned long long)st.refs_removed,
+	       (unsigned long long)st.images_removed, (unsigned long long)st.signatures_removed,
+	       (unsigned long long)st.refs_removed,
 	       (unsigned long long)st.temp_removed, (unsigned long long)st.bytes_removed,
 	       tool_human_size(st.bytes_removed, size, sizeof(size)), (unsigned long long)st.objects_kept,
 	       (unsigned long long)st.images_kept);
@@ -484,12 +486,14 @@ int cmd_fsck(struct tool *t)
 	if (f.json) {
 		printf("%s],\n  \"objects_checked\": %llu,\n  \"objects_bad\": %llu,\n  \"bytes_checked\": %llu,\n"
 		       "  \"images_checked\": %llu,\n  \"images_bad\": %llu,\n  \"refs_checked\": %llu,\n"
-		       "  \"refs_bad\": %llu,\n  \"temporary_files\": %llu,\n  \"temporary_files_removed\": %llu,\n"
+		       "  \"refs_bad\": %llu,\n  \"signatures_checked\": %llu,\n  \"signatures_bad\": %llu,\n"
+		       "  \"temporary_files\": %llu,\n  \"temporary_files_removed\": %llu,\n"
 		       "  \"ok\": %s\n}\n",
 		       f.first ? "" : "\n  ", (unsigned long long)st.objects_checked,
 		       (unsigned long long)st.objects_bad, (unsigned long long)st.bytes_checked,
 		       (unsigned long long)st.images_checked, (unsigned long long)st.images_bad,
 		       (unsigned long long)st.refs_checked, (unsigned long long)st.refs_bad,
+		       (unsigned long long)st.signatures_checked, (unsigned long long)st.signatures_bad,
 		       (unsigned long long)st.temp_files, (unsigned long long)st.temp_removed,
 		       st.problems ? "false" : "true");
 	} else {
@@ -497,6 +501,9 @@ int cmd_fsck(struct tool *t)
 		       (unsigned long long)st.objects_checked, (unsigned long long)st.objects_bad,
 		       (unsigned long long)st.images_checked, (unsigned long long)st.images_bad,
 		       (unsigned long long)st.refs_checked, (unsigned long long)st.refs_bad);
+		if (st.signatures_checked || st.signatures_bad)
+			printf("signatures: %llu checked, %llu bad\n", (unsigned long long)st.signatures_checked,
+			       (unsigned long long)st.signatures_bad);
 		if (st.temp_files)
 			printf("temporary files: %llu (removable: run '%s fsck --repair' or '%s gc')\n",
 			       (unsigned long long)st.temp_files, tool_prog, tool_prog);
