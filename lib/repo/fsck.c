@@ -491,7 +491,7 @@ static int check_sig_dir(struct fsck *f, int sigfd, const char *name)
 {
 	struct cfs_repo *repo = f->repo;
 	uint8_t digest[CFS_VERITY_MAX_DIGEST];
-	char rel[300], path[400], img[300];
+	char rel[300], path[PATH_MAX], img[300];
 	size_t n = 0, cap = 0;
 	char **names = NULL;
 	struct dirent *de;
