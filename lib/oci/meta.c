@@ -212,7 +212,8 @@ static int list_files(struct cfs_repo *repo, int *dirfd_out, char ***names_out, 
 		close(fd);
 		return -ENOMEM;
 	}
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
 	*dirfd_out = fd;
 	*names_out = names;
 	*n_out = n;

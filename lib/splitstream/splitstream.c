@@ -321,7 +321,8 @@ static int render_named(struct cfs_splitstream_writer *w, struct buf *out)
 
 	if (r == 0 && ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, ZSTD_CLEVEL_DEFAULT)))
 		r = -EIO;
-	qsort(w->named, w->n_named, sizeof(*w->named), cmp_named);
+	if (w->n_named > 1)
+		qsort(w->named, w->n_named, sizeof(*w->named), cmp_named);
 	for (size_t i = 0; r == 0 && i < w->n_named; i++) {
 		char num[32];
 		int n = snprintf(num, sizeof(num), "%zu:", w->named[i].idx);
