@@ -25,6 +25,18 @@ extern "C" {
  *                                          JSON record: name, image, config, manifest, source,
  *                                          layers (diff_ids)
  *
+ * and composefs-rs' streams (split streams, see cfs_repo_stream_get()):
+ *
+ *   streams/oci-layer-sha256:<diff_id>     each layer's tar: headers and small files inline,
+ *                                          larger files as references to their objects
+ *   streams/oci-config-sha256:<digest>     the config JSON; named refs diff_id -> layer stream
+ *   streams/oci-manifest-sha256:<digest>   the manifest JSON; "config:<digest>" -> config
+ *                                          stream, diff_id -> layer stream
+ *   streams/refs/oci/<NAME, '%' and '/' %-escaped>
+ *                                          the tag: the manifest stream (docker-archive
+ *                                          images, which have no manifest, are tagged
+ *                                          streams/refs/oci-config/<NAME> to the config)
+ *
  * Both kinds of ref are ordinary gc roots, so gc keeps every object an OCI
  * image or an imported layer needs; cfs_oci_remove() drops them again.
  */
@@ -136,6 +148,48 @@ int cfs_oci_image_get(struct cfs_repo *repo, const char *name, cfs_oci_image_fn 
  * Returns 0, -ENOENT, -EROFS, -errno.
  */
 int cfs_oci_remove(struct cfs_repo *repo, const char *name, char *errbuf, size_t errlen);
+
+/**
+ * cfs_oci_layer_cat() - re-create the tar of layer @diff_id ("sha256:...")
+ * byte for byte from its split stream (streams/oci-layer-<diff_id>): its
+ * inline bytes and the content of the objects it references, each read
+ * through the verified object reader, written to @out_fd as they come. The
+ * split stream object is checked against its digest first, the result
+ * against the diff_id at the end: on -CFS_EDIGEST the bytes written are not
+ * the layer. Returns 0; -EINVAL (not a diff_id); -ENOENT (no such stream,
+ * or an object it needs is missing); -CFS_EDIGEST (a stream, an object or
+ * the tar does not match its digest); -EUCLEAN (a malformed split stream);
+ * other -errno (of writing, too); @errbuf names the layer and says what.
+ */
+int cfs_oci_layer_cat(struct cfs_repo *repo, const char *diff_id, int out_fd, char *errbuf, size_t errlen);
+
+/** Counts from cfs_oci_fsck(). */
+struct cfs_oci_fsck_stats {
+	uint64_t images_checked;
+	uint64_t layers_checked;   /* each diff_id once, however many images share it */
+	uint64_t layers_bad;
+	uint64_t reserved[5];
+};
+
+/**
+ * cfs_oci_fsck_fn - called once per layer checked: @image the OCI image it
+ * was first found in, @result 0 or the negative errno of
+ * cfs_oci_layer_cat(), @detail "ok" or what is wrong. Non-zero return stops
+ * the check and is returned.
+ */
+typedef int (*cfs_oci_fsck_fn)(void *user, const char *image, const char *diff_id, int result,
+			       const char *detail);
+
+/**
+ * cfs_oci_fsck() - re-create the tar of every layer of OCI image @name (NULL:
+ * of every recorded OCI image) from its split stream, as cfs_oci_layer_cat()
+ * does without writing it, and compare its sha256 with the diff_id. Problems
+ * are reported through @fn and counted in @stats (may be NULL).
+ * Returns 0 when the check ran, @fn's non-zero value, -ENOENT (no such OCI
+ * image), or -errno when it could not run.
+ */
+int cfs_oci_fsck(struct cfs_repo *repo, const char *name, cfs_oci_fsck_fn fn, void *user,
+		 struct cfs_oci_fsck_stats *stats, char *errbuf, size_t errlen);
 
 #ifdef __cplusplus
 }

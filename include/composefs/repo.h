@@ -238,13 +238,68 @@ struct cfs_repo_gc_stats {
  * refer to. Dangling refs, images/ links of unreferenced images, the
  * signatures of images no longer in images/ (signatures/<hex>/), unreferenced
  * objects and leftover temporary files are removed, in that order, so an
- * interruption leaves only garbage. Refuses (-EBUSY) a repository with
- * composefs-rs split-stream refs (streams/refs/), whose reachability this
- * library cannot compute. An image reachable from a ref that cannot be read
- * aborts the collection before anything is deleted (-EUCLEAN).
+ * interruption leaves only garbage. Split streams are roots when a ref under
+ * streams/refs/ reaches them: they, the objects they reference, and the
+ * streams and images their named references name (recursively) are kept;
+ * streams/ links to collected objects are removed. An image or stream
+ * reachable from a ref that cannot be read aborts the collection before
+ * anything is deleted (-EUCLEAN).
  * Returns 0 and fills @stats (may be NULL).
  */
 int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, struct cfs_repo_gc_stats *stats);
+
+/*
+ * Streams (composefs-rs' layout): streams/NAME is a symlink to ../objects/XX/REST, the
+ * object holding a split stream (such as an OCI layer tar, "oci-layer-sha256:<diff_id>");
+ * streams/refs/REF (REF may hold '/') is a symlink to streams/NAME and a gc root. gc keeps
+ * every stream a ref reaches, the objects it references and, through its named references,
+ * the streams and images it names.
+ */
+
+/**
+ * cfs_repo_stream_name_valid() - whether @name can name a stream: one path
+ * component of 1 to 255 bytes, not starting with '.', no control characters.
+ */
+bool cfs_repo_stream_name_valid(const char *name);
+
+/**
+ * cfs_repo_stream_get() - the digest of the object streams/@name links to.
+ * Returns 0; -ENOENT when there is no such stream; -EINVAL for an invalid
+ * name; -EUCLEAN when the link is not "../objects/XX/REST" of a digest of
+ * the repository's size.
+ */
+int cfs_repo_stream_get(struct cfs_repo *repo, const char *name, uint8_t *digest_out);
+
+/**
+ * cfs_repo_stream_set() - make streams/@name link to the object @digest,
+ * which must be in the store. Objects staged by batch-mode writers are made
+ * durable first (the stream, and what it references, exists before its name
+ * does); the link is created or atomically replaced, and its directory
+ * synced. Returns 0, -EINVAL, -ENOENT (no such object), -EROFS, -errno.
+ */
+int cfs_repo_stream_set(struct cfs_repo *repo, const char *name, const uint8_t *digest);
+
+/**
+ * cfs_repo_stream_ref_set() - streams/refs/@ref (a ref name as
+ * cfs_repo_ref_name_valid() accepts) links to the stream @name, which must
+ * exist; directories are created as needed, atomically and durably.
+ * Returns 0, -EINVAL, -ENOENT, -EROFS, -errno.
+ */
+int cfs_repo_stream_ref_set(struct cfs_repo *repo, const char *ref, const char *name);
+
+/**
+ * cfs_repo_stream_ref_get() - the stream streams/refs/@ref links to: its
+ * name into @name (@len bytes). Returns 0, -ENOENT, -EUCLEAN for a link of
+ * another form, -ERANGE when @len is too small.
+ */
+int cfs_repo_stream_ref_get(struct cfs_repo *repo, const char *ref, char *name, size_t len);
+
+/**
+ * cfs_repo_stream_ref_remove() - remove streams/refs/@ref (and the
+ * directories only it kept). What it kept goes at the next cfs_repo_gc().
+ * Returns 0, -ENOENT, -EINVAL, -EROFS, -errno.
+ */
+int cfs_repo_stream_ref_remove(struct cfs_repo *repo, const char *ref);
 
 /** Kinds of problem cfs_repo_fsck() reports. */
 enum cfs_repo_problem {

@@ -18,6 +18,7 @@
 
 #include "node.h"
 #include "oci-private.h"
+#include "splitstream.h"
 #include "util.h"
 
 #define CHUNK (64u << 10)
@@ -44,6 +45,15 @@ struct layer {
 	char *err;
 	size_t errlen;
 	const char *path; /* entry being read, for messages */
+	/* the split stream of the tar (NULL: none written): every tar byte passes through
+	 * tar_read() at offset pos; those not yet known to be inline or file data wait in
+	 * pend (they start at offset pend_start); file data below skip_end is dropped,
+	 * the object holding it takes its place */
+	struct cfs_splitstream_writer *ss;
+	uint64_t pos, pend_start, skip_end;
+	uint8_t *pend;
+	size_t pend_n, pend_cap;
+	int ss_err;
 };
 
 static const char *errstr(struct archive *a)
@@ -69,6 +79,87 @@ static la_ssize_t raw_read(struct archive *a, void *client, const void **buf)
 	return n;
 }
 
+/* Tar bytes at offset l->pos: dropped when they are file data an object holds, else kept. */
+static void split_feed(struct layer *l, const uint8_t *buf, size_t n)
+{
+	uint64_t off = l->pos;
+
+	l->pos += n;
+	if (l->ss == NULL || l->ss_err != 0)
+		return;
+	if (off < l->skip_end) {
+		size_t k = l->skip_end - off < n ? (size_t)(l->skip_end - off) : n;
+
+		buf += k;
+		n -= k;
+		off += k;
+	}
+	if (n == 0)
+		return;
+	if (l->pend_n == 0)
+		l->pend_start = off;
+	if (n > l->pend_cap - l->pend_n) {
+		size_t cap = l->pend_cap ? l->pend_cap : CHUNK;
+		uint8_t *p;
+
+		while (cap < l->pend_n + n)
+			cap *= 2;
+		p = realloc(l->pend, cap);
+		if (p == NULL) {
+			l->ss_err = -ENOMEM;
+			return;
+		}
+		l->pend = p;
+		l->pend_cap = cap;
+	}
+	memcpy(l->pend + l->pend_n, buf, n);
+	l->pend_n += n;
+}
+
+/* The kept bytes below tar offset @upto are inline bytes of the stream: write them out. */
+static int split_flush(struct layer *l, uint64_t upto)
+{
+	size_t k;
+	int r;
+
+	if (l->ss == NULL)
+		return 0;
+	if (l->ss_err != 0)
+		return l->ss_err;
+	if (l->pend_n == 0 || upto <= l->pend_start)
+		return 0;
+	k = upto - l->pend_start < l->pend_n ? (size_t)(upto - l->pend_start) : l->pend_n;
+	r = cfs_splitstream_write_inline(l->ss, l->pend, k);
+	if (r < 0)
+		return l->ss_err = r;
+	memmove(l->pend, l->pend + k, l->pend_n - k);
+	l->pend_n -= k;
+	l->pend_start += k;
+	return 0;
+}
+
+/* Tar bytes [@start, @end) are the data of a file stored as an object: what came before is
+ * inline, those bytes are not kept (the object reference written by split_external() stands
+ * for them). */
+static int split_skip(struct layer *l, uint64_t start, uint64_t end)
+{
+	int r = split_flush(l, start);
+
+	if (r < 0 || l->ss == NULL)
+		return r;
+	if (l->pend_n > 0 && l->pend_start != start)
+		return l->ss_err = -EUCLEAN; /* the tar reader's offsets are not what we expect */
+	if (l->pend_n > 0) {
+		size_t k = end - start < l->pend_n ? (size_t)(end - start) : l->pend_n;
+
+		memmove(l->pend, l->pend + k, l->pend_n - k);
+		l->pend_n -= k;
+		l->pend_start += k;
+	}
+	l->skip_end = end;
+	return 0;
+}
+
 static la_ssize_t tar_read(struct archive *a, void *client, const void **buf)
 {
 	struct layer *l = client;
@@ -79,6 +170,7 @@ static la_ssize_t tar_read(struct archive *a, void *client, const void **buf)
 		return -1;
 	}
 	EVP_DigestUpdate(l->tar_md, l->tar_buf, (size_t)n);
+	split_feed(l, l->tar_buf, (size_t)n);
 	*buf = l->tar_buf;
 	return n;
 }
@@ -189,6 +281,14 @@ static int read_content(struct layer *l, struct cfs_node *n, int64_t size)
 
 	if (size < 0)
 		return lfail(l, -EUCLEAN, "negative size");
+	if (size > CFS_OCI_INLINE_MAX && l->ss != NULL) {
+		/* the data starts where the tar reader stands after the header */
+		int64_t start = archive_filter_bytes(l->inner, 0);
+
+		r = start < 0 ? -EIO : split_skip(l, (uint64_t)start, (uint64_t)start + (uint64_t)size);
+		if (r < 0)
+			return lfail(l, r, "split stream: %s", strerror(-r));
+	}
 	for (;;) {
 		uint8_t *dst = spilled ? l->mem : l->mem + total;
 		size_t room = spilled ? MEM_MAX : MEM_MAX - (size_t)total;
@@ -242,6 +342,10 @@ static int read_content(struct layer *l, struct cfs_node *n, int64_t size)
 	r = cfs_verity_final(l->vctx, digest);
 	if (r < 0)
 		goto out;
+	if (l->ss != NULL && (r = cfs_splitstream_write_external(l->ss, digest, (uint64_t)size)) < 0) {
+		r = lfail(l, r, "split stream: %s", strerror(-r));
+		goto out;
+	}
 	if (l->store != NULL) {
 		if (st != NULL) {
 			r = cfs_objstore_stage_commit(st, digest);
@@ -352,6 +456,12 @@ static int add_entry(struct layer *l, struct archive_entry *e)
 	l->path = path;
 	if (path == NULL)
 		return lfail(l, -EUCLEAN, "entry without a name");
+	if (archive_entry_sparse_count(e) > 0)
+		return lfail(l, -EUCLEAN, "sparse files are not supported (composefs-rs refuses them too)");
+	/* no file data starts before what the tar reader has consumed: the rest is inline */
+	r = split_flush(l, (uint64_t)archive_filter_bytes(l->inner, 0));
+	if (r < 0)
+		return lfail(l, r, "split stream: %s", strerror(-r));
 	r = split_path(l, path, copy, comps, &nc);
 	if (r < 0)
 		return r;
@@ -501,7 +611,8 @@ static int open_streams(struct layer *l)
 }
 
 int oci_layer_read(oci_read_fn fn, void *user, const struct oci_layer_check *chk, struct cfs_objstore *store,
-		   enum cfs_hash_alg alg, struct cfs_node **root_out, char *diff_id_out, char *err, size_t errlen)
+		   enum cfs_hash_alg alg, struct cfs_splitstream_writer *ss, struct cfs_node **root_out,
+		   char *diff_id_out, char *err, size_t errlen)
 {
 	struct layer *l = calloc(1, sizeof(*l));
 	char raw_digest[OCI_DIGEST_LEN + 1], diff_id[OCI_DIGEST_LEN + 1];
@@ -515,6 +626,7 @@ int oci_layer_read(oci_read_fn fn, void *user, const struct oci_layer_check *chk
 	l->alg = alg;
 	l->err = err;
 	l->errlen = errlen;
+	l->ss = ss;
 	l->raw_md = EVP_MD_CTX_new();
 	l->tar_md = EVP_MD_CTX_new();
 	l->mem = malloc(MEM_MAX);
@@ -532,6 +644,13 @@ int oci_layer_read(oci_read_fn fn, void *user, const struct oci_layer_check *chk
 	l->path = NULL;
 	if (r == 0)
 		r = drain(l);
+	if (r == 0 && ss != NULL) {
+		r = split_flush(l, l->pos);
+		if (r == 0 && (l->pend_n != 0 || cfs_splitstream_writer_size(ss) != l->pos))
+			r = -EUCLEAN;
+		if (r < 0)
+			r = lfail(l, r, "split stream: %s", strerror(-r));
+	}
 	if (r == 0) {
 		hex_digest(l->raw_md, raw_digest);
 		hex_digest(l->tar_md, diff_id);
@@ -560,6 +679,7 @@ int oci_layer_read(oci_read_fn fn, void *user, const struct oci_layer_check *chk
 	EVP_MD_CTX_free(l->raw_md);
 	EVP_MD_CTX_free(l->tar_md);
 	free(l->mem);
+	free(l->pend);
 	free(l);
 	return r;
 }

@@ -212,7 +212,8 @@ static int list_files(struct cfs_repo *repo, int *dirfd_out, char ***names_out, 
 		close(fd);
 		return -ENOMEM;
 	}
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
 	*dirfd_out = fd;
 	*names_out = names;
 	*n_out = n;
@@ -315,6 +316,16 @@ int cfs_oci_remove(struct cfs_repo *repo, const char *name, char *errbuf, size_t
 	}
 	if (rec.info.named && cfs_repo_untag(repo, name) < 0)
 		r = oci_fail(errbuf, errlen, -EIO, "%s", cfs_repo_errmsg(repo));
+	if (r == 0) {
+		/* its tag among the streams (none when an older version pulled it) */
+		char tag[1100];
+		int k;
+
+		oci_tag_ref(name, rec.info.manifest_digest[0] != '\0', tag, sizeof(tag));
+		k = cfs_repo_stream_ref_remove(repo, tag);
+		if (k < 0 && k != -ENOENT)
+			r = oci_fail(errbuf, errlen, k, "%s", cfs_repo_errmsg(repo));
+	}
 	for (size_t i = 0; r == 0 && i < rec.info.n_layers; i++) {
 		if (!oci_digest_valid(rec.diff_ids[i]) || layer_used(repo, file, rec.diff_ids[i]))
 			continue;

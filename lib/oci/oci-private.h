@@ -94,16 +94,21 @@ struct oci_layer_check {
 /* Name of the marker xattr of directories a layer implies but does not contain. */
 #define OCI_IMPLICIT_XATTR "trusted.cfs-oci.implicit"
 
+struct cfs_splitstream_writer;
+
 /*
  * Read a layer (tar, gzip- or zstd-compressed tar) from @fn, check it against @chk, and build
  * the layer's literal tree (whiteouts kept as `.wh.` entries, directories the tar does not
  * contain marked with OCI_IMPLICIT_XATTR). Regular files longer than CFS_OCI_INLINE_MAX go
- * into @store (when not NULL) under the digest @alg. @diff_id_out (may be NULL) receives the
- * "sha256:..." of the tar. Returns 0, -CFS_EDIGEST for a digest or size mismatch, -EUCLEAN for
+ * into @store (when not NULL) under the digest @alg. @ss (may be NULL) receives the tar as a
+ * split stream: every byte inline except the data of those files, which are references to
+ * their objects (composefs-rs' rule). @diff_id_out (may be NULL) receives the "sha256:..." of
+ * the tar. Returns 0, -CFS_EDIGEST for a digest or size mismatch, -EUCLEAN for
  * a malformed or hostile stream, other -errno; @err says what.
  */
 int oci_layer_read(oci_read_fn fn, void *user, const struct oci_layer_check *chk, struct cfs_objstore *store,
-		   enum cfs_hash_alg alg, struct cfs_node **root_out, char *diff_id_out, char *err, size_t errlen);
+		   enum cfs_hash_alg alg, struct cfs_splitstream_writer *ss, struct cfs_node **root_out,
+		   char *diff_id_out, char *err, size_t errlen);
 
 /* Recompute primary hard-link entries (first in depth-first name order) and nlink of non-directories. */
 void oci_tree_fix_links(struct cfs_node *root);
@@ -117,5 +122,13 @@ int oci_merge_add(struct oci_merge *m, struct cfs_node *layer, char *err, size_t
 /* The merged tree (root metadata from /usr when present); the caller owns it. */
 int oci_merge_finish(struct oci_merge *m, struct cfs_node **root_out, char *err, size_t errlen);
 void oci_merge_free(struct oci_merge *m);
+
+/* --- streams --- */
+
+/* Name of a layer's split stream: this prefix and its diff_id (composefs-rs' naming). */
+#define CFS_OCI_LAYER_STREAM_PREFIX "oci-layer-"
+/* The stream ref that tags OCI image @name: "oci/<name, '%' and '/' %-escaped>" (with a
+ * manifest), "oci-config/<...>" (without). */
+void oci_tag_ref(const char *name, bool manifest, char *buf, size_t len);
 
 #endif

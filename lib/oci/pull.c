@@ -15,6 +15,7 @@
 
 #include "oci-meta.h"
 #include "oci-private.h"
+#include "splitstream.h"
 #include "util.h"
 
 struct pull {
@@ -30,6 +31,9 @@ struct pull {
 	char **layer_digests;      /* its digest, NULL when the source does not say */
 	int64_t *layer_sizes;      /* -1 when unknown */
 	char **diff_ids;
+	uint8_t *layer_streams;    /* the split stream of each layer (digest size each) */
+	char *manifest_json, *config_json; /* as read (the manifest NULL for docker-archive) */
+	size_t manifest_len, config_len;
 };
 
 void cfs_oci_pull_opts_init(struct cfs_oci_pull_opts *o)
@@ -77,7 +81,8 @@ static int alloc_layers(struct pull *p, size_t n)
 	p->layer_paths = calloc(n ? n : 1, sizeof(char *));
 	p->layer_digests = calloc(n ? n : 1, sizeof(char *));
 	p->layer_sizes = calloc(n ? n : 1, sizeof(int64_t));
-	return p->layer_paths && p->layer_digests && p->layer_sizes ? 0 : -ENOMEM;
+	p->layer_streams = calloc(n ? n : 1, CFS_VERITY_MAX_DIGEST);
+	return p->layer_paths && p->layer_digests && p->layer_sizes && p->layer_streams ? 0 : -ENOMEM;
 }
 
 static int read_config(struct pull *p, const char *buf, size_t len, size_t n_layers)
@@ -157,11 +162,17 @@ static int resolve_layout(struct pull *p)
 		if (r < 0)
 			return r;
 		r = oci_doc_parse(buf, len, &doc, msg, sizeof(msg));
-		free(buf);
-		if (r < 0)
+		if (r < 0) {
+			free(buf);
 			return oci_fail(p->err, p->errlen, r == -EOPNOTSUPP ? r : -EUCLEAN, "manifest %s: %s", digest, msg);
-		if (doc.kind == OCI_DOC_MANIFEST)
+		}
+		if (doc.kind == OCI_DOC_MANIFEST) {
+			/* kept for its split stream */
+			p->manifest_json = buf;
+			p->manifest_len = len;
 			break;
+		}
+		free(buf);
 	}
 	memcpy(p->manifest_digest, digest, sizeof(digest));
 	memcpy(p->config_digest, doc.config.digest, sizeof(p->config_digest));
@@ -180,7 +191,8 @@ static int resolve_layout(struct pull *p)
 		r = read_json_blob(p, doc.config.digest, doc.config.size, &buf, &len);
 	if (r == 0) {
 		r = read_config(p, buf, len, doc.n_descs);
-		free(buf);
+		p->config_json = buf;
+		p->config_len = len;
 	}
 	oci_doc_clear(&doc);
 	return r;
@@ -221,7 +233,8 @@ static int resolve_docker(struct pull *p)
 	}
 	sha256_hex(buf, len, p->config_digest);
 	r = read_config(p, buf, len, n);
-	free(buf);
+	p->config_json = buf;
+	p->config_len = len;
 	if (r == 0)
 		r = alloc_layers(p, n);
 	for (size_t i = 0; r == 0 && i < n; i++) {
@@ -260,36 +273,135 @@ static int load_layer(struct pull *p, const uint8_t *digest, struct cfs_node **t
 	return r;
 }
 
+/* Store @len bytes as an object of the repository (staged until the next sync): its digest. */
+static int put_object(struct pull *p, const void *buf, size_t len, uint8_t *digest)
+{
+	int r = cfs_verity_digest_buf(cfs_repo_hash_alg(p->repo), buf, len, digest);
+
+	if (r == 0 && cfs_objstore_has(cfs_repo_objstore(p->repo), digest) != 1)
+		r = cfs_objstore_put_buf(cfs_repo_objstore(p->repo), buf, len, digest);
+	return r;
+}
+
+/* Finish the split stream in @w and store it as an object: its digest. */
+static int put_stream(struct pull *p, struct cfs_splitstream_writer *w, uint8_t *digest)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r = cfs_splitstream_writer_finish(w, &buf, &len);
+
+	if (r == 0)
+		r = put_object(p, buf, len, digest);
+	free(buf);
+	return r;
+}
+
 static int import_layer(struct pull *p, size_t i, struct cfs_node **tree, bool *reused)
 {
 	struct oci_layer_check chk = { p->layer_digests[i], p->layer_sizes[i], p->diff_ids[i] };
 	const char *what = p->layer_digests[i] != NULL ? p->layer_digests[i] : p->layer_paths[i];
-	uint8_t digest[CFS_VERITY_MAX_DIGEST];
-	char ref[128], msg[512] = "";
+	uint8_t digest[CFS_VERITY_MAX_DIGEST], *stream = p->layer_streams + i * CFS_VERITY_MAX_DIGEST;
+	char ref[128], sname[128], msg[512] = "";
+	struct cfs_splitstream_writer *ss = NULL;
 	struct oci_blob *b = NULL;
 	int r;
 
 	snprintf(ref, sizeof(ref), CFS_OCI_LAYER_REF_PREFIX "%s", p->diff_ids[i]);
-	*reused = cfs_repo_resolve(p->repo, ref, digest, NULL) == 0;
+	snprintf(sname, sizeof(sname), CFS_OCI_LAYER_STREAM_PREFIX "%s", p->diff_ids[i]);
+	/* known by its diff_id: its image and its split stream are there (repositories of older
+	 * versions have no stream: the layer is read again to write it) */
+	*reused = cfs_repo_resolve(p->repo, ref, digest, NULL) == 0 && cfs_repo_stream_get(p->repo, sname, stream) == 0;
 	if (*reused) {
 		r = load_layer(p, digest, tree, msg, sizeof(msg));
 		return r < 0 ? oci_fail(p->err, p->errlen, r, "layer %s: stored layer image: %s", p->diff_ids[i], msg) : 0;
 	}
-	r = oci_blob_open(p->src, p->layer_paths[i], &b, msg, sizeof(msg));
+	r = cfs_splitstream_writer_new(cfs_repo_hash_alg(p->repo), CFS_SPLITSTREAM_CT_OCI_LAYER, &ss);
 	if (r == 0)
-		r = oci_layer_read(blob_read, b, &chk, cfs_repo_objstore(p->repo), cfs_repo_hash_alg(p->repo), tree,
-				   NULL, msg, sizeof(msg));
+		r = oci_blob_open(p->src, p->layer_paths[i], &b, msg, sizeof(msg));
+	if (r == 0)
+		r = oci_layer_read(blob_read, b, &chk, cfs_repo_objstore(p->repo), cfs_repo_hash_alg(p->repo), ss,
+				   tree, NULL, msg, sizeof(msg));
 	oci_blob_close(b);
-	if (r < 0)
-		return oci_fail(p->err, p->errlen, r, "layer %s: %s", what, msg);
-	/* verified: its objects may now be published, and the layer named by its diff_id */
+	if (r == 0 && (r = put_stream(p, ss, stream)) < 0)
+		snprintf(msg, sizeof(msg), "storing its split stream: %s", strerror(-r));
+	cfs_splitstream_writer_free(ss);
+	if (r < 0) {
+		if (*tree != NULL) {
+			cfs_node_unref(*tree);
+			*tree = NULL;
+		}
+		return oci_fail(p->err, p->errlen, r, "layer %s: %s", what, msg[0] ? msg : strerror(-r));
+	}
+	/* verified: its objects may now be published, and the layer named by its diff_id (the
+	 * stream after the image: an image without a stream is read again, never the reverse) */
 	r = cfs_repo_commit_tree(p->repo, *tree, ref, NULL);
+	if (r == 0)
+		r = cfs_repo_stream_set(p->repo, sname, stream);
 	if (r < 0) {
 		cfs_node_unref(*tree);
 		*tree = NULL;
 		return oci_fail(p->err, p->errlen, r, "layer %s: %s", what, cfs_repo_errmsg(p->repo));
 	}
 	return 0;
+}
+
+/*
+ * The config and manifest as composefs-rs stores them: streams oci-config-<digest> (the
+ * config JSON as one object, a named reference per diff_id to its layer stream) and
+ * oci-manifest-<digest> (the manifest JSON, "config:<digest>" and the diff_ids), and the
+ * tag streams/refs/oci/<NAME, '%' and '/' %-escaped> to the manifest. A docker-archive has
+ * no manifest: its tag is streams/refs/oci-config/<NAME> to the config.
+ */
+static int write_streams(struct pull *p, const char *name)
+{
+	struct cfs_repo *repo = p->repo;
+	struct cfs_splitstream_writer *w = NULL;
+	uint8_t obj[CFS_VERITY_MAX_DIGEST], config[CFS_VERITY_MAX_DIGEST], manifest[CFS_VERITY_MAX_DIGEST];
+	char cname[128], mname[128], ref[1100], key[128];
+	int r;
+
+	r = cfs_splitstream_writer_new(cfs_repo_hash_alg(repo), CFS_SPLITSTREAM_CT_OCI_CONFIG, &w);
+	for (size_t i = 0; r == 0 && i < p->n_layers; i++)
+		r = cfs_splitstream_add_named_ref(w, p->diff_ids[i], p->layer_streams + i * CFS_VERITY_MAX_DIGEST);
+	if (r == 0)
+		r = put_object(p, p->config_json, p->config_len, obj);
+	if (r == 0)
+		r = cfs_splitstream_write_external(w, obj, p->config_len);
+	if (r == 0)
+		r = put_stream(p, w, config);
+	cfs_splitstream_writer_free(w);
+	w = NULL;
+	if (r < 0)
+		return oci_fail(p->err, p->errlen, r, "config %s: split stream: %s", p->config_digest, strerror(-r));
+	snprintf(cname, sizeof(cname), "oci-config-%s", p->config_digest);
+	r = cfs_repo_stream_set(repo, cname, config);
+	if (r < 0)
+		return oci_fail(p->err, p->errlen, r, "%s", cfs_repo_errmsg(repo));
+	oci_tag_ref(name, p->manifest_json != NULL, ref, sizeof(ref));
+	if (p->manifest_json == NULL) {
+		r = cfs_repo_stream_ref_set(repo, ref, cname);
+		return r < 0 ? oci_fail(p->err, p->errlen, r, "%s", cfs_repo_errmsg(repo)) : 0;
+	}
+	r = cfs_splitstream_writer_new(cfs_repo_hash_alg(repo), CFS_SPLITSTREAM_CT_OCI_MANIFEST, &w);
+	snprintf(key, sizeof(key), "config:%s", p->config_digest);
+	if (r == 0)
+		r = cfs_splitstream_add_named_ref(w, key, config);
+	for (size_t i = 0; r == 0 && i < p->n_layers; i++)
+		r = cfs_splitstream_add_named_ref(w, p->diff_ids[i], p->layer_streams + i * CFS_VERITY_MAX_DIGEST);
+	if (r == 0)
+		r = put_object(p, p->manifest_json, p->manifest_len, obj);
+	if (r == 0)
+		r = cfs_splitstream_write_external(w, obj, p->manifest_len);
+	if (r == 0)
+		r = put_stream(p, w, manifest);
+	cfs_splitstream_writer_free(w);
+	if (r < 0)
+		return oci_fail(p->err, p->errlen, r, "manifest %s: split stream: %s", p->manifest_digest, strerror(-r));
+	snprintf(mname, sizeof(mname), "oci-manifest-%s", p->manifest_digest);
+	r = cfs_repo_stream_set(repo, mname, manifest);
+	if (r == 0)
+		r = cfs_repo_stream_ref_set(repo, ref, mname);
+	return r < 0 ? oci_fail(p->err, p->errlen, r, "%s", cfs_repo_errmsg(repo)) : 0;
 }
 
 static void progress(struct pull *p, const char *phase, uint64_t done)
@@ -330,6 +442,8 @@ static int import_all(struct pull *p, const char *source, const char *name, stru
 			r = oci_fail(p->err, p->errlen, r, "%s", cfs_repo_errmsg(p->repo));
 	}
 	cfs_node_unref(root);
+	if (r == 0)
+		r = write_streams(p, name);
 	if (r == 0) {
 		struct oci_record rec = {
 			.name = name, .source = source, .config = p->config_digest, .manifest = p->manifest_digest,
@@ -380,6 +494,9 @@ int cfs_oci_pull(struct cfs_repo *repo, const char *source, const char *name, co
 	oci_strv_free(p.layer_digests, p.n_layers);
 	oci_strv_free(p.diff_ids, p.diff_ids != NULL ? p.n_layers : 0);
 	free(p.layer_sizes);
+	free(p.layer_streams);
+	free(p.manifest_json);
+	free(p.config_json);
 	oci_source_free(p.src);
 	return r;
 }

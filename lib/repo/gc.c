@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "repo-private.h"
+#include "splitstream.h"
 #include "util.h"
 #include "workq.h"
 
@@ -52,6 +53,9 @@ struct gc {
 	struct cfs_repo_gc_stats *st;
 	struct cfs_digest_set roots;  /* images some ref names */
 	struct cfs_digest_set live;   /* roots and their objects */
+	struct cfs_digest_set stream_roots; /* split streams some stream ref names */
+	struct cfs_digest_set streams;      /* every digest streams/ links to */
+	struct cfs_digest_set walked;       /* split streams walked */
 	struct path_list dead_refs;
 	struct path_list temps;       /* leftover temporary files (not objects/XX/) */
 	/* the object sweep runs on several threads (unlinking is I/O bound):
@@ -129,30 +133,125 @@ static int scan_refs(struct gc *g, int dirfd, const char *rel, int depth)
 	return r;
 }
 
-/* Split-stream refs of composefs-rs keep objects alive through streams we cannot read. */
-static int has_stream_refs(int dirfd, int depth)
+/* Stream refs: streams/refs/... -> streams/NAME -> object; unreadable links are dead refs. */
+static int scan_stream_refs(struct gc *g, int dirfd, const char *rel, int depth)
 {
 	DIR *d = fdopendir(dirfd);
 	struct dirent *de;
-	int found = 0;
+	int r = 0;
 
 	if (d == NULL) {
 		close(dirfd);
-		return 1;
+		return -ENOMEM;
 	}
-	while (!found && (de = readdir(d)) != NULL) {
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		char path[PATH_MAX], target[PATH_MAX], link[PATH_MAX + 16];
+		uint8_t digest[CFS_VERITY_MAX_DIGEST];
+		const char *base;
+		ssize_t n;
+
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (de->d_type == DT_DIR && depth < 64) {
+		snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
+		if (depth >= CFS_REPO_REF_MAX_COMPONENTS) {
+			r = cfs_repo_fail(g->repo, -ELOOP, "%s: ref nested deeper than %d components", path,
+					  CFS_REPO_REF_MAX_COMPONENTS);
+			break;
+		}
+		if (cfs_repo_is_temp_name(de->d_name)) {
+			r = path_list_add(&g->temps, path);
+		} else if (de->d_type == DT_DIR) {
 			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 
-			found = sub < 0 ? 1 : has_stream_refs(sub, depth + 1);
-		} else {
-			found = 1;
+			r = sub < 0 ? cfs_repo_fail(g->repo, -errno, "%s: %s", path, strerror(errno))
+				    : scan_stream_refs(g, sub, path, depth + 1);
+		} else if (de->d_type == DT_LNK) {
+			/* as composefs-rs reads it: the link's last component names the stream */
+			n = readlinkat(dirfd, de->d_name, target, sizeof(target) - 1);
+			if (n < 0)
+				continue;
+			target[n] = '\0';
+			base = strrchr(target, '/');
+			base = base != NULL ? base + 1 : target;
+			snprintf(link, sizeof(link), "streams/%s", base);
+			if (cfs_repo_stream_name_valid(base) &&
+			    cfs_repo_stream_read_link(g->repo, g->repo->dirfd, link, digest) == 0)
+				r = cfs_digest_set_add(&g->stream_roots, digest);
+			else
+				r = path_list_add(&g->dead_refs, path);
 		}
 	}
 	closedir(d);
-	return found;
+	return r;
+}
+
+/* The digests streams/ links to (the streams a named reference may lead to). */
+static int scan_streams(struct gc *g)
+{
+	struct dirent *de;
+	DIR *d;
+	int r = cfs_repo_opendir(g->repo, "streams", &d);
+
+	if (r < 0 || d == NULL)
+		return r;
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		uint8_t digest[CFS_VERITY_MAX_DIGEST];
+
+		if (de->d_type == DT_LNK && cfs_repo_stream_read_link(g->repo, dirfd(d), de->d_name, digest) == 0)
+			r = cfs_digest_set_add(&g->streams, digest);
+	}
+	closedir(d);
+	cfs_digest_set_finish(&g->streams);
+	return r;
+}
+
+/* Walk the split stream @digest: it, its objects and what its named references name live. */
+static int walk_stream(struct gc *g, const uint8_t *digest, int depth)
+{
+	struct cfs_repo *repo = g->repo;
+	struct cfs_splitstream *s = NULL;
+	char hex[2 * CFS_VERITY_MAX_DIGEST + 1], err[256] = "";
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (cfs_digest_set_has(&g->walked, digest))
+		return 0;
+	if (depth > 64)
+		return cfs_repo_fail(repo, -ELOOP, "split streams name each other deeper than 64 levels");
+	r = cfs_digest_set_add(&g->walked, digest);
+	if (r == 0)
+		r = cfs_digest_set_add(&g->live, digest);
+	if (r < 0)
+		return r;
+	cfs_digest_set_finish(&g->walked);
+	fd = cfs_repo_open_object(repo, digest);
+	r = fd < 0 ? fd : cfs_splitstream_open_fd(fd, repo->alg, 0, &s, err, sizeof(err));
+	if (r < 0)
+		return cfs_repo_fail(repo, r, "split stream %s cannot be read (%s); nothing deleted",
+				     cfs_repo_digest_hex(repo, digest, hex), err[0] ? err : strerror(-r));
+	for (size_t i = 0; r == 0 && i < cfs_splitstream_n_objects(s); i++)
+		r = cfs_digest_set_add(&g->live, cfs_splitstream_object(s, i));
+	for (size_t i = 0; r == 0 && i < cfs_splitstream_n_stream_refs(s); i++) {
+		const uint8_t *d = cfs_splitstream_stream_ref(s, i);
+
+		r = cfs_digest_set_add(&g->live, d);
+		if (r == 0 && cfs_digest_set_has(&g->streams, d))
+			r = walk_stream(g, d, depth + 1);
+		else if (r == 0 && image_usable(repo, d))
+			r = cfs_digest_set_add(&g->roots, d); /* an image a stream names (composefs.image) */
+	}
+	cfs_splitstream_free(s);
+	return r;
+}
+
+static int mark_streams(struct gc *g)
+{
+	int r = scan_streams(g);
+
+	cfs_digest_set_finish(&g->stream_roots);
+	for (size_t i = 0; r == 0 && i < g->stream_roots.n; i++)
+		r = walk_stream(g, g->stream_roots.v + i * g->stream_roots.dsize, 0);
+	return r;
 }
 
 static int mark_live(struct gc *g)
@@ -206,8 +305,8 @@ static void remove_path(struct gc *g, int dirfd, const char *name, uint64_t *cou
 	pthread_mutex_unlock(&g->lock);
 }
 
-/* streams/ of composefs-rs (only reached here when no stream ref exists):
- * links to objects that are about to go are removed first, as its gc does. */
+/* streams/: links to objects that are about to go are removed first (composefs-rs
+ * removes them after the objects, as broken links; either way they go). */
 static int prune_streams(struct gc *g)
 {
 	struct cfs_repo *repo = g->repo;
@@ -502,16 +601,21 @@ static int gc_locked(struct gc *g)
 	struct cfs_repo *repo = g->repo;
 	int fd, r;
 
-	fd = cfs_repo_openat(repo, "streams/refs", O_RDONLY | O_DIRECTORY);
-	if (fd >= 0 && has_stream_refs(fd, 0))
-		return cfs_repo_fail(repo, -EBUSY,
-				     "repository holds composefs-rs split-stream refs (streams/refs/); "
-				     "collect it with cfsctl gc");
 	fd = cfs_repo_openat(repo, "images/refs", O_RDONLY | O_DIRECTORY);
 	if (fd >= 0)
 		r = scan_refs(g, fd, "images/refs", 0);
 	else
 		r = fd == -ENOENT ? 0 : cfs_repo_fail(repo, fd, "images/refs: %s", strerror(-fd));
+	if (r == 0) {
+		fd = cfs_repo_openat(repo, "streams/refs", O_RDONLY | O_DIRECTORY);
+		if (fd >= 0)
+			r = scan_stream_refs(g, fd, "streams/refs", 0);
+		else if (fd != -ENOENT)
+			r = cfs_repo_fail(repo, fd, "streams/refs: %s", strerror(-fd));
+	}
+	/* streams first: they may name images, which then are roots too */
+	if (r == 0)
+		r = mark_streams(g);
 	if (r == 0)
 		r = mark_live(g);
 	/* nothing is deleted before the live set is complete */
@@ -530,6 +634,13 @@ static int gc_locked(struct gc *g)
 		if (fd >= 0) {
 			prune_ref_dirs(g, fd, 0);
 			r = cfs_repo_sync_dir(repo, "images/refs");
+		}
+		fd = cfs_repo_openat(repo, "streams/refs", O_RDONLY | O_DIRECTORY);
+		if (r == 0 && fd >= 0) {
+			prune_ref_dirs(g, fd, 0);
+			r = cfs_repo_sync_dir(repo, "streams/refs");
+		} else if (fd >= 0) {
+			close(fd);
 		}
 	}
 	return r;
@@ -555,11 +666,17 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, struct cfs_repo_gc_stats 
 	}
 	cfs_digest_set_init(&g.roots, repo->dsize);
 	cfs_digest_set_init(&g.live, repo->dsize);
+	cfs_digest_set_init(&g.stream_roots, repo->dsize);
+	cfs_digest_set_init(&g.streams, repo->dsize);
+	cfs_digest_set_init(&g.walked, repo->dsize);
 	pthread_mutex_init(&g.lock, NULL);
 	r = gc_locked(&g);
 	pthread_mutex_destroy(&g.lock);
 	cfs_digest_set_clear(&g.roots);
 	cfs_digest_set_clear(&g.live);
+	cfs_digest_set_clear(&g.stream_roots);
+	cfs_digest_set_clear(&g.streams);
+	cfs_digest_set_clear(&g.walked);
 	path_list_free(&g.dead_refs);
 	path_list_free(&g.temps);
 	if (!g.dry) {

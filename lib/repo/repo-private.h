@@ -78,6 +78,10 @@ int cfs_repo_read_image_link(struct cfs_repo *repo, const char *hexname, uint8_t
 int cfs_repo_link_image(struct cfs_repo *repo, const uint8_t *digest);
 /* cfs_repo_link_image(), then images/refs/@name (if not NULL) durably. */
 int cfs_repo_publish(struct cfs_repo *repo, const uint8_t *digest, const char *name);
+/* Create or atomically replace the symlink @rel (relative to the repository) pointing at @target. */
+int cfs_repo_replace_symlink(struct cfs_repo *repo, const char *target, const char *rel);
+/* streams.c: read a streams/NAME style link ("../objects/XX/REST") under @dirfd. */
+int cfs_repo_stream_read_link(struct cfs_repo *repo, int dirfd, const char *name, uint8_t *digest);
 /* Take the lock again in @op (LOCK_SH or LOCK_EX), honouring CFS_REPO_NOWAIT. */
 int cfs_repo_relock(struct cfs_repo *repo, int op);
 

@@ -499,7 +499,7 @@ int cfs_repo_read_image_link(struct cfs_repo *repo, const char *hexname, uint8_t
 }
 
 /* Create or atomically replace the symlink @rel (relative to the repository). */
-static int replace_symlink(struct cfs_repo *repo, const char *target, const char *rel)
+int cfs_repo_replace_symlink(struct cfs_repo *repo, const char *target, const char *rel)
 {
 	char cur[PATH_MAX], tmp[PATH_MAX];
 	const char *slash = strrchr(rel, '/');
@@ -621,7 +621,7 @@ static int write_ref(struct cfs_repo *repo, const uint8_t *digest, const char *n
 	if (r < 0)
 		return r;
 	snprintf(rel, sizeof(rel), "images/refs/%s", name);
-	r = replace_symlink(repo, target, rel);
+	r = cfs_repo_replace_symlink(repo, target, rel);
 	if (r < 0)
 		return cfs_repo_fail(repo, r, "%s: %s", rel, strerror(-r));
 	slash = strrchr(rel, '/');
@@ -638,7 +638,7 @@ int cfs_repo_link_image(struct cfs_repo *repo, const uint8_t *digest)
 	snprintf(rel, sizeof(rel), "images/%s", hex);
 	memcpy(target, "../", 3);
 	cfs_repo_object_relpath(repo, digest, target + 3, sizeof(target) - 3);
-	r = replace_symlink(repo, target, rel);
+	r = cfs_repo_replace_symlink(repo, target, rel);
 	if (r < 0)
 		return cfs_repo_fail(repo, r, "%s: %s", rel, strerror(-r));
 	return cfs_repo_sync_dir(repo, "images");

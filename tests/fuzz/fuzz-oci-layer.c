@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct oci_merge *merge = NULL;
 	char err[512], diff_id[OCI_DIGEST_LEN + 1];
 
-	if (oci_layer_read(mem_read, &m, NULL, NULL, CFS_HASH_SHA256, &layer, diff_id, err, sizeof(err)) < 0)
+	if (oci_layer_read(mem_read, &m, NULL, NULL, CFS_HASH_SHA256, NULL, &layer, diff_id, err, sizeof(err)) < 0)
 		return 0;
 	if (!oci_digest_valid(diff_id))
 		abort();

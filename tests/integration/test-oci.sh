@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later
 # composefs oci: pull from oci:, oci-archive: and docker-archive: sources built here; the mounted
-# tree against umoci's unpack of the same image; layer sharing; gc; refusals of bad input.
+# tree against umoci's unpack of the same image; split streams (layer tars re-created byte for
+# byte, oci fsck); layer sharing; gc; refusals of bad input.
 # shellcheck source=test-repo-lib.sh
 . "$(dirname "$0")/test-repo-lib.sh"
 
@@ -29,6 +30,27 @@ CONFIG=$(python3 -c 'import json,sys; i=json.load(open("lay/index.json")); m=[x 
 "$CFS" --repo R oci inspect img | grep -q "\"config\": \"$CONFIG\"" || fail "oci inspect"
 [ "$("$CFS" --repo R images | awk '$1 == "img" {print $2}')" = "$D" ] || fail "the OCI image is the repository image img"
 ok "oci pull oci:DIR:TAG: one image, its config digest recorded"
+
+# --- split streams (composefs-rs' layout): every layer's tar comes back byte for byte ---
+MANIFEST=$(python3 -c 'import json,sys; i=json.load(open("lay/index.json")); print([x for x in i["manifests"] if x["annotations"]["org.opencontainers.image.ref.name"]=="latest"][0]["digest"])')
+[ "$(readlink R/streams/refs/oci/img)" = "../../oci-manifest-$MANIFEST" ] || fail "tag: $(readlink R/streams/refs/oci/img)"
+[[ "$(readlink "R/streams/oci-config-$CONFIG")" =~ ^\.\./objects/[0-9a-f]{2}/[0-9a-f]{62}$ ]] || fail "config stream"
+mapfile -t DIFF_IDS < <(python3 -c 'import json,sys; print("\n".join(json.load(open("lay/blobs/sha256/"+sys.argv[1][7:]))["rootfs"]["diff_ids"]))' "$CONFIG")
+mapfile -t BLOBS < <(python3 -c 'import json,sys; print("\n".join(l["digest"] for l in json.load(open("lay/blobs/sha256/"+sys.argv[1][7:]))["layers"]))' "$MANIFEST")
+for i in "${!DIFF_IDS[@]}"; do
+	[ -L "R/streams/oci-layer-${DIFF_IDS[$i]}" ] || fail "no stream for layer ${DIFF_IDS[$i]}"
+	"$CFS" --repo R oci layer "${DIFF_IDS[$i]}" >layer.tar || fail "oci layer ${DIFF_IDS[$i]}"
+	b=lay/blobs/sha256/${BLOBS[$i]#sha256:}
+	case $(head -c4 "$b" | od -An -tx1 | tr -d ' ') in
+	1f8b*) gzip -dc "$b" >orig.tar ;;
+	28b52ffd) zstd -qdc "$b" >orig.tar ;;
+	*) cp "$b" orig.tar ;;
+	esac
+	cmp -s orig.tar layer.tar || fail "layer ${DIFF_IDS[$i]}: re-created tar differs from the original"
+done
+"$CFS" --repo R oci fsck >out || fail "oci fsck on a good repository: $(cat out)"
+grep -q '^1 image(s), 3 layer(s) checked, 0 bad$' out || fail "oci fsck: $(cat out)"
+ok "oci pull writes layer, config and manifest split streams and the tag; oci layer re-creates each tar byte for byte (gzip, zstd, plain); oci fsck clean"
 
 # --- the mounted tree is what umoci (an independent implementation) unpacks ---
 mkdir mnt
@@ -68,14 +90,19 @@ ok "oci-archive, gzip layout and docker-archive (with and without a reference) g
 
 # --- sharing: layers known by diff_id are not read again, objects are stored once ---
 n=$(objects R)
+streams_before=$(ls R/streams | grep -c '^oci-layer-')
+stat -c %Y%i "R/streams/oci-layer-${DIFF_IDS[0]}" >link-before
 d2=$("$CFS" --repo R oci pull oci:lay:base base 2>err)
 grep -q '1 layer(s), 1 already imported' err || fail "base: $(cat err)"
 "$CFS" --repo R oci pull --platform linux/arm64 oci:lay:multi arm 2>err >/dev/null
 grep -q '2 layer(s), 2 already imported' err || fail "arm64: $(cat err)"
 d3=$("$CFS" --repo R oci pull oci:lay:multi amd 2>/dev/null)
 [ "$d3" = "$D" ] || fail "image index: the host platform (amd64) is the full image"
-# images add only their own (small) image files, no file content
-[ "$(objects R)" = $((n + 2)) ] || fail "objects: $n before, $(objects R) after two more images"
+# images add only their own image file, config and manifest (JSON and split stream each), no
+# file content and no layer stream: 2 x 5 objects
+[ "$(objects R)" = $((n + 10)) ] || fail "objects: $n before, $(objects R) after two more images"
+[ "$(ls R/streams | grep -c '^oci-layer-')" = "$streams_before" ] || fail "a shared layer got a new stream"
+stat -c %Y%i "R/streams/oci-layer-${DIFF_IDS[0]}" | cmp -s - link-before || fail "a shared layer's stream was rewritten"
 rc=0; "$CFS" --repo R oci pull --platform linux/s390x oci:lay:multi s 2>err || rc=$?
 [ "$rc" = 1 ] && grep -q 'no image for platform linux/s390x' err || fail "missing platform: $rc $(cat err)"
 # tool and tool-copy (layers 1 and 2) have the same bytes: one object
@@ -85,6 +112,7 @@ ok "layers shared by diff_id, content deduplicated, platform chosen from an inde
 
 # --- gc keeps what OCI images need; oci rm lets it go ---
 "$CFS" --repo R gc >/dev/null
+"$CFS" --repo R oci fsck >out || fail "oci fsck after gc (stream objects collected?): $(cat out)"
 "$CFS" --repo R oci mount img mnt && MOUNTS+=("$W/mnt")
 "$TREE_COMPARE" mnt bundle/rootfs || fail "after gc"
 umount mnt; MOUNTS=()
@@ -94,11 +122,14 @@ umount mnt; MOUNTS=()
 "$TREE_COMPARE" mnt bundle/rootfs || fail "after removing the other images"
 umount mnt; MOUNTS=()
 "$CFS" --repo R fsck >/dev/null || fail "fsck"
+"$CFS" --repo R oci fsck img >/dev/null || fail "oci fsck img after removing the other images and gc"
+[ ! -e R/streams/refs/oci/base ] || fail "oci rm left the tag"
 d=$("$CFS" --repo R oci pull oci:lay:base base 2>err)
 grep -q '1 already imported' err || fail "layer 1 is still known after rm of images sharing it"
 "$CFS" --repo R oci rm img base
 "$CFS" --repo R gc >/dev/null
 [ "$(objects R)" = 0 ] || fail "$(objects R) objects left after all OCI images were removed"
+[ -z "$(ls R/streams | grep -v '^refs$')" ] || fail "streams left: $(ls R/streams)"
 [ -z "$("$CFS" --repo R oci images | tail -n +2)" ] || fail "records left"
 ok "gc keeps OCI images and their layers; oci rm + gc frees everything"
 
@@ -128,3 +159,37 @@ for k in dotdot absolute symlink-parent hardlink-out long-header truncated; do
 	refuse oci:h-$k "layer sha256:[0-9a-f]*: " "hostile tar ($k)"
 done
 ok "corrupted blobs, diff_id and size mismatches, malformed manifests, hostile tars refused with nothing stored"
+
+# --- oci fsck: a missing or corrupted object, a truncated stream, each named by its layer ---
+rm -rf F
+"$CFS" --repo F init >/dev/null
+"$CFS" --repo F oci pull oci:lay:latest img >/dev/null 2>&1 || fail "pull into F"
+big=$(find F/objects -type f -size +150k | head -1)
+L2=${DIFF_IDS[1]}
+cp "$big" saved
+python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[100]^=1; open(p,"wb").write(b)' "$big"
+rc=0; "$CFS" --repo F oci fsck >out 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "^layer sha256:[0-9a-f]\{64\} (of img): object [0-9a-f]*: content does not match its digest" out ||
+	fail "corrupted object: exit $rc: $(cat out)"
+rm "$big"
+rc=0; "$CFS" --repo F oci fsck img >out 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "^layer sha256:[0-9a-f]\{64\} (of img): object [0-9a-f]*: missing" out || fail "missing object: exit $rc: $(cat out)"
+rc=0; "$CFS" --repo F oci layer "$(sed -n 's/^layer \(sha256:[0-9a-f]*\).*/\1/p' out | head -1)" >x.tar 2>err || rc=$?
+[ "$rc" = 1 ] && grep -q "missing" err || fail "oci layer with a missing object: exit $rc: $(cat err)"
+cp saved "$big"
+"$CFS" --repo F oci fsck >/dev/null || fail "oci fsck after the object came back"
+s=$(readlink -f "F/streams/oci-layer-$L2")
+cp "$s" saved-stream
+chmod u+w "$s"; truncate -s $(( $(stat -c %s "$s") - 7 )) "$s"
+rc=0; "$CFS" --repo F oci fsck >out 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "^layer $L2 (of img): split stream object [0-9a-f]* does not match its digest" out ||
+	fail "truncated stream: exit $rc: $(cat out)"
+grep -c '^layer ' out | grep -qx 1 || fail "only the truncated layer is bad: $(cat out)"
+cp saved-stream "$s"
+"$CFS" --repo F oci fsck >/dev/null || fail "oci fsck after the stream came back"
+rc=0; "$CFS" --repo F oci layer sha256:nothex >/dev/null 2>err || rc=$?
+[ "$rc" = 1 ] && grep -q 'invalid diff_id' err || fail "oci layer sha256:nothex: exit $rc"
+rc=0; "$CFS" --repo F oci fsck nosuch >/dev/null 2>err || rc=$?
+[ "$rc" = 1 ] || fail "oci fsck of an unknown image: exit $rc"
+ok "oci fsck names the layer whose object is corrupted or missing or whose stream is truncated; oci layer refuses them"
+

@@ -46,7 +46,7 @@ static void usage(void)
 	       "  sign FILE|IMAGE --key K --cert C ...  sign a file's or an image's digest\n"
 	       "  verify FILE SIG|IMAGE --trust CERT    check a signature\n"
 	       "  pull [OPTION...] URL REF              copy an image and its objects from an HTTP(S) server\n"
-	       "  oci pull|images|inspect|mount|rm ...  OCI container images (one image each)\n\n"
+	       "  oci pull|images|inspect|mount|rm|layer|fsck ...  OCI container images\n\n"
 	       "Run '%s COMMAND --help' for a command's options.\n",
 	       tool_prog, tool_prog);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <composefs/oci.h>
 #include <composefs/repo.h>
@@ -23,7 +24,11 @@ static void oci_usage(void)
 	       "  images [--json]             list OCI images: name, image digest, config digest\n"
 	       "  inspect NAME                print the record of NAME (JSON)\n"
 	       "  mount [--fuse] NAME MNT     mount an OCI image (options as for 'mount')\n"
-	       "  rm NAME...                  forget OCI images (their data goes at the next gc)\n",
+	       "  rm NAME...                  forget OCI images (their data goes at the next gc)\n"
+	       "  layer DIFF_ID               write the layer's tar, re-created from its split stream\n"
+	       "                              and checked against DIFF_ID, to standard output\n"
+	       "  fsck [NAME]                 re-create every layer of NAME (default: of all OCI\n"
+	       "                              images) and check it against its diff_id\n",
 	       tool_prog);
 }
 
@@ -232,6 +237,68 @@ static int oci_rm(struct tool *t)
 	return ret;
 }
 
+/* `oci layer DIFF_ID > x.tar` (cfsctl's name): never onto a terminal. */
+static int oci_layer(struct tool *t)
+{
+	struct cfs_repo *repo;
+	char err[1024] = "";
+	int r;
+
+	if (t->argc == 2 && (strcmp(t->argv[1], "-h") == 0 || strcmp(t->argv[1], "--help") == 0)) {
+		printf("Usage: %s oci layer DIFF_ID > FILE\n"
+		       "Write the tar of layer DIFF_ID (\"sha256:...\"), re-created from its split stream with\n"
+		       "every object verified, to standard output. Exits 1 when the result does not match\n"
+		       "DIFF_ID (what was written is then not the layer).\n",
+		       tool_prog);
+		return EXIT_OK;
+	}
+	if (t->argc != 2 || t->argv[1][0] == '-')
+		tool_usage_error("oci layer: expected DIFF_ID");
+	if (isatty(STDOUT_FILENO))
+		tool_die("oci layer: refusing to write a tar to a terminal; redirect it to a file or a pipe");
+	repo = tool_open_repo(t, true);
+	r = cfs_oci_layer_cat(repo, t->argv[1], STDOUT_FILENO, err, sizeof(err));
+	if (r < 0)
+		tool_die("oci layer: %s", err[0] ? err : strerror(-r));
+	cfs_repo_free(repo);
+	return EXIT_OK;
+}
+
+static int fsck_report(void *user, const char *image, const char *diff_id, int result, const char *detail)
+{
+	(void)user;
+	if (result < 0)
+		printf("layer %s (of %s): %s\n", diff_id, image, detail);
+	return 0;
+}
+
+static int oci_fsck(struct tool *t)
+{
+	struct cfs_oci_fsck_stats st;
+	struct cfs_repo *repo;
+	char err[1024] = "";
+	int r;
+
+	if (t->argc == 2 && (strcmp(t->argv[1], "-h") == 0 || strcmp(t->argv[1], "--help") == 0)) {
+		printf("Usage: %s oci fsck [NAME]\n"
+		       "Re-create the tar of every layer of OCI image NAME (default: of every OCI image)\n"
+		       "from its split stream, every object verified, and compare its sha256 with the\n"
+		       "layer's diff_id. Prints one line per bad layer; exits 1 if there is one.\n",
+		       tool_prog);
+		return EXIT_OK;
+	}
+	if (t->argc > 2 || (t->argc == 2 && t->argv[1][0] == '-'))
+		tool_usage_error("oci fsck: expected at most one NAME");
+	repo = tool_open_repo(t, true);
+	r = cfs_oci_fsck(repo, t->argc == 2 ? t->argv[1] : NULL, fsck_report, NULL, &st, err, sizeof(err));
+	if (r < 0)
+		tool_die("oci fsck: %s", err[0] ? err : strerror(-r));
+	printf("%llu image(s), %llu layer(s) checked, %llu bad\n", (unsigned long long)st.images_checked,
+	       (unsigned long long)st.layers_checked, (unsigned long long)st.layers_bad);
+	cfs_repo_free(repo);
+	return st.layers_bad > 0 ? EXIT_ERROR : EXIT_OK;
+}
+
 int cmd_oci(struct tool *t)
 {
 	static const struct {
@@ -239,7 +306,7 @@ int cmd_oci(struct tool *t)
 		int (*fn)(struct tool *t);
 	} cmds[] = {
 		{ "pull", oci_pull }, { "images", oci_images }, { "inspect", oci_inspect },
-		{ "mount", oci_mount }, { "rm", oci_rm },
+		{ "mount", oci_mount }, { "rm", oci_rm }, { "layer", oci_layer }, { "fsck", oci_fsck },
 	};
 
 	if (t->argc < 2 || strcmp(t->argv[1], "--help") == 0 || strcmp(t->argv[1], "-h") == 0) {
