@@ -105,8 +105,11 @@ static int oci_pull(struct tool *t)
 	}
 	r = cfs_oci_pull(repo, t->argv[optind], t->argv[optind + 1], &o, &res, err, sizeof(err));
 	tool_progress_done(t);
-	if (r < 0)
+	if (r < 0) {
+		/* closing the repository removes what the refused pull staged */
+		cfs_repo_free(repo);
 		tool_die("oci pull %s: %s", t->argv[optind], err[0] ? err : strerror(-r));
+	}
 	printf("%s\n", cfs_repo_digest_hex(repo, res.image_digest, hex));
 	fprintf(stderr, "config %s, %u layer(s), %u already imported\n", res.config_digest, res.n_layers,
 		res.n_layers_reused);
