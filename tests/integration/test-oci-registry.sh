@@ -117,6 +117,20 @@ ok "multi-platform index: the host's image, --platform, a missing platform refus
 rc=0; pull R oci pull "docker://$REG/test/img:v1" x 2>err || rc=$?
 [ "$rc" = 1 ] && grep -q "https://$REG" err || fail "plain HTTP without --tls-verify=false: $rc $(cat err)"
 
+# --- HTTPS: a certificate the system does not know needs --cacert (or --tls-verify=false) ---
+openssl req -x509 -newkey rsa:2048 -nodes -keyout tls.key -out tls.crt -days 2 -subj /CN=127.0.0.1 \
+	-addext subjectAltName=IP:127.0.0.1 2>/dev/null
+start_registry tls "  tls:
+    certificate: $W/tls.crt
+    key: $W/tls.key"
+SSLREG=127.0.0.1:$PORT
+rc=0; pull R oci pull "docker://$SSLREG/test/img:v1" x 2>err || rc=$?
+[ "$rc" = 1 ] && grep -qi "https://$SSLREG: .*certificate" err || fail "unknown CA: $rc $(cat err)"
+d=$(pull R oci pull --cacert tls.crt "docker://$SSLREG/test/img:v1" tls1 2>err) || fail "--cacert: $(cat err)"
+[ "$d" = "$D" ] || fail "--cacert: $d"
+d=$(pull R oci pull --tls-verify=false "docker://$SSLREG/test/img:v1" tls2 2>err) || fail "https, --tls-verify=false: $(cat err)"
+ok "HTTPS registry: refused with an unknown CA, pulled with --cacert and with --tls-verify=false"
+
 # --- htpasswd (Basic) auth: credentials from --authfile and from REGISTRY_AUTH_FILE ---
 htpasswd -Bbn alice 's3cret:pw' >htpasswd
 start_registry basic "auth:
