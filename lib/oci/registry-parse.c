@@ -80,6 +80,13 @@ static bool repo_valid(const char *s, size_t n)
 			return false;
 		if (i + 1 == n || s[i + 1] == '/')
 			return false;
+		/* separators: '.', '_', "__" or a run of '-' (no "..", no "._") */
+		if (s[i - 1] == '.' || s[i - 1] == '_' || s[i - 1] == '-') {
+			bool dunder = c == '_' && s[i - 1] == '_' && !(i >= 2 && (s[i - 2] == '_' || s[i - 2] == '.' || s[i - 2] == '-'));
+
+			if (!dunder && !(c == '-' && s[i - 1] == '-'))
+				return false;
+		}
 	}
 	return !start;
 }

@@ -48,6 +48,11 @@ static void test_refs(void)
 	CHECK_EQ_INT(oci_regref_parse("h.io/x@sha256:00", &r, err, sizeof(err)), -EINVAL);
 	CHECK_EQ_INT(oci_regref_parse("h.io/../x", &r, err, sizeof(err)), -EINVAL);
 	CHECK_EQ_INT(oci_regref_parse("h.io/Upper", &r, err, sizeof(err)), -EINVAL);
+	CHECK_EQ_INT(oci_regref_parse("a..b", &r, err, sizeof(err)), -EINVAL);
+	CHECK_EQ_INT(oci_regref_parse("h.io/a._b", &r, err, sizeof(err)), -EINVAL);
+	CHECK_EQ_INT(oci_regref_parse("h.io/a___b", &r, err, sizeof(err)), -EINVAL);
+	CHECK_EQ_INT(oci_regref_parse("h.io/a__b/c---d", &r, err, sizeof(err)), 0);
+	oci_regref_clear(&r);
 	CHECK_EQ_INT(oci_regref_parse("h.io/x:bad/tag", &r, err, sizeof(err)), -EINVAL);
 	CHECK_EQ_INT(oci_regref_parse("h.io/x?y", &r, err, sizeof(err)), -EINVAL);
 	CHECK_EQ_INT(oci_regref_parse("h:99999999/x", &r, err, sizeof(err)), -EINVAL);
