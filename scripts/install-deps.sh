@@ -15,6 +15,7 @@ pkgs=(
 	erofs-utils fsverity attr acl e2fsprogs util-linux gzip    # test oracles and helpers
 	openssl xxd python3 man-db binutils bash-completion        # test keys, helpers, man -l, objcopy, completion
 	skopeo umoci zstd                                          # OCI images for the tests, an independent unpacker
+	docker-registry apache2-utils                              # a registry for oci pull docker:// (htpasswd)
 	nginx-light curl bc                                        # served repositories for the pull tests
 	qemu-system-x86 busybox-static cpio                        # fs-verity tests in a VM
 	go-md2man                                                  # man pages

@@ -55,21 +55,45 @@ extern "C" {
 typedef void (*cfs_oci_progress_fn)(void *user, const char *phase, uint64_t done, uint64_t total);
 
 /**
+ * Registries (docker://): accept a registry's TLS certificate unchecked, and
+ * speak plain HTTP to one that does not answer HTTPS (as skopeo's
+ * --tls-verify=false). Never the default.
+ */
+#define CFS_OCI_PULL_TLS_NO_VERIFY (1u << 0)
+
+/**
  * struct cfs_oci_pull_opts - options of cfs_oci_pull().
- * @flags: none defined; must be 0.
+ * @flags: CFS_OCI_PULL_* bits.
  * @platform: "os/arch[/variant]" chosen from an image index; NULL for the
  *            host's ("linux/amd64" on x86_64).
  * @progress, @progress_user: optional progress callback.
+ * The rest is for registry sources only:
+ * @authfile: credentials file ({"auths": {"HOST[:PORT]": {"auth":
+ *            base64(USER:PASSWORD)}}}); NULL: the first of $REGISTRY_AUTH_FILE,
+ *            $XDG_RUNTIME_DIR/containers/auth.json,
+ *            ~/.config/containers/auth.json and ~/.docker/config.json that
+ *            names the registry (as podman and skopeo look).
+ * @cacert: PEM file of the CAs to trust instead of the system's, or NULL.
+ * @retries: further attempts after a failed request (default 4).
+ * @retry_delay_ms: wait before the first retry, doubled each time up to 30 s
+ *                  (default 250).
+ * @timeout_ms: to connect, and the longest a transfer may receive nothing
+ *              (default 30000).
  */
 struct cfs_oci_pull_opts {
 	uint32_t flags;
 	const char *platform;
 	cfs_oci_progress_fn progress;
 	void *progress_user;
-	uint32_t reserved[8];
+	const char *authfile;
+	const char *cacert;
+	uint32_t retries;
+	uint32_t retry_delay_ms;
+	uint32_t timeout_ms;
+	uint32_t reserved[1];
 };
 
-/** cfs_oci_pull_opts_init() - defaults: no flags, host platform, no progress. */
+/** cfs_oci_pull_opts_init() - defaults: no flags, host platform, no progress, 4 retries. */
 void cfs_oci_pull_opts_init(struct cfs_oci_pull_opts *o);
 
 /** What cfs_oci_pull() did. Strings are NUL-terminated. */
@@ -85,7 +109,9 @@ struct cfs_oci_pull_result {
 /**
  * cfs_oci_pull() - import the OCI image @source into @repo as image @name.
  * @source: "oci:DIR[:TAG]" (an OCI image layout), "oci-archive:FILE[:TAG]"
- *          (a tar of one) or "docker-archive:FILE[:TAG]" (docker save).
+ *          (a tar of one), "docker-archive:FILE[:TAG]" (docker save) or
+ *          "docker://[HOST[:PORT]/]REPO[:TAG|@sha256:HEX]" (a registry
+ *          speaking the OCI distribution API; no HOST means Docker Hub).
  *          Image indexes (OCI or Docker manifest lists) are resolved to the
  *          manifest of @o->platform; OCI and Docker schema 2 manifests.
  * @name: ref name of the result (cfs_repo_ref_name_valid(), not under
@@ -107,7 +133,9 @@ struct cfs_oci_pull_result {
  * document or tar (a path with "..", an absolute path, a path through a
  * non-directory, a hard link out of the layer, ...); -EOPNOTSUPP for
  * unsupported sources or formats; -ENOENT when the source has no such
- * image or platform; -EROFS; other -errno.
+ * image or platform; -EACCES when a registry refuses us or wants
+ * credentials we do not have; -ECONNREFUSED, -ETIMEDOUT or -EIO when a
+ * registry cannot be reached (after the retries); -EROFS; other -errno.
  */
 int cfs_oci_pull(struct cfs_repo *repo, const char *source, const char *name, const struct cfs_oci_pull_opts *o,
 		 struct cfs_oci_pull_result *res, char *errbuf, size_t errlen);

@@ -63,23 +63,90 @@ void oci_host_platform(char *buf, size_t len);
 struct oci_source;
 struct oci_blob;
 
-enum oci_source_kind { OCI_SRC_DIR, OCI_SRC_OCI_ARCHIVE, OCI_SRC_DOCKER_ARCHIVE };
+enum oci_source_kind { OCI_SRC_DIR, OCI_SRC_OCI_ARCHIVE, OCI_SRC_DOCKER_ARCHIVE, OCI_SRC_REGISTRY };
 
-int oci_source_open(const char *spec, struct oci_source **out, char *err, size_t errlen);
+/* @o: the pull's options (registries: credentials, TLS, retries); NULL for the defaults. */
+int oci_source_open(const char *spec, const struct cfs_oci_pull_opts *o, struct oci_source **out, char *err,
+		    size_t errlen);
 void oci_source_free(struct oci_source *s);
 enum oci_source_kind oci_source_kind(const struct oci_source *s);
 /* The tag in "oci:DIR:TAG" or "docker-archive:FILE:TAG" (NULL if none). */
 const char *oci_source_tag(const struct oci_source *s);
+/* The registry of an OCI_SRC_REGISTRY source. */
+struct oci_registry *oci_source_registry(struct oci_source *s);
 /* Open the file @path of the source (a layout path such as "blobs/sha256/<hex>"). */
 int oci_blob_open(struct oci_source *s, const char *path, struct oci_blob **out, char *err, size_t errlen);
 /* Read up to @len bytes; 0 at the end; -errno. */
 ssize_t oci_blob_read(struct oci_blob *b, void *buf, size_t len);
 void oci_blob_close(struct oci_blob *b);
+/* What went wrong last on @b beyond its -errno ("" if nothing is known). */
+const char *oci_blob_errmsg(const struct oci_blob *b);
 /* Read a whole file of at most @max bytes (NUL-terminated copy in *@buf). */
 int oci_source_read_file(struct oci_source *s, const char *path, size_t max, char **buf, size_t *len, char *err,
 			 size_t errlen);
 /* The layout path of a digest: "blobs/sha256/<hex>". */
 void oci_blob_path(const char *digest, char *buf, size_t len);
+
+/* --- registry-parse.c: texts a registry, a user or an auth file gives (all untrusted) --- */
+
+/* docker://HOST[:PORT]/REPO[:TAG|@DIGEST], without the "docker://". */
+struct oci_regref {
+	char *host;      /* as named (auth file key): "127.0.0.1:5000", "docker.io" */
+	char *api_host;  /* where the API answers: the same, or registry-1.docker.io */
+	char *repo;      /* "library/debian" */
+	char *tag;       /* NULL when pulled by digest */
+	char digest[OCI_DIGEST_LEN + 1]; /* "" when pulled by tag */
+};
+/* Returns 0, -EINVAL (malformed) or -EOPNOTSUPP (digest algorithm) with a message, -ENOMEM. */
+int oci_regref_parse(const char *s, struct oci_regref *out, char *err, size_t errlen);
+void oci_regref_clear(struct oci_regref *r);
+
+enum oci_auth_scheme { OCI_AUTH_NONE, OCI_AUTH_OTHER, OCI_AUTH_BASIC, OCI_AUTH_BEARER };
+
+/* The challenge chosen from a WWW-Authenticate value (Bearer over Basic over others). */
+struct oci_challenge {
+	enum oci_auth_scheme scheme;
+	char *realm, *service, *scope; /* NULL when not given */
+};
+/* Returns 0, -EINVAL (malformed, no challenge, Bearer without realm), -ENOMEM. */
+int oci_challenge_parse(const char *hdr, size_t len, struct oci_challenge *out);
+void oci_challenge_clear(struct oci_challenge *c);
+
+struct oci_cred {
+	char *user, *password;
+};
+/* The credentials for HOST/REPO in an auth file ({"auths": {KEY: {"auth": base64(user:pass)}}},
+ * the longest matching KEY); -ENOENT when it has none, -EINVAL (malformed) with a message. */
+int oci_authfile_lookup(const char *buf, size_t len, const char *host, const char *repo, struct oci_cred *cred,
+			char *err, size_t errlen);
+void oci_cred_clear(struct oci_cred *c);
+/* The token of a token server's answer ({"token": ...} or {"access_token": ...}). */
+int oci_token_parse(const char *buf, size_t len, char **token, char *err, size_t errlen);
+/* Base64 (OpenSSL) of @len bytes, malloc()ed. */
+int oci_base64_encode(const void *data, size_t len, char **out);
+
+/* --- registry.c: the OCI distribution API over libcurl --- */
+
+struct oci_registry;
+struct oci_rblob;
+/* Resolve credentials, find the API (https, or http with CFS_OCI_PULL_TLS_NO_VERIFY), ping it and
+ * authenticate when it asks to. Returns 0; -ENOENT; -EACCES (refused or no credentials);
+ * -ECONNREFUSED, -ETIMEDOUT, -EIO (unreachable, after the retries); -EINVAL; with a message. */
+int oci_registry_open(const char *ref, const struct cfs_oci_pull_opts *o, struct oci_registry **out, char *err,
+		      size_t errlen);
+void oci_registry_free(struct oci_registry *r);
+const struct oci_regref *oci_registry_ref(const struct oci_registry *r);
+/* The manifest (or index) @reference (a tag or a digest), at most OCI_JSON_MAX bytes,
+ * NUL-terminated; a digest reference is checked against the bytes (-CFS_EDIGEST). */
+int oci_registry_manifest(struct oci_registry *r, const char *reference, char **buf, size_t *len, char *err,
+			  size_t errlen);
+/* Stream blob @digest (checking it is the caller's job): reads resume after failures with
+ * Range requests, up to the retry bound. */
+int oci_registry_blob_open(struct oci_registry *r, const char *digest, struct oci_rblob **out, char *err,
+			   size_t errlen);
+ssize_t oci_rblob_read(struct oci_rblob *b, void *buf, size_t len);
+const char *oci_rblob_errmsg(const struct oci_rblob *b);
+void oci_rblob_close(struct oci_rblob *b);
 
 /* --- layer.c: one layer stream -> tree + objects --- */
 

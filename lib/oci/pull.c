@@ -39,6 +39,9 @@ struct pull {
 void cfs_oci_pull_opts_init(struct cfs_oci_pull_opts *o)
 {
 	memset(o, 0, sizeof(*o));
+	o->retries = 4;
+	o->retry_delay_ms = 250;
+	o->timeout_ms = 30000;
 }
 
 static void sha256_hex(const void *buf, size_t len, char *out)
@@ -198,6 +201,83 @@ static int resolve_layout(struct pull *p)
 	return r;
 }
 
+/* A manifest or index of the registry by digest (checked there), or the top one by tag. */
+static int registry_doc(struct pull *p, const char *reference, struct oci_doc *doc, char *digest)
+{
+	char msg[512] = "", *buf = NULL;
+	size_t len;
+	int r = oci_registry_manifest(oci_source_registry(p->src), reference, &buf, &len, p->err, p->errlen);
+
+	if (r < 0)
+		return r;
+	sha256_hex(buf, len, digest);
+	r = oci_doc_parse(buf, len, doc, msg, sizeof(msg));
+	free(buf);
+	if (r < 0)
+		return oci_fail(p->err, p->errlen, r == -EOPNOTSUPP ? r : -EUCLEAN, "manifest %s: %s", digest, msg);
+	return 0;
+}
+
+/* docker://: the tag's (or digest's) manifest, through indexes by platform, then the config. */
+static int resolve_registry(struct pull *p)
+{
+	const struct oci_regref *ref = oci_registry_ref(oci_source_registry(p->src));
+	char digest[OCI_DIGEST_LEN + 1], plat[64], msg[256] = "", *buf = NULL;
+	const char *platform = p->o->platform;
+	struct oci_doc doc;
+	size_t len, w;
+	int r;
+
+	if (platform == NULL) {
+		oci_host_platform(plat, sizeof(plat));
+		platform = plat;
+	}
+	r = registry_doc(p, ref->digest[0] ? ref->digest : ref->tag, &doc, digest);
+	for (int depth = 0; r == 0 && doc.kind == OCI_DOC_INDEX; depth++) {
+		char want[OCI_DIGEST_LEN + 1];
+		uint64_t size;
+
+		r = oci_index_select(&doc, platform, &w, msg, sizeof(msg));
+		if (r < 0)
+			r = oci_fail(p->err, p->errlen, r, "index %s: %s", digest, msg);
+		else if (depth == 8)
+			r = oci_fail(p->err, p->errlen, -EUCLEAN, "image indexes nested too deep");
+		if (r < 0) {
+			oci_doc_clear(&doc);
+			return r;
+		}
+		memcpy(want, doc.descs[w].digest, sizeof(want));
+		size = doc.descs[w].size;
+		oci_doc_clear(&doc);
+		r = size > OCI_JSON_MAX ? oci_fail(p->err, p->errlen, -EFBIG, "manifest %s: %llu bytes, more than a "
+						 "document may have", want, (unsigned long long)size)
+					: registry_doc(p, want, &doc, digest);
+	}
+	if (r < 0)
+		return r;
+	memcpy(p->manifest_digest, digest, sizeof(digest));
+	memcpy(p->config_digest, doc.config.digest, sizeof(p->config_digest));
+	r = alloc_layers(p, doc.n_descs);
+	for (size_t i = 0; r == 0 && i < doc.n_descs; i++) {
+		char path[128];
+
+		oci_blob_path(doc.descs[i].digest, path, sizeof(path));
+		p->layer_paths[i] = strdup(path);
+		p->layer_digests[i] = strdup(doc.descs[i].digest);
+		p->layer_sizes[i] = doc.descs[i].size > INT64_MAX ? -1 : (int64_t)doc.descs[i].size;
+		if (p->layer_paths[i] == NULL || p->layer_digests[i] == NULL)
+			r = -ENOMEM;
+	}
+	if (r == 0)
+		r = read_json_blob(p, doc.config.digest, doc.config.size, &buf, &len);
+	if (r == 0) {
+		r = read_config(p, buf, len, doc.n_descs);
+		free(buf);
+	}
+	oci_doc_clear(&doc);
+	return r;
+}
+
 /* The digest a docker-archive member's name claims: blobs/sha256/<hex> or <hex>.tar. */
 static char *digest_from_name(const char *path)
 {
@@ -321,6 +401,8 @@ static int import_layer(struct pull *p, size_t i, struct cfs_node **tree, bool *
 	if (r == 0)
 		r = oci_layer_read(blob_read, b, &chk, cfs_repo_objstore(p->repo), cfs_repo_hash_alg(p->repo), ss,
 				   tree, NULL, msg, sizeof(msg));
+	if (r < 0 && b != NULL && oci_blob_errmsg(b)[0] != '\0')
+		snprintf(msg, sizeof(msg), "%s", oci_blob_errmsg(b));
 	oci_blob_close(b);
 	if (r == 0 && (r = put_stream(p, ss, stream)) < 0)
 		snprintf(msg, sizeof(msg), "storing its split stream: %s", strerror(-r));
@@ -471,7 +553,7 @@ int cfs_oci_pull(struct cfs_repo *repo, const char *source, const char *name, co
 	if (res == NULL)
 		res = &scratch;
 	memset(res, 0, sizeof(*res));
-	if (o->flags != 0 || source == NULL || name == NULL)
+	if ((o->flags & ~CFS_OCI_PULL_TLS_NO_VERIFY) != 0 || o->reserved[0] != 0 || source == NULL || name == NULL)
 		return oci_fail(errbuf, errlen, -EINVAL, "invalid arguments");
 	if (!cfs_repo_ref_name_valid(name) ||
 	    strncmp(name, CFS_OCI_LAYER_REF_PREFIX, strlen(CFS_OCI_LAYER_REF_PREFIX)) == 0 ||
@@ -479,10 +561,14 @@ int cfs_oci_pull(struct cfs_repo *repo, const char *source, const char *name, co
 		return oci_fail(errbuf, errlen, -EINVAL, "invalid image name \"%s\"", name);
 	if (!cfs_repo_writable(repo, NULL))
 		return oci_fail(errbuf, errlen, -EROFS, "the repository is not writable");
-	r = oci_source_open(source, &p.src, errbuf, errlen);
+	r = oci_source_open(source, o, &p.src, errbuf, errlen);
 	if (r < 0)
 		return r;
-	r = oci_source_kind(p.src) == OCI_SRC_DOCKER_ARCHIVE ? resolve_docker(&p) : resolve_layout(&p);
+	switch (oci_source_kind(p.src)) {
+	case OCI_SRC_DOCKER_ARCHIVE: r = resolve_docker(&p); break;
+	case OCI_SRC_REGISTRY: r = resolve_registry(&p); break;
+	default: r = resolve_layout(&p); break;
+	}
 	if (r == 0)
 		r = import_all(&p, source, name, res);
 	if (r == 0) {

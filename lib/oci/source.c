@@ -19,11 +19,13 @@ struct oci_source {
 	int dirfd;      /* OCI_SRC_DIR */
 	char *path;     /* directory or archive file */
 	char *tag;
+	struct oci_registry *reg; /* OCI_SRC_REGISTRY */
 };
 
 struct oci_blob {
 	int fd;                 /* a file of a layout directory */
 	struct archive *a;      /* or an archive positioned on the member */
+	struct oci_rblob *rb;   /* or a registry's blob stream */
 };
 
 void oci_source_free(struct oci_source *s)
@@ -34,7 +36,13 @@ void oci_source_free(struct oci_source *s)
 		close(s->dirfd);
 	free(s->path);
 	free(s->tag);
+	oci_registry_free(s->reg);
 	free(s);
+}
+
+struct oci_registry *oci_source_registry(struct oci_source *s)
+{
+	return s->reg;
 }
 
 enum oci_source_kind oci_source_kind(const struct oci_source *s)
@@ -71,7 +79,8 @@ static int split_tag(const char *rest, struct oci_source *s)
 	return s->path != NULL ? 0 : -ENOMEM;
 }
 
-int oci_source_open(const char *spec, struct oci_source **out, char *err, size_t errlen)
+int oci_source_open(const char *spec, const struct cfs_oci_pull_opts *o, struct oci_source **out, char *err,
+		    size_t errlen)
 {
 	static const struct {
 		const char *prefix;
@@ -89,6 +98,14 @@ int oci_source_open(const char *spec, struct oci_source **out, char *err, size_t
 	if (s == NULL)
 		return -ENOMEM;
 	s->dirfd = -1;
+	if (strncmp(spec, "docker://", 9) == 0) {
+		s->kind = OCI_SRC_REGISTRY;
+		r = oci_registry_open(spec + 9, o, &s->reg, err, errlen);
+		if (r < 0)
+			goto fail;
+		*out = s;
+		return 0;
+	}
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		if (strncmp(spec, kinds[i].prefix, strlen(kinds[i].prefix)) == 0) {
 			s->kind = kinds[i].kind;
@@ -97,10 +114,10 @@ int oci_source_open(const char *spec, struct oci_source **out, char *err, size_t
 	}
 	if (rest == NULL || rest[0] == '\0') {
 		oci_source_free(s);
-		if (strncmp(spec, "docker://", 9) == 0)
-			return oci_fail(err, errlen, -EOPNOTSUPP, "%s: registry sources are not supported yet", spec);
 		return oci_fail(err, errlen, -EINVAL,
-				"%s: expected oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG]", spec);
+				"%s: expected oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG] or "
+				"docker://HOST/REPO[:TAG|@DIGEST]",
+				spec);
 	}
 	r = split_tag(rest, s);
 	if (r < 0)
@@ -178,7 +195,21 @@ int oci_blob_open(struct oci_source *s, const char *path, struct oci_blob **out,
 	if (b == NULL)
 		return -ENOMEM;
 	b->fd = -1;
-	if (s->kind == OCI_SRC_DIR) {
+	if (s->kind == OCI_SRC_REGISTRY) {
+		char digest[OCI_DIGEST_LEN + 1];
+
+		/* the layout path of a digest is all a registry source is asked for */
+		if (strncmp(path, "blobs/sha256/", 13) != 0 ||
+		    snprintf(digest, sizeof(digest), "sha256:%s", path + 13) != OCI_DIGEST_LEN || !oci_digest_valid(digest)) {
+			free(b);
+			return oci_fail(err, errlen, -EINVAL, "%s: not a blob", path);
+		}
+		r = oci_registry_blob_open(s->reg, digest, &b->rb, err, errlen);
+		if (r < 0) {
+			free(b);
+			return r;
+		}
+	} else if (s->kind == OCI_SRC_DIR) {
 		/* blobs are plain files inside the layout: no symlink may lead out of it */
 		b->fd = cfs_open_regular_beneath(s->dirfd, path, true);
 		if (b->fd < 0) {
@@ -201,6 +232,8 @@ ssize_t oci_blob_read(struct oci_blob *b, void *buf, size_t len)
 {
 	ssize_t n;
 
+	if (b->rb != NULL)
+		return oci_rblob_read(b->rb, buf, len);
 	if (b->a != NULL) {
 		n = archive_read_data(b->a, buf, len);
 		return n < 0 ? -EIO : n;
@@ -219,7 +252,13 @@ void oci_blob_close(struct oci_blob *b)
 		close(b->fd);
 	if (b->a != NULL)
 		archive_read_free(b->a);
+	oci_rblob_close(b->rb);
 	free(b);
+}
+
+const char *oci_blob_errmsg(const struct oci_blob *b)
+{
+	return b->rb != NULL ? oci_rblob_errmsg(b->rb) : "";
 }
 
 int oci_source_read_file(struct oci_source *s, const char *path, size_t max, char **buf, size_t *len, char *err,
@@ -257,7 +296,10 @@ int oci_source_read_file(struct oci_source *s, const char *path, size_t max, cha
 		}
 		k = oci_blob_read(b, p + n, cap - n);
 		if (k < 0) {
-			r = oci_fail(err, errlen, (int)k, "%s: read error", path);
+			if (oci_blob_errmsg(b)[0] != '\0')
+				r = oci_fail(err, errlen, (int)k, "%s", oci_blob_errmsg(b));
+			else
+				r = oci_fail(err, errlen, (int)k, "%s: read error", path);
 			break;
 		}
 		if (k == 0)

@@ -67,6 +67,11 @@ expect "composefs gc --" "--dry-run"
 expect "composefs fsck --" "--json" "--metadata-only" "--repair"
 expect "composefs mount --" "--fuse"
 expect_not "composefs gc --" "--fuse"
+expect "composefs oci " pull images inspect mount rm
+expect "composefs oci pull --" "--authfile" "--tls-verify=" "--cacert" "--platform" "--retries" "--timeout"
+expect "composefs oci pull --tls-verify=" true false
+expect "composefs oci pull --platform linux/a" linux/amd64 linux/arm64
+expect "composefs oci pull dock" "docker://" "docker-archive:"
 
 # every long option a program documents in --help is offered
 for t in mkcomposefs composefs-info composefs-dump; do

@@ -20,7 +20,8 @@ for all of them). Actions:
 
 --symlinks answers for a symbolic link with its target and the content type
 text/x-symlink-target (the composefs-rs convention) instead of following it;
---zstd compresses bodies with the zstd command when the client accepts it.
+--zstd compresses bodies with the zstd command when the client accepts it; --index-file NAME
+answers a directory's path (ending in '/') with the file NAME in it (a static registry's /v2/).
 Every answer is logged to --log as "PATH STATUS BODY-BYTES ENCODING".
 """
 import argparse
@@ -78,6 +79,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = self.path.split('?', 1)[0].lstrip('/')
+        if path.endswith('/') and self.server.opts.index_file:
+            path += self.server.opts.index_file
         parts = path.split('/')
         if any(p in ('', '.', '..') for p in parts):
             return self.send_status(path, 404)
@@ -139,6 +142,7 @@ def main():
     ap.add_argument('--log', required=True)
     ap.add_argument('--symlinks', action='store_true')
     ap.add_argument('--zstd', action='store_true')
+    ap.add_argument('--index-file')
     opts = ap.parse_args()
     srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
     srv.daemon_threads = True

@@ -45,6 +45,10 @@ int cmd_mount(struct tool *t);
 int cmd_oci(struct tool *t);
 /* pull.c */
 int cmd_pull(struct tool *t);
+/* Option values: a number from 0 to @max, or seconds (decimals allowed) as milliseconds; a bad
+ * one is a usage error naming @cmd and @opt. */
+unsigned tool_parse_uint(const char *cmd, const char *opt, const char *s, unsigned max);
+unsigned tool_parse_seconds(const char *cmd, const char *opt, const char *s);
 
 /* sign.c */
 struct cfs_trust;

@@ -18,9 +18,10 @@ static void oci_usage(void)
 {
 	printf("Usage: %s oci COMMAND [ARG...]\n"
 	       "Import OCI container images: one composefs image per OCI image, all layers merged.\n\n"
-	       "  pull [--platform OS/ARCH[/VARIANT]] SOURCE NAME\n"
+	       "  pull [--platform OS/ARCH[/VARIANT]] [REGISTRY OPTIONS] SOURCE NAME\n"
 	       "        import SOURCE as image NAME: oci:DIR[:TAG], oci-archive:FILE[:TAG],\n"
-	       "        docker-archive:FILE[:REF]; print the image digest\n"
+	       "        docker-archive:FILE[:REF], docker://HOST[:PORT]/REPO[:TAG|@DIGEST];\n"
+	       "        print the image digest\n"
 	       "  images [--json]             list OCI images: name, image digest, config digest\n"
 	       "  inspect NAME                print the record of NAME (JSON)\n"
 	       "  mount [--fuse] NAME MNT     mount an OCI image (options as for 'mount')\n"
@@ -32,10 +33,43 @@ static void oci_usage(void)
 	       tool_prog);
 }
 
+static void oci_pull_help(void)
+{
+	printf("Usage: %s oci pull [OPTION...] SOURCE NAME\n"
+	       "Import an OCI image as the composefs image NAME; print its digest.\n"
+	       "SOURCE: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF] or\n"
+	       "docker://[HOST[:PORT]/]REPO[:TAG|@sha256:HEX] (a registry).\n\n"
+	       "  --platform OS/ARCH[/VARIANT]  the image to take from an index (default: this machine's)\n"
+	       "Registries only:\n"
+	       "  --authfile FILE         credentials (auth.json); default: $REGISTRY_AUTH_FILE,\n"
+	       "                          then containers/auth.json, ~/.docker/config.json\n"
+	       "  --tls-verify=BOOL       false: accept any certificate, and plain HTTP (default true)\n"
+	       "  --cacert FILE           trust these CAs (PEM) instead of the system's\n"
+	       "  --retries N             further attempts after a failed request (default 4)\n"
+	       "  --retry-delay SEC       first wait before a retry, doubled each time (default 0.25)\n"
+	       "  --timeout SEC           to connect, and longest a transfer may stall (default 30)\n",
+	       tool_prog);
+}
+
+static bool parse_bool(const char *opt, const char *s)
+{
+	if (s == NULL || strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+		return true;
+	if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+		return false;
+	tool_usage_error("oci pull: %s=%s: expected true or false", opt, s);
+}
+
 static int oci_pull(struct tool *t)
 {
 	static const struct option opts[] = {
 		{ "platform", required_argument, NULL, 'p' },
+		{ "authfile", required_argument, NULL, 'a' },
+		{ "tls-verify", optional_argument, NULL, 'V' },
+		{ "cacert", required_argument, NULL, 'A' },
+		{ "retries", required_argument, NULL, 'R' },
+		{ "retry-delay", required_argument, NULL, 'D' },
+		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -47,15 +81,24 @@ static int oci_pull(struct tool *t)
 
 	cfs_oci_pull_opts_init(&o);
 	while ((c = tool_getopt(t, "h", opts)) != -1) {
-		if (c == 'p')
-			o.platform = optarg;
-		if (c == 'h') {
-			printf("Usage: %s oci pull [--platform OS/ARCH[/VARIANT]] SOURCE NAME\n"
-			       "Import an OCI image as the composefs image NAME; print its digest.\n"
-			       "SOURCE: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF].\n"
-			       "--platform picks the image from an index (default: this machine's).\n",
-			       tool_prog);
-			return EXIT_OK;
+		switch (c) {
+		case 'p': o.platform = optarg; break;
+		case 'a': o.authfile = optarg; break;
+		case 'V':
+			if (parse_bool("--tls-verify", optarg))
+				o.flags &= ~CFS_OCI_PULL_TLS_NO_VERIFY;
+			else
+				o.flags |= CFS_OCI_PULL_TLS_NO_VERIFY;
+			break;
+		case 'A': o.cacert = optarg; break;
+		case 'R': o.retries = tool_parse_uint("oci pull", "--retries", optarg, 100); break;
+		case 'D': o.retry_delay_ms = tool_parse_seconds("oci pull", "--retry-delay", optarg); break;
+		case 'T':
+			o.timeout_ms = tool_parse_seconds("oci pull", "--timeout", optarg);
+			if (o.timeout_ms == 0)
+				tool_usage_error("oci pull: --timeout must be more than 0");
+			break;
+		case 'h': oci_pull_help(); return EXIT_OK;
 		}
 	}
 	if (t->argc - optind != 2)
@@ -67,8 +110,11 @@ static int oci_pull(struct tool *t)
 	}
 	r = cfs_oci_pull(repo, t->argv[optind], t->argv[optind + 1], &o, &res, err, sizeof(err));
 	tool_progress_done(t);
-	if (r < 0)
+	if (r < 0) {
+		/* closing the repository removes what the refused pull staged */
+		cfs_repo_free(repo);
 		tool_die("oci pull %s: %s", t->argv[optind], err[0] ? err : strerror(-r));
+	}
 	printf("%s\n", cfs_repo_digest_hex(repo, res.image_digest, hex));
 	fprintf(stderr, "config %s, %u layer(s), %u already imported\n", res.config_digest, res.n_layers,
 		res.n_layers_reused);

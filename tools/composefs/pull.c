@@ -32,7 +32,7 @@ struct pull_ui {
 	size_t n_failed;
 };
 
-static unsigned parse_uint(const char *opt, const char *s, unsigned max)
+unsigned tool_parse_uint(const char *cmd, const char *opt, const char *s, unsigned max)
 {
 	char *end;
 	unsigned long v;
@@ -40,12 +40,12 @@ static unsigned parse_uint(const char *opt, const char *s, unsigned max)
 	errno = 0;
 	v = strtoul(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max)
-		tool_usage_error("pull: %s %s: expected a number from 0 to %u", opt, s, max);
+		tool_usage_error("%s: %s %s: expected a number from 0 to %u", cmd, opt, s, max);
 	return (unsigned)v;
 }
 
 /* Seconds (decimals allowed) to milliseconds. */
-static unsigned parse_seconds(const char *opt, const char *s)
+unsigned tool_parse_seconds(const char *cmd, const char *opt, const char *s)
 {
 	char *end;
 	double v;
@@ -53,7 +53,7 @@ static unsigned parse_seconds(const char *opt, const char *s)
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno != 0 || end == s || *end != '\0' || !(v >= 0) || v > 86400)
-		tool_usage_error("pull: %s %s: expected seconds (0 to 86400)", opt, s);
+		tool_usage_error("%s: %s %s: expected seconds (0 to 86400)", cmd, opt, s);
 	return (unsigned)(v * 1000 + 0.5);
 }
 
@@ -186,14 +186,14 @@ int cmd_pull(struct tool *t)
 	while ((c = tool_getopt(t, "hj:", opts)) != -1) {
 		switch (c) {
 		case 'j':
-			fo.jobs = parse_uint("--jobs", optarg, 1024);
+			fo.jobs = tool_parse_uint("pull", "--jobs", optarg, 1024);
 			if (fo.jobs == 0)
 				tool_usage_error("pull: --jobs must be at least 1");
 			break;
-		case 'R': fo.retries = parse_uint("--retries", optarg, 100); break;
-		case 'D': fo.retry_delay_ms = parse_seconds("--retry-delay", optarg); break;
-		case 'C': fo.connect_timeout_ms = parse_seconds("--connect-timeout", optarg); break;
-		case 'T': fo.stall_timeout_ms = parse_seconds("--timeout", optarg); break;
+		case 'R': fo.retries = tool_parse_uint("pull", "--retries", optarg, 100); break;
+		case 'D': fo.retry_delay_ms = tool_parse_seconds("pull", "--retry-delay", optarg); break;
+		case 'C': fo.connect_timeout_ms = tool_parse_seconds("pull", "--connect-timeout", optarg); break;
+		case 'T': fo.stall_timeout_ms = tool_parse_seconds("pull", "--timeout", optarg); break;
 		case 'A': fo.cacert = optarg; break;
 		case 'k': fo.flags |= CFS_FETCH_INSECURE; break;
 		case '1': fo.flags |= CFS_FETCH_HTTP1; break;
