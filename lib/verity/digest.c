@@ -430,8 +430,9 @@ int cfs_verity_digest_fd(int fd, enum cfs_hash_alg alg, uint8_t *digest)
 struct par_part {
 	const struct cfs_verity_hasher *h;
 	int fd;
-	const uint8_t *map; /* the whole file mapped, or NULL: pread */
-	uint64_t off;
+	const uint8_t *map; /* the window mapped, or NULL: pread at @base + @off */
+	uint64_t base;      /* file offset of the window */
+	uint64_t off;       /* of the part in the window */
 	size_t len;      /* whole blocks, except at the end of the file */
 	uint8_t *leaves; /* one hash per block of the part */
 	int result;
@@ -451,7 +452,7 @@ static void par_hash_part(void *user, size_t i)
 		size_t want = p->len - done < PAR_CHUNK ? p->len - done : PAR_CHUNK;
 		const uint8_t *chunk = p->map != NULL ? p->map + p->off + done : buf;
 		ssize_t n = p->map != NULL ? (ssize_t)want
-					   : cfs_pread_full(p->fd, buf, want, (off_t)(p->off + done));
+					   : cfs_pread_full(p->fd, buf, want, (off_t)(p->base + p->off + done));
 
 		if (n < 0) {
 			p->result = (int)n;
@@ -488,7 +489,6 @@ int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, u
 				 bool map, uint8_t *digest)
 {
 	struct cfs_verity_ctx *ctx = NULL;
-	void *mapping = MAP_FAILED;
 	struct par_part *parts = NULL;
 	uint8_t *leaves = NULL;
 	unsigned n_threads = cfs_thread_count(threads, PAR_THREADS_MAX);
@@ -505,19 +505,14 @@ int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, u
 	leaves = malloc(window * (PAR_PART / CFS_VERITY_BLOCK_SIZE) * ds);
 	if (parts == NULL || leaves == NULL)
 		r = -ENOMEM;
-	if (r == 0 && map && size > 0 && size <= SIZE_MAX) {
+	if (r == 0 && map) {
 		struct stat st;
 
-		/* mapped only at the size it has now: a file that grew is caught below */
+		/* mapped a window at a time, only within the size it has now */
 		if (fstat(fd, &st) < 0)
 			r = -errno;
 		else if ((uint64_t)st.st_size != size)
 			r = -ESTALE;
-		else
-			mapping = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
-		/* no mapping (a file system without mmap): read it instead */
-		if (mapping != MAP_FAILED)
-			(void)posix_madvise(mapping, (size_t)size, POSIX_MADV_SEQUENTIAL);
 	}
 	/* advice only: a failure changes nothing but speed */
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -525,20 +520,34 @@ int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, u
 		size_t n = 0;
 		uint64_t bytes = 0, blocks = 0;
 
+		void *mapping = MAP_FAILED;
+
 		for (; n < window && off + bytes < size; n++) {
 			uint64_t left = size - off - bytes;
 			size_t len = left < PAR_PART ? (size_t)left : PAR_PART;
 
-			parts[n] = (struct par_part){ .h = &ctx->h, .fd = fd, .off = off + bytes, .len = len,
-						      .map = mapping != MAP_FAILED ? mapping : NULL,
+			parts[n] = (struct par_part){ .h = &ctx->h, .fd = fd, .off = bytes, .len = len,
 						      .leaves = leaves + blocks * ds };
 			bytes += len;
 			blocks += (len + CFS_VERITY_BLOCK_SIZE - 1) / CFS_VERITY_BLOCK_SIZE;
+		}
+		/*
+		 * Each window is mapped alone (@off is a multiple of PAR_PART, so of the page size):
+		 * what the process maps, and so its peak RSS, stays at one window. Parts address the
+		 * window, or the file at @base when it is read. No mapping: read instead.
+		 */
+		if (map)
+			mapping = mmap(NULL, (size_t)bytes, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)off);
+		for (size_t i = 0; i < n; i++) {
+			parts[i].map = mapping != MAP_FAILED ? mapping : NULL;
+			parts[i].base = off;
 		}
 		if (n == 1)
 			par_hash_part(parts, 0);
 		else
 			cfs_parallel_for(n_threads, n, par_hash_part, parts);
+		if (mapping != MAP_FAILED)
+			munmap(mapping, (size_t)bytes);
 		for (size_t i = 0; i < n && r == 0; i++)
 			r = parts[i].result;
 		if (r == 0) {
@@ -555,8 +564,6 @@ int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, u
 	}
 	if (r == 0)
 		r = ctx_finish(ctx, digest);
-	if (mapping != MAP_FAILED)
-		munmap(mapping, (size_t)size);
 	free(leaves);
 	free(parts);
 	cfs_verity_ctx_free(ctx);
