@@ -18,11 +18,17 @@
 #                       about three copies of SOURCE_DIR (stores and the mkfs.erofs image)
 #   RESULTS=FILE        results appended here (default bench/RESULTS.md next to this script)
 #   SKIP_EROFS=1        leave out mkfs.erofs
+#   BENCH_QUICK=1       one round, no mkfs.erofs (for a re-run in a few minutes; give a smaller
+#                       SOURCE_DIR such as /usr/lib or /usr/share too)
+# The *-digest variants run --print-digest-only (no image written): they are bound by SHA-256
+# of the file contents, and are printed as a multiple of the machine's limit (bench/limit.sh:
+# `openssl speed -evp sha256 -bytes 4096` per core times the usable CPUs).
 set -euo pipefail
 export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=${1:-/usr}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then N=${N:-1}; SKIP_EROFS=1; fi
 N=${N:-3}
 ours=${MKCOMPOSEFS:-$here/../build/tools/mkcomposefs/mkcomposefs}
 ref=${REF_MKCOMPOSEFS:-}
@@ -33,18 +39,21 @@ cmdline="N=$N${REF_MKCOMPOSEFS:+ REF_MKCOMPOSEFS=$REF_MKCOMPOSEFS}${MKCOMPOSEFS:
 [ -z "$ref" ] || [ -n "${REF_VERSION:-}" ] || { echo "set REF_VERSION to the reference's version (git describe)"; exit 2; }
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load average at start: $load0"
+. "$here/limit.sh"
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time (package time)"; exit 2; }
 [ -d "$src" ] || { echo "$src is not a directory"; exit 2; }
 
 work=$(mktemp -d "${BENCH_TMP:-/var/tmp}/cfs-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-variants=(ours ours-store)
-[ -n "$ref" ] && variants+=(ref ref-store)
+variants=(ours-digest ours ours-store)
+[ -n "$ref" ] && variants+=(ref-digest ref ref-store)
 [ "${SKIP_EROFS:-0}" = 1 ] || ! command -v mkfs.erofs >/dev/null || variants+=(mkfs.erofs)
 
 command_for() {
 	case $1 in
+	ours-digest) echo "$ours --print-digest-only $src" ;;
+	ref-digest) echo "$ref --print-digest-only $src" ;;
 	ours) echo "$ours $src $work/img" ;;
 	ours-store) echo "$ours --digest-store=$work/store $src $work/img" ;;
 	ref) echo "$ref $src $work/img" ;;
@@ -60,8 +69,14 @@ run() {
 	rm -rf "$work/img" "$work/store"
 	sync
 	# shellcheck disable=SC2086
-	/usr/bin/time -v -o "$work/time.txt" $cmd > /dev/null || { echo "$v failed: $cmd" >&2; exit 1; }
-	if [ "$v" != mkfs.erofs ]; then
+	/usr/bin/time -v -o "$work/time.txt" $cmd > "$work/stdout" || { echo "$v failed: $cmd" >&2; exit 1; }
+	if [ "${v%-digest}" != "$v" ]; then
+		# the digest must be the same every time
+		local d key=${v%-digest}
+		d=$(cat "$work/stdout")
+		[ -n "${digest_of[$key]:-}" ] || digest_of[$key]=$d
+		[ "${digest_of[$key]}" = "$d" ] || { echo "$v printed $d, earlier runs ${digest_of[$key]}" >&2; exit 1; }
+	elif [ "$v" != mkfs.erofs ]; then
 		# the image must be the same every time (and with or without a store)
 		local h key=${v%-store}
 		h=$(sha256sum < "$work/img" | cut -d' ' -f1)
@@ -76,11 +91,14 @@ run() {
 	echo "  $v: $(tail -n 1 "$work/$v.txt" | awk '{ printf "%.2f s, %.1f MiB", $1, $2 / 1024 }')"
 }
 
-declare -A image_sha
+declare -A image_sha digest_of
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 files=$(find "$src" -xdev 2>/dev/null | wc -l)
 bytes=$(du -sxb "$src" 2>/dev/null | cut -f1)
+# what gets hashed: each regular file's content once (hard links once)
+fbytes=$(find "$src" -xdev -type f -printf '%D:%i %s\n' 2>/dev/null | sort -u | awk '{ s += $2 } END { printf "%.0f", s }')
+echo "regular-file content: $fbytes bytes; hashing it on every CPU takes at least $(limit_secs "$fbytes") s"
 echo "source $src: $files entries, $((bytes / 1048576)) MiB; $N runs of: ${variants[*]}"
 echo "warm-up (not counted): reading the tree once"
 "$ours" "$src" "$work/img" > /dev/null
@@ -106,6 +124,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 	echo
 	echo "Command: \`$cmdline\`  "
 	echo "Load average at start: $load0; at end: $(cut -d' ' -f1-3 /proc/loadavg)  "
+	echo "Limit: $LIMIT_LINE; the $fbytes bytes of regular-file content need $(limit_secs "$fbytes") s.  "
 	echo "Threads: ours and the reference both default to one per CPU ($(nproc)); no --threads given.${ref:+ Reference: ${REF_VERSION:-}.}  "
 	echo "Checked: every run exited 0; every run of a variant wrote the same image (ours ${image_sha[ours]:0:12}…${ref:+, reference ${image_sha[ref]:0:12}…})${ref:+; ours and the reference are $( [ "${image_sha[ours]}" = "${image_sha[ref]}" ] && echo byte-identical || echo "not byte-identical")}.  "
 	echo "Host: $(nproc) CPUs, $(uname -r), $(awk '/MemTotal/ { printf "%d GiB RAM", $2 / 1048576 }' /proc/meminfo); \
@@ -118,8 +137,10 @@ source $src: $files entries, $((bytes / 1048576)) MiB; work dir on $(df --output
 			"$(command_for "$v" | sed "s|$work|\$TMP|g")"
 	done
 	echo
+	echo "- digest only: ours $(times_limit "${wall[ours-digest]}" "$fbytes")x the SHA-256 limit (target <= 1.3)${ref:+, the reference $(times_limit "${wall[ref-digest]}" "$fbytes")x}"
 	if [ -n "$ref" ]; then
-		echo "- wall ours / ref: $(ratio "${wall[ours]}" "${wall[ref]}"); with store: $(ratio "${wall[ours-store]}" "${wall[ref-store]}") (target <= 0.50)"
+		echo "- wall ours / ref, digest only: $(ratio "${wall[ours-digest]}" "${wall[ref-digest]}")"
+		echo "- wall ours / ref: $(ratio "${wall[ours]}" "${wall[ref]}"); with store: $(ratio "${wall[ours-store]}" "${wall[ref-store]}") (target with store <= 0.25)"
 		echo "- peak RSS ours / ref: $(ratio "${rss[ours]}" "${rss[ref]}"); with store: $(ratio "${rss[ours-store]}" "${rss[ref-store]}") (target <= 1.00)"
 	fi
 	if [ -n "${wall[mkfs.erofs]:-}" ]; then

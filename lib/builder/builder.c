@@ -13,9 +13,13 @@
 
 #include "builder-private.h"
 #include "util.h"
+#include "verity-private.h"
 #include "workq.h"
 
+/* Files up to this size are read whole (and written from that copy when stored). */
 #define WORK_BUF_SIZE (1024 * 1024)
+/* Read per read(2) while hashing: the bytes are still in the L2 cache when hashed. */
+#define HASH_CHUNK (128 * 1024)
 #define PROGRESS_INTERVAL_NS 250000000ull
 #define KNOWN_FLAGS                                                                          \
 	(CFS_BUILD_SKIP_XATTRS | CFS_BUILD_USER_XATTRS | CFS_BUILD_SKIP_DEVICES |            \
@@ -112,39 +116,36 @@ struct worker {
 	struct xattr_bufs xb;
 };
 
-/* Read the file, hashing; copy into @st (if any) unless it was cloned. */
-static int hash_stream(struct worker *w, int fd, uint64_t size, struct cfs_objstore_stage *st,
-		       bool cloned, uint8_t *digest, const char **what)
+/* Read a file of @size <= WORK_BUF_SIZE bytes whole into w->buf, hashing as it comes. */
+static int hash_small(struct worker *w, int fd, uint64_t size, uint8_t *digest, const char **what)
 {
-	uint64_t done = 0;
+	size_t done = 0;
 	int r;
 
 	for (;;) {
-		ssize_t n = cfs_read_full(fd, w->buf, WORK_BUF_SIZE);
+		/* one byte more than expected shows a file that grew */
+		size_t want = WORK_BUF_SIZE - done < HASH_CHUNK ? WORK_BUF_SIZE - done : HASH_CHUNK;
+		ssize_t n = want > 0 ? cfs_read_full(fd, w->buf + done, want) : 0;
 
 		if (n < 0) {
 			*what = "read";
 			return (int)n;
 		}
-		if (n == 0)
+		if (n == 0 || done + (size_t)n > size) {
+			done += (size_t)n;
 			break;
-		done += (uint64_t)n;
-		if (done > size)
-			break;
-		r = cfs_verity_update(w->vctx, w->buf, (size_t)n);
+		}
+		r = cfs_verity_update(w->vctx, w->buf + done, (size_t)n);
 		if (r < 0) {
 			*what = "digest";
 			return r;
 		}
-		if (st != NULL && !cloned) {
-			r = cfs_write_full(cfs_objstore_stage_fd(st), w->buf, (size_t)n);
-			if (r < 0) {
-				*what = "write object";
-				return r;
-			}
-		}
+		done += (size_t)n;
+		if ((size_t)n < want)
+			break;
 	}
-	if (done != size) {
+	if (done != size || (done == WORK_BUF_SIZE && cfs_read_full(fd, w->buf, 1) != 0)) {
+		cfs_verity_final(w->vctx, digest); /* reset for the next file */
 		*what = "changed";
 		return -EIO;
 	}
@@ -152,6 +153,40 @@ static int hash_stream(struct worker *w, int fd, uint64_t size, struct cfs_objst
 	if (r < 0)
 		*what = "digest";
 	return r;
+}
+
+/* Copy @size bytes of @src into @dst in the kernel (no copy through user space when it can). */
+static int copy_into(struct worker *w, int src, int dst, uint64_t size)
+{
+	loff_t off = 0;
+
+	while ((uint64_t)off < size) {
+		uint64_t left = size - (uint64_t)off;
+		ssize_t n = copy_file_range(src, &off, dst, NULL, left > (1u << 30) ? (1u << 30) : (size_t)left, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && off == 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+					  errno == EOPNOTSUPP || errno == EPERM || errno == EBADF))
+			break; /* copy by hand */
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ESTALE; /* shorter than measured */
+	}
+	while ((uint64_t)off < size) {
+		uint64_t left = size - (uint64_t)off;
+		ssize_t n = cfs_pread_full(src, w->buf, left < WORK_BUF_SIZE ? (size_t)left : WORK_BUF_SIZE, off);
+		int r;
+
+		if (n <= 0)
+			return n < 0 ? (int)n : -ESTALE;
+		r = cfs_write_full(dst, w->buf, (size_t)n);
+		if (r < 0)
+			return r;
+		off += n;
+	}
+	return 0;
 }
 
 /* Store a file that was read completely into w->buf. */
@@ -195,60 +230,84 @@ static int set_digest_payload(struct build_ctx *ctx, struct cfs_node *node, cons
 	return cfs_node_set_payload(node, path);
 }
 
-static int process_digest(struct worker *w, int fd, struct cfs_node *node, const char **what)
+/*
+ * A file larger than the work buffer: hashed on several threads. With a store it is first
+ * reflinked or copied (in the kernel) into a staged object, and the staged copy, which nobody
+ * else writes, is what gets hashed: the digest names exactly the bytes stored.
+ */
+static int process_large(struct worker *w, int fd, uint64_t size, uint8_t *digest, const char **what)
 {
 	struct build_ctx *ctx = w->ctx;
 	struct cfs_objstore *store = ctx->o->store;
 	struct cfs_objstore_stage *st = NULL;
-	uint64_t size = node->size;
-	uint8_t digest[CFS_VERITY_MAX_DIGEST];
-	bool cloned = false;
+	unsigned threads = cfs_workq_threads(ctx->q);
+	int hash_fd = fd;
+	uint8_t extra;
 	int r;
 
-	if (store != NULL && size > WORK_BUF_SIZE) {
-		/* too big to hold: stream into a staged object while hashing */
+	if (store != NULL) {
 		r = cfs_objstore_stage_new(store, &st);
 		if (r < 0) {
 			*what = "create object";
 			return r;
 		}
+		r = -EOPNOTSUPP;
 		if (!atomic_load(&ctx->no_reflink)) {
 			r = cfs_objstore_stage_clone(st, fd);
-			if (r == 0)
-				cloned = true;
-			else if (r == -EOPNOTSUPP)
+			if (r == -EOPNOTSUPP)
 				atomic_store(&ctx->no_reflink, true);
-			else
-				goto fail_stage;
 		}
-		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		if (r == -EOPNOTSUPP) {
+			(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+			r = copy_into(w, fd, cfs_objstore_stage_fd(st), size);
+			/* and nothing beyond @size: the source must not have grown */
+			if (r == 0 && cfs_pread_full(fd, &extra, 1, (off_t)size) != 0)
+				r = -ESTALE;
+		}
+		if (r < 0) {
+			*what = r == -ESTALE ? "changed" : "copy";
+			cfs_objstore_stage_free(st);
+			return r == -ESTALE ? -EIO : r;
+		}
+		hash_fd = cfs_objstore_stage_fd(st);
 	}
-	r = hash_stream(w, fd, size, st, cloned, digest, what);
-	if (r < 0)
-		goto fail_stage;
+	/* our own staged copy can be mapped: nobody truncates it under us */
+	r = cfs_verity_digest_fd_threads(hash_fd, w->ctx->alg, size, threads, st != NULL, digest);
+	if (r < 0) {
+		*what = r == -ESTALE ? "changed" : "digest";
+		cfs_objstore_stage_free(st);
+		return r == -ESTALE ? -EIO : r;
+	}
 	if (st != NULL) {
 		r = cfs_objstore_stage_commit(st, digest);
-		st = NULL;
-		if (r < 0) {
+		if (r < 0)
 			*what = "store object";
-			return r;
-		}
-	} else if (store != NULL) {
-		r = store_small(w, fd, (size_t)size, digest);
-		if (r < 0) {
-			*what = "store object";
-			return r;
+	}
+	return r;
+}
+
+static int process_digest(struct worker *w, int fd, struct cfs_node *node, const char **what)
+{
+	struct cfs_objstore *store = w->ctx->o->store;
+	uint64_t size = node->size;
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	int r;
+
+	if (size > WORK_BUF_SIZE) {
+		r = process_large(w, fd, size, digest, what);
+	} else {
+		r = hash_small(w, fd, size, digest, what);
+		if (r == 0 && store != NULL) {
+			r = store_small(w, fd, (size_t)size, digest);
+			if (r < 0)
+				*what = "store object";
 		}
 	}
-	r = set_digest_payload(ctx, node, digest);
+	if (r < 0)
+		return r;
+	r = set_digest_payload(w->ctx, node, digest);
 	if (r < 0)
 		*what = "payload";
-	return r;
-
-fail_stage:
-	if (r < 0 && *what == NULL)
-		*what = "clone";
-	cfs_objstore_stage_free(st);
 	return r;
 }
 

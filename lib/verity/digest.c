@@ -3,6 +3,9 @@
 #include <assert.h>
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +13,7 @@
 
 #include "util.h"
 #include "verity-private.h"
+#include "workq.h"
 
 /* The kernel's struct fsverity_descriptor, whose hash is the file digest. */
 struct verity_descriptor {
@@ -31,6 +35,15 @@ static const uint8_t zero_block[CFS_VERITY_BLOCK_SIZE];
 #define NBUF (CFS_VERITY_MAX_LEVELS + 2)
 /* Data read per pread(2) by cfs_verity_digest_fd(). */
 #define READ_CHUNK (1024 * 1024)
+/*
+ * cfs_verity_digest_fd_threads(): a window of PAR_PARTS_PER_THREAD parts per thread is hashed
+ * at a time (threads take parts as they finish); each part is read PAR_CHUNK bytes at a time,
+ * small enough to stay in the L2 cache between the copy out of the page cache and the hash.
+ */
+#define PAR_PART (4u * 1024 * 1024)
+#define PAR_PARTS_PER_THREAD 2u
+#define PAR_CHUNK (128u * 1024)
+#define PAR_THREADS_MAX 64u
 
 struct cfs_verity_ctx {
 	struct cfs_verity_hasher h;
@@ -408,6 +421,151 @@ int cfs_verity_digest_fd(int fd, enum cfs_hash_alg alg, uint8_t *digest)
 	}
 	if (r == 0)
 		r = cfs_verity_final(ctx, digest);
+	cfs_verity_ctx_free(ctx);
+	return r;
+}
+
+/* ---- one large file on several threads --------------------------------------------------- */
+
+struct par_part {
+	const struct cfs_verity_hasher *h;
+	int fd;
+	const uint8_t *map; /* the window mapped, or NULL: pread at @base + @off */
+	uint64_t base;      /* file offset of the window */
+	uint64_t off;       /* of the part in the window */
+	size_t len;      /* whole blocks, except at the end of the file */
+	uint8_t *leaves; /* one hash per block of the part */
+	int result;
+};
+
+static void par_hash_part(void *user, size_t i)
+{
+	struct par_part *p = (struct par_part *)user + i;
+	struct cfs_verity_hasher h;
+	_cleanup_free_ uint8_t *buf = p->map == NULL ? malloc(PAR_CHUNK) : NULL;
+	size_t done = 0;
+
+	p->result = p->map == NULL && buf == NULL ? -ENOMEM : cfs_verity_hasher_borrow(&h, p->h);
+	if (p->result < 0)
+		return;
+	while (done < p->len && p->result == 0) {
+		size_t want = p->len - done < PAR_CHUNK ? p->len - done : PAR_CHUNK;
+		const uint8_t *chunk = p->map != NULL ? p->map + p->off + done : buf;
+		ssize_t n = p->map != NULL ? (ssize_t)want
+					   : cfs_pread_full(p->fd, buf, want, (off_t)(p->base + p->off + done));
+
+		if (n < 0) {
+			p->result = (int)n;
+			break;
+		}
+		if ((size_t)n < want) {
+			p->result = -ESTALE; /* the file shrank under us */
+			break;
+		}
+		for (size_t pos = 0; pos < want && p->result == 0; pos += CFS_VERITY_BLOCK_SIZE) {
+			size_t len = want - pos < CFS_VERITY_BLOCK_SIZE ? want - pos : CFS_VERITY_BLOCK_SIZE;
+			size_t index = (done + pos) / CFS_VERITY_BLOCK_SIZE;
+
+			p->result = cfs_verity_hash_block(&h, chunk + pos, len, p->leaves + index * h.digest_size);
+		}
+		done += want;
+	}
+	cfs_verity_hasher_fini(&h);
+}
+
+/* Feed @n leaf hashes covering @bytes data bytes (block-aligned so far) into @ctx. */
+static int ctx_push_leaves(struct cfs_verity_ctx *ctx, const uint8_t *leaves, size_t n,
+			   uint64_t bytes)
+{
+	int r = 0;
+
+	ctx->data_size += bytes;
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = push_hash(ctx, 1, leaves + i * ctx->h.digest_size);
+	return r;
+}
+
+int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, unsigned threads,
+				 bool map, uint8_t *digest)
+{
+	struct cfs_verity_ctx *ctx = NULL;
+	struct par_part *parts = NULL;
+	uint8_t *leaves = NULL;
+	unsigned n_threads = cfs_thread_count(threads, PAR_THREADS_MAX);
+	size_t window = (size_t)n_threads * PAR_PARTS_PER_THREAD;
+	size_t ds = cfs_verity_digest_size(alg);
+	uint64_t off = 0;
+	uint8_t extra;
+	int r;
+
+	r = cfs_verity_ctx_new(alg, &ctx);
+	if (r < 0)
+		return r;
+	parts = calloc(window, sizeof(*parts));
+	leaves = malloc(window * (PAR_PART / CFS_VERITY_BLOCK_SIZE) * ds);
+	if (parts == NULL || leaves == NULL)
+		r = -ENOMEM;
+	if (r == 0 && map) {
+		struct stat st;
+
+		/* mapped a window at a time, only within the size it has now */
+		if (fstat(fd, &st) < 0)
+			r = -errno;
+		else if ((uint64_t)st.st_size != size)
+			r = -ESTALE;
+	}
+	/* advice only: a failure changes nothing but speed */
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	while (r == 0 && off < size) {
+		size_t n = 0;
+		uint64_t bytes = 0, blocks = 0;
+
+		void *mapping = MAP_FAILED;
+
+		for (; n < window && off + bytes < size; n++) {
+			uint64_t left = size - off - bytes;
+			size_t len = left < PAR_PART ? (size_t)left : PAR_PART;
+
+			parts[n] = (struct par_part){ .h = &ctx->h, .fd = fd, .off = bytes, .len = len,
+						      .leaves = leaves + blocks * ds };
+			bytes += len;
+			blocks += (len + CFS_VERITY_BLOCK_SIZE - 1) / CFS_VERITY_BLOCK_SIZE;
+		}
+		/*
+		 * Each window is mapped alone (@off is a multiple of PAR_PART, so of the page size):
+		 * what the process maps, and so its peak RSS, stays at one window. Parts address the
+		 * window, or the file at @base when it is read. No mapping: read instead.
+		 */
+		if (map)
+			mapping = mmap(NULL, (size_t)bytes, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)off);
+		for (size_t i = 0; i < n; i++) {
+			parts[i].map = mapping != MAP_FAILED ? mapping : NULL;
+			parts[i].base = off;
+		}
+		if (n == 1)
+			par_hash_part(parts, 0);
+		else
+			cfs_parallel_for(n_threads, n, par_hash_part, parts);
+		if (mapping != MAP_FAILED)
+			munmap(mapping, (size_t)bytes);
+		for (size_t i = 0; i < n && r == 0; i++)
+			r = parts[i].result;
+		if (r == 0) {
+			/* a partial last block is hashed (padded) here like a whole one */
+			r = ctx_push_leaves(ctx, leaves, (size_t)blocks, bytes);
+		}
+		off += bytes;
+	}
+	if (r == 0) {
+		/* longer than @size: the file grew under us */
+		ssize_t n = cfs_pread_full(fd, &extra, 1, (off_t)size);
+
+		r = n < 0 ? (int)n : n > 0 ? -ESTALE : 0;
+	}
+	if (r == 0)
+		r = ctx_finish(ctx, digest);
+	free(leaves);
+	free(parts);
 	cfs_verity_ctx_free(ctx);
 	return r;
 }

@@ -62,4 +62,16 @@ struct cfs_verity_geometry {
 int cfs_verity_geometry_compute(uint64_t data_size, size_t digest_size,
 				struct cfs_verity_geometry *g);
 
+/*
+ * The fs-verity digest of the first @size bytes of @fd (read with pread from offset 0), hashed
+ * on up to @threads threads (0: the usable CPUs; the calling one among them) a window at a
+ * time, so memory stays bounded whatever the size. With @map the file is mapped and hashed
+ * where it lies (no copy out of the page cache): only for files nobody else may truncate
+ * meanwhile (a truncated mapping raises SIGBUS), such as a staged object of our own.
+ * 0, -ESTALE when the file is not exactly @size bytes long (it changed since it was
+ * measured), a read error, -ENOMEM or -EIO.
+ */
+int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, unsigned threads,
+				 bool map, uint8_t *digest);
+
 #endif

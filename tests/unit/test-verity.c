@@ -14,6 +14,7 @@
 #include <composefs/composefs.h>
 
 #include "testutil.h"
+#include "verity-private.h"
 
 #define MIB (1024 * 1024)
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -206,6 +207,26 @@ static void stream_digest(struct cfs_verity_ctx *ctx, const uint8_t *data, size_
 	CHECK_EQ_INT(cfs_verity_final(ctx, out), 0);
 }
 
+/* The windowed, multi-threaded digest of a file: read or mapped, any thread count. */
+static void test_digest_threads(int fd, enum cfs_hash_alg alg, size_t size, const uint8_t *want)
+{
+	static const unsigned threads[] = { 1, 2, 3, 0 };
+	uint8_t got[CFS_VERITY_MAX_DIGEST];
+
+	for (size_t t = 0; t < ARRAY_SIZE(threads); t++) {
+		for (int map = 0; map < 2; map++) {
+			memset(got, 0x5a, sizeof(got));
+			CHECK_EQ_INT(cfs_verity_digest_fd_threads(fd, alg, size, threads[t], map, got), 0);
+			check_digest_eq(got, want, alg, size, map ? "digest_fd_threads (mapped)" : "digest_fd_threads");
+			/* a file of another length than promised: it changed */
+			CHECK_EQ_INT(cfs_verity_digest_fd_threads(fd, alg, size + 1, threads[t], map, got), -ESTALE);
+			if (size > 0)
+				CHECK_EQ_INT(cfs_verity_digest_fd_threads(fd, alg, size - 1, threads[t], map, got),
+					     -ESTALE);
+		}
+	}
+}
+
 static void test_digests(size_t idx, const uint8_t *data)
 {
 	static const size_t chunks[] = { 1, 7, 4095, 4097, MIB, 0 };
@@ -242,6 +263,7 @@ static void test_digests(size_t idx, const uint8_t *data)
 		CHECK_EQ_INT(cfs_verity_measure_fd(fd, alg, got, &from_kernel), 0);
 		check_digest_eq(got, want, alg, size, "measure_fd");
 		CHECK(!from_kernel); /* this kernel has no fs-verity; the file is not enabled */
+		test_digest_threads(fd, alg, size, want);
 		close(fd);
 	}
 }
