@@ -18,6 +18,7 @@ pkgs=(
 	docker-registry apache2-utils                              # a registry for oci pull docker:// (htpasswd)
 	nginx-light curl bc                                        # served repositories for the pull tests
 	qemu-system-x86 busybox-static cpio                        # fs-verity tests in a VM
+	systemd udev kmod                                          # the systemd initrd of vm-boot-systemd (and systemd-analyze)
 	go-md2man                                                  # man pages
 )
 

@@ -73,6 +73,39 @@ for p in mkcomposefs composefs-info composefs-dump mount.composefs composefs-fus
 done
 ok "programs in $bindir, mount.composefs in $helperdir, man pages in sections 1, 5 and 8, bash completions"
 
+# ---- the systemd initrd unit: where meson put it, naming the installed program, and what
+# systemd-analyze verify says of it in the DESTDIR (ExecStart there, man page there) -------------
+unitopt=$(opt systemdsystemunitdir)
+unit=$(meson introspect "$B" --installed |
+	python3 -c 'import json,sys; print(next((d for d in json.load(sys.stdin).values() if d.endswith("/composefs-setup-root.service")), ""))')
+if [ "$unitopt" = no ]; then
+	[ -z "$unit" ] || fail "-Dsystemdsystemunitdir=no, yet composefs-setup-root.service is installed at $unit"
+	echo "note: -Dsystemdsystemunitdir=no: composefs-setup-root.service not installed"
+else
+	[ -n "$unit" ] && [ -s "$D$unit" ] || fail "composefs-setup-root.service not installed (systemd.pc not found? -Dsystemdsystemunitdir=DIR)"
+	[ -z "$unitopt" ] || [ "$unit" = "$unitopt/composefs-setup-root.service" ] || fail "unit at $unit, not in $unitopt"
+	exec=$(sed -n 's/^ExecStart=//p' "$D$unit")
+	[ "$exec" = "$libexecdir/composefs-setup-root" ] || fail "the unit runs \"$exec\", not $libexecdir/composefs-setup-root"
+	command -v systemd-analyze >/dev/null || fail "systemd-analyze not found (package systemd)"
+	# sysroot.mount is what systemd's fstab generator writes for root= in an initrd
+	mkdir -p "$D/etc/systemd/system"
+	printf '[Unit]\nDescription=/sysroot\n\n[Mount]\nWhat=/dev/vda\nWhere=/sysroot\nType=ext4\n' \
+		>"$D/etc/systemd/system/sysroot.mount"
+	verify() {
+		MANPATH=$D$mandir systemd-analyze verify --root="$D" "$1" 2>&1
+	}
+	out=$(verify "$D$unit") || fail "systemd-analyze verify refuses $unit: $out"
+	[ -z "$out" ] || fail "systemd-analyze verify complains about $unit: $out"
+	# and it does look: the same unit with a program that is not there is refused
+	sed "s|^ExecStart=.*|ExecStart=$libexecdir/composefs-setup-root-missing|" "$D$unit" \
+		>"$D/etc/systemd/system/cfs-broken.service"
+	if out=$(verify "$D/etc/systemd/system/cfs-broken.service"); then
+		fail "systemd-analyze verify accepts a unit whose ExecStart does not exist: $out"
+	fi
+	rm -f "$D/etc/systemd/system/cfs-broken.service" "$D/etc/systemd/system/sysroot.mount"
+	ok "composefs-setup-root.service in ${unit%/*}, runs $exec, systemd-analyze verify accepts it"
+fi
+
 # ---- the library: headers, pkg-config, shared and static -------------------------------------
 pc=$D$libdir/pkgconfig/composefs-c.pc
 [ -s "$pc" ] || fail "composefs-c.pc not installed in $libdir/pkgconfig"

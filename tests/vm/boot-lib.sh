@@ -3,13 +3,14 @@
 # Shared by test-vm-boot.sh and bench/boot.sh (sourced after vm-lib.sh): the root tree, the
 # repository disk, the plain disk, the initramfs, and one boot.
 #
-#   boot_build_all    $W/tree (busybox root, data files, /etc/manifest.sha256), $W/disk.img
+#   boot_build_all    $W/tree (busybox root, os-release, data files, /etc/manifest.sha256), $W/disk.img
 #                     (ext4 -O verity: composefs/ with images S (signed by A), U (unsigned),
 #                     O (signed by B); state/deploy/), $W/plain.img (ext4: the tree as its
 #                     root), keys A and B, $W/initramfs.cpio; sets IMG_S, IMG_U, IMG_O, VICTIM,
 #                     VICTIM_OBJ
 #   boot_run NAME ARGS   one boot with ARGS appended to the kernel command line; console in
-#                     $W/NAME.log, its CFS-* lines in $W/NAME.txt, seconds in BOOT_SECS
+#                     $W/NAME.log, its CFS-* lines in $W/NAME.txt, seconds in BOOT_SECS;
+#                     the initramfs is $BOOT_INITRD (default $W/initramfs.cpio)
 
 BOOT_TOOLS=(tools/composefs-setup-root/composefs-setup-root tools/composefs/composefs
 	tests/tools/fsverity-keyring tests/tools/verity-digest)
@@ -24,6 +25,10 @@ boot_tree() {
 	cp "$HERE/boot-root-init.sh" "$t/sbin/init"
 	chmod 755 "$t/sbin/init"
 	echo cfs-boot-test >"$t/etc/hostname"
+	# an OS tree by systemd's measure (its switch-root refuses a root without one)
+	mkdir -p "$t/usr/lib"
+	printf 'NAME="composefs-c boot test"\nID=composefs-c-boot-test\n' >"$t/usr/lib/os-release"
+	ln -s ../usr/lib/os-release "$t/etc/os-release"
 	echo S >"$t/etc/variant"
 	for d in $(seq -w 0 19); do
 		mkdir -p "$t/usr/share/data/d$d"
@@ -124,7 +129,7 @@ boot_run() {
 	start=$(date +%s.%N)
 	timeout "$TIMEOUT" "$QEMU" -machine q35 -accel tcg -cpu max -m 768 -smp 1 \
 		-nographic -no-reboot -nic none \
-		-kernel "$KERNEL" -initrd "$W/initramfs.cpio" \
+		-kernel "$KERNEL" -initrd "${BOOT_INITRD:-$W/initramfs.cpio}" \
 		-append "console=ttyS0 panic=-1 quiet loglevel=4 $*" \
 		-drive "file=$W/disk.img,format=raw,if=virtio" \
 		-drive "file=$W/plain.img,format=raw,if=virtio" \
