@@ -12,6 +12,7 @@
 #   FUSE_BEFORE           another composefs-fuse binary (e.g. an older build) to compare with (optional)
 #   ROUNDS                interleaved `ls -lR` rounds; medians are reported (default 3)
 #   LS_ONLY               1: only the `ls -lR` runs, no read benchmarks
+#   READS_ONLY            1: only the read benchmarks, no `ls -lR` runs (no /usr image either)
 #   RESULTS               file the results are appended to (default bench/RESULTS.md)
 # Needs root (drop_caches, kernel mounts). Not a test: it prints numbers and ratios, but every
 # timed run must exit 0 and give the same output as the kernel mount's, or the script stops
@@ -29,6 +30,8 @@ REF=${REF_COMPOSEFS_FUSE:-}
 BEFORE=${FUSE_BEFORE:-}
 ROUNDS=${ROUNDS:-3}
 LS_ONLY=${LS_ONLY:-0}
+READS_ONLY=${READS_ONLY:-0}
+[ "$LS_ONLY" != 1 ] || [ "$READS_ONLY" != 1 ] || { echo "bench/fuse.sh: LS_ONLY and READS_ONLY exclude each other" >&2; exit 2; }
 MKCFS=$B/tools/mkcomposefs/mkcomposefs
 FUSE=$B/tools/composefs-fuse/composefs-fuse
 MOUNT_CFS=$B/tools/mount.composefs/mount.composefs
@@ -95,14 +98,15 @@ fmount() { # BINARY OPTIONS DIR
 }
 
 echo "== preparing images in $D"
-"$MKCFS" --digest-store="$D/objs" "$SRC" "$D/src.cfs"
+[ "$READS_ONLY" = 1 ] || "$MKCFS" --digest-store="$D/objs" "$SRC" "$D/src.cfs"
 if [ "$LS_ONLY" != 1 ]; then
 	mkdir -p "$D/bigsrc"
 	head -c 1G /dev/urandom >"$D/bigsrc/big"
 	"$MKCFS" --digest-store="$D/objs" "$D/bigsrc" "$D/big.cfs"
 	rm -rf "$D/bigsrc"
 fi
-nfiles=$(find "$SRC" -xdev 2>/dev/null | wc -l)
+nfiles=0
+[ "$READS_ONLY" = 1 ] || nfiles=$(find "$SRC" -xdev 2>/dev/null | wc -l)
 if [ "$LS_ONLY" != 1 ]; then
 	BIGOBJ=$(find "$D/objs" -type f -size 1073741824c)
 	[ -n "$BIGOBJ" ] || die "no 1 GiB object in $D/objs"
@@ -120,6 +124,8 @@ walk() { (cd "$1" && find . -printf '%y %m %n %U %G %s %T@ %l %p\n'); }
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 declare -A COLD WARM COLD_ALL WARM_ALL WCOLD WWARM
 NAMES=(kernel fuse)
+LOADS=""
+if [ "$READS_ONLY" != 1 ]; then
 kmount "$D/src.cfs" "$D/k"
 declare -A DIRS=([kernel]="$D/k" [fuse]="$D/f")
 fmount "$FUSE" "source=$D/src.cfs,basedir=$D/objs" "$D/f"
@@ -133,7 +139,6 @@ if [ -n "$REF" ]; then
 	NAMES+=(reference)
 	DIRS[reference]="$D/r"
 fi
-LOADS=""
 for ((round = 1; round <= ROUNDS; round++)); do
 	for n in "${NAMES[@]}"; do
 		drop
@@ -168,6 +173,7 @@ kumount "$D/k"
 umount "$D/f"
 [ -z "$BEFORE" ] || umount "$D/b"
 [ -z "$REF" ] || umount "$D/r"
+fi
 if [ "$LS_ONLY" != 1 ]; then
 # ---- sequential read of 1 GiB ----------------------------------------------------
 # Each figure is the median of ROUNDS cold reads (caches dropped before each).
@@ -216,6 +222,31 @@ for ((i = 0; i < ROUNDS; i++)); do
 done
 SEQ_ON=$(echo "$ts" | median)
 echo "sequential 1 GiB fuse verified (tree built on open): cold $SEQ_ON s, warm $SEQ_ONW s"
+# the same with the object already in the page cache (the daemon's work alone), and
+# without prefill (every block hashed twice: by the build, then by the read)
+tsp="" ts0="" ts0p=""
+for ((i = 0; i < ROUNDS; i++)); do
+	for pm in default 0; do
+		o="source=$D/big.cfs,basedir=$D/objs"
+		[ "$pm" = default ] || o="$o,prefill_mem=$pm"
+		fmount "$FUSE" "$o" "$D/f"
+		drop
+		cat "$BIGOBJ" >/dev/null
+		t=$(secs "$D/dd.out" cat_big "$D/f/big")
+		umount "$D/f"
+		if [ "$pm" = default ]; then tsp="$tsp $t"; else
+			fmount "$FUSE" "$o" "$D/f"
+			drop
+			ts0="$ts0 $(secs "$D/dd.out" cat_big "$D/f/big")"
+			umount "$D/f"
+			ts0p="$ts0p $t"
+		fi
+	done
+done
+SEQ_ONP=$(echo "$tsp" | median)
+SEQ_ON0=$(echo "$ts0" | median)
+SEQ_ON0P=$(echo "$ts0p" | median)
+echo "tree built on open, object in the page cache: $SEQ_ONP s; prefill_mem=0: cold $SEQ_ON0 s, object in the page cache $SEQ_ON0P s"
 
 # verified, tree from verity_cache (a later mount): only the read itself is hashed
 rm -rf "$D/vcache"
@@ -226,7 +257,7 @@ fmount "$FUSE" "source=$D/big.cfs,basedir=$D/objs,verity_cache=$D/vcache" "$D/f"
 SEQ_CACHED=$(cold_median "$D/f/big")
 cmp -s "$D/f/big" "$BIGOBJ" || die "composefs-fuse returned other bytes than the object's"
 echo "sequential 1 GiB fuse verified (tree from verity_cache): cold $SEQ_CACHED s"
-echo "verified reads as a share of the SHA-256 limit (goal >= 0.8): tree built at open cold $(of_limit "$SEQ_ON"), warm $(of_limit "$SEQ_ONW"); tree from verity_cache cold $(of_limit "$SEQ_CACHED")"
+echo "verified reads as a share of the SHA-256 limit (goal >= 0.8): tree built at open cold $(of_limit "$SEQ_ON"), object in the page cache $(of_limit "$SEQ_ONP"), warm $(of_limit "$SEQ_ONW"); tree from verity_cache cold $(of_limit "$SEQ_CACHED")"
 
 # ---- random 4 KiB reads, verified ----------------------------------------------------
 NRAND=20000
@@ -259,14 +290,16 @@ echo "random 4 KiB reads x$NRAND: kernel $RAND_K s, fuse verified $RAND_F s"
 fi
 
 # ---- summary ------------------------------------------------------------------------------
+echo
+if [ "$READS_ONLY" != 1 ]; then
 r_cold=$(ratio "${COLD[fuse]}" "${COLD[kernel]}")
 r_warm=$(ratio "${WARM[fuse]}" "${WARM[kernel]}")
-echo
 echo "ls -lR cold: fuse/kernel time ${r_cold}x (target <= 1.5)"
 echo "ls -lR warm: fuse/kernel time ${r_warm}x (ls -lR as users run it: unequal xattr work, see above)"
 w_cold=$(ratio "${WCOLD[fuse]}" "${WCOLD[kernel]}")
 w_warm=$(ratio "${WWARM[fuse]}" "${WWARM[kernel]}")
 echo "equal-work walk (find -printf, lstat only) cold: fuse/kernel time ${w_cold}x, warm ${w_warm}x"
+fi
 if [ "$LS_ONLY" != 1 ]; then
 	r_seq=$(ratio "$SEQ_K" "$SEQ_CACHED")
 	r_seq_build=$(ratio "$SEQ_K" "$SEQ_ON")
@@ -282,28 +315,31 @@ fi
 	echo
 	echo "## composefs-fuse ($(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs)"
 	echo
-	echo "Command: \`CFS_BUILDDIR=$B BENCH_SRC=$SRC${REF:+ REF_COMPOSEFS_FUSE=$REF}${BEFORE:+ FUSE_BEFORE=$BEFORE} ROUNDS=$ROUNDS LS_ONLY=$LS_ONLY bench/fuse.sh\`."
-	echo "Tree: $SRC ($nfiles entries) imaged with \`mkcomposefs --digest-store\`; kernel mount: $KMETHOD."
+	echo "Command: \`CFS_BUILDDIR=$B BENCH_SRC=$SRC${REF:+ REF_COMPOSEFS_FUSE=$REF}${BEFORE:+ FUSE_BEFORE=$BEFORE} ROUNDS=$ROUNDS LS_ONLY=$LS_ONLY READS_ONLY=$READS_ONLY bench/fuse.sh\`."
+	[ "$READS_ONLY" = 1 ] || echo "Tree: $SRC ($nfiles entries) imaged with \`mkcomposefs --digest-store\`; kernel mount: $KMETHOD."
 	echo "Cold = after \`echo 3 > /proc/sys/vm/drop_caches\`; times are wall-clock seconds."
-	echo "\`ls -lR\`: medians of $ROUNDS interleaved rounds (all mounts up at once; load average at start: $LOAD0; after each round:$LOADS)."
-	echo "\`ls -lR\` is the command as users run it: it calls getxattr(security.selinux) per file on the kernel mount (ENODATA) but stops after composefs-fuse's first EOPNOTSUPP, so the two do unequal work. The equal-work walk is \`find . -printf '%y %m %n %U %G %s %T@ %l %p\\n'\` (lstat only, no xattrs) on both."
+	echo "Load average at start: $LOAD0; at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+	[ "$READS_ONLY" = 1 ] || echo "\`ls -lR\`: medians of $ROUNDS interleaved rounds (all mounts up at once; load average after each round:$LOADS)."
+	[ "$READS_ONLY" = 1 ] || echo "\`ls -lR\` is the command as users run it: it calls getxattr(security.selinux) per file on the kernel mount (ENODATA) but stops after composefs-fuse's first EOPNOTSUPP, so the two do unequal work. The equal-work walk is \`find . -printf '%y %m %n %U %G %s %T@ %l %p\\n'\` (lstat only, no xattrs) on both."
 	echo "Every timed run exited 0 and its output equalled the kernel mount's (\`ls -lR\` without its \`total\` lines; walk; random-read checksums; \`fsverity digest\` equal to the object's name); the scratch directory was new."
 	echo
-	for n in "${NAMES[@]}"; do
+	[ "$READS_ONLY" = 1 ] || for n in "${NAMES[@]}"; do
 		echo "- $n: cold${COLD_ALL[$n]}; warm${WARM_ALL[$n]}"
 	done
 	echo
 	echo "| run | kernel | composefs-fuse | ratio |${BEFORE:+ before | before ratio |}${REF:+ reference fuse |}"
 	echo "|---|---|---|---|${BEFORE:+---|---|}${REF:+---|}"
-	echo "| \`ls -lR\` cold | ${COLD[kernel]} | ${COLD[fuse]} | ${r_cold}x |${BEFORE:+ ${COLD[before]:-} | $(ratio "${COLD[before]:-0}" "${COLD[kernel]}")x |}${REF:+ ${COLD[reference]:-} |}"
-	echo "| \`ls -lR\` warm | ${WARM[kernel]} | ${WARM[fuse]} | ${r_warm}x |${BEFORE:+ ${WARM[before]:-} | $(ratio "${WARM[before]:-0}" "${WARM[kernel]}")x |}${REF:+ ${WARM[reference]:-} |}"
-	echo "| equal-work walk cold | ${WCOLD[kernel]} | ${WCOLD[fuse]} | ${w_cold}x |${BEFORE:+ ${WCOLD[before]:-} | $(ratio "${WCOLD[before]:-0}" "${WCOLD[kernel]}")x |}${REF:+ ${WCOLD[reference]:-} |}"
-	echo "| equal-work walk warm | ${WWARM[kernel]} | ${WWARM[fuse]} | ${w_warm}x |${BEFORE:+ ${WWARM[before]:-} | $(ratio "${WWARM[before]:-0}" "${WWARM[kernel]}")x |}${REF:+ ${WWARM[reference]:-} |}"
+	[ "$READS_ONLY" = 1 ] || echo "| \`ls -lR\` cold | ${COLD[kernel]} | ${COLD[fuse]} | ${r_cold}x |${BEFORE:+ ${COLD[before]:-} | $(ratio "${COLD[before]:-0}" "${COLD[kernel]}")x |}${REF:+ ${COLD[reference]:-} |}"
+	[ "$READS_ONLY" = 1 ] || echo "| \`ls -lR\` warm | ${WARM[kernel]} | ${WARM[fuse]} | ${r_warm}x |${BEFORE:+ ${WARM[before]:-} | $(ratio "${WARM[before]:-0}" "${WARM[kernel]}")x |}${REF:+ ${WARM[reference]:-} |}"
+	[ "$READS_ONLY" = 1 ] || echo "| equal-work walk cold | ${WCOLD[kernel]} | ${WCOLD[fuse]} | ${w_cold}x |${BEFORE:+ ${WCOLD[before]:-} | $(ratio "${WCOLD[before]:-0}" "${WCOLD[kernel]}")x |}${REF:+ ${WCOLD[reference]:-} |}"
+	[ "$READS_ONLY" = 1 ] || echo "| equal-work walk warm | ${WWARM[kernel]} | ${WWARM[fuse]} | ${w_warm}x |${BEFORE:+ ${WWARM[before]:-} | $(ratio "${WWARM[before]:-0}" "${WWARM[kernel]}")x |}${REF:+ ${WWARM[reference]:-} |}"
 	if [ "$LS_ONLY" != 1 ]; then
 		x="${BEFORE:+ | |}${REF:+ |}"
 		echo "| 1 GiB sequential, verified, tree from verity_cache (cold, median of $ROUNDS) | $SEQ_K | $SEQ_CACHED | ${r_seq} of kernel throughput |$x"
 		echo "| verified reads as a share of the SHA-256 limit ($LIMIT_LINE; goal >= 0.8) | | built at open: cold $(of_limit "$SEQ_ON"), warm $(of_limit "$SEQ_ONW"); from verity_cache: cold $(of_limit "$SEQ_CACHED") | |$x"
 		echo "| 1 GiB sequential, verified, tree built at open (cold) | $SEQ_K | $SEQ_ON | ${r_seq_build} |$x"
+		echo "| same, object in the page cache (the daemon's own work) | | $SEQ_ONP | $(of_limit "$SEQ_ONP") of the limit |$x"
+		echo "| same with \`prefill_mem=0\` (each block hashed twice): cold / object in the page cache | | $SEQ_ON0 / $SEQ_ON0P | $(of_limit "$SEQ_ON0") / $(of_limit "$SEQ_ON0P") of the limit |$x"
 		echo "| 1 GiB sequential, verified, warm page cache | $SEQ_KW | $SEQ_ONW | $(ratio "$SEQ_KW" "$SEQ_ONW") |$x"
 		echo "| 1 GiB sequential, verity=off (cold) | $SEQ_K | $SEQ_OFF | ${r_seq_off} |$x"
 		[ -z "$SEQ_KV" ] || echo "| 1 GiB verified in userspace on the kernel mount (\`fsverity digest\`, cold) vs verified FUSE read, tree built at open (cold; headline) | $SEQ_KV | $SEQ_ON | $(ratio "$SEQ_KV" "$SEQ_ON") of its throughput |$x"

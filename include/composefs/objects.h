@@ -66,13 +66,22 @@ struct cfs_objects_opts {
 	void *report_user;
 	cfs_objects_fetch_fn fetch;   /* missing objects: NULL fails them with -ENOENT */
 	void *fetch_user;
-	uint64_t reserved[4];         /* zero */
+	uint64_t keep_mem;            /* bytes of data read by tree builds kept at once (0) */
+	uint64_t reserved[3];         /* zero */
 };
 
 /** Default tree memory bound of cfs_objects_opts_init() (bytes). */
 #define CFS_OBJECTS_DEFAULT_TREE_MEM (256u * 1024u * 1024u)
 
-/** cfs_objects_opts_init() - defaults: sha256, 256 MiB of trees, no cache directory. */
+/*
+ * keep_mem: the open that builds an object's tree reads (and hashes) the whole
+ * object; with keep_mem > 0 it keeps as much of the object's start as fits in
+ * what is left of keep_mem (shared by all opens of the set), so that reads of
+ * it need neither the disk nor a second hash (cfs_object_kept_data()). The
+ * memory is held until cfs_object_kept_drop() or cfs_object_close().
+ */
+
+/** cfs_objects_opts_init() - defaults: sha256, 256 MiB of trees, no cache directory, nothing kept. */
 void cfs_objects_opts_init(struct cfs_objects_opts *o);
 
 /**
@@ -146,6 +155,23 @@ ssize_t cfs_object_pread(struct cfs_object *o, void *buf, size_t len, uint64_t o
  */
 ssize_t cfs_object_read_buf(struct cfs_object *o, uint64_t offset, size_t len, char **buf_out,
 			    const char **data_out);
+
+/**
+ * cfs_object_kept_data() - the object's first bytes as the tree build of this
+ * open read and hashed them (see keep_mem in struct cfs_objects_opts): their
+ * length, and in *@data_out a pointer to them, valid until
+ * cfs_object_kept_drop() or cfs_object_close(). They were checked against the
+ * digest given to the open, so they may be handed on unchecked (a FUSE server
+ * stores them in the kernel's page cache). 0 and NULL when this open kept
+ * nothing (its tree came from the cache, memory was short, no digest).
+ */
+size_t cfs_object_kept_data(const struct cfs_object *o, const void **data_out);
+
+/**
+ * cfs_object_kept_drop() - release what cfs_object_kept_data() gives (later
+ * reads of that range are read and checked as usual).
+ */
+void cfs_object_kept_drop(struct cfs_object *o);
 
 /**
  * cfs_object_lseek() - lseek(2) with SEEK_DATA or SEEK_HOLE on the object

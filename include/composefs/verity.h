@@ -205,6 +205,21 @@ int cfs_verity_tree_build(int fd, enum cfs_hash_alg alg, const uint8_t *expected
 			  struct cfs_verity_tree **out);
 
 /**
+ * cfs_verity_tree_build_keep() - cfs_verity_tree_build(), also handing out
+ * the first bytes of the file exactly as they were hashed: the data blocks
+ * below @keep_len are read into @keep (at their file offset) and hashed
+ * there. On success they are the file's verified content, whatever the file
+ * holds by then, so a reader may serve them without hashing them again; on
+ * failure @keep holds unverified bytes and must not be used.
+ * @keep: NULL (with @keep_len 0), or a buffer of @keep_len bytes.
+ * @keep_len: a multiple of 4096, or at least the file size; bytes past the
+ *            end of the file are left untouched.
+ * Returns as cfs_verity_tree_build(); -EINVAL also for a bad @keep_len.
+ */
+int cfs_verity_tree_build_keep(int fd, enum cfs_hash_alg alg, const uint8_t *expected_digest, void *keep,
+			       size_t keep_len, struct cfs_verity_tree **out);
+
+/**
  * cfs_verity_tree_check() - check data read from the file against the tree.
  * @offset: file offset of @buf, a multiple of 4096.
  * @buf, @len: the data; @len is a multiple of 4096 unless the range ends

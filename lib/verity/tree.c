@@ -142,21 +142,33 @@ static int check_digest(struct cfs_verity_tree *t, const uint8_t *expected)
 	return memcmp(digest, expected, t->h.digest_size) == 0 ? 0 : -CFS_EDIGEST;
 }
 
-/* Hash the data blocks of the file into the leaf level (or the root). */
-/* Hash data blocks [@first, @last) of @fd into their level-0 slots, with @h. */
+/*
+ * Hash data blocks [@first, @last) of @fd into their level-0 slots, with @h. Blocks below
+ * @keep_len are read into @keep at their file offset (and hashed there), the rest through a
+ * chunk buffer; @keep_len is a multiple of BLOCK (or covers the file).
+ */
 static int hash_range(struct cfs_verity_tree *t, struct cfs_verity_hasher *h, int fd, uint64_t first,
-		      uint64_t last)
+		      uint64_t last, uint8_t *keep, uint64_t keep_len)
 {
-	_cleanup_free_ uint8_t *chunk = malloc(READ_CHUNK);
+	_cleanup_free_ uint8_t *chunk = NULL;
 	uint64_t off = first * BLOCK, end = last * BLOCK < t->data_size ? last * BLOCK : t->data_size;
 	uint64_t index = first;
 
-	if (chunk == NULL)
-		return -ENOMEM;
 	while (off < end) {
 		size_t want = end - off < READ_CHUNK ? (size_t)(end - off) : READ_CHUNK;
-		ssize_t n = cfs_pread_full(fd, chunk, want, (off_t)off);
+		uint8_t *buf;
+		ssize_t n;
 
+		if (off < keep_len) {
+			if (want > keep_len - off)
+				want = (size_t)(keep_len - off);
+			buf = keep + off;
+		} else {
+			if (chunk == NULL && (chunk = malloc(READ_CHUNK)) == NULL)
+				return -ENOMEM;
+			buf = chunk;
+		}
+		n = cfs_pread_full(fd, buf, want, (off_t)off);
 		if (n < 0)
 			return (int)n;
 		if ((size_t)n < want)
@@ -166,7 +178,7 @@ static int hash_range(struct cfs_verity_tree *t, struct cfs_verity_hasher *h, in
 			(void)posix_fadvise(fd, (off_t)(off + want), 4 * READ_CHUNK, POSIX_FADV_WILLNEED);
 		for (size_t pos = 0; pos < want; pos += BLOCK, index++) {
 			size_t len = want - pos < BLOCK ? want - pos : BLOCK;
-			int r = cfs_verity_hash_block(h, chunk + pos, len, leaf_slot(t, index));
+			int r = cfs_verity_hash_block(h, buf + pos, len, leaf_slot(t, index));
 
 			if (r < 0)
 				return r;
@@ -180,6 +192,8 @@ struct hash_part {
 	struct cfs_verity_tree *t;
 	int fd;
 	uint64_t first, last;
+	uint8_t *keep;
+	uint64_t keep_len;
 	int result;
 };
 
@@ -190,7 +204,7 @@ static void hash_part(void *user, size_t i)
 
 	p->result = cfs_verity_hasher_borrow(&h, &p->t->h);
 	if (p->result == 0) {
-		p->result = hash_range(p->t, &h, p->fd, p->first, p->last);
+		p->result = hash_range(p->t, &h, p->fd, p->first, p->last, p->keep, p->keep_len);
 		cfs_verity_hasher_fini(&h);
 	}
 }
@@ -200,7 +214,7 @@ static void hash_part(void *user, size_t i)
  * usable CPU (at most HASH_THREADS_MAX), hashed in parallel (cfs_parallel_for):
  * each writes only its own blocks' slots.
  */
-static int hash_data(struct cfs_verity_tree *t, int fd)
+static int hash_data(struct cfs_verity_tree *t, int fd, uint8_t *keep, uint64_t keep_len)
 {
 	uint64_t n_blocks = (t->data_size + BLOCK - 1) / BLOCK;
 	struct hash_part parts[HASH_THREADS_MAX];
@@ -212,7 +226,7 @@ static int hash_data(struct cfs_verity_tree *t, int fd)
 	if (t->data_size >= PARALLEL_MIN_SIZE)
 		n = cfs_thread_count(0, HASH_THREADS_MAX);
 	if (n == 1)
-		return hash_range(t, &t->h, fd, 0, n_blocks);
+		return hash_range(t, &t->h, fd, 0, n_blocks, keep, keep_len);
 	for (unsigned i = 0; i < n; i++) {
 		/* whole chunks per part, so each part's reads stay chunk-aligned */
 		uint64_t per = (n_blocks / n + READ_CHUNK / BLOCK - 1) / (READ_CHUNK / BLOCK) * (READ_CHUNK / BLOCK);
@@ -220,7 +234,8 @@ static int hash_data(struct cfs_verity_tree *t, int fd)
 
 		parts[i] = (struct hash_part){ .t = t, .fd = fd,
 					       .first = first < n_blocks ? first : n_blocks,
-					       .last = last < n_blocks ? last : n_blocks };
+					       .last = last < n_blocks ? last : n_blocks,
+					       .keep = keep, .keep_len = keep_len };
 	}
 	cfs_parallel_for(n, n, hash_part, parts);
 	for (unsigned i = 0; i < n && r == 0; i++)
@@ -231,20 +246,29 @@ static int hash_data(struct cfs_verity_tree *t, int fd)
 int cfs_verity_tree_build(int fd, enum cfs_hash_alg alg, const uint8_t *expected_digest,
 			  struct cfs_verity_tree **out)
 {
+	return cfs_verity_tree_build_keep(fd, alg, expected_digest, NULL, 0, out);
+}
+
+int cfs_verity_tree_build_keep(int fd, enum cfs_hash_alg alg, const uint8_t *expected_digest, void *keep,
+			       size_t keep_len, struct cfs_verity_tree **out)
+{
 	struct cfs_verity_tree *t = NULL;
 	struct stat st;
 	int r;
 
-	if (cfs_verity_digest_size(alg) == 0)
+	if (cfs_verity_digest_size(alg) == 0 || (keep == NULL && keep_len != 0))
 		return -EINVAL;
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
+	/* a partial last block is kept only when it ends the file */
+	if (keep_len % BLOCK != 0 && keep_len < (uint64_t)st.st_size)
+		return -EINVAL;
 	r = tree_alloc(alg, (uint64_t)st.st_size, &t);
 	if (r < 0)
 		return r;
-	r = hash_data(t, fd);
+	r = hash_data(t, fd, keep, keep_len);
 	if (r == 0)
 		r = hash_upper_levels(t, false, t->root);
 	if (r == 0)

@@ -132,4 +132,63 @@ fuse_umount "$W/lru"
 grep -q 'evictions [1-9]' "$W/log-lru" || fail "lru: no evictions: $(cat "$W/log-lru")"
 grep -q 'memory 0 ' "$W/log-lru" || fail "lru: memory left: $(cat "$W/log-lru")"
 ok "tree_mem=0: trees evicted after close ($(tail -n1 "$W/log-lru"))"
+
+# Large objects: the tree is built on several threads, and the open that builds
+# it stores what it hashed in the page cache (prefill_mem) instead of having it
+# read and hashed again. Only verified bytes ever get there.
+mkdir -p "$W/bigsrc"
+head -c $((40 * 1024 * 1024 + 777)) /dev/urandom >"$W/bigsrc/big"
+"$MKCFS" --digest-store="$W/bigobjs" "$W/bigsrc" "$W/big.cfs"
+bigobj=$(find "$W/bigobjs" -type f -size $((40 * 1024 * 1024 + 777))c)
+[ -n "$bigobj" ] || fail "no 40 MiB object"
+resident() { fincore --bytes --noheadings --output RES "$1" | tr -d ' '; }
+for pm in 0 64 1024; do
+	fuse_mount "$W/big" "$W/log-big" "source=$W/big.cfs,basedir=$W/bigobjs,prefill_mem=$pm"
+	echo 3 >/proc/sys/vm/drop_caches
+	head -c 4096 "$W/big/big" >/dev/null
+	res=$(resident "$W/big/big")
+	case $pm in
+	0) [ "$res" -lt $((16 * 1024 * 1024)) ] || fail "prefill_mem=0: $res bytes cached after a 4 KiB read" ;;
+	64) [ "$res" -ge $((40 * 1024 * 1024)) ] || fail "prefill_mem=64: only $res bytes cached after the open" ;;
+	1024) [ "$res" -ge $((40 * 1024 * 1024)) ] || fail "prefill_mem=1024: only $res bytes cached" ;;
+	esac
+	cmp "$W/big/big" "$W/bigsrc/big" || fail "prefill_mem=$pm: content differs"
+	fuse_umount "$W/big"
+	[ ! -s "$W/log-big" ] || fail "prefill_mem=$pm: logged $(cat "$W/log-big")"
+done
+ok "40 MiB object: tree built on threads, whole file in the page cache after its first open (prefill), equal to the source"
+
+flip() { # FILE OFFSET
+	local b
+	b=$(dd if="$1" bs=1 skip="$2" count=1 status=none | od -An -tu1 | tr -d ' ')
+	printf "\\$(printf '%03o' $(((b + 1) % 256)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+# Changed after the open: the page cache holds the bytes the open verified, and
+# once they are dropped, reads covering the changed block fail, others not.
+fuse_mount "$W/big" "$W/log-big2" "source=$W/big.cfs,basedir=$W/bigobjs,stats"
+exec 7<"$W/big/big"
+flip "$bigobj" $((30 * 1024 * 1024 + 5))
+cmp "$W/big/big" "$W/bigsrc/big" || fail "prefilled pages are not the verified bytes"
+echo 3 >/proc/sys/vm/drop_caches
+if dd if="$W/big/big" of=/dev/null bs=1M skip=30 count=1 status=none 2>/dev/null; then
+	fail "changed block read after the page cache was dropped"
+fi
+dd if="$W/big/big" bs=1M count=4 status=none | cmp - <(head -c $((4 * 1024 * 1024)) "$W/bigsrc/big") ||
+	fail "intact blocks of a changed object"
+exec 7<&-
+fuse_umount "$W/big"
+grep -q "$(basename "$bigobj")" "$W/log-big2" || fail "changed object not logged: $(cat "$W/log-big2")"
+ok "object changed after its open: prefilled bytes are the verified ones; the changed block then fails with EIO"
+
+# Tampered before the first open (threads path, cold): the open fails, nothing is served.
+for pm in 0 1024; do
+	fuse_mount "$W/big" "$W/log-big3" "source=$W/big.cfs,basedir=$W/bigobjs,prefill_mem=$pm"
+	echo 3 >/proc/sys/vm/drop_caches
+	if head -c 4096 "$W/big/big" >/dev/null 2>"$W/big.err"; then fail "prefill_mem=$pm: tampered object opened"; fi
+	grep -q 'Input/output error' "$W/big.err" || fail "prefill_mem=$pm: expected EIO: $(cat "$W/big.err")"
+	[ "$(resident "$W/big/big" 2>/dev/null || echo 0)" = 0 ] || fail "prefill_mem=$pm: pages of a tampered object cached"
+	fuse_umount "$W/big"
+	grep -q "does not match" "$W/log-big3" || fail "prefill_mem=$pm: no log line: $(cat "$W/log-big3")"
+done
+ok "object tampered before its first open: EIO on the threaded build, nothing cached"
 echo PASS

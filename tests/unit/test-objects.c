@@ -217,6 +217,106 @@ static void test_fetch(void)
 	cfs_objects_free(c);
 }
 
+/* Flip one byte of the object file at @off (the store changing under an open object). */
+static void flip_byte(const char *path, off_t off)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+
+	CHECK(fd >= 0);
+	CHECK(pread(fd, &b, 1, off) == 1);
+	b ^= 0xff;
+	CHECK(pwrite(fd, &b, 1, off) == 1);
+	close(fd);
+}
+
+/*
+ * keep_mem: the open that builds a tree (on several threads: the objects are
+ * large) keeps the object's start as it hashed it. Those bytes, and only
+ * those, are served without a second check, also after the file changed;
+ * everything else is still checked, and a build over tampered content keeps
+ * nothing.
+ */
+static void test_keep(void)
+{
+	const size_t big = 24u * 1024 * 1024 + 100; /* partial last block */
+	char a[300], rel[80], rel2[80], path[400], path2[400];
+	uint8_t d[32], d2[32], *buf = malloc(big);
+	struct cfs_objects_opts oo;
+	struct cfs_objects *c;
+	struct cfs_object *o, *o2;
+	const void *kept;
+	struct reports rep = { 0 };
+	int fd;
+
+	CHECK(buf != NULL);
+	snprintf(a, sizeof(a), "%s/keep", tmpdir);
+	mkdir(a, 0755);
+	put_object(a, big, 7, d, rel);
+	put_object(a, big, 8, d2, rel2);
+	snprintf(path, sizeof(path), "%s/%s", a, rel);
+	snprintf(path2, sizeof(path2), "%s/%s", a, rel2);
+	fd = open_dir(a);
+	cfs_objects_opts_init(&oo);
+	oo.report = on_report;
+	oo.report_user = &rep;
+	oo.keep_mem = 8u * 1024 * 1024 + 1000; /* not a block multiple: rounded down */
+	CHECK_EQ_INT(cfs_objects_new(&fd, 1, &oo, &c), 0);
+
+	/* the first open builds the tree and keeps the first 8 MiB */
+	CHECK_EQ_INT(cfs_objects_open(c, rel, d, big, &o), 0);
+	CHECK(cfs_object_kept_data(o, &kept) == 8u * 1024 * 1024);
+	for (size_t i = 0; i < 8u * 1024 * 1024; i++)
+		if (((const uint8_t *)kept)[i] != (uint8_t)(i * 31 + 7))
+			CHECK(!"kept bytes differ from the object's");
+	/* the budget is used up: a second build keeps nothing */
+	CHECK_EQ_INT(cfs_objects_open(c, rel2, d2, big, &o2), 0);
+	CHECK(cfs_object_kept_data(o2, &kept) == 0 && kept == NULL);
+	cfs_object_close(o2);
+
+	/* the store changes after the open, inside and outside the kept range */
+	flip_byte(path, 4096 * 10 + 5);
+	flip_byte(path, 16u * 1024 * 1024 + 3);
+	CHECK(cfs_object_pread(o, buf, 8192, 4096 * 10) == 8192);
+	CHECK(buf[5] == (uint8_t)((4096 * 10 + 5) * 31 + 7)); /* the verified byte, not the new one */
+	CHECK_EQ_INT((int)cfs_object_pread(o, buf, 4096, 16u * 1024 * 1024), -CFS_EDIGEST);
+	CHECK(cfs_object_pread(o, buf, 4096, 12u * 1024 * 1024) == 4096);
+	/* released, the kept range is read and checked like the rest */
+	cfs_object_kept_drop(o);
+	CHECK(cfs_object_kept_data(o, &kept) == 0);
+	CHECK_EQ_INT((int)cfs_object_pread(o, buf, 4096, 4096 * 10), -CFS_EDIGEST);
+	cfs_object_close(o);
+	cfs_objects_free(c);
+
+	/* a tampered object: the build fails, keeps nothing, gives the budget back */
+	oo.keep_mem = 64u * 1024 * 1024;
+	oo.tree_mem = 0;
+	CHECK_EQ_INT(cfs_objects_new(&fd, 1, &oo, &c), 0);
+	CHECK_EQ_INT(cfs_objects_open(c, rel, d, big, &o), -CFS_EDIGEST);
+	/* all of a file that fits, its partial last block too */
+	CHECK_EQ_INT(cfs_objects_open(c, rel2, d2, big, &o2), 0);
+	CHECK(cfs_object_kept_data(o2, &kept) == big);
+	CHECK(((const uint8_t *)kept)[big - 1] == (uint8_t)((big - 1) * 31 + 8));
+	CHECK(cfs_object_pread(o2, buf, big, 0) == (ssize_t)big);
+	for (size_t i = 0; i < big; i++)
+		if (buf[i] != (uint8_t)(i * 31 + 8))
+			CHECK(!"read differs from the object");
+	cfs_object_close(o2);
+	/* a tree from the LRU is not a build: nothing kept */
+	oo.tree_mem = 1u << 30;
+	cfs_objects_free(c);
+	CHECK_EQ_INT(cfs_objects_new(&fd, 1, &oo, &c), 0);
+	CHECK_EQ_INT(cfs_objects_open(c, rel2, d2, big, &o2), 0);
+	CHECK(cfs_object_kept_data(o2, &kept) == big);
+	cfs_object_close(o2);
+	CHECK_EQ_INT(cfs_objects_open(c, rel2, d2, big, &o2), 0);
+	CHECK(cfs_object_kept_data(o2, &kept) == 0);
+	cfs_object_close(o2);
+	cfs_objects_free(c);
+	close(fd);
+	free(buf);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -224,6 +324,7 @@ int main(void)
 	CHECK(mkdtemp(tmpdir) != NULL);
 	test_verified();
 	test_fetch();
+	test_keep();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	CHECK(system(cmd) == 0);
 	printf("test-objects: all checks passed\n");

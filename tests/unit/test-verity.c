@@ -503,6 +503,38 @@ static void test_cache(const struct cfs_verity_tree *t, enum cfs_hash_alg alg,
 	free(bytes);
 }
 
+/* cfs_verity_tree_build_keep(): the kept bytes are the file's; bad lengths refused. */
+static void test_tree_keep(int fd, enum cfs_hash_alg alg, const uint8_t *want, const uint8_t *data, size_t size)
+{
+	size_t cap = size + 8192;
+	uint8_t *keep = malloc(cap);
+	struct cfs_verity_tree *t = NULL;
+	size_t lens[] = { 0, 4096, 3 * 4096, size, cap };
+
+	CHECK(keep != NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
+		size_t len = lens[i], got = len < size ? len : size;
+
+		if ((len % 4096 != 0 && len < size) || len > cap)
+			continue;
+		memset(keep, 0xa5, cap);
+		CHECK_EQ_INT(cfs_verity_tree_build_keep(fd, alg, want, len ? keep : NULL, len, &t), 0);
+		CHECK(memcmp(keep, data, got) == 0);
+		for (size_t j = got; j < len; j++)
+			CHECK(keep[j] == 0xa5); /* nothing past the end */
+		CHECK_EQ_INT(cfs_verity_tree_file_size(t), size);
+		check_all_blocks(t, data, size);
+		cfs_verity_tree_free(t);
+		t = NULL;
+	}
+	if (size > 4096) {
+		CHECK_EQ_INT(cfs_verity_tree_build_keep(fd, alg, want, keep, 100, &t), -EINVAL);
+		CHECK(t == NULL);
+	}
+	CHECK_EQ_INT(cfs_verity_tree_build_keep(fd, alg, want, NULL, 4096, &t), -EINVAL);
+	free(keep);
+}
+
 static void test_tree(size_t idx, const uint8_t *data)
 {
 	size_t size = known[idx].size;
@@ -520,6 +552,7 @@ static void test_tree(size_t idx, const uint8_t *data)
 		want[cfs_verity_digest_size(alg) - 1] ^= 1;
 		CHECK_EQ_INT(cfs_verity_tree_build(fd, (enum cfs_hash_alg)0, want, &t), -EINVAL);
 		CHECK_EQ_INT(cfs_verity_tree_build(fd, alg, want, &t), 0);
+		test_tree_keep(fd, alg, want, data, size);
 		close(fd);
 
 		CHECK_EQ_INT(cfs_verity_tree_file_size(t), size);

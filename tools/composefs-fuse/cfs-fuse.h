@@ -43,6 +43,8 @@ struct cfuse {
 	unsigned readahead_kb;	    /* read-ahead window to ask for; 0: the kernel's */
 	struct cfs_objects *cache;  /* backing objects and their Merkle trees */
 	struct cfuse_workers *workers; /* for opens and reads of objects; NULL: inline */
+	struct fuse_session *se;    /* for notifications (page cache stores) */
+	bool prefill;		    /* store data verified at open in the page cache */
 };
 
 /* The lowlevel operation table (ops.c). */

@@ -25,6 +25,8 @@
 #define MAX_WORKERS 256ul
 #define DEFAULT_READAHEAD_KB 4096ul
 #define MAX_READAHEAD_KB (1024ul * 1024)
+#define DEFAULT_PREFILL_MIB 1024ul
+#define MAX_PREFILL_MIB (1024ul * 1024)
 
 struct options {
 	char *source;
@@ -38,6 +40,7 @@ struct options {
 	char *tree_mem;
 	char *workers;
 	char *readahead_kb;
+	char *prefill_mem;
 	int noacl;
 	int stats;
 };
@@ -58,12 +61,19 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("tree_mem=%s", tree_mem, 0),
 	OPT("workers=%s", workers, 0),
 	OPT("readahead_kb=%s", readahead_kb, 0),
+	OPT("prefill_mem=%s", prefill_mem, 0),
 	OPT("noacl", noacl, 1),
 	OPT("stats", stats, 1),
 	FUSE_OPT_END,
 };
 
 static bool log_syslog;
+/*
+ * The image's private copy (digest=, signature=), also known to main(): a
+ * tool_die() in load_image() exits with it allocated, and a local of main()'s
+ * that the compiler keeps nowhere would not keep it reachable.
+ */
+static void *image_copy;
 
 void cfuse_log(const char *fmt, ...)
 {
@@ -86,6 +96,22 @@ void cfuse_log_to_syslog(void)
 {
 	openlog(tool_prog, LOG_PID, LOG_DAEMON);
 	log_syslog = true;
+}
+
+/*
+ * Default -o prefill_mem: DEFAULT_PREFILL_MIB, or an eighth of the memory on
+ * smaller machines. It is held only while an open builds a tree and stores
+ * what it read in the page cache (reclaimable like any file data).
+ */
+static unsigned long default_prefill_mib(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	unsigned long eighth;
+
+	if (pages <= 0 || psize <= 0)
+		return DEFAULT_PREFILL_MIB;
+	eighth = (unsigned long)((uint64_t)pages * (uint64_t)psize / 8 / (1024 * 1024));
+	return eighth < DEFAULT_PREFILL_MIB ? eighth : DEFAULT_PREFILL_MIB;
 }
 
 static void usage(void)
@@ -112,9 +138,12 @@ static void usage(void)
 	       "                           0: everything in the one thread that reads requests)\n"
 	       "    -o readahead_kb=N      read-ahead window of the mount (default %lu; set\n"
 	       "                           when run as root; 0: keep the kernel's)\n"
+	       "    -o prefill_mem=MIB     memory for file data read while a first open builds\n"
+	       "                           its Merkle tree, stored in the page cache so that\n"
+	       "                           it is not read and hashed again (default %lu)\n"
 	       "    -o noacl               do not enforce POSIX ACLs\n"
 	       "    -o stats               print cache statistics at exit\n\n",
-	       tool_prog, DEFAULT_TREE_MEM_MIB, DEFAULT_WORKERS, DEFAULT_READAHEAD_KB);
+	       tool_prog, DEFAULT_TREE_MEM_MIB, DEFAULT_WORKERS, DEFAULT_READAHEAD_KB, default_prefill_mib());
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -238,7 +267,8 @@ static void load_image(const struct options *o, struct cfuse *fs, void **mem_out
 		mem = malloc(st.st_size ? (size_t)st.st_size : 1);
 		if (!mem)
 			tool_die_errno(-ENOMEM, "%s", path);
-		*mem_out = mem; /* the caller's from here: still reachable if we exit below */
+		*mem_out = mem; /* the caller's from here */
+		image_copy = mem; /* reachable from a root if we exit below (leak checkers) */
 		n = tool_read_full(fd, mem, (size_t)st.st_size);
 		if (n < 0)
 			tool_die_errno((int)n, "%s", path);
@@ -354,6 +384,7 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *copts, 
 		tool_msg("cannot set up the FUSE session (unknown option?)");
 		return EXIT_USAGE;
 	}
+	fs->se = se;
 	if (fuse_set_signal_handlers(se) != 0) {
 		tool_msg("cannot install signal handlers");
 		goto out_destroy;
@@ -420,6 +451,7 @@ int main(int argc, char *argv[])
 	struct options o = {0};
 	struct cfuse fs = {.timeout = DEFAULT_TIMEOUT, .readahead_kb = DEFAULT_READAHEAD_KB};
 	unsigned long tree_mem = DEFAULT_TREE_MEM_MIB, n_workers = DEFAULT_WORKERS;
+	unsigned long prefill_mem = default_prefill_mib();
 	void *image_mem = NULL;
 	struct cfuse_remote *remote = NULL;
 	int *basedirs = NULL;
@@ -473,6 +505,15 @@ int main(int argc, char *argv[])
 					MAX_READAHEAD_KB);
 		fs.readahead_kb = (unsigned)kb;
 	}
+	if (o.prefill_mem) {
+		char *end;
+
+		errno = 0;
+		prefill_mem = strtoul(o.prefill_mem, &end, 10);
+		if (errno || *end || end == o.prefill_mem || prefill_mem > MAX_PREFILL_MIB)
+			tool_usage_error("prefill_mem=%s: expected a number of MiB from 0 to %lu", o.prefill_mem,
+					 MAX_PREFILL_MIB);
+	}
 	if (!o.signature != !o.trust)
 		tool_usage_error("signature= and trust= go together");
 	load_image(&o, &fs, &image_mem);
@@ -492,6 +533,8 @@ int main(int argc, char *argv[])
 		cfs_objects_opts_init(&oo);
 		oo.cache_dirfd = o.verity_cache ? open_cache_dir(o.verity_cache) : -1;
 		oo.tree_mem = (size_t)tree_mem * 1024 * 1024;
+		oo.keep_mem = (uint64_t)prefill_mem * 1024 * 1024;
+		fs.prefill = prefill_mem > 0;
 		oo.report = report_object;
 		if (o.remote != NULL) {
 			char first[PATH_MAX], err[512] = "";
@@ -539,6 +582,7 @@ int main(int argc, char *argv[])
 	free(o.tree_mem);
 	free(o.workers);
 	free(o.readahead_kb);
+	free(o.prefill_mem);
 	fuse_opt_free_args(&args);
 	return ret;
 }

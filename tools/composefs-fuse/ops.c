@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,9 @@
 #define BLOCK 4096u
 #define NAME_MAX_LEN 255u
 #define CAP_SYS_ADMIN_BIT 21
+/* Bytes per page cache store (a notification is one write to /dev/fuse). */
+#define PREFILL_CHUNK (8u * 1024 * 1024)
+#define PREFILL_THREADS_MAX 8u
 
 /* An open regular file: inline in the image, or backed by an object. */
 struct cfuse_open_file {
@@ -401,6 +406,77 @@ static int open_backing(struct cfuse *fs, struct cfuse_open_file *f)
 	return r;
 }
 
+/*
+ * The open that built an object's Merkle tree has read and hashed the object
+ * (its start, as far as -o prefill_mem allowed) and kept those bytes: store
+ * them in the kernel's page cache for this inode before the open returns, so
+ * that the reads that usually follow an open find them there instead of
+ * asking for them again, each to be read from the object and hashed a second
+ * time. Only bytes the tree build verified are stored (kept in this process's
+ * memory since they were hashed, never read again from the untrusted store);
+ * keep_cache on the open keeps them. A failed store only costs those reads.
+ */
+struct prefill_job {
+	struct cfuse *fs;
+	fuse_ino_t ino;
+	const char *data;
+	size_t len;
+	unsigned first, step; /* stores chunks first, first + step, ... */
+};
+
+static void *prefill_run(void *arg)
+{
+	const struct prefill_job *j = arg;
+
+	for (size_t off = (size_t)j->first * PREFILL_CHUNK; off < j->len; off += (size_t)j->step * PREFILL_CHUNK) {
+		size_t n = j->len - off < PREFILL_CHUNK ? j->len - off : PREFILL_CHUNK;
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(n);
+
+		bv.buf[0].mem = (char *)j->data + off;
+		if (fuse_lowlevel_notify_store(j->fs->se, j->ino, (off_t)off, &bv, 0) != 0)
+			break;
+	}
+	return NULL;
+}
+
+static unsigned usable_cpus(void)
+{
+	cpu_set_t set;
+
+	return sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0 ? (unsigned)CPU_COUNT(&set) : 1;
+}
+
+static void prefill(struct cfuse *fs, fuse_ino_t ino, struct cfs_object *obj)
+{
+	const void *data;
+	size_t len = cfs_object_kept_data(obj, &data);
+	struct prefill_job jobs[PREFILL_THREADS_MAX];
+	pthread_t tids[PREFILL_THREADS_MAX];
+	unsigned n = usable_cpus(), started = 0;
+
+	if (len == 0 || !fs->prefill || fs->se == NULL) {
+		cfs_object_kept_drop(obj);
+		return;
+	}
+	/* A store is a copy into the page cache: big ones on every CPU, chunks interleaved. */
+	if (n > PREFILL_THREADS_MAX)
+		n = PREFILL_THREADS_MAX;
+	if (n > (len + PREFILL_CHUNK - 1) / PREFILL_CHUNK)
+		n = (unsigned)((len + PREFILL_CHUNK - 1) / PREFILL_CHUNK);
+	for (unsigned i = 0; i < n; i++)
+		jobs[i] = (struct prefill_job){ .fs = fs, .ino = ino, .data = data, .len = len, .first = i, .step = n };
+	for (unsigned i = 1; i < n; i++) {
+		if (pthread_create(&tids[i], NULL, prefill_run, &jobs[i]) != 0)
+			break;
+		started++;
+	}
+	/* chunks of threads that could not start are simply not stored: reads fetch them */
+	prefill_run(&jobs[0]);
+	for (unsigned i = 1; i <= started; i++)
+		pthread_join(tids[i], NULL);
+	cfs_object_kept_drop(obj);
+}
+
 /* Open, on a worker: finding the object may wait for I/O or build its Merkle tree. */
 static void open_job(struct cfuse_job *job)
 {
@@ -442,6 +518,8 @@ static void open_job(struct cfuse_job *job)
 		fuse_reply_err(req, -r);
 		return;
 	}
+	if (f->obj != NULL)
+		prefill(fs, ino, f->obj);
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) != 0) {
