@@ -226,7 +226,8 @@ struct cfs_repo_gc_stats {
 	uint64_t temp_removed;    /* leftover temporary files of interrupted writers */
 	uint64_t objects_kept;
 	uint64_t images_kept;
-	uint64_t reserved[9];
+	uint64_t trees_removed;   /* trees/ files of objects removed (or absent) */
+	uint64_t reserved[8];
 };
 
 /**
@@ -235,7 +236,8 @@ struct cfs_repo_gc_stats {
  * repository was opened CFS_REPO_NOWAIT), then: roots are the images named
  * under images/refs/; live objects are those images and every object they
  * refer to. Dangling refs, images/ links of unreferenced images, unreferenced
- * objects and leftover temporary files are removed, in that order, so an
+ * objects, the published trees (trees/) of objects not kept, and leftover
+ * temporary files are removed, in that order, so an
  * interruption leaves only garbage. Refuses (-EBUSY) a repository with
  * composefs-rs split-stream refs (streams/refs/), whose reachability this
  * library cannot compute. An image reachable from a ref that cannot be read
@@ -243,6 +245,32 @@ struct cfs_repo_gc_stats {
  * Returns 0 and fills @stats (may be NULL).
  */
 int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, struct cfs_repo_gc_stats *stats);
+
+/** What cfs_repo_publish_trees() did. */
+struct cfs_repo_trees_stats {
+	uint64_t objects_large;  /* objects of at least the minimum size */
+	uint64_t trees_written;  /* trees written now */
+	uint64_t trees_present;  /* trees that were there already (left as they are) */
+	uint64_t reserved[5];
+};
+
+/** Default minimum object size of `composefs publish-trees` (bytes). */
+#define CFS_REPO_TREES_MIN_SIZE_DEFAULT (1024u * 1024u)
+
+/**
+ * cfs_repo_publish_trees() - write the Merkle tree of every object of at
+ * least @min_size bytes to trees/XX/<rest> (the object's name under trees/),
+ * in the file format of cfs_verity_tree_save(), so that a lazy client of the
+ * repository served over HTTP can check byte ranges of the object before it
+ * has all of it (cfs_fetch_tree()). Each tree is built from the object and
+ * checked against its name first (a corrupt object fails the call, -EBADMSG
+ * with the object named); each is written to a temporary file, synced and
+ * linked into place, and each touched directory synced. Trees already there
+ * are kept (idempotent; cfs_repo_fsck() checks them). gc removes the trees of
+ * objects it removes. Other implementations ignore trees/.
+ * Returns 0 and fills @stats (may be NULL); -EROFS; -errno, message on @repo.
+ */
+int cfs_repo_publish_trees(struct cfs_repo *repo, uint64_t min_size, struct cfs_repo_trees_stats *stats);
 
 /** Kinds of problem cfs_repo_fsck() reports. */
 enum cfs_repo_problem {
@@ -255,6 +283,7 @@ enum cfs_repo_problem {
 	CFS_REPO_PROBLEM_DANGLING_REF,    /* images/refs/<name> leads to no image */
 	CFS_REPO_PROBLEM_BAD_IMAGE,       /* an image that does not parse */
 	CFS_REPO_PROBLEM_MISSING_OBJECT,  /* an image refers to an object not in the store */
+	CFS_REPO_PROBLEM_BAD_TREE,        /* trees/XX/<rest> not the valid tree of a present object */
 };
 
 /** cfs_repo_problem_name() - short stable name of a problem kind ("digest-mismatch", ...). */
@@ -294,7 +323,8 @@ struct cfs_repo_fsck_stats {
 
 /**
  * cfs_repo_fsck() - check the repository: meta.json; every object re-hashed
- * against its name; every images/ link resolves to its object and the image
+ * against its name; every published tree (trees/) loads against its name and
+ * has its object; every images/ link resolves to its object and the image
  * parses and all objects it refers to exist; every ref resolves to an image;
  * leftover temporary files. Modifies nothing without CFS_REPO_FSCK_REPAIR,
  * and takes no exclusive lock then, so a concurrent writer's temporary files

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,6 +24,8 @@
 #define PREFETCH_AHEAD (4 * 1024 * 1024)
 /* Upper bound of remembered "already reported" object names. */
 #define MAX_LOGGED 65536u
+/* Ranged fetch: the unit of download, verification and presence. */
+#define RANGE_CHUNK (1024u * 1024u)
 
 /* One Merkle tree, shared by every open file backed by the same object. */
 struct cfs_tree_entry {
@@ -45,8 +48,12 @@ struct cfs_objects {
 	void *report_user;
 	cfs_objects_fetch_fn fetch;
 	void *fetch_user;
+	cfs_objects_tree_fn fetch_tree;
+	cfs_objects_range_fn fetch_range;
 	struct fetching *fetching; /* paths being fetched now (under lock) */
 	pthread_cond_t fetched;    /* a fetch finished */
+	struct partial *partials;  /* objects fetched in ranges (under lock) */
+	pthread_cond_t chunk;      /* a chunk (or a whole-object fallback) finished */
 
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t built; /* an entry left the "building" state */
@@ -62,8 +69,32 @@ struct fetching {
 	const char *path;
 };
 
+enum { CHUNK_MISSING, CHUNK_FETCHING, CHUNK_PRESENT };
+
+/*
+ * An object fetched in ranges: verified chunks are written into an anonymous file of the
+ * first basedir, linked under the object's name once all are there and the whole digest
+ * matches. Chunk states, counters and flags are under the set's lock.
+ */
+struct partial {
+	struct partial *next;
+	uint8_t digest[DIGEST_LEN];
+	struct cfs_tree_entry *entry; /* its tree, referenced */
+	uint64_t size;
+	struct cfs_atomic_file af;    /* chunks are written here */
+	int rfd;                      /* and read here (the same file) */
+	int whole_fd;                 /* -1, or the object fetched whole (server without ranges) */
+	bool whole_busy;              /* that fetch is running */
+	bool published;
+	unsigned refs;                /* open objects */
+	size_t n_chunks, n_present;
+	uint8_t *chunks;              /* CHUNK_* each */
+	char path[];
+};
+
 struct cfs_object {
 	struct cfs_objects *cache;
+	struct partial *part;  /* fetched in ranges; then fd is -1 */
 	int fd;
 	uint64_t size; /* of the object file (tree size if verified) */
 	const struct cfs_verity_tree *tree; /* NULL: reads are not verified */
@@ -72,6 +103,7 @@ struct cfs_object {
 };
 
 static bool entry_eq(const void *elem, const void *key, void *arg);
+static void partial_free(struct cfs_objects *c, struct partial *p);
 
 void cfs_objects_opts_init(struct cfs_objects_opts *o)
 {
@@ -93,7 +125,8 @@ int cfs_objects_new(const int *basedir_fds, size_t n, const struct cfs_objects_o
 		cfs_objects_opts_init(&defaults);
 		o = &defaults;
 	}
-	if (n == 0 || o->flags != 0 || cfs_verity_digest_size(o->alg) == 0)
+	if (n == 0 || o->flags != 0 || cfs_verity_digest_size(o->alg) == 0 ||
+	    (o->fetch_tree == NULL) != (o->fetch_range == NULL) || (o->fetch_tree != NULL && o->fetch == NULL))
 		return -EINVAL;
 	for (size_t i = 0; i < sizeof(o->reserved) / sizeof(o->reserved[0]); i++)
 		if (o->reserved[i] != 0)
@@ -108,6 +141,7 @@ int cfs_objects_new(const int *basedir_fds, size_t n, const struct cfs_objects_o
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->built, NULL);
 	pthread_cond_init(&c->fetched, NULL);
+	pthread_cond_init(&c->chunk, NULL);
 	c->lru.next = c->lru.prev = &c->lru;
 	if (!c->basedirs)
 		goto fail;
@@ -132,6 +166,8 @@ int cfs_objects_new(const int *basedir_fds, size_t n, const struct cfs_objects_o
 	c->report_user = o->report_user;
 	c->fetch = o->fetch;
 	c->fetch_user = o->fetch_user;
+	c->fetch_tree = o->fetch_tree;
+	c->fetch_range = o->fetch_range;
 	*out = c;
 	return 0;
 fail:
@@ -143,6 +179,12 @@ void cfs_objects_free(struct cfs_objects *c)
 {
 	if (!c)
 		return;
+	while (c->partials != NULL) {
+		struct partial *p = c->partials;
+
+		c->partials = p->next;
+		partial_free(c, p);
+	}
 	{
 		struct cfs_tree_entry **e;
 		char **name;
@@ -163,6 +205,7 @@ void cfs_objects_free(struct cfs_objects *c)
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->built);
 	pthread_cond_destroy(&c->fetched);
+	pthread_cond_destroy(&c->chunk);
 	free(c->basedirs);
 	free(c);
 }
@@ -434,15 +477,294 @@ static void tree_put(struct cfs_objects *c, struct cfs_tree_entry *e)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/*
- * Have the fetch callback get @path, once however many opens ask at the same
- * time, then open it. Returns the fd or -errno.
- */
-static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *digest)
+/* ---- ranged fetch ---- */
+
+/* A referenced, ready entry holding @t (taken over; dropped when the digest has one already). */
+static int tree_adopt(struct cfs_objects *c, const uint8_t *digest, struct cfs_verity_tree *t,
+		      struct cfs_tree_entry **out)
 {
-	struct fetching me = { .path = path }, **pp;
+	struct cfs_tree_entry *e;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		e = table_find(c, digest);
+		if (e == NULL)
+			break;
+		if (e->ready) {
+			e->refs++;
+			lru_unlink(e);
+			lru_push_front(c, e);
+			c->st.tree_hits++;
+			pthread_mutex_unlock(&c->lock);
+			cfs_verity_tree_free(t);
+			*out = e;
+			return 0;
+		}
+		pthread_cond_wait(&c->built, &c->lock);
+	}
+	e = calloc(1, sizeof(*e));
+	if (e == NULL || (memcpy(e->digest, digest, c->dsize), table_insert(c, e)) < 0) {
+		pthread_mutex_unlock(&c->lock);
+		free(e);
+		cfs_verity_tree_free(t);
+		return -ENOMEM;
+	}
+	e->tree = t;
+	e->refs = 1;
+	e->mem = cfs_verity_tree_mem_size(t) + sizeof(*e);
+	e->ready = true;
+	lru_push_front(c, e);
+	c->st.mem_used += e->mem;
+	c->st.trees_loaded++;
+	evict(c);
+	pthread_mutex_unlock(&c->lock);
+	*out = e;
+	return 0;
+}
+
+static void partial_free(struct cfs_objects *c, struct partial *p)
+{
+	if (p == NULL)
+		return;
+	tree_put(c, p->entry);
+	cfs_atomic_file_abort(&p->af); /* unpublished: the anonymous file goes with it */
+	if (p->rfd >= 0)
+		close(p->rfd);
+	if (p->whole_fd >= 0)
+		close(p->whole_fd);
+	free(p->chunks);
+	free(p);
+}
+
+/* Locked. The partial object of @digest, if one is known. */
+static struct partial *partial_find(struct cfs_objects *c, const uint8_t *digest)
+{
+	struct partial *p;
+
+	for (p = c->partials; p != NULL; p = p->next)
+		if (memcmp(p->digest, digest, c->dsize) == 0)
+			return p;
+	return NULL;
+}
+
+/*
+ * Ask for @path's tree and set up its partial object: an empty sparse file of the object's
+ * size in the first basedir's XX/ directory, not yet named. 0 or -errno (then fetch it whole).
+ */
+static int partial_new(struct cfs_objects *c, const char *path, const uint8_t *digest, uint64_t size,
+		       struct partial **out)
+{
+	struct cfs_verity_tree *t = NULL;
+	struct partial *p;
+	const char *slash = strchr(path, '/');
+	char proc[64], dir[16];
 	int r;
 
+	r = c->fetch_tree(c->fetch_user, path, digest, size, &t);
+	if (r < 0)
+		return r;
+	if (cfs_verity_tree_file_size(t) == 0 || cfs_verity_tree_alg(t) != c->alg) {
+		cfs_verity_tree_free(t);
+		return -EINVAL;
+	}
+	p = calloc(1, sizeof(*p) + strlen(path) + 1);
+	if (p == NULL) {
+		cfs_verity_tree_free(t);
+		return -ENOMEM;
+	}
+	p->af.fd = p->af.dirfd = -1;
+	p->rfd = p->whole_fd = -1;
+	strcpy(p->path, path);
+	memcpy(p->digest, digest, c->dsize);
+	p->size = cfs_verity_tree_file_size(t);
+	r = tree_adopt(c, digest, t, &p->entry);
+	if (r < 0)
+		goto fail;
+	p->n_chunks = (size_t)((p->size + RANGE_CHUNK - 1) / RANGE_CHUNK);
+	p->chunks = calloc(p->n_chunks, 1);
+	r = -ENOMEM;
+	if (p->chunks == NULL)
+		goto fail;
+	/* the object's directory may not exist yet in this basedir */
+	if (slash != NULL && (size_t)(slash - path) < sizeof(dir)) {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+		if (mkdirat(c->basedirs[0], dir, 0755) < 0 && errno != EEXIST) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	r = cfs_atomic_file_open(c->basedirs[0], path, 0644, &p->af);
+	if (r < 0)
+		goto fail;
+	/* the umask may have narrowed the mode; objects are world-readable */
+	if (fchmod(p->af.fd, 0644) < 0 || ftruncate(p->af.fd, (off_t)p->size) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", p->af.fd);
+	p->rfd = open(proc, O_RDONLY | O_CLOEXEC);
+	if (p->rfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	*out = p;
+	return 0;
+fail:
+	partial_free(c, p);
+	return r;
+}
+
+/* Fetch chunk @i, check it against the tree, write it into the file. 0 or -errno. */
+static int chunk_fetch(struct cfs_objects *c, struct partial *p, size_t i)
+{
+	uint64_t off = (uint64_t)i * RANGE_CHUNK;
+	size_t len = p->size - off < RANGE_CHUNK ? (size_t)(p->size - off) : RANGE_CHUNK;
+	_cleanup_free_ uint8_t *buf = malloc(len);
+	const struct cfs_verity_tree *t = p->entry->tree;
+	int r;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	r = c->fetch_range(c->fetch_user, p->digest, t, buf, len, off);
+	/* the hook says it checked; nothing unchecked reaches the file all the same */
+	if (r == 0)
+		r = cfs_verity_tree_check(t, off, buf, len);
+	for (size_t done = 0; r == 0 && done < len;) {
+		ssize_t n = pwrite(p->af.fd, buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno != EINTR)
+			r = -errno;
+		else if (n > 0)
+			done += (size_t)n;
+	}
+	return r;
+}
+
+/*
+ * Every chunk is in: check the whole digest, sync, and give the file its name (an object
+ * already there under it wins: same name, same content).
+ */
+static void partial_publish(struct cfs_objects *c, struct partial *p)
+{
+	uint8_t d[DIGEST_LEN];
+	char dir[16];
+	const char *slash = strchr(p->path, '/');
+	int r;
+
+	r = cfs_verity_digest_fd(p->rfd, c->alg, d);
+	if (r == 0 && memcmp(d, p->digest, c->dsize) != 0)
+		r = -CFS_EDIGEST;
+	if (r == 0) {
+		r = cfs_atomic_file_commit(&p->af, false, true);
+		if (r == -EEXIST)
+			r = 0;
+	}
+	if (r == 0 && slash != NULL && (size_t)(slash - p->path) < sizeof(dir)) {
+		_cleanup_close_ int dfd = -1;
+
+		memcpy(dir, p->path, (size_t)(slash - p->path));
+		dir[slash - p->path] = '\0';
+		dfd = openat(c->basedirs[0], dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0)
+			fsync(dfd);
+	}
+	if (r < 0) {
+		report(c, p->path, "fetched in ranges, but cannot be stored", r);
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	p->published = true;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The server cannot send ranges: get the object whole (once), then read that. 0 or -errno. */
+static int partial_fetch_whole(struct cfs_objects *c, struct partial *p)
+{
+	int r = c->fetch(c->fetch_user, p->path, p->digest);
+
+	if (r == 0)
+		r = find_object(c, p->path);
+	if (r >= 0) {
+		struct stat st;
+
+		if (fstat(r, &st) < 0 || (uint64_t)st.st_size != p->size) {
+			close(r);
+			return -EIO;
+		}
+	}
+	return r;
+}
+
+/*
+ * Make bytes [@start, @end) of @p readable: fetch the chunks nobody has yet, wait for those
+ * being fetched. Returns the descriptor to read them from (owned by @p) or -errno.
+ */
+static int partial_ensure(struct cfs_objects *c, struct partial *p, uint64_t start, uint64_t end)
+{
+	size_t i = (size_t)(start / RANGE_CHUNK), last = (size_t)((end - 1) / RANGE_CHUNK);
+	int r = 0, fd;
+
+	pthread_mutex_lock(&c->lock);
+	while (i <= last) {
+		bool complete;
+
+		if (p->whole_fd >= 0)
+			break;
+		if (p->chunks[i] == CHUNK_PRESENT) {
+			i++;
+			continue;
+		}
+		if (p->chunks[i] == CHUNK_FETCHING || p->whole_busy) {
+			pthread_cond_wait(&c->chunk, &c->lock);
+			continue;
+		}
+		p->chunks[i] = CHUNK_FETCHING;
+		pthread_mutex_unlock(&c->lock);
+		r = chunk_fetch(c, p, i);
+		pthread_mutex_lock(&c->lock);
+		p->chunks[i] = r == 0 ? CHUNK_PRESENT : CHUNK_MISSING;
+		complete = r == 0 && ++p->n_present == p->n_chunks;
+		if (r == -EOPNOTSUPP && p->whole_fd < 0 && !p->whole_busy) {
+			p->whole_busy = true;
+			pthread_mutex_unlock(&c->lock);
+			fd = partial_fetch_whole(c, p);
+			pthread_mutex_lock(&c->lock);
+			p->whole_busy = false;
+			if (fd >= 0)
+				p->whole_fd = fd;
+			r = fd < 0 ? fd : 0;
+		} else if (r == -EOPNOTSUPP) {
+			r = 0; /* someone else fetches it whole: wait for that */
+		}
+		pthread_cond_broadcast(&c->chunk);
+		if (complete) {
+			pthread_mutex_unlock(&c->lock);
+			partial_publish(c, p);
+			pthread_mutex_lock(&c->lock);
+		}
+		if (r < 0)
+			break;
+	}
+	fd = p->whole_fd >= 0 ? p->whole_fd : p->rfd;
+	pthread_mutex_unlock(&c->lock);
+	return r < 0 ? r : fd;
+}
+
+/*
+ * Have the fetch callbacks get @path, once however many opens ask at the same time: either
+ * the whole object, then opened (*@fd_out), or a partial object read in ranges (*@part_out,
+ * referenced). Returns 0 or -errno.
+ */
+static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *digest, uint64_t size,
+			int *fd_out, struct partial **part_out)
+{
+	struct fetching me = { .path = path }, **pp;
+	struct partial *p = NULL;
+	int r;
+
+	*fd_out = -1;
+	*part_out = NULL;
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		struct fetching *f;
@@ -453,6 +775,12 @@ static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *
 			break;
 		pthread_cond_wait(&c->fetched, &c->lock);
 	}
+	if (digest != NULL && (p = partial_find(c, digest)) != NULL) {
+		p->refs++;
+		pthread_mutex_unlock(&c->lock);
+		*part_out = p;
+		return 0;
+	}
 	me.next = c->fetching;
 	c->fetching = &me;
 	pthread_mutex_unlock(&c->lock);
@@ -460,6 +788,10 @@ static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *
 	r = find_object(c, path);
 	if (r != -ENOENT)
 		goto done;
+	if (c->fetch_tree != NULL && digest != NULL && partial_new(c, path, digest, size, &p) == 0) {
+		r = 0;
+		goto done;
+	}
 	r = c->fetch(c->fetch_user, path, digest);
 	if (r == 0)
 		r = find_object(c, path);
@@ -470,9 +802,57 @@ done:
 	for (pp = &c->fetching; *pp != &me; pp = &(*pp)->next)
 		;
 	*pp = me.next;
+	if (p != NULL) {
+		p->refs = 1;
+		p->next = c->partials;
+		c->partials = p;
+	}
 	pthread_cond_broadcast(&c->fetched);
 	pthread_mutex_unlock(&c->lock);
-	return r;
+	if (p != NULL)
+		*part_out = p;
+	else if (r >= 0)
+		*fd_out = r;
+	return r < 0 ? r : 0;
+}
+
+/* An open of @p ends: a published one is forgotten with its last open. */
+static void partial_put(struct cfs_objects *c, struct partial *p)
+{
+	struct partial **pp;
+	bool drop = false;
+
+	pthread_mutex_lock(&c->lock);
+	if (--p->refs == 0 && (p->published || p->whole_fd >= 0)) {
+		for (pp = &c->partials; *pp != p; pp = &(*pp)->next)
+			;
+		*pp = p->next;
+		drop = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (drop)
+		partial_free(c, p);
+}
+
+/* Finish opening @o, backed by a partial object (reference taken over). */
+static int open_partial(struct cfs_objects *c, struct cfs_object *o, uint64_t size, struct cfs_object **out)
+{
+	struct partial *p = o->part;
+
+	o->size = p->size;
+	if (size != CFS_OBJECT_SIZE_ANY && size != o->size) {
+		report(c, o->path, "size differs from the file size its fs-verity tree gives", 0);
+		partial_put(c, p);
+		free(o);
+		return -EIO;
+	}
+	pthread_mutex_lock(&c->lock);
+	p->entry->refs++;
+	pthread_mutex_unlock(&c->lock);
+	o->entry = p->entry;
+	o->tree = p->entry->tree;
+	*out = o;
+	return 0;
 }
 
 int cfs_objects_open(struct cfs_objects *c, const char *path, const uint8_t *digest, uint64_t size,
@@ -495,8 +875,13 @@ int cfs_objects_open(struct cfs_objects *c, const char *path, const uint8_t *dig
 	memcpy(o->path, path, len + 1);
 	o->cache = c;
 	o->fd = find_object(c, o->path);
-	if (o->fd == -ENOENT && c->fetch != NULL)
-		o->fd = fetch_object(c, o->path, digest);
+	if (o->fd == -ENOENT && c->fetch != NULL) {
+		r = fetch_object(c, o->path, digest, size, &o->fd, &o->part);
+		if (r < 0)
+			o->fd = r;
+		else if (o->part != NULL)
+			return open_partial(c, steal_pointer(&o), size, out);
+	}
 	if (o->fd < 0) {
 		r = o->fd;
 		report(c, o->path,
@@ -557,7 +942,10 @@ void cfs_object_close(struct cfs_object *o)
 	if (!o)
 		return;
 	tree_put(o->cache, o->entry);
-	close(o->fd);
+	if (o->part != NULL)
+		partial_put(o->cache, o->part);
+	else
+		close(o->fd);
 	free(o);
 }
 
@@ -577,7 +965,7 @@ ssize_t cfs_object_read_buf(struct cfs_object *o, uint64_t offset, size_t len, c
 	uint64_t size = o->size, end, start = offset, aend;
 	_cleanup_free_ char *buf = NULL;
 	ssize_t n;
-	int r;
+	int r, fd;
 
 	*buf_out = NULL;
 	*data_out = NULL;
@@ -593,7 +981,15 @@ ssize_t cfs_object_read_buf(struct cfs_object *o, uint64_t offset, size_t len, c
 	buf = malloc(aend - start);
 	if (!buf)
 		return -ENOMEM;
-	n = cfs_pread_full(o->fd, buf, aend - start, (off_t)start);
+	fd = o->fd;
+	if (o->part != NULL) {
+		fd = partial_ensure(o->cache, o->part, start, aend);
+		if (fd < 0) {
+			report(o->cache, o->path, "a range of it cannot be fetched", fd);
+			return -EIO;
+		}
+	}
+	n = cfs_pread_full(fd, buf, aend - start, (off_t)start);
 	if (n < 0) {
 		report(o->cache, o->path, "read error", (int)n);
 		return -EIO;
@@ -611,7 +1007,7 @@ ssize_t cfs_object_read_buf(struct cfs_object *o, uint64_t offset, size_t len, c
 	 * disk works while we hash (one hint per MiB crossed).
 	 */
 	if (aend < size && start / PREFETCH_STEP != aend / PREFETCH_STEP)
-		posix_fadvise(o->fd, (off_t)aend, PREFETCH_AHEAD, POSIX_FADV_WILLNEED);
+		posix_fadvise(fd, (off_t)aend, PREFETCH_AHEAD, POSIX_FADV_WILLNEED);
 	r = o->tree != NULL ? cfs_verity_tree_check(o->tree, start, buf, aend - start) : 0;
 	if (r < 0) {
 		report(o->cache, o->path,
@@ -631,6 +1027,12 @@ off_t cfs_object_lseek(struct cfs_object *o, off_t offset, int whence)
 
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return -EINVAL;
+	if (o->part != NULL) {
+		/* all data, whatever the sparse file that holds the chunks says */
+		if (offset < 0 || (uint64_t)offset >= o->size)
+			return -ENXIO;
+		return whence == SEEK_DATA ? offset : (off_t)o->size;
+	}
 	r = lseek(o->fd, offset, whence);
 	return r < 0 ? -errno : r;
 }
