@@ -15,7 +15,7 @@ pkgs=(
 	erofs-utils fsverity attr acl e2fsprogs util-linux gzip    # test oracles and helpers
 	openssl xxd python3 man-db binutils bash-completion        # test keys, helpers, man -l, objcopy, completion
 	skopeo umoci zstd                                          # OCI images for the tests, an independent unpacker
-	nginx-light curl bc                                        # served repositories for the pull tests
+	nginx-light curl bc strace                                 # served repositories for the pull tests; strace for bench/pull.sh
 	qemu-system-x86 busybox-static cpio                        # fs-verity tests in a VM
 	go-md2man                                                  # man pages
 )
