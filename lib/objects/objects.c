@@ -13,10 +13,9 @@
 #include <composefs/store.h>
 
 #include "hashset.h"
+#include "objects-private.h"
 #include "util.h"
 
-#define BLOCK 4096u
-#define DIGEST_LEN CFS_VERITY_MAX_DIGEST
 /* Trees of smaller objects are cheap to rebuild; not worth a cache file. */
 #define PERSIST_MIN_SIZE (64u * 1024u)
 /* Read-ahead hints of verified sequential reads. */
@@ -24,86 +23,8 @@
 #define PREFETCH_AHEAD (4 * 1024 * 1024)
 /* Upper bound of remembered "already reported" object names. */
 #define MAX_LOGGED 65536u
-/* Ranged fetch: the unit of download, verification and presence. */
-#define RANGE_CHUNK (1024u * 1024u)
-
-/* One Merkle tree, shared by every open file backed by the same object. */
-struct cfs_tree_entry {
-	uint8_t digest[DIGEST_LEN];
-	struct cfs_verity_tree *tree; /* NULL while being built */
-	size_t mem;
-	unsigned refs;
-	bool ready;
-	struct cfs_tree_entry *prev, *next; /* LRU list, most recent first (ready only) */
-};
-
-struct cfs_objects {
-	int *basedirs;
-	size_t n_basedirs;
-	int cache_dirfd;
-	size_t mem_limit;
-	enum cfs_hash_alg alg;
-	size_t dsize;
-	cfs_objects_report_fn report;
-	void *report_user;
-	cfs_objects_fetch_fn fetch;
-	void *fetch_user;
-	cfs_objects_tree_fn fetch_tree;
-	cfs_objects_range_fn fetch_range;
-	struct fetching *fetching; /* paths being fetched now (under lock) */
-	pthread_cond_t fetched;    /* a fetch finished */
-	struct partial *partials;  /* objects fetched in ranges (under lock) */
-	pthread_cond_t chunk;      /* a chunk (or a whole-object fallback) finished */
-
-	pthread_mutex_t lock; /* everything below */
-	pthread_cond_t built; /* an entry left the "building" state */
-	struct cfs_hashset trees;  /* struct cfs_tree_entry *, by digest */
-	struct cfs_tree_entry lru; /* sentinel */
-	struct cfs_hashset logged; /* char *: names already reported */
-	struct cfs_objects_stats st;
-};
-
-/* A fetch in progress: later opens of the same path wait for it. */
-struct fetching {
-	struct fetching *next;
-	const char *path;
-};
-
-enum { CHUNK_MISSING, CHUNK_FETCHING, CHUNK_PRESENT };
-
-/*
- * An object fetched in ranges: verified chunks are written into an anonymous file of the
- * first basedir, linked under the object's name once all are there and the whole digest
- * matches. Chunk states, counters and flags are under the set's lock.
- */
-struct partial {
-	struct partial *next;
-	uint8_t digest[DIGEST_LEN];
-	struct cfs_tree_entry *entry; /* its tree, referenced */
-	uint64_t size;
-	struct cfs_atomic_file af;    /* chunks are written here */
-	int rfd;                      /* and read here (the same file) */
-	int whole_fd;                 /* -1, or the object fetched whole (server without ranges) */
-	bool whole_busy;              /* that fetch is running */
-	bool published;
-	unsigned refs;                /* open objects */
-	size_t n_chunks, n_present;
-	uint8_t *chunks;              /* CHUNK_* each */
-	char path[];
-};
-
-struct cfs_object {
-	struct cfs_objects *cache;
-	struct partial *part;  /* fetched in ranges; then fd is -1 */
-	int fd;
-	uint64_t size; /* of the object file (tree size if verified) */
-	const struct cfs_verity_tree *tree; /* NULL: reads are not verified */
-	struct cfs_tree_entry *entry;       /* cache reference held while open */
-	char path[];                        /* "XX/rest", for messages */
-};
 
 static bool entry_eq(const void *elem, const void *key, void *arg);
-static void partial_free(struct cfs_objects *c, struct partial *p);
 
 void cfs_objects_opts_init(struct cfs_objects_opts *o)
 {
@@ -180,10 +101,10 @@ void cfs_objects_free(struct cfs_objects *c)
 	if (!c)
 		return;
 	while (c->partials != NULL) {
-		struct partial *p = c->partials;
+		struct cfs_objects_partial *p = c->partials;
 
 		c->partials = p->next;
-		partial_free(c, p);
+		cfs_objects_partial_free(c, p);
 	}
 	{
 		struct cfs_tree_entry **e;
@@ -240,7 +161,7 @@ static bool logged_insert(struct cfs_objects *c, const char *name)
 }
 
 /* Tell the report callback about @path, once. */
-static void report(struct cfs_objects *c, const char *path, const char *why, int err)
+void cfs_objects_report(struct cfs_objects *c, const char *path, const char *why, int err)
 {
 	bool first;
 
@@ -327,7 +248,7 @@ static void evict(struct cfs_objects *c)
 /* ---- opening objects ---- */
 
 /* First basedir holding @path wins. Returns the fd or -errno (-ENOENT: nowhere). */
-static int find_object(struct cfs_objects *c, const char *path)
+int cfs_objects_find(struct cfs_objects *c, const char *path)
 {
 	for (size_t i = 0; i < c->n_basedirs; i++) {
 		/* never blocks on a FIFO; anything but a regular file is refused here */
@@ -455,18 +376,18 @@ static int tree_get(struct cfs_objects *c, const char *path, int fd, const uint8
 	pthread_mutex_unlock(&c->lock);
 
 	if (r == -CFS_EDIGEST) {
-		report(c, path, "content does not match the fs-verity digest in the image", 0);
+		cfs_objects_report(c, path, "content does not match the fs-verity digest in the image", 0);
 		return -CFS_EDIGEST;
 	}
 	if (r < 0) {
-		report(c, path, "cannot compute its fs-verity tree", r);
+		cfs_objects_report(c, path, "cannot compute its fs-verity tree", r);
 		return -EIO;
 	}
 	*out = e;
 	return 0;
 }
 
-static void tree_put(struct cfs_objects *c, struct cfs_tree_entry *e)
+void cfs_objects_tree_put(struct cfs_objects *c, struct cfs_tree_entry *e)
 {
 	if (!e)
 		return;
@@ -477,10 +398,8 @@ static void tree_put(struct cfs_objects *c, struct cfs_tree_entry *e)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* ---- ranged fetch ---- */
-
 /* A referenced, ready entry holding @t (taken over; dropped when the digest has one already). */
-static int tree_adopt(struct cfs_objects *c, const uint8_t *digest, struct cfs_verity_tree *t,
+int cfs_objects_tree_adopt(struct cfs_objects *c, const uint8_t *digest, struct cfs_verity_tree *t,
 		      struct cfs_tree_entry **out)
 {
 	struct cfs_tree_entry *e;
@@ -522,245 +441,16 @@ static int tree_adopt(struct cfs_objects *c, const uint8_t *digest, struct cfs_v
 	return 0;
 }
 
-static void partial_free(struct cfs_objects *c, struct partial *p)
-{
-	if (p == NULL)
-		return;
-	tree_put(c, p->entry);
-	cfs_atomic_file_abort(&p->af); /* unpublished: the anonymous file goes with it */
-	if (p->rfd >= 0)
-		close(p->rfd);
-	if (p->whole_fd >= 0)
-		close(p->whole_fd);
-	free(p->chunks);
-	free(p);
-}
-
-/* Locked. The partial object of @digest, if one is known. */
-static struct partial *partial_find(struct cfs_objects *c, const uint8_t *digest)
-{
-	struct partial *p;
-
-	for (p = c->partials; p != NULL; p = p->next)
-		if (memcmp(p->digest, digest, c->dsize) == 0)
-			return p;
-	return NULL;
-}
-
-/*
- * Ask for @path's tree and set up its partial object: an empty sparse file of the object's
- * size in the first basedir's XX/ directory, not yet named. 0 or -errno (then fetch it whole).
- */
-static int partial_new(struct cfs_objects *c, const char *path, const uint8_t *digest, uint64_t size,
-		       struct partial **out)
-{
-	struct cfs_verity_tree *t = NULL;
-	struct partial *p;
-	const char *slash = strchr(path, '/');
-	char proc[64], dir[16];
-	int r;
-
-	r = c->fetch_tree(c->fetch_user, path, digest, size, &t);
-	if (r < 0)
-		return r;
-	if (cfs_verity_tree_file_size(t) == 0 || cfs_verity_tree_alg(t) != c->alg) {
-		cfs_verity_tree_free(t);
-		return -EINVAL;
-	}
-	p = calloc(1, sizeof(*p) + strlen(path) + 1);
-	if (p == NULL) {
-		cfs_verity_tree_free(t);
-		return -ENOMEM;
-	}
-	p->af.fd = p->af.dirfd = -1;
-	p->rfd = p->whole_fd = -1;
-	strcpy(p->path, path);
-	memcpy(p->digest, digest, c->dsize);
-	p->size = cfs_verity_tree_file_size(t);
-	r = tree_adopt(c, digest, t, &p->entry);
-	if (r < 0)
-		goto fail;
-	p->n_chunks = (size_t)((p->size + RANGE_CHUNK - 1) / RANGE_CHUNK);
-	p->chunks = calloc(p->n_chunks, 1);
-	r = -ENOMEM;
-	if (p->chunks == NULL)
-		goto fail;
-	/* the object's directory may not exist yet in this basedir */
-	if (slash != NULL && (size_t)(slash - path) < sizeof(dir)) {
-		memcpy(dir, path, (size_t)(slash - path));
-		dir[slash - path] = '\0';
-		if (mkdirat(c->basedirs[0], dir, 0755) < 0 && errno != EEXIST) {
-			r = -errno;
-			goto fail;
-		}
-	}
-	r = cfs_atomic_file_open(c->basedirs[0], path, 0644, &p->af);
-	if (r < 0)
-		goto fail;
-	/* the umask may have narrowed the mode; objects are world-readable */
-	if (fchmod(p->af.fd, 0644) < 0 || ftruncate(p->af.fd, (off_t)p->size) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", p->af.fd);
-	p->rfd = open(proc, O_RDONLY | O_CLOEXEC);
-	if (p->rfd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	*out = p;
-	return 0;
-fail:
-	partial_free(c, p);
-	return r;
-}
-
-/* Fetch chunk @i, check it against the tree, write it into the file. 0 or -errno. */
-static int chunk_fetch(struct cfs_objects *c, struct partial *p, size_t i)
-{
-	uint64_t off = (uint64_t)i * RANGE_CHUNK;
-	size_t len = p->size - off < RANGE_CHUNK ? (size_t)(p->size - off) : RANGE_CHUNK;
-	_cleanup_free_ uint8_t *buf = malloc(len);
-	const struct cfs_verity_tree *t = p->entry->tree;
-	int r;
-
-	if (buf == NULL)
-		return -ENOMEM;
-	r = c->fetch_range(c->fetch_user, p->digest, t, buf, len, off);
-	/* the hook says it checked; nothing unchecked reaches the file all the same */
-	if (r == 0)
-		r = cfs_verity_tree_check(t, off, buf, len);
-	for (size_t done = 0; r == 0 && done < len;) {
-		ssize_t n = pwrite(p->af.fd, buf + done, len - done, (off_t)(off + done));
-
-		if (n < 0 && errno != EINTR)
-			r = -errno;
-		else if (n > 0)
-			done += (size_t)n;
-	}
-	return r;
-}
-
-/*
- * Every chunk is in: check the whole digest, sync, and give the file its name (an object
- * already there under it wins: same name, same content).
- */
-static void partial_publish(struct cfs_objects *c, struct partial *p)
-{
-	uint8_t d[DIGEST_LEN];
-	char dir[16];
-	const char *slash = strchr(p->path, '/');
-	int r;
-
-	r = cfs_verity_digest_fd(p->rfd, c->alg, d);
-	if (r == 0 && memcmp(d, p->digest, c->dsize) != 0)
-		r = -CFS_EDIGEST;
-	if (r == 0) {
-		r = cfs_atomic_file_commit(&p->af, false, true);
-		if (r == -EEXIST)
-			r = 0;
-	}
-	if (r == 0 && slash != NULL && (size_t)(slash - p->path) < sizeof(dir)) {
-		_cleanup_close_ int dfd = -1;
-
-		memcpy(dir, p->path, (size_t)(slash - p->path));
-		dir[slash - p->path] = '\0';
-		dfd = openat(c->basedirs[0], dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0)
-			fsync(dfd);
-	}
-	if (r < 0) {
-		report(c, p->path, "fetched in ranges, but cannot be stored", r);
-		return;
-	}
-	pthread_mutex_lock(&c->lock);
-	p->published = true;
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* The server cannot send ranges: get the object whole (once), then read that. 0 or -errno. */
-static int partial_fetch_whole(struct cfs_objects *c, struct partial *p)
-{
-	int r = c->fetch(c->fetch_user, p->path, p->digest);
-
-	if (r == 0)
-		r = find_object(c, p->path);
-	if (r >= 0) {
-		struct stat st;
-
-		if (fstat(r, &st) < 0 || (uint64_t)st.st_size != p->size) {
-			close(r);
-			return -EIO;
-		}
-	}
-	return r;
-}
-
-/*
- * Make bytes [@start, @end) of @p readable: fetch the chunks nobody has yet, wait for those
- * being fetched. Returns the descriptor to read them from (owned by @p) or -errno.
- */
-static int partial_ensure(struct cfs_objects *c, struct partial *p, uint64_t start, uint64_t end)
-{
-	size_t i = (size_t)(start / RANGE_CHUNK), last = (size_t)((end - 1) / RANGE_CHUNK);
-	int r = 0, fd;
-
-	pthread_mutex_lock(&c->lock);
-	while (i <= last) {
-		bool complete;
-
-		if (p->whole_fd >= 0)
-			break;
-		if (p->chunks[i] == CHUNK_PRESENT) {
-			i++;
-			continue;
-		}
-		if (p->chunks[i] == CHUNK_FETCHING || p->whole_busy) {
-			pthread_cond_wait(&c->chunk, &c->lock);
-			continue;
-		}
-		p->chunks[i] = CHUNK_FETCHING;
-		pthread_mutex_unlock(&c->lock);
-		r = chunk_fetch(c, p, i);
-		pthread_mutex_lock(&c->lock);
-		p->chunks[i] = r == 0 ? CHUNK_PRESENT : CHUNK_MISSING;
-		complete = r == 0 && ++p->n_present == p->n_chunks;
-		if (r == -EOPNOTSUPP && p->whole_fd < 0 && !p->whole_busy) {
-			p->whole_busy = true;
-			pthread_mutex_unlock(&c->lock);
-			fd = partial_fetch_whole(c, p);
-			pthread_mutex_lock(&c->lock);
-			p->whole_busy = false;
-			if (fd >= 0)
-				p->whole_fd = fd;
-			r = fd < 0 ? fd : 0;
-		} else if (r == -EOPNOTSUPP) {
-			r = 0; /* someone else fetches it whole: wait for that */
-		}
-		pthread_cond_broadcast(&c->chunk);
-		if (complete) {
-			pthread_mutex_unlock(&c->lock);
-			partial_publish(c, p);
-			pthread_mutex_lock(&c->lock);
-		}
-		if (r < 0)
-			break;
-	}
-	fd = p->whole_fd >= 0 ? p->whole_fd : p->rfd;
-	pthread_mutex_unlock(&c->lock);
-	return r < 0 ? r : fd;
-}
-
 /*
  * Have the fetch callbacks get @path, once however many opens ask at the same time: either
  * the whole object, then opened (*@fd_out), or a partial object read in ranges (*@part_out,
  * referenced). Returns 0 or -errno.
  */
 static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *digest, uint64_t size,
-			int *fd_out, struct partial **part_out)
+			int *fd_out, struct cfs_objects_partial **part_out)
 {
 	struct fetching me = { .path = path }, **pp;
-	struct partial *p = NULL;
+	struct cfs_objects_partial *p = NULL;
 	int r;
 
 	*fd_out = -1;
@@ -775,7 +465,7 @@ static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *
 			break;
 		pthread_cond_wait(&c->fetched, &c->lock);
 	}
-	if (digest != NULL && (p = partial_find(c, digest)) != NULL) {
+	if (digest != NULL && (p = cfs_objects_partial_find(c, digest)) != NULL) {
 		p->refs++;
 		pthread_mutex_unlock(&c->lock);
 		*part_out = p;
@@ -785,18 +475,18 @@ static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *
 	c->fetching = &me;
 	pthread_mutex_unlock(&c->lock);
 	/* a fetch that just ended may have brought it */
-	r = find_object(c, path);
+	r = cfs_objects_find(c, path);
 	if (r != -ENOENT)
 		goto done;
-	if (c->fetch_tree != NULL && digest != NULL && partial_new(c, path, digest, size, &p) == 0) {
+	if (c->fetch_tree != NULL && digest != NULL && cfs_objects_partial_new(c, path, digest, size, &p) == 0) {
 		r = 0;
 		goto done;
 	}
 	r = c->fetch(c->fetch_user, path, digest);
 	if (r == 0)
-		r = find_object(c, path);
+		r = cfs_objects_find(c, path);
 	else if (r != -ENOENT)
-		report(c, path, "cannot fetch it", r);
+		cfs_objects_report(c, path, "cannot fetch it", r);
 done:
 	pthread_mutex_lock(&c->lock);
 	for (pp = &c->fetching; *pp != &me; pp = &(*pp)->next)
@@ -816,33 +506,15 @@ done:
 	return r < 0 ? r : 0;
 }
 
-/* An open of @p ends: a published one is forgotten with its last open. */
-static void partial_put(struct cfs_objects *c, struct partial *p)
-{
-	struct partial **pp;
-	bool drop = false;
-
-	pthread_mutex_lock(&c->lock);
-	if (--p->refs == 0 && (p->published || p->whole_fd >= 0)) {
-		for (pp = &c->partials; *pp != p; pp = &(*pp)->next)
-			;
-		*pp = p->next;
-		drop = true;
-	}
-	pthread_mutex_unlock(&c->lock);
-	if (drop)
-		partial_free(c, p);
-}
-
 /* Finish opening @o, backed by a partial object (reference taken over). */
 static int open_partial(struct cfs_objects *c, struct cfs_object *o, uint64_t size, struct cfs_object **out)
 {
-	struct partial *p = o->part;
+	struct cfs_objects_partial *p = o->part;
 
 	o->size = p->size;
 	if (size != CFS_OBJECT_SIZE_ANY && size != o->size) {
-		report(c, o->path, "size differs from the file size its fs-verity tree gives", 0);
-		partial_put(c, p);
+		cfs_objects_report(c, o->path, "size differs from the file size its fs-verity tree gives", 0);
+		cfs_objects_partial_put(c, p);
 		free(o);
 		return -EIO;
 	}
@@ -874,7 +546,7 @@ int cfs_objects_open(struct cfs_objects *c, const char *path, const uint8_t *dig
 		return -ENOMEM;
 	memcpy(o->path, path, len + 1);
 	o->cache = c;
-	o->fd = find_object(c, o->path);
+	o->fd = cfs_objects_find(c, o->path);
 	if (o->fd == -ENOENT && c->fetch != NULL) {
 		r = fetch_object(c, o->path, digest, size, &o->fd, &o->part);
 		if (r < 0)
@@ -884,7 +556,7 @@ int cfs_objects_open(struct cfs_objects *c, const char *path, const uint8_t *dig
 	}
 	if (o->fd < 0) {
 		r = o->fd;
-		report(c, o->path,
+		cfs_objects_report(c, o->path,
 		       r == -ENOENT	       ? (c->fetch != NULL ? "not found in any basedir nor fetched" : "not found in any basedir")
 		       : r == -CFS_ENOTREG ? "not a regular file"
 					    : "cannot open",
@@ -892,7 +564,7 @@ int cfs_objects_open(struct cfs_objects *c, const char *path, const uint8_t *dig
 		return r == -ENOENT ? -ENOENT : -EIO;
 	}
 	if (fstat(o->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		report(c, o->path, "not a regular file", 0);
+		cfs_objects_report(c, o->path, "not a regular file", 0);
 		close(o->fd);
 		return -EIO;
 	}
@@ -903,7 +575,7 @@ int cfs_objects_open(struct cfs_objects *c, const char *path, const uint8_t *dig
 		 * a shorter size would hide verified ones: either way the image
 		 * and the object disagree.
 		 */
-		report(c, o->path, "size differs from the file size in the image", 0);
+		cfs_objects_report(c, o->path, "size differs from the file size in the image", 0);
 		close(o->fd);
 		return -EIO;
 	}
@@ -917,8 +589,8 @@ int cfs_objects_open(struct cfs_objects *c, const char *path, const uint8_t *dig
 		o->tree = o->entry->tree;
 		/* A cached tree says nothing about the file on disk: compare sizes early. */
 		if (cfs_verity_tree_file_size(o->tree) != o->size) {
-			report(c, o->path, "size does not match its fs-verity digest", 0);
-			tree_put(c, o->entry);
+			cfs_objects_report(c, o->path, "size does not match its fs-verity digest", 0);
+			cfs_objects_tree_put(c, o->entry);
 			close(o->fd);
 			return -EIO;
 		}
@@ -941,9 +613,9 @@ void cfs_object_close(struct cfs_object *o)
 {
 	if (!o)
 		return;
-	tree_put(o->cache, o->entry);
+	cfs_objects_tree_put(o->cache, o->entry);
 	if (o->part != NULL)
-		partial_put(o->cache, o->part);
+		cfs_objects_partial_put(o->cache, o->part);
 	else
 		close(o->fd);
 	free(o);
@@ -983,20 +655,20 @@ ssize_t cfs_object_read_buf(struct cfs_object *o, uint64_t offset, size_t len, c
 		return -ENOMEM;
 	fd = o->fd;
 	if (o->part != NULL) {
-		fd = partial_ensure(o->cache, o->part, start, aend);
+		fd = cfs_objects_partial_ensure(o->cache, o->part, start, aend);
 		if (fd < 0) {
-			report(o->cache, o->path, "a range of it cannot be fetched", fd);
+			cfs_objects_report(o->cache, o->path, "a range of it cannot be fetched", fd);
 			return -EIO;
 		}
 	}
 	n = cfs_pread_full(fd, buf, aend - start, (off_t)start);
 	if (n < 0) {
-		report(o->cache, o->path, "read error", (int)n);
+		cfs_objects_report(o->cache, o->path, "read error", (int)n);
 		return -EIO;
 	}
 	if ((uint64_t)n != aend - start) {
 		/* The open checked the size: the object shrank since. */
-		report(o->cache, o->path,
+		cfs_objects_report(o->cache, o->path,
 		       o->tree != NULL ? "object is shorter than its fs-verity digest says"
 				       : "object is shorter than the image says",
 		       0);
@@ -1010,7 +682,7 @@ ssize_t cfs_object_read_buf(struct cfs_object *o, uint64_t offset, size_t len, c
 		posix_fadvise(fd, (off_t)aend, PREFETCH_AHEAD, POSIX_FADV_WILLNEED);
 	r = o->tree != NULL ? cfs_verity_tree_check(o->tree, start, buf, aend - start) : 0;
 	if (r < 0) {
-		report(o->cache, o->path,
+		cfs_objects_report(o->cache, o->path,
 		       r == -CFS_EDIGEST ? "content does not match the fs-verity digest in the image"
 					 : "verification failed",
 		       r == -CFS_EDIGEST ? 0 : r);
