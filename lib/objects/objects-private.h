@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
-/* Internals of lib/objects shared by objects.c (opens, reads, tree cache) and ranged.c (ranged fetch). */
+/* Internals of lib/objects shared by objects.c (opens, reads, tree cache) and ranged.c (ranged
+ * fetch). */
 #ifndef CFS_OBJECTS_PRIVATE_H
 #define CFS_OBJECTS_PRIVATE_H
 
@@ -41,13 +42,13 @@ struct cfs_objects {
 	void *fetch_user;
 	cfs_objects_tree_fn fetch_tree;
 	cfs_objects_range_fn fetch_range;
-	struct fetching *fetching; /* paths being fetched now (under lock) */
-	pthread_cond_t fetched;    /* a fetch finished */
-	struct cfs_objects_partial *partials;  /* objects fetched in ranges (under lock) */
-	pthread_cond_t chunk;      /* a chunk (or a whole-object fallback) finished */
+	struct fetching *fetching;	      /* paths being fetched now (under lock) */
+	pthread_cond_t fetched;		      /* a fetch finished */
+	struct cfs_objects_partial *partials; /* objects fetched in ranges (under lock) */
+	pthread_cond_t chunk;		      /* a chunk (or a whole-object fallback) finished */
 
-	pthread_mutex_t lock; /* everything below */
-	pthread_cond_t built; /* an entry left the "building" state */
+	pthread_mutex_t lock;	   /* everything below */
+	pthread_cond_t built;	   /* an entry left the "building" state */
 	struct cfs_hashset trees;  /* struct cfs_tree_entry *, by digest */
 	struct cfs_tree_entry lru; /* sentinel */
 	struct cfs_hashset logged; /* char *: names already reported */
@@ -72,25 +73,25 @@ struct cfs_objects_partial {
 	uint8_t digest[DIGEST_LEN];
 	struct cfs_tree_entry *entry; /* its tree, referenced */
 	uint64_t size;
-	struct cfs_atomic_file af;    /* chunks are written here */
-	int rfd;                      /* and read here (the same file) */
-	int whole_fd;                 /* -1, or the object fetched whole (server without ranges) */
-	bool whole_busy;              /* that fetch is running */
+	struct cfs_atomic_file af; /* chunks are written here */
+	int rfd;		   /* and read here (the same file) */
+	int whole_fd;		   /* -1, or the object fetched whole (server without ranges) */
+	bool whole_busy;	   /* that fetch is running */
 	bool published;
-	unsigned refs;                /* open objects */
+	unsigned refs; /* open objects */
 	size_t n_chunks, n_present;
-	uint8_t *chunks;              /* CHUNK_* each */
+	uint8_t *chunks; /* CHUNK_* each */
 	char path[];
 };
 
 struct cfs_object {
 	struct cfs_objects *cache;
-	struct cfs_objects_partial *part;  /* fetched in ranges; then fd is -1 */
+	struct cfs_objects_partial *part; /* fetched in ranges; then fd is -1 */
 	int fd;
-	uint64_t size; /* of the object file (tree size if verified) */
+	uint64_t size;			    /* of the object file (tree size if verified) */
 	const struct cfs_verity_tree *tree; /* NULL: reads are not verified */
-	struct cfs_tree_entry *entry;       /* cache reference held while open */
-	char path[];                        /* "XX/rest", for messages */
+	struct cfs_tree_entry *entry;	    /* cache reference held while open */
+	char path[];			    /* "XX/rest", for messages */
 };
 
 /* objects.c */
@@ -98,7 +99,8 @@ struct cfs_object {
 void cfs_objects_report(struct cfs_objects *c, const char *path, const char *why, int err);
 /* First basedir holding @path wins. Returns the fd or -errno (-ENOENT: nowhere). */
 int cfs_objects_find(struct cfs_objects *c, const char *path);
-/* A referenced, ready tree entry holding @t (taken over; dropped when the digest has one already). */
+/* A referenced, ready tree entry holding @t (taken over; dropped when the digest has one already).
+ */
 int cfs_objects_tree_adopt(struct cfs_objects *c, const uint8_t *digest, struct cfs_verity_tree *t,
 			   struct cfs_tree_entry **out);
 /* Drop a reference of a tree entry (NULL is fine). */
@@ -106,12 +108,13 @@ void cfs_objects_tree_put(struct cfs_objects *c, struct cfs_tree_entry *e);
 
 /* ranged.c: objects fetched in ranges (the set's lock guards their states and the list) */
 /* Ask for @path's tree; on success a partial object with no chunk yet (refs 0). 0 or -errno. */
-int cfs_objects_partial_new(struct cfs_objects *c, const char *path, const uint8_t *digest, uint64_t size,
-			    struct cfs_objects_partial **out);
+int cfs_objects_partial_new(struct cfs_objects *c, const char *path, const uint8_t *digest,
+			    uint64_t size, struct cfs_objects_partial **out);
 /* Locked. The partial object of @digest, if one is known. */
 struct cfs_objects_partial *cfs_objects_partial_find(struct cfs_objects *c, const uint8_t *digest);
 /* Bytes [@start, @end) readable: the descriptor to read them from (owned by @p), or -errno. */
-int cfs_objects_partial_ensure(struct cfs_objects *c, struct cfs_objects_partial *p, uint64_t start, uint64_t end);
+int cfs_objects_partial_ensure(struct cfs_objects *c, struct cfs_objects_partial *p, uint64_t start,
+			       uint64_t end);
 /* An open of @p ends; a published (or wholly fetched) one goes with its last open. */
 void cfs_objects_partial_put(struct cfs_objects *c, struct cfs_objects_partial *p);
 /* Free @p (not in the list any more); an unpublished file goes with it. */

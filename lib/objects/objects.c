@@ -400,7 +400,7 @@ void cfs_objects_tree_put(struct cfs_objects *c, struct cfs_tree_entry *e)
 
 /* A referenced, ready entry holding @t (taken over; dropped when the digest has one already). */
 int cfs_objects_tree_adopt(struct cfs_objects *c, const uint8_t *digest, struct cfs_verity_tree *t,
-		      struct cfs_tree_entry **out)
+			   struct cfs_tree_entry **out)
 {
 	struct cfs_tree_entry *e;
 

@@ -42,8 +42,8 @@ struct cfs_objects_partial *cfs_objects_partial_find(struct cfs_objects *c, cons
  * Ask for @path's tree and set up its partial object: an empty sparse file of the object's
  * size in the first basedir's XX/ directory, not yet named. 0 or -errno (then fetch it whole).
  */
-int cfs_objects_partial_new(struct cfs_objects *c, const char *path, const uint8_t *digest, uint64_t size,
-		       struct cfs_objects_partial **out)
+int cfs_objects_partial_new(struct cfs_objects *c, const char *path, const uint8_t *digest,
+			    uint64_t size, struct cfs_objects_partial **out)
 {
 	struct cfs_verity_tree *t = NULL;
 	struct cfs_objects_partial *p;
@@ -191,7 +191,8 @@ static int partial_fetch_whole(struct cfs_objects *c, struct cfs_objects_partial
  * Make bytes [@start, @end) of @p readable: fetch the chunks nobody has yet, wait for those
  * being fetched. Returns the descriptor to read them from (owned by @p) or -errno.
  */
-int cfs_objects_partial_ensure(struct cfs_objects *c, struct cfs_objects_partial *p, uint64_t start, uint64_t end)
+int cfs_objects_partial_ensure(struct cfs_objects *c, struct cfs_objects_partial *p, uint64_t start,
+			       uint64_t end)
 {
 	size_t i = (size_t)(start / RANGE_CHUNK), last = (size_t)((end - 1) / RANGE_CHUNK);
 	int r = 0, fd;

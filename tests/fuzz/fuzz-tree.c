@@ -93,9 +93,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		/* and refuses a changed block */
 		if (n > 0) {
+			size_t blk = (n / 2) & ~(size_t)4095, len = n - blk < 4096 ? n - blk : 4096;
+
 			file[n / 2] ^= 1;
-			if (cfs_verity_tree_check(t, (n / 2) & ~(size_t)4095, file + ((n / 2) & ~(size_t)4095),
-						  n - ((n / 2) & ~(size_t)4095) < 4096 ? n - ((n / 2) & ~(size_t)4095) : 4096) == 0)
+			if (cfs_verity_tree_check(t, blk, file + blk, len) == 0)
 				abort();
 		}
 	}
