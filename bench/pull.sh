@@ -5,7 +5,7 @@
 #    curl of the same object files (same number of transfers at once, no verification, no
 #    sync). Goal: pull <= 1.25x curl's time while verifying every object.
 #  first-read: time to first useful read. The files `/usr/bin/python3 -c 'import json, email'`
-#    opens under FIRST_READ_SRC (recorded once with strace) are read from a lazy mount
+#    executes and opens under FIRST_READ_SRC (recorded once with strace) are read from a lazy mount
 #    (composefs mount --remote of a repository with published trees: objects fetched on first
 #    open, large ones in ranges) against a full pull, then a mount, then the same reads; nginx
 #    limits each connection to 50 MB/s (limit_rate 50m). Goal: the lazy mount >= 10x sooner.
@@ -158,8 +158,9 @@ first_read_part() {
 	local lazy_times=() full_times=()
 	command -v strace >/dev/null || { echo "needs strace (package strace)"; exit 2; }
 	[ -x /usr/bin/python3 ] || { echo "needs /usr/bin/python3"; exit 2; }
-	# the files python opens (successfully, not directories), /lib as /usr/lib (merged /usr)
-	strace -f -e trace=openat -o "$work/py.strace" /usr/bin/python3 -c 'import json, email'
+	# the files python opens (successfully, not directories; the executable too), /lib as
+	# /usr/lib (merged /usr)
+	strace -f -e trace=openat,execve -o "$work/py.strace" /usr/bin/python3 -c 'import json, email'
 	grep -v -e ENOENT -e O_DIRECTORY "$work/py.strace" | grep -o '"/[^"]*"' | tr -d '"' |
 		sed -e 's|^/lib/|/usr/lib/|' -e 's|^/lib64/|/usr/lib64/|' | sort -u |
 		while read -r rel; do case $rel in "$fsrc"/*) [ -f "$rel" ] && echo "${rel#"$fsrc"/}" ;; esac; done >"$work/pyfiles"
@@ -209,7 +210,7 @@ first_read_part() {
 		echo "\`PARTS=first-read FIRST_READ_SRC=$fsrc JOBS=$jobs ROUNDS=$rounds bench/pull.sh\`: a repository of"
 		echo "$fsrc ($fobjects objects, $((fsize / 1048576)) MiB; publish-trees: $(cat "$work/pt.out")), served by"
 		echo "nginx on loopback with \`limit_rate 50m\` per connection; the $nfiles files"
-		echo "\`/usr/bin/python3 -c 'import json, email'\` opens under $fsrc ($fbytes bytes, recorded with strace),"
+		echo "\`/usr/bin/python3 -c 'import json, email'\` executes and opens under $fsrc ($fbytes bytes, recorded with strace),"
 		echo "each read whole with cat. $(nproc) CPUs, load average $load at the end."
 		echo
 		echo "| | median of $rounds (s) | runs (s) |"
