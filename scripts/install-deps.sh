@@ -16,7 +16,7 @@ pkgs=(
 	openssl xxd python3 man-db binutils bash-completion        # test keys, helpers, man -l, objcopy, completion
 	skopeo umoci zstd                                          # OCI images for the tests, an independent unpacker
 	docker-registry apache2-utils                              # a registry for oci pull docker:// (htpasswd)
-	nginx-light curl bc                                        # served repositories for the pull tests
+	nginx-light curl bc strace                                 # served repositories for the pull tests; strace for bench/pull.sh
 	qemu-system-x86 busybox-static cpio                        # fs-verity tests in a VM
 	systemd udev kmod                                          # the systemd initrd of vm-boot-systemd (and systemd-analyze)
 	go-md2man                                                  # man pages

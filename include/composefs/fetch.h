@@ -23,6 +23,8 @@ extern "C" {
  *   images/refs/<name>             the name of an image (a symlink on disk)
  *   signatures/<hex>/index         names of the signatures of an image
  *   signatures/<hex>/<sha256>      one signature, named by its SHA-256
+ *   trees/XX/<rest of hex>         Merkle tree of a large object (optional; see
+ *                                  cfs_repo_publish_trees())
  *
  * A server may answer for a symlink either with the file it leads to (what
  * static servers such as nginx do) or with the link's target as the body and
@@ -149,13 +151,33 @@ int cfs_fetch_object(struct cfs_fetch *f, struct cfs_objstore *store, const uint
  * or loaded by cfs_verity_tree_load() against @digest, so it is trusted).
  * @offset must be a multiple of 4096; the range is cut at the end of the
  * object; @len must be a multiple of 4096 unless the range reaches the end.
- * @got_out receives the number of bytes stored in @buf.
- * Returns 0; -EINVAL (misaligned, beyond the end); -CFS_EDIGEST (the bytes do
- * not match the tree, after retries); or a transfer error as for
- * cfs_fetch_done_fn. Nothing is written to any store.
+ * @got_out receives the number of bytes stored in @buf. The object's path
+ * comes from @digest and the tree's algorithm, so no store need have been
+ * queued on @f.
+ * Returns 0; -EINVAL (misaligned, beyond the end, a tree of another
+ * algorithm than the handle's stores); -CFS_EDIGEST (the bytes do not match
+ * the tree, after retries); -EOPNOTSUPP (the server ignores Range and
+ * answers 200 with the whole object, for a range that is not all of it:
+ * fetch the object instead); or a transfer error as for cfs_fetch_done_fn.
+ * Nothing is written to any store.
  */
 int cfs_fetch_object_range(struct cfs_fetch *f, const struct cfs_verity_tree *tree, const uint8_t *digest,
 			   void *buf, size_t len, uint64_t offset, size_t *got_out);
+
+/**
+ * cfs_fetch_tree() - download the published Merkle tree of object @digest
+ * ("trees/XX/<rest>", written by cfs_repo_publish_trees()) and load it with
+ * cfs_verity_tree_load() against @digest and @alg, so the tree returned is
+ * as trustworthy as one built from the object. @size: the object's size when
+ * known (the tree must describe exactly that many bytes, and bounds the
+ * download), else UINT64_MAX (at most 1 GiB is accepted).
+ * @out receives the tree (free with cfs_verity_tree_free()).
+ * Returns 0; -ENOENT (the server publishes no tree for it); -EUCLEAN (not a
+ * tree file); -CFS_EDIGEST (the tree of another object, or of another size);
+ * -EFBIG; transfer errors as for cfs_fetch_done_fn. Message on @f.
+ */
+int cfs_fetch_tree(struct cfs_fetch *f, enum cfs_hash_alg alg, const uint8_t *digest, uint64_t size,
+		   struct cfs_verity_tree **out);
 
 /** Kinds of body for cfs_fetch_file() and cfs_fetch_resolve(). */
 #define CFS_FETCH_BODY_SYMLINK (1u << 0) /* content type text/x-symlink-target */

@@ -56,6 +56,40 @@ typedef void (*cfs_objects_report_fn)(void *user, const char *path, const char *
  */
 typedef int (*cfs_objects_fetch_fn)(void *user, const char *path, const uint8_t *digest);
 
+/**
+ * cfs_objects_tree_fn - ranged lazy fetch, first step: called (before the
+ * fetch hook) for a missing object whose digest the image records. Return 0
+ * with *@tree_out, the object's Merkle tree, already trusted (built, or loaded
+ * with cfs_verity_tree_load() against @digest); ownership passes to the set.
+ * @size is the size the image records, or CFS_OBJECT_SIZE_ANY. Any negative
+ * errno (no tree published, a tree that does not match, a small object not
+ * worth it) makes the open fall back to the fetch hook (the whole object).
+ *
+ * With a tree, the open succeeds at once and reads fetch what they need in
+ * aligned 1 MiB chunks through cfs_objects_range_fn, each chunk checked
+ * against the tree (again, by the set) before it is written to an anonymous
+ * file in the first basedir and before any of its bytes is returned. Readers
+ * of one chunk wait for a single fetch. Once every chunk is there, the file's
+ * whole digest is checked and it is linked under @path (data synced first);
+ * a process that dies before leaves no file behind (O_TMPFILE, or a ".tmp-"
+ * name where the file system lacks it).
+ */
+struct cfs_verity_tree;
+typedef int (*cfs_objects_tree_fn)(void *user, const char *path, const uint8_t *digest, uint64_t size,
+				   struct cfs_verity_tree **tree_out);
+
+/**
+ * cfs_objects_range_fn - ranged lazy fetch: fill @buf with bytes [@offset,
+ * @offset + @len) of object @digest (@offset a multiple of 4096; @len a
+ * multiple of 4096 unless the range ends the object), checked against @tree.
+ * Return 0; -EOPNOTSUPP when the server cannot send ranges (the object is
+ * then fetched whole through the fetch hook, and the read waits for it); any
+ * other negative errno fails the read that needed it with -EIO (later reads
+ * ask again).
+ */
+typedef int (*cfs_objects_range_fn)(void *user, const uint8_t *digest, const struct cfs_verity_tree *tree,
+				    void *buf, size_t len, uint64_t offset);
+
 /** Options of cfs_objects_new(); set with cfs_objects_opts_init() first. */
 struct cfs_objects_opts {
 	uint32_t flags;               /* none defined yet: must be 0 */
@@ -65,9 +99,11 @@ struct cfs_objects_opts {
 	cfs_objects_report_fn report; /* may be NULL */
 	void *report_user;
 	cfs_objects_fetch_fn fetch;   /* missing objects: NULL fails them with -ENOENT */
-	void *fetch_user;
+	void *fetch_user;             /* for the three fetch hooks */
 	uint64_t keep_mem;            /* bytes of data read by tree builds kept at once (0) */
-	uint64_t reserved[3];         /* zero */
+	cfs_objects_tree_fn fetch_tree;   /* ranged fetch: both or neither, and only with fetch */
+	cfs_objects_range_fn fetch_range;
+	uint64_t reserved[1];         /* zero */
 };
 
 /** Default tree memory bound of cfs_objects_opts_init() (bytes). */
@@ -88,7 +124,8 @@ void cfs_objects_opts_init(struct cfs_objects_opts *o);
  * cfs_objects_new() - a set over the basedirs @basedir_fds (@n of them,
  * searched in order; duplicated, the caller keeps its descriptors). @o NULL
  * means defaults. Returns 0, -EINVAL (no basedir, unknown flags or
- * algorithm), -ENOMEM, or -errno of dup.
+ * algorithm, only one of fetch_tree and fetch_range, or those without fetch),
+ * -ENOMEM, or -errno of dup.
  */
 int cfs_objects_new(const int *basedir_fds, size_t n, const struct cfs_objects_opts *o,
 		    struct cfs_objects **out);

@@ -227,7 +227,8 @@ struct cfs_repo_gc_stats {
 	uint64_t objects_kept;
 	uint64_t images_kept;
 	uint64_t signatures_removed; /* signature files of removed images (signatures/<hex>/) */
-	uint64_t reserved[8];
+	uint64_t trees_removed;   /* trees/ files of objects removed (or absent) */
+	uint64_t reserved[7];
 };
 
 /**
@@ -237,8 +238,9 @@ struct cfs_repo_gc_stats {
  * under images/refs/; live objects are those images and every object they
  * refer to. Dangling refs, images/ links of unreferenced images, the
  * signatures of images no longer in images/ (signatures/<hex>/), unreferenced
- * objects and leftover temporary files are removed, in that order, so an
- * interruption leaves only garbage. Split streams are roots when a ref under
+ * objects, the published trees (trees/) of objects not kept, and leftover
+ * temporary files are removed, in that order, so an interruption leaves only
+ * garbage. Split streams are roots when a ref under
  * streams/refs/ reaches them: they, the objects they reference, and the
  * streams and images their named references name (recursively) are kept;
  * streams/ links to collected objects are removed. An image or stream
@@ -301,6 +303,32 @@ int cfs_repo_stream_ref_get(struct cfs_repo *repo, const char *ref, char *name, 
  */
 int cfs_repo_stream_ref_remove(struct cfs_repo *repo, const char *ref);
 
+/** What cfs_repo_publish_trees() did. */
+struct cfs_repo_trees_stats {
+	uint64_t objects_large;  /* objects of at least the minimum size */
+	uint64_t trees_written;  /* trees written now */
+	uint64_t trees_present;  /* trees that were there already (left as they are) */
+	uint64_t reserved[5];
+};
+
+/** Default minimum object size of `composefs publish-trees` (bytes). */
+#define CFS_REPO_TREES_MIN_SIZE_DEFAULT (1024u * 1024u)
+
+/**
+ * cfs_repo_publish_trees() - write the Merkle tree of every object of at
+ * least @min_size bytes to trees/XX/<rest> (the object's name under trees/),
+ * in the file format of cfs_verity_tree_save(), so that a lazy client of the
+ * repository served over HTTP can check byte ranges of the object before it
+ * has all of it (cfs_fetch_tree()). Each tree is built from the object and
+ * checked against its name first (a corrupt object fails the call, -EBADMSG
+ * with the object named); each is written to a temporary file, synced and
+ * linked into place, and each touched directory synced. Trees already there
+ * are kept (idempotent; cfs_repo_fsck() checks them). gc removes the trees of
+ * objects it removes. Other implementations ignore trees/.
+ * Returns 0 and fills @stats (may be NULL); -EROFS; -errno, message on @repo.
+ */
+int cfs_repo_publish_trees(struct cfs_repo *repo, uint64_t min_size, struct cfs_repo_trees_stats *stats);
+
 /** Kinds of problem cfs_repo_fsck() reports. */
 enum cfs_repo_problem {
 	CFS_REPO_PROBLEM_META = 1,        /* meta.json missing, unreadable or inconsistent */
@@ -315,6 +343,7 @@ enum cfs_repo_problem {
 	CFS_REPO_PROBLEM_SIGNATURE,       /* signatures/<hex>/: a file not named by its SHA-256, a
 					   * stale index, or signatures of an image not in the
 					   * repository (gc removes those) */
+	CFS_REPO_PROBLEM_BAD_TREE,        /* trees/XX/<rest> not the valid tree of a present object */
 };
 
 /** cfs_repo_problem_name() - short stable name of a problem kind ("digest-mismatch", ...). */
@@ -356,7 +385,8 @@ struct cfs_repo_fsck_stats {
 
 /**
  * cfs_repo_fsck() - check the repository: meta.json; every object re-hashed
- * against its name; every images/ link resolves to its object and the image
+ * against its name; every published tree (trees/) loads against its name and
+ * has its object; every images/ link resolves to its object and the image
  * parses and all objects it refers to exist; every ref resolves to an image;
  * every stored signature is named by the SHA-256 of its bytes, is listed in its
  * index and belongs to an image in images/ (whether it verifies depends on

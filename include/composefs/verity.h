@@ -234,6 +234,9 @@ int cfs_verity_tree_check(const struct cfs_verity_tree *t, uint64_t offset, cons
 /** cfs_verity_tree_file_size() - size in bytes of the file the tree describes. */
 uint64_t cfs_verity_tree_file_size(const struct cfs_verity_tree *t);
 
+/** cfs_verity_tree_alg() - the hash algorithm of the tree (and of the file's digest). */
+enum cfs_hash_alg cfs_verity_tree_alg(const struct cfs_verity_tree *t);
+
 /** cfs_verity_tree_mem_size() - bytes of memory the tree holds (approximate). */
 size_t cfs_verity_tree_mem_size(const struct cfs_verity_tree *t);
 

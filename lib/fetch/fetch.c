@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +27,8 @@
 #define DEFAULT_STALL_TIMEOUT_MS 30000
 #define RECV_BUFFER (256 * 1024)
 #define PROGRESS_INTERVAL_MS 100
+/* Largest tree file accepted when the object size is not known (a 32 GiB object with sha512). */
+#define CFS_FETCH_TREE_MAX_UNSIZED ((size_t)1 << 30)
 
 enum xkind { X_OBJECT, X_FILE, X_RESOLVE, X_RANGE };
 
@@ -65,7 +68,6 @@ struct xfer {
 	/* ranges */
 	const struct cfs_verity_tree *tree;
 	uint64_t range_off;
-	uint64_t range_skip; /* a server ignoring the range sends all: drop what comes before */
 	char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -204,7 +206,6 @@ static void attempt_reset(struct xfer *x)
 	x->err = 0;
 	x->err_final = false;
 	x->received = 0;
-	x->range_skip = 0;
 	x->curl_err[0] = '\0';
 }
 
@@ -324,8 +325,13 @@ static int begin_body(struct xfer *x)
 		return begin_object_sink(x);
 	case X_RANGE:
 		x->to_mem = true;
-		if (code != 206)
-			x->range_skip = x->range_off;
+		/*
+		 * A 200 carries the whole object: what was asked for only when the range is all of
+		 * it. Otherwise the server ignores Range; skipping up to the range would download
+		 * everything before it for every read, so the caller is told and fetches the object.
+		 */
+		if (code != 206 && !(x->range_off == 0 && x->mem_max == cfs_verity_tree_file_size(x->tree)))
+			return -EOPNOTSUPP;
 		return 0;
 	case X_OBJECT:
 		return begin_object_sink(x);
@@ -350,25 +356,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
 	x->f->p.bytes += len;
 	if (x->discard)
 		return len;
-	if (x->range_skip > 0) {
-		size_t skip = x->range_skip < len ? (size_t)x->range_skip : len;
-
-		data += skip;
-		len -= skip;
-		x->range_skip -= skip;
-		if (len == 0)
-			return size * nmemb;
-	}
 	x->received += len;
 	if (x->to_mem) {
-		if (x->kind == X_RANGE && len > x->mem_max - x->mem_len) {
-			/* a server ignoring the range: keep what was asked for, then stop */
-			len = x->mem_max - x->mem_len;
-			memcpy(x->mem + x->mem_len, data, len);
-			x->mem_len += len;
-			x->err = -ECANCELED;
-			return 0;
-		}
 		r = mem_append(x, data, len);
 	} else if (x->f->o.max_object_size != 0 && x->received > x->f->o.max_object_size) {
 		r = -EFBIG;
@@ -605,14 +594,13 @@ static void complete(struct cfs_fetch *f, struct xfer *x, CURLcode cc)
 			x->err_final = true;
 		}
 	}
-	if (x->err == -ECANCELED && x->kind == X_RANGE) {
-		cc = CURLE_OK; /* we stopped a full answer once the range was in */
-		x->err = 0;
-	}
 	if (x->err != 0) {
 		st = x->err;
 		retry = !x->err_final;
-		snprintf(x->detail, sizeof(x->detail), "%s", st == -EFBIG ? "larger than allowed" : strerror(-st));
+		snprintf(x->detail, sizeof(x->detail), "%s",
+			 st == -EFBIG	     ? "larger than allowed"
+			 : st == -EOPNOTSUPP ? "the server ignores range requests (HTTP 200 with the whole file)"
+					     : strerror(-st));
 	} else if (cc != CURLE_OK) {
 		st = curl_status(cc);
 		retry = st != -EPROTO;
@@ -865,9 +853,9 @@ int cfs_fetch_object_range(struct cfs_fetch *f, const struct cfs_verity_tree *tr
 	int r;
 
 	*got_out = 0;
-	if (!f->alg_set)
-		return fetch_fail(f, -EINVAL, "no store queued on this handle yet: digest algorithm unknown");
-	dsize = cfs_verity_digest_size(f->alg);
+	if (f->alg_set && cfs_verity_tree_alg(tree) != f->alg)
+		return fetch_fail(f, -EINVAL, "a tree of another digest algorithm than this handle's objects");
+	dsize = cfs_verity_digest_size(cfs_verity_tree_alg(tree));
 	if (offset % CFS_VERITY_BLOCK_SIZE != 0 || offset > size)
 		return fetch_fail(f, -EINVAL, "range start %llu misaligned or beyond the end", (unsigned long long)offset);
 	if (len > size - offset)
@@ -898,6 +886,65 @@ int cfs_fetch_object_range(struct cfs_fetch *f, const struct cfs_verity_tree *tr
 		fetch_fail(f, r, "%s: %s", path, x->detail);
 	xfer_free(x);
 	return r;
+}
+
+/* Largest tree file a server may send for an object of @size bytes (whole levels, header, slack). */
+static size_t tree_file_max(uint64_t size, size_t dsize)
+{
+	uint64_t blocks;
+
+	if (size == UINT64_MAX)
+		return CFS_FETCH_TREE_MAX_UNSIZED;
+	blocks = size / CFS_VERITY_BLOCK_SIZE + 1;
+	/* level 0 holds dsize bytes per data block, each level above at most half of it */
+	if (blocks > (CFS_FETCH_TREE_MAX_UNSIZED - 65536) / (2 * dsize))
+		return CFS_FETCH_TREE_MAX_UNSIZED;
+	return (size_t)(blocks * 2 * dsize) + 65536;
+}
+
+int cfs_fetch_tree(struct cfs_fetch *f, enum cfs_hash_alg alg, const uint8_t *digest, uint64_t size,
+		   struct cfs_verity_tree **out)
+{
+	char path[16 + 2 * CFS_VERITY_MAX_DIGEST];
+	size_t dsize = cfs_verity_digest_size(alg), len = 0;
+	_cleanup_free_ uint8_t *buf = NULL;
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	*out = NULL;
+	if (dsize == 0)
+		return fetch_fail(f, -EINVAL, "unknown digest algorithm");
+	memcpy(path, "trees/", 6);
+	r = cfs_objstore_digest_path(digest, dsize, path + 6, sizeof(path) - 6);
+	if (r < 0)
+		return fetch_fail(f, r, "bad digest");
+	r = cfs_fetch_file(f, path, tree_file_max(size, dsize), &buf, &len, NULL);
+	if (r < 0)
+		return r; /* message set */
+	/* the loader reads a descriptor; the bytes are checked there, as a cache file's are */
+	fd = memfd_create("cfs-tree", MFD_CLOEXEC);
+	if (fd < 0)
+		return fetch_fail(f, -errno, "%s: memfd: %s", path, strerror(errno));
+	r = cfs_write_full(fd, buf, len);
+	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
+		r = -errno;
+	if (r < 0)
+		return fetch_fail(f, r, "%s: %s", path, strerror(-r));
+	r = cfs_verity_tree_load(fd, alg, digest, out);
+	if (r < 0)
+		return fetch_fail(f, r, "%s: %s", path,
+				  r == -CFS_EDIGEST ? "a tree of another object (its root does not give the digest)"
+				  : r == -EUCLEAN   ? "not a valid tree file"
+						    : strerror(-r));
+	if (size != UINT64_MAX && cfs_verity_tree_file_size(*out) != size) {
+		uint64_t got = cfs_verity_tree_file_size(*out);
+
+		cfs_verity_tree_free(*out);
+		*out = NULL;
+		return fetch_fail(f, -CFS_EDIGEST, "%s: describes %llu bytes, the image says %llu", path,
+				  (unsigned long long)got, (unsigned long long)size);
+	}
+	return 0;
 }
 
 int cfs_fetch_file(struct cfs_fetch *f, const char *path, size_t max_len, uint8_t **buf_out,

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -13,11 +14,10 @@
 #include <composefs/store.h>
 
 #include "hashset.h"
+#include "objects-private.h"
 #include "util.h"
 #include "workq.h"
 
-#define BLOCK 4096u
-#define DIGEST_LEN CFS_VERITY_MAX_DIGEST
 /* Trees of smaller objects are cheap to rebuild; not worth a cache file. */
 #define PERSIST_MIN_SIZE (64u * 1024u)
 /* Read-ahead hints of verified sequential reads. */
@@ -30,58 +30,6 @@
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
-
-/* One Merkle tree, shared by every open file backed by the same object. */
-struct cfs_tree_entry {
-	enum cfs_hash_alg alg;
-	uint8_t digest[DIGEST_LEN];
-	struct cfs_verity_tree *tree; /* NULL while being built */
-	size_t mem;
-	unsigned refs;
-	bool ready;
-	struct cfs_tree_entry *prev, *next; /* LRU list, most recent first (ready only) */
-};
-
-struct cfs_objects {
-	int *basedirs;
-	size_t n_basedirs;
-	int cache_dirfd;
-	size_t mem_limit;
-	enum cfs_hash_alg alg;
-	size_t dsize;
-	cfs_objects_report_fn report;
-	void *report_user;
-	cfs_objects_fetch_fn fetch;
-	void *fetch_user;
-	uint64_t keep_limit;       /* bytes of build data that may be kept at once */
-	struct fetching *fetching; /* paths being fetched now (under lock) */
-	pthread_cond_t fetched;    /* a fetch finished */
-
-	pthread_mutex_t lock; /* everything below */
-	pthread_cond_t built; /* an entry left the "building" state */
-	struct cfs_hashset trees;  /* struct cfs_tree_entry *, by digest */
-	struct cfs_tree_entry lru; /* sentinel */
-	struct cfs_hashset logged; /* char *: names already reported */
-	struct cfs_objects_stats st;
-	uint64_t keep_used; /* bytes held in struct cfs_object.kept now */
-};
-
-/* A fetch in progress: later opens of the same path wait for it. */
-struct fetching {
-	struct fetching *next;
-	const char *path;
-};
-
-struct cfs_object {
-	struct cfs_objects *cache;
-	int fd;
-	uint64_t size; /* of the object file (tree size if verified) */
-	const struct cfs_verity_tree *tree; /* NULL: reads are not verified */
-	struct cfs_tree_entry *entry;       /* cache reference held while open */
-	uint8_t *kept;   /* verified bytes [0, kept_len) hashed by this open's tree build */
-	size_t kept_len; /* counted in cache->keep_used */
-	char path[];                        /* "XX/rest", for messages */
-};
 
 static bool entry_eq(const void *elem, const void *key, void *arg);
 
@@ -105,7 +53,8 @@ int cfs_objects_new(const int *basedir_fds, size_t n, const struct cfs_objects_o
 		cfs_objects_opts_init(&defaults);
 		o = &defaults;
 	}
-	if (n == 0 || o->flags != 0 || cfs_verity_digest_size(o->alg) == 0)
+	if (n == 0 || o->flags != 0 || cfs_verity_digest_size(o->alg) == 0 ||
+	    (o->fetch_tree == NULL) != (o->fetch_range == NULL) || (o->fetch_tree != NULL && o->fetch == NULL))
 		return -EINVAL;
 	for (size_t i = 0; i < sizeof(o->reserved) / sizeof(o->reserved[0]); i++)
 		if (o->reserved[i] != 0)
@@ -120,6 +69,7 @@ int cfs_objects_new(const int *basedir_fds, size_t n, const struct cfs_objects_o
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->built, NULL);
 	pthread_cond_init(&c->fetched, NULL);
+	pthread_cond_init(&c->chunk, NULL);
 	c->lru.next = c->lru.prev = &c->lru;
 	if (!c->basedirs)
 		goto fail;
@@ -144,6 +94,8 @@ int cfs_objects_new(const int *basedir_fds, size_t n, const struct cfs_objects_o
 	c->report_user = o->report_user;
 	c->fetch = o->fetch;
 	c->fetch_user = o->fetch_user;
+	c->fetch_tree = o->fetch_tree;
+	c->fetch_range = o->fetch_range;
 	c->keep_limit = o->keep_mem;
 	*out = c;
 	return 0;
@@ -156,6 +108,12 @@ void cfs_objects_free(struct cfs_objects *c)
 {
 	if (!c)
 		return;
+	while (c->partials != NULL) {
+		struct cfs_objects_partial *p = c->partials;
+
+		c->partials = p->next;
+		cfs_objects_partial_free(c, p);
+	}
 	{
 		struct cfs_tree_entry **e;
 		char **name;
@@ -176,6 +134,7 @@ void cfs_objects_free(struct cfs_objects *c)
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->built);
 	pthread_cond_destroy(&c->fetched);
+	pthread_cond_destroy(&c->chunk);
 	free(c->basedirs);
 	free(c);
 }
@@ -210,7 +169,7 @@ static bool logged_insert(struct cfs_objects *c, const char *name)
 }
 
 /* Tell the report callback about @path, once. */
-static void report(struct cfs_objects *c, const char *path, const char *why, int err)
+void cfs_objects_report(struct cfs_objects *c, const char *path, const char *why, int err)
 {
 	bool first;
 
@@ -309,7 +268,7 @@ static void evict(struct cfs_objects *c)
 /* ---- opening objects ---- */
 
 /* First basedir holding @path wins. Returns the fd or -errno (-ENOENT: nowhere). */
-static int find_object(struct cfs_objects *c, const char *path)
+int cfs_objects_find(struct cfs_objects *c, const char *path)
 {
 	for (size_t i = 0; i < c->n_basedirs; i++) {
 		/* never blocks on a FIFO; anything but a regular file is refused here */
@@ -543,18 +502,18 @@ static int tree_get(struct cfs_objects *c, struct cfs_object *o, enum cfs_hash_a
 	pthread_mutex_unlock(&c->lock);
 
 	if (r == -CFS_EDIGEST) {
-		report(c, path, "content does not match the fs-verity digest in the image", 0);
+		cfs_objects_report(c, path, "content does not match the fs-verity digest in the image", 0);
 		return -CFS_EDIGEST;
 	}
 	if (r < 0) {
-		report(c, path, "cannot compute its fs-verity tree", r);
+		cfs_objects_report(c, path, "cannot compute its fs-verity tree", r);
 		return -EIO;
 	}
 	*out = e;
 	return 0;
 }
 
-static void tree_put(struct cfs_objects *c, struct cfs_tree_entry *e)
+void cfs_objects_tree_put(struct cfs_objects *c, struct cfs_tree_entry *e)
 {
 	if (!e)
 		return;
@@ -565,15 +524,67 @@ static void tree_put(struct cfs_objects *c, struct cfs_tree_entry *e)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* A referenced, ready entry holding @t (taken over; dropped when the digest has one already). */
+int cfs_objects_tree_adopt(struct cfs_objects *c, enum cfs_hash_alg alg, const uint8_t *digest,
+			   struct cfs_verity_tree *t, struct cfs_tree_entry **out)
+{
+	struct cfs_tree_entry *e;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		e = table_find(c, alg, digest);
+		if (e == NULL)
+			break;
+		if (e->ready) {
+			e->refs++;
+			lru_unlink(e);
+			lru_push_front(c, e);
+			c->st.tree_hits++;
+			pthread_mutex_unlock(&c->lock);
+			cfs_verity_tree_free(t);
+			*out = e;
+			return 0;
+		}
+		pthread_cond_wait(&c->built, &c->lock);
+	}
+	e = calloc(1, sizeof(*e));
+	if (e != NULL) {
+		e->alg = alg;
+		memcpy(e->digest, digest, cfs_verity_digest_size(alg));
+	}
+	if (e == NULL || table_insert(c, e) < 0) {
+		pthread_mutex_unlock(&c->lock);
+		free(e);
+		cfs_verity_tree_free(t);
+		return -ENOMEM;
+	}
+	e->tree = t;
+	e->refs = 1;
+	e->mem = cfs_verity_tree_mem_size(t) + sizeof(*e);
+	e->ready = true;
+	lru_push_front(c, e);
+	c->st.mem_used += e->mem;
+	c->st.trees_loaded++;
+	evict(c);
+	pthread_mutex_unlock(&c->lock);
+	*out = e;
+	return 0;
+}
+
 /*
- * Have the fetch callback get @path, once however many opens ask at the same
- * time, then open it. Returns the fd or -errno.
+ * Have the fetch callbacks get @path, once however many opens ask at the same time: either
+ * the whole object, then opened (*@fd_out), or a partial object read in ranges (*@part_out,
+ * referenced). Returns 0 or -errno.
  */
-static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *digest)
+static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *digest, uint64_t size,
+			int *fd_out, struct cfs_objects_partial **part_out)
 {
 	struct fetching me = { .path = path }, **pp;
+	struct cfs_objects_partial *p = NULL;
 	int r;
 
+	*fd_out = -1;
+	*part_out = NULL;
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		struct fetching *f;
@@ -584,26 +595,66 @@ static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *
 			break;
 		pthread_cond_wait(&c->fetched, &c->lock);
 	}
+	if (digest != NULL && (p = cfs_objects_partial_find(c, digest)) != NULL) {
+		p->refs++;
+		pthread_mutex_unlock(&c->lock);
+		*part_out = p;
+		return 0;
+	}
 	me.next = c->fetching;
 	c->fetching = &me;
 	pthread_mutex_unlock(&c->lock);
 	/* a fetch that just ended may have brought it */
-	r = find_object(c, path);
+	r = cfs_objects_find(c, path);
 	if (r != -ENOENT)
 		goto done;
+	if (c->fetch_tree != NULL && digest != NULL && cfs_objects_partial_new(c, path, digest, size, &p) == 0) {
+		r = 0;
+		goto done;
+	}
 	r = c->fetch(c->fetch_user, path, digest);
 	if (r == 0)
-		r = find_object(c, path);
+		r = cfs_objects_find(c, path);
 	else if (r != -ENOENT)
-		report(c, path, "cannot fetch it", r);
+		cfs_objects_report(c, path, "cannot fetch it", r);
 done:
 	pthread_mutex_lock(&c->lock);
 	for (pp = &c->fetching; *pp != &me; pp = &(*pp)->next)
 		;
 	*pp = me.next;
+	if (p != NULL) {
+		p->refs = 1;
+		p->next = c->partials;
+		c->partials = p;
+	}
 	pthread_cond_broadcast(&c->fetched);
 	pthread_mutex_unlock(&c->lock);
-	return r;
+	if (p != NULL)
+		*part_out = p;
+	else if (r >= 0)
+		*fd_out = r;
+	return r < 0 ? r : 0;
+}
+
+/* Finish opening @o, backed by a partial object (reference taken over). */
+static int open_partial(struct cfs_objects *c, struct cfs_object *o, uint64_t size, struct cfs_object **out)
+{
+	struct cfs_objects_partial *p = o->part;
+
+	o->size = p->size;
+	if (size != CFS_OBJECT_SIZE_ANY && size != o->size) {
+		cfs_objects_report(c, o->path, "size differs from the file size its fs-verity tree gives", 0);
+		cfs_objects_partial_put(c, p);
+		free(o);
+		return -EIO;
+	}
+	pthread_mutex_lock(&c->lock);
+	p->entry->refs++;
+	pthread_mutex_unlock(&c->lock);
+	o->entry = p->entry;
+	o->tree = p->entry->tree;
+	*out = o;
+	return 0;
 }
 
 int cfs_objects_open(struct cfs_objects *c, const char *path, const uint8_t *digest, uint64_t size,
@@ -633,12 +684,18 @@ int cfs_objects_open_alg(struct cfs_objects *c, const char *path, enum cfs_hash_
 		return -ENOMEM;
 	memcpy(o->path, path, len + 1);
 	o->cache = c;
-	o->fd = find_object(c, o->path);
-	if (o->fd == -ENOENT && c->fetch != NULL)
-		o->fd = fetch_object(c, o->path, digest);
+	o->fd = cfs_objects_find(c, o->path);
+	if (o->fd == -ENOENT && c->fetch != NULL) {
+		/* ranged fetch serves objects of the set's own algorithm (its trees); others come whole */
+		r = fetch_object(c, o->path, alg == c->alg ? digest : NULL, size, &o->fd, &o->part);
+		if (r < 0)
+			o->fd = r;
+		else if (o->part != NULL)
+			return open_partial(c, steal_pointer(&o), size, out);
+	}
 	if (o->fd < 0) {
 		r = o->fd;
-		report(c, o->path,
+		cfs_objects_report(c, o->path,
 		       r == -ENOENT	       ? (c->fetch != NULL ? "not found in any basedir nor fetched" : "not found in any basedir")
 		       : r == -CFS_ENOTREG ? "not a regular file"
 					    : "cannot open",
@@ -646,7 +703,7 @@ int cfs_objects_open_alg(struct cfs_objects *c, const char *path, enum cfs_hash_
 		return r == -ENOENT ? -ENOENT : -EIO;
 	}
 	if (fstat(o->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		report(c, o->path, "not a regular file", 0);
+		cfs_objects_report(c, o->path, "not a regular file", 0);
 		close(o->fd);
 		return -EIO;
 	}
@@ -657,7 +714,7 @@ int cfs_objects_open_alg(struct cfs_objects *c, const char *path, enum cfs_hash_
 		 * a shorter size would hide verified ones: either way the image
 		 * and the object disagree.
 		 */
-		report(c, o->path, "size differs from the file size in the image", 0);
+		cfs_objects_report(c, o->path, "size differs from the file size in the image", 0);
 		close(o->fd);
 		return -EIO;
 	}
@@ -671,9 +728,9 @@ int cfs_objects_open_alg(struct cfs_objects *c, const char *path, enum cfs_hash_
 		o->tree = o->entry->tree;
 		/* A cached tree says nothing about the file on disk: compare sizes early. */
 		if (cfs_verity_tree_file_size(o->tree) != o->size) {
-			report(c, o->path, "size does not match its fs-verity digest", 0);
+			cfs_objects_report(c, o->path, "size does not match its fs-verity digest", 0);
 			keep_release(c, o);
-			tree_put(c, o->entry);
+			cfs_objects_tree_put(c, o->entry);
 			close(o->fd);
 			return -EIO;
 		}
@@ -697,8 +754,11 @@ void cfs_object_close(struct cfs_object *o)
 	if (!o)
 		return;
 	keep_release(o->cache, o);
-	tree_put(o->cache, o->entry);
-	close(o->fd);
+	cfs_objects_tree_put(o->cache, o->entry);
+	if (o->part != NULL)
+		cfs_objects_partial_put(o->cache, o->part);
+	else
+		close(o->fd);
 	free(o);
 }
 
@@ -729,7 +789,7 @@ ssize_t cfs_object_read_buf(struct cfs_object *o, uint64_t offset, size_t len, c
 	uint64_t size = o->size, end, start = offset, aend;
 	_cleanup_free_ char *buf = NULL;
 	ssize_t n;
-	int r;
+	int r, fd;
 
 	*buf_out = NULL;
 	*data_out = NULL;
@@ -752,14 +812,22 @@ ssize_t cfs_object_read_buf(struct cfs_object *o, uint64_t offset, size_t len, c
 		*buf_out = steal_pointer(&buf);
 		return (ssize_t)(end - offset);
 	}
-	n = cfs_pread_full(o->fd, buf, aend - start, (off_t)start);
+	fd = o->fd;
+	if (o->part != NULL) {
+		fd = cfs_objects_partial_ensure(o->cache, o->part, start, aend);
+		if (fd < 0) {
+			cfs_objects_report(o->cache, o->path, "a range of it cannot be fetched", fd);
+			return -EIO;
+		}
+	}
+	n = cfs_pread_full(fd, buf, aend - start, (off_t)start);
 	if (n < 0) {
-		report(o->cache, o->path, "read error", (int)n);
+		cfs_objects_report(o->cache, o->path, "read error", (int)n);
 		return -EIO;
 	}
 	if ((uint64_t)n != aend - start) {
 		/* The open checked the size: the object shrank since. */
-		report(o->cache, o->path,
+		cfs_objects_report(o->cache, o->path,
 		       o->tree != NULL ? "object is shorter than its fs-verity digest says"
 				       : "object is shorter than the image says",
 		       0);
@@ -770,10 +838,10 @@ ssize_t cfs_object_read_buf(struct cfs_object *o, uint64_t offset, size_t len, c
 	 * disk works while we hash (one hint per MiB crossed).
 	 */
 	if (aend < size && start / PREFETCH_STEP != aend / PREFETCH_STEP)
-		posix_fadvise(o->fd, (off_t)aend, PREFETCH_AHEAD, POSIX_FADV_WILLNEED);
+		posix_fadvise(fd, (off_t)aend, PREFETCH_AHEAD, POSIX_FADV_WILLNEED);
 	r = o->tree != NULL ? cfs_verity_tree_check(o->tree, start, buf, aend - start) : 0;
 	if (r < 0) {
-		report(o->cache, o->path,
+		cfs_objects_report(o->cache, o->path,
 		       r == -CFS_EDIGEST ? "content does not match the fs-verity digest in the image"
 					 : "verification failed",
 		       r == -CFS_EDIGEST ? 0 : r);
@@ -790,6 +858,12 @@ off_t cfs_object_lseek(struct cfs_object *o, off_t offset, int whence)
 
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return -EINVAL;
+	if (o->part != NULL) {
+		/* all data, whatever the sparse file that holds the chunks says */
+		if (offset < 0 || (uint64_t)offset >= o->size)
+			return -ENXIO;
+		return whence == SEEK_DATA ? offset : (off_t)o->size;
+	}
 	r = lseek(o->fd, offset, whence);
 	return r < 0 ? -errno : r;
 }

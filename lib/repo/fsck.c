@@ -47,6 +47,7 @@ const char *cfs_repo_problem_name(enum cfs_repo_problem kind)
 	case CFS_REPO_PROBLEM_BAD_IMAGE: return "invalid-image";
 	case CFS_REPO_PROBLEM_MISSING_OBJECT: return "missing-object";
 	case CFS_REPO_PROBLEM_SIGNATURE: return "bad-signature-entry";
+	case CFS_REPO_PROBLEM_BAD_TREE: return "bad-tree";
 	}
 	return "unknown";
 }
@@ -587,6 +588,55 @@ static int signature_entry(struct fsck *f, int dirfd, const char *rel, const str
 	return check_sig_dir(f, dirfd, de->d_name);
 }
 
+/* trees/XX/<rest>: the valid tree of the object of that name, which is present. */
+static int tree_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
+{
+	struct cfs_repo *repo = f->repo;
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	struct cfs_verity_tree *t = NULL;
+	_cleanup_close_ int fd = -1;
+	char path[300];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
+	if (cfs_repo_is_temp_name(de->d_name))
+		return report_temp(f, dirfd, de->d_name, path);
+	if (cfs_objstore_parse_path(path + strlen("trees/"), repo->dsize, digest) < 0)
+		return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "not a tree name");
+	fd = cfs_open_regular_beneath(dirfd, de->d_name, true);
+	if (fd < 0)
+		return report(f, fd == -CFS_ENOTREG ? CFS_REPO_PROBLEM_BAD_NAME : CFS_REPO_PROBLEM_BAD_TREE, path, "%s",
+			      fd == -CFS_ENOTREG ? "not a regular file" : strerror(-fd));
+	r = cfs_repo_open_object(repo, digest);
+	if (r < 0)
+		return report(f, CFS_REPO_PROBLEM_BAD_TREE, path, "%s",
+			      r == -ENOENT ? "its object is not in the repository ('composefs gc' removes it)"
+					   : strerror(-r));
+	close(r);
+	if (f->flags & CFS_REPO_FSCK_METADATA_ONLY)
+		return 0;
+	r = cfs_verity_tree_load(fd, repo->alg, digest, &t);
+	cfs_verity_tree_free(t);
+	if (r < 0)
+		return report(f, CFS_REPO_PROBLEM_BAD_TREE, path, "%s",
+			      r == -CFS_EDIGEST ? "the tree of another object (its root does not give the name)"
+			      : r == -EUCLEAN   ? "not a valid tree file"
+						: strerror(-r));
+	return 0;
+}
+
+static int trees_top_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
+	if (cfs_repo_is_temp_name(de->d_name))
+		return report_temp(f, dirfd, de->d_name, path);
+	if (!is_hex2(de->d_name))
+		return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "unexpected entry in trees/");
+	return each_entry(f, f->repo->dirfd, path, tree_entry);
+}
+
 static int root_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
 {
 	(void)rel;
@@ -621,6 +671,8 @@ int cfs_repo_fsck(struct cfs_repo *repo, unsigned flags, cfs_repo_problem_fn fn,
 		r = each_entry(&f, repo->dirfd, "objects", count_top_entry);
 	if (r == 0)
 		r = check_objects(&f);
+	if (r == 0)
+		r = each_entry(&f, repo->dirfd, "trees", trees_top_entry);
 	if (r == 0)
 		r = each_entry(&f, repo->dirfd, "images", image_entry);
 	if (r == 0)

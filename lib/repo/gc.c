@@ -546,6 +546,62 @@ static int sweep_objects(struct gc *g)
 	return g->err;
 }
 
+/* trees/XX/<rest>: a tree stays with its object (live and present), anything else of ours goes. */
+static void sweep_tree_dir(struct gc *g, int treesfd, const char *sub)
+{
+	struct cfs_repo *repo = g->repo;
+	int fd = openat(treesfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		uint8_t digest[CFS_VERITY_MAX_DIGEST];
+		int ofd;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (cfs_repo_is_temp_name(de->d_name)) {
+			remove_path(g, fd, de->d_name, &g->st->temp_removed, true);
+			continue;
+		}
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", sub, de->d_name) >= sizeof(path) ||
+		    cfs_objstore_parse_path(path, repo->dsize, digest) < 0)
+			continue; /* not a tree name: fsck reports it */
+		if (cfs_digest_set_has(&g->live, digest) && (ofd = cfs_repo_open_object(repo, digest)) >= 0) {
+			close(ofd);
+			continue;
+		}
+		remove_path(g, fd, de->d_name, &g->st->trees_removed, true);
+	}
+	closedir(d);
+}
+
+static int sweep_trees(struct gc *g)
+{
+	struct dirent *de;
+	DIR *d;
+	int r = cfs_repo_opendir(g->repo, "trees", &d);
+
+	if (r < 0 || d == NULL)
+		return r;
+	while ((de = readdir(d)) != NULL) {
+		if (cfs_repo_is_temp_name(de->d_name))
+			remove_path(g, dirfd(d), de->d_name, &g->st->temp_removed, true);
+		else if (is_hex2(de->d_name))
+			sweep_tree_dir(g, dirfd(d), de->d_name);
+	}
+	closedir(d);
+	return 0;
+}
+
 static int sweep_root_temps(struct gc *g)
 {
 	DIR *d;
@@ -627,6 +683,8 @@ static int gc_locked(struct gc *g)
 		r = prune_streams(g);
 	if (r == 0)
 		r = sweep_objects(g);
+	if (r == 0)
+		r = sweep_trees(g);
 	if (r == 0)
 		r = sweep_root_temps(g);
 	if (r == 0 && !g->dry) {

@@ -323,6 +323,11 @@ uint64_t cfs_verity_tree_file_size(const struct cfs_verity_tree *t)
 	return t->data_size;
 }
 
+enum cfs_hash_alg cfs_verity_tree_alg(const struct cfs_verity_tree *t)
+{
+	return t->h.alg;
+}
+
 size_t cfs_verity_tree_mem_size(const struct cfs_verity_tree *t)
 {
 	return sizeof(*t) + (size_t)t->g.tree_blocks * BLOCK;

@@ -60,10 +60,11 @@ expect "composefs-info --hash " sha256 sha512
 expect "composefs-dump --" "--help" "--version"
 expect "mount.composefs -o " "basedir=" "digest=" "verity" "tryverity" "upperdir=" "forceloop"
 expect "mount.composefs -o verity,ba" "verity,basedir="
-expect "composefs-fuse -o " "source=" "basedir=" "verity=" "verity_cache=" "workers="
-expect "composefs " init create-image images tag untag mount gc fsck measure
+expect "composefs-fuse -o " "source=" "basedir=" "verity=" "verity_cache=" "workers=" "remote=" "range_min="
+expect "composefs " init create-image images tag untag mount gc publish-trees fsck measure
 expect "composefs --" "--repo" "--system" "--user" "--no-wait"
 expect "composefs gc --" "--dry-run"
+expect "composefs publish-trees --" "--min-size"
 expect "composefs fsck --" "--json" "--metadata-only" "--repair"
 expect "composefs mount --" "--fuse"
 expect_not "composefs gc --" "--fuse"

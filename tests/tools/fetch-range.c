@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
 /* Test helper: the one-object and byte-range fetch API against a server.
- * fetch-range URL STOREDIR HEX OTHER-HEX: fetch both objects into a new store, then read
- * ranges of HEX through HTTP range requests checked against its Merkle tree and compare
- * them with the stored bytes; a range checked against OTHER's tree must be refused. */
+ * fetch-range URL STOREDIR HEX OTHER-HEX [norange]: fetch both objects into a new store, then
+ * read ranges of HEX through HTTP range requests checked against its Merkle tree and compare
+ * them with the stored bytes; a range checked against OTHER's tree must be refused. With
+ * "norange" the server ignores Range: every range but the whole object is -EOPNOTSUPP. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,9 +35,10 @@ int main(int argc, char **argv)
 	size_t got;
 	uint64_t size;
 	int fd, ofd, r, n = 0;
+	bool norange = argc == 6 && strcmp(argv[5], "norange") == 0;
 
-	if (argc != 5 || cfs_digest_from_hex(argv[3], d, 32) < 0 || cfs_digest_from_hex(argv[4], od, 32) < 0) {
-		fprintf(stderr, "usage: fetch-range URL STOREDIR HEX OTHER-HEX\n");
+	if ((argc != 5 && !norange) || cfs_digest_from_hex(argv[3], d, 32) < 0 || cfs_digest_from_hex(argv[4], od, 32) < 0) {
+		fprintf(stderr, "usage: fetch-range URL STOREDIR HEX OTHER-HEX [norange]\n");
 		return 2;
 	}
 	if (cfs_objstore_open(AT_FDCWD, argv[2], CFS_OBJSTORE_CREATE, CFS_HASH_SHA256, &s) < 0 ||
@@ -68,9 +71,13 @@ int main(int argc, char **argv)
 			size_t exp = size - off < lens[i] ? (size_t)(size - off) : lens[i];
 
 			r = cfs_fetch_object_range(f, t, d, buf, lens[i], off, &got);
-			EXPECT(r == 0 && got == exp && memcmp(buf, want + off, exp) == 0,
-			       "range %llu+%zu: %d, %zu bytes (%s)", (unsigned long long)off, lens[i], r, got,
-			       cfs_fetch_errmsg(f));
+			if (norange && !(off == 0 && exp == size))
+				EXPECT(r == -EOPNOTSUPP, "range %llu+%zu from a server without ranges: %d (%s)",
+				       (unsigned long long)off, lens[i], r, cfs_fetch_errmsg(f));
+			else
+				EXPECT(r == 0 && got == exp && memcmp(buf, want + off, exp) == 0,
+				       "range %llu+%zu: %d, %zu bytes (%s)", (unsigned long long)off, lens[i], r, got,
+				       cfs_fetch_errmsg(f));
 			n++;
 		}
 	}
@@ -78,13 +85,19 @@ int main(int argc, char **argv)
 	EXPECT(r == -EINVAL, "misaligned range: %d", r);
 	r = cfs_fetch_object_range(f, t, d, buf, 4096, size + 4096, &got);
 	EXPECT(r == -EINVAL, "range beyond the end: %d", r);
-	if (cfs_verity_tree_file_size(other) >= 4096 && size >= 4096) {
+	if (norange) {
+		r = cfs_fetch_object_range(f, t, d, buf, size, 0, &got);
+		EXPECT(r == 0 && got == size && memcmp(buf, want, size) == 0, "the whole object as a range: %d (%s)", r,
+		       cfs_fetch_errmsg(f));
+	}
+	if (!norange && cfs_verity_tree_file_size(other) >= 4096 && size >= 4096) {
 		r = cfs_fetch_object_range(f, other, d, buf, 4096, 0, &got);
 		EXPECT(r == -CFS_EDIGEST, "a range checked against another object's tree: %d", r);
 	}
 	if (fails == 0)
-		printf("%d ranges of a %llu-byte object verified; bad requests and a wrong tree refused\n", n,
-		       (unsigned long long)size);
+		printf(norange ? "%d ranges of a %llu-byte object refused as unsupported, the whole one read\n"
+			       : "%d ranges of a %llu-byte object verified; bad requests and a wrong tree refused\n",
+		       n, (unsigned long long)size);
 	cfs_verity_tree_free(t);
 	cfs_verity_tree_free(other);
 	close(fd);

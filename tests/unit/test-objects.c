@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
-/* lib/objects: verified opens and reads, size checks, reports once, lazy fetch shared by concurrent opens. */
+/* lib/objects: verified opens and reads, size checks, reports once, lazy fetch shared by concurrent opens, ranged fetch. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +318,194 @@ static void test_keep(void)
 	free(buf);
 }
 
+/* ---- ranged fetch ---------------------------------------------------------------------- */
+
+struct ranged {
+	struct remote rem;
+	atomic_int trees, ranges;
+	int corrupt_chunk; /* -1: none */
+	bool no_tree, no_range;
+};
+
+static int tree_cb(void *user, const char *path, const uint8_t *digest, uint64_t size,
+		   struct cfs_verity_tree **out)
+{
+	struct ranged *r = user;
+	char src[700];
+	int fd, ret;
+
+	(void)size;
+	atomic_fetch_add(&r->trees, 1);
+	if (r->no_tree)
+		return -ENOENT;
+	snprintf(src, sizeof(src), "%s/%s", r->rem.from, path);
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ENOENT;
+	ret = cfs_verity_tree_build(fd, CFS_HASH_SHA256, digest, out);
+	close(fd);
+	return ret;
+}
+
+static int range_cb(void *user, const uint8_t *digest, const struct cfs_verity_tree *tree, void *buf, size_t len,
+		    uint64_t offset)
+{
+	struct ranged *r = user;
+	char rel[80], src[700];
+	int fd;
+	ssize_t n;
+
+	(void)tree;
+	atomic_fetch_add(&r->ranges, 1);
+	usleep(50000); /* concurrent readers of a chunk overlap */
+	if (r->no_range)
+		return -EOPNOTSUPP;
+	CHECK(cfs_objstore_digest_path(digest, 32, rel, sizeof(rel)) > 0);
+	snprintf(src, sizeof(src), "%s/%s", r->rem.from, rel);
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	n = pread(fd, buf, len, (off_t)offset);
+	close(fd);
+	CHECK(n == (ssize_t)len);
+	/* a lying hook: the set checks again and must refuse */
+	if (r->corrupt_chunk >= 0 && offset == (uint64_t)r->corrupt_chunk << 20)
+		((uint8_t *)buf)[17] ^= 1;
+	return 0;
+}
+
+static int fetch_ranged_cb(void *user, const char *path, const uint8_t *digest)
+{
+	return fetch_cb(&((struct ranged *)user)->rem, path, digest);
+}
+
+struct reader {
+	struct cfs_object *o;
+	uint64_t off;
+	ssize_t result;
+};
+
+static void *read_thread(void *arg)
+{
+	struct reader *rd = arg;
+	uint8_t buf[4096];
+
+	rd->result = cfs_object_pread(rd->o, buf, sizeof(buf), rd->off);
+	return NULL;
+}
+
+static void test_ranges(void)
+{
+	const size_t size = (5u << 20) + 123;
+	struct ranged rg = { .corrupt_chunk = -1 };
+	struct cfs_objects_opts oo;
+	struct cfs_objects *c;
+	struct cfs_object *o, *o2;
+	struct reader rds[4];
+	pthread_t t[4];
+	char rel[80], rel2[80], path[800];
+	uint8_t d[32], d2[32], got[32], *buf = malloc(size);
+	int fd;
+
+	CHECK(buf != NULL);
+	snprintf(rg.rem.from, sizeof(rg.rem.from), "%s/rremote", tmpdir);
+	snprintf(rg.rem.to, sizeof(rg.rem.to), "%s/rlocal", tmpdir);
+	mkdir(rg.rem.from, 0755);
+	mkdir(rg.rem.to, 0755);
+	put_object(rg.rem.from, size, 3, d, rel);
+	put_object(rg.rem.from, size, 4, d2, rel2);
+	fd = open_dir(rg.rem.to);
+	cfs_objects_opts_init(&oo);
+	oo.fetch = fetch_ranged_cb;
+	oo.fetch_user = &rg;
+	oo.fetch_tree = tree_cb;
+	CHECK_EQ_INT(cfs_objects_new(&fd, 1, &oo, &c), -EINVAL); /* a tree hook needs a range hook */
+	oo.fetch_range = range_cb;
+	CHECK_EQ_INT(cfs_objects_new(&fd, 1, &oo, &c), 0);
+	close(fd);
+
+	/* the open fetches only the tree; a small read one chunk */
+	CHECK_EQ_INT(cfs_objects_open(c, rel, d, size, &o), 0);
+	CHECK_EQ_INT(atomic_load(&rg.trees), 1);
+	CHECK_EQ_INT(atomic_load(&rg.rem.calls), 0);
+	CHECK_EQ_INT(cfs_object_size(o), size);
+	CHECK_EQ_INT(cfs_object_pread(o, buf, 4096, 8192), 4096);
+	CHECK_EQ_INT(buf[0], (uint8_t)(8192 * 31 + 3));
+	CHECK_EQ_INT(atomic_load(&rg.ranges), 1);
+	snprintf(path, sizeof(path), "%s/%s", rg.rem.to, rel);
+	CHECK(access(path, F_OK) != 0); /* not complete: no name */
+	CHECK_EQ_INT(cfs_object_lseek(o, 5, SEEK_HOLE), (off_t)size);
+
+	/* four readers of one chunk: one range */
+	for (int i = 0; i < 4; i++) {
+		rds[i] = (struct reader){ .o = o, .off = (2u << 20) + (uint64_t)i * 4096 };
+		CHECK_EQ_INT(pthread_create(&t[i], NULL, read_thread, &rds[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		CHECK_EQ_INT(rds[i].result, 4096);
+	}
+	CHECK_EQ_INT(atomic_load(&rg.ranges), 2);
+
+	/* a chunk that does not match the tree: -EIO for it, others fine, asked again later */
+	rg.corrupt_chunk = 3;
+	CHECK_EQ_INT(cfs_object_pread(o, buf, 4096, 3u << 20), -EIO);
+	CHECK_EQ_INT(cfs_object_pread(o, buf, 4096, 4u << 20), 4096);
+	rg.corrupt_chunk = -1;
+
+	/* all of it: the object is named, with its digest; a second open of the same object shares it */
+	CHECK_EQ_INT(cfs_objects_open(c, rel, d, CFS_OBJECT_SIZE_ANY, &o2), 0);
+	CHECK_EQ_INT(atomic_load(&rg.trees), 1);
+	CHECK_EQ_INT(cfs_object_pread(o2, buf, size, 0), (ssize_t)size);
+	for (size_t i = 0; i < size; i += 4099)
+		CHECK_EQ_INT(buf[i], (uint8_t)(i * 31 + 3));
+	CHECK_EQ_INT(atomic_load(&rg.ranges), 6 + 1); /* 6 chunks, the refused one twice */
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(cfs_verity_digest_fd(fd, CFS_HASH_SHA256, got), 0);
+	CHECK(memcmp(got, d, 32) == 0);
+	close(fd);
+	cfs_object_close(o2);
+	cfs_object_close(o);
+	CHECK_EQ_INT(cfs_objects_open(c, rel, d, size, &o), 0);
+	CHECK_EQ_INT(atomic_load(&rg.trees), 1); /* from the basedir now */
+	cfs_object_close(o);
+
+	/* a server without ranges: the first read waits for the whole object */
+	rg.no_range = true;
+	CHECK_EQ_INT(cfs_objects_open(c, rel2, d2, size, &o), 0);
+	CHECK_EQ_INT(atomic_load(&rg.rem.calls), 0);
+	CHECK_EQ_INT(cfs_object_pread(o, buf, 4096, 1u << 20), 4096);
+	CHECK_EQ_INT(buf[0], (uint8_t)((1u << 20) * 31 + 4));
+	CHECK_EQ_INT(atomic_load(&rg.rem.calls), 1);
+	CHECK_EQ_INT(cfs_object_pread(o, buf, size, 0), (ssize_t)size);
+	CHECK_EQ_INT(atomic_load(&rg.rem.calls), 1);
+	cfs_object_close(o);
+	cfs_objects_free(c);
+
+	/* no tree: the whole object at the open */
+	snprintf(rg.rem.to, sizeof(rg.rem.to), "%s/rlocal2", tmpdir);
+	mkdir(rg.rem.to, 0755);
+	fd = open_dir(rg.rem.to);
+	CHECK_EQ_INT(cfs_objects_new(&fd, 1, &oo, &c), 0);
+	close(fd);
+	rg.no_tree = true;
+	CHECK_EQ_INT(cfs_objects_open(c, rel, d, size, &o), 0);
+	CHECK_EQ_INT(atomic_load(&rg.rem.calls), 2);
+	cfs_object_close(o);
+	/* an incomplete object leaves nothing behind when the set goes */
+	rg.no_tree = false;
+	rg.no_range = false;
+	CHECK_EQ_INT(cfs_objects_open(c, rel2, d2, size, &o), 0);
+	CHECK_EQ_INT(cfs_object_pread(o, buf, 4096, 0), 4096);
+	cfs_object_close(o);
+	cfs_objects_free(c);
+	snprintf(path, sizeof(path), "find '%s' -type f | grep -q .", rg.rem.to);
+	CHECK(system(path) == 0); /* the whole object fetched above */
+	snprintf(path, sizeof(path), "test \"$(find '%s' -type f | wc -l)\" = 1", rg.rem.to);
+	CHECK(system(path) == 0);
+	free(buf);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -325,6 +514,7 @@ int main(void)
 	test_verified();
 	test_fetch();
 	test_keep();
+	test_ranges();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	CHECK(system(cmd) == 0);
 	printf("test-objects: all checks passed\n");

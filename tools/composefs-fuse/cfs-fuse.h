@@ -84,11 +84,18 @@ void cfuse_workers_free(struct cfuse_workers *w);
 /* ---- remote.c: lazy fetch of missing objects (-o remote=URL) ---- */
 struct cfuse_remote;
 
+/* Default -o range_min=: objects from 1 MiB up are read in ranges where the server has trees. */
+#define CFUSE_RANGE_MIN_DEFAULT (1024u * 1024u)
+
 /* Fetch handles for @url (@handles of them) storing into the basedir @basedir. */
-int cfuse_remote_new(const char *url, const char *basedir, unsigned handles, struct cfuse_remote **out,
-		     char *err, size_t errlen);
+int cfuse_remote_new(const char *url, const char *basedir, unsigned handles, uint64_t range_min,
+		     struct cfuse_remote **out, char *err, size_t errlen);
 void cfuse_remote_free(struct cfuse_remote *rm);
-/* The objects' fetch hook (cfs_objects_fetch_fn) with a struct cfuse_remote as @user. */
+/* The objects' fetch hooks (cfs_objects_fetch_fn, _tree_fn, _range_fn), @user a struct cfuse_remote. */
 int cfuse_remote_fetch(void *user, const char *path, const uint8_t *digest);
+int cfuse_remote_tree(void *user, const char *path, const uint8_t *digest, uint64_t size,
+		      struct cfs_verity_tree **tree_out);
+int cfuse_remote_range(void *user, const uint8_t *digest, const struct cfs_verity_tree *tree, void *buf,
+		       size_t len, uint64_t offset);
 
 #endif

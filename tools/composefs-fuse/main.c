@@ -41,6 +41,7 @@ struct options {
 	char *workers;
 	char *readahead_kb;
 	char *prefill_mem;
+	char *range_min;
 	int noacl;
 	int stats;
 };
@@ -62,6 +63,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("workers=%s", workers, 0),
 	OPT("readahead_kb=%s", readahead_kb, 0),
 	OPT("prefill_mem=%s", prefill_mem, 0),
+	OPT("range_min=%s", range_min, 0),
 	OPT("noacl", noacl, 1),
 	OPT("stats", stats, 1),
 	FUSE_OPT_END,
@@ -125,6 +127,8 @@ static void usage(void)
 	       "    -o remote=URL          fetch objects missing from the basedirs from the\n"
 	       "                           repository served at URL, verified, into the first\n"
 	       "                           basedir (lazy mount; needs digests in the image)\n"
+	       "    -o range_min=KIB       with remote=: objects of at least KIB KiB whose Merkle\n"
+	       "                           tree the server publishes are read in ranges (1024)\n"
 	       "    -o digest=HEX          refuse to mount unless the image has this fs-verity "
 	       "digest\n"
 	       "    -o signature=SIG       refuse to mount unless SIG is a signature of the image's\n"
@@ -452,6 +456,7 @@ int main(int argc, char *argv[])
 	struct cfuse fs = {.timeout = DEFAULT_TIMEOUT, .readahead_kb = DEFAULT_READAHEAD_KB};
 	unsigned long tree_mem = DEFAULT_TREE_MEM_MIB, n_workers = DEFAULT_WORKERS;
 	unsigned long prefill_mem = default_prefill_mib();
+	unsigned long range_min_kb = CFUSE_RANGE_MIN_DEFAULT / 1024;
 	void *image_mem = NULL;
 	struct cfuse_remote *remote = NULL;
 	int *basedirs = NULL;
@@ -484,6 +489,14 @@ int main(int argc, char *argv[])
 		tree_mem = strtoul(o.tree_mem, &end, 10);
 		if (errno || *end || end == o.tree_mem || tree_mem > SIZE_MAX / (1024 * 1024))
 			tool_usage_error("tree_mem=%s: expected a number of MiB", o.tree_mem);
+	}
+	if (o.range_min) {
+		char *end;
+
+		errno = 0;
+		range_min_kb = strtoul(o.range_min, &end, 10);
+		if (errno || *end || end == o.range_min || range_min_kb > UINT64_MAX / 1024)
+			tool_usage_error("range_min=%s: expected a number of KiB", o.range_min);
 	}
 	if (o.workers) {
 		char *end;
@@ -542,11 +555,13 @@ int main(int argc, char *argv[])
 
 			snprintf(first, sizeof(first), "%.*s",
 				 (int)(colon ? (size_t)(colon - o.basedir) : strlen(o.basedir)), o.basedir);
-			r = cfuse_remote_new(o.remote, first, n_workers ? (unsigned)n_workers : 1, &remote, err,
-					     sizeof(err));
+			r = cfuse_remote_new(o.remote, first, n_workers ? (unsigned)n_workers : 1,
+					     (uint64_t)range_min_kb * 1024, &remote, err, sizeof(err));
 			if (r < 0)
 				tool_die("remote=%s: %s", o.remote, err[0] ? err : strerror(-r));
 			oo.fetch = cfuse_remote_fetch;
+			oo.fetch_tree = cfuse_remote_tree;
+			oo.fetch_range = cfuse_remote_range;
 			oo.fetch_user = remote;
 		}
 		r = cfs_objects_new(basedirs, n_basedirs, &oo, &fs.cache);
@@ -580,6 +595,7 @@ int main(int argc, char *argv[])
 	free(o.verity);
 	free(o.verity_cache);
 	free(o.tree_mem);
+	free(o.range_min);
 	free(o.workers);
 	free(o.readahead_kb);
 	free(o.prefill_mem);

@@ -403,14 +403,77 @@ int cmd_gc(struct tool *t)
 	if (cfs_repo_gc(repo, dry ? CFS_REPO_GC_DRY_RUN : 0, &st) < 0)
 		tool_die("gc: %s", cfs_repo_errmsg(repo));
 	tool_progress_done(t);
-	printf("%s %llu objects, %llu images, %llu signatures, %llu refs, %llu temporary files, %llu bytes (%s); "
-	       "kept %llu objects, %llu images\n",
+	printf("%s %llu objects, %llu images, %llu signatures, %llu refs, %llu temporary files, %llu trees, "
+	       "%llu bytes (%s); kept %llu objects, %llu images\n",
 	       dry ? "would remove" : "removed", (unsigned long long)st.objects_removed,
 	       (unsigned long long)st.images_removed, (unsigned long long)st.signatures_removed,
-	       (unsigned long long)st.refs_removed,
-	       (unsigned long long)st.temp_removed, (unsigned long long)st.bytes_removed,
+	       (unsigned long long)st.refs_removed, (unsigned long long)st.temp_removed,
+	       (unsigned long long)st.trees_removed, (unsigned long long)st.bytes_removed,
 	       tool_human_size(st.bytes_removed, size, sizeof(size)), (unsigned long long)st.objects_kept,
 	       (unsigned long long)st.images_kept);
+	cfs_repo_free(repo);
+	return EXIT_OK;
+}
+
+/* "1048576", "512K", "1M", "2G" (powers of 1024). */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || s[0] == '-')
+		return -EINVAL;
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30;
+	if (shift != 0)
+		end++;
+	if (*end != '\0' || v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int cmd_publish_trees(struct tool *t)
+{
+	static const struct option opts[] = {
+		{ "min-size", required_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cfs_repo_trees_stats st;
+	uint64_t min_size = CFS_REPO_TREES_MIN_SIZE_DEFAULT;
+	struct cfs_repo *repo;
+	int c;
+
+	while ((c = tool_getopt(t, "hm:", opts)) != -1) {
+		if (c == 'm' && parse_size(optarg, &min_size) < 0)
+			tool_usage_error("publish-trees: --min-size %s: expected a size in bytes (or with K, M, G)",
+					 optarg);
+		if (c == 'h') {
+			printf("Usage: %s publish-trees [--min-size BYTES]\n"
+			       "Write the Merkle tree of every object of at least BYTES (default 1M) to\n"
+			       "trees/XX/<rest>, so that lazy mounts of this repository served over HTTP\n"
+			       "fetch byte ranges of large files, each checked, before the whole file.\n",
+			       tool_prog);
+			return EXIT_OK;
+		}
+	}
+	if (optind != t->argc)
+		tool_usage_error("publish-trees: no arguments expected");
+	repo = tool_open_repo(t, false);
+	if (cfs_repo_publish_trees(repo, min_size, &st) < 0)
+		tool_die("publish-trees: %s", cfs_repo_errmsg(repo));
+	tool_progress_done(t);
+	printf("%llu objects of at least %llu bytes: %llu trees written, %llu already there\n",
+	       (unsigned long long)st.objects_large, (unsigned long long)min_size,
+	       (unsigned long long)st.trees_written, (unsigned long long)st.trees_present);
 	cfs_repo_free(repo);
 	return EXIT_OK;
 }

@@ -38,6 +38,7 @@ int cmd_tag(struct tool *t);
 int cmd_untag(struct tool *t);
 int cmd_image_objects(struct tool *t);
 int cmd_gc(struct tool *t);
+int cmd_publish_trees(struct tool *t);
 int cmd_fsck(struct tool *t);
 int cmd_mount(struct tool *t);
 

@@ -41,6 +41,7 @@ static void usage(void)
 	       "  mount [--fuse] IMAGE MOUNTPOINT       mount an image (kernel mount, or verified FUSE)\n"
 	       "  image-objects IMAGE                   list the objects an image refers to\n"
 	       "  gc [--dry-run]                        delete objects and images no name reaches\n"
+	       "  publish-trees [--min-size BYTES]      write the Merkle trees of large objects (for ranged lazy fetch)\n"
 	       "  fsck [--json] [--metadata-only] [--repair]  check the repository\n"
 	       "  measure [--hash ALG] FILE...          print the fs-verity digests of files\n"
 	       "  sign FILE|IMAGE --key K --cert C ...  sign a file's or an image's digest\n"
@@ -261,6 +262,7 @@ static const struct {
 	{ "mount", cmd_mount },
 	{ "image-objects", cmd_image_objects },
 	{ "gc", cmd_gc },
+	{ "publish-trees", cmd_publish_trees },
 	{ "fsck", cmd_fsck },
 	{ "measure", cmd_measure },
 	{ "sign", cmd_sign },
