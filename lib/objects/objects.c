@@ -576,8 +576,8 @@ int cfs_objects_tree_adopt(struct cfs_objects *c, enum cfs_hash_alg alg, const u
  * the whole object, then opened (*@fd_out), or a partial object read in ranges (*@part_out,
  * referenced). Returns 0 or -errno.
  */
-static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *digest, uint64_t size,
-			int *fd_out, struct cfs_objects_partial **part_out)
+static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *digest, bool ranged,
+			uint64_t size, int *fd_out, struct cfs_objects_partial **part_out)
 {
 	struct fetching me = { .path = path }, **pp;
 	struct cfs_objects_partial *p = NULL;
@@ -595,7 +595,7 @@ static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *
 			break;
 		pthread_cond_wait(&c->fetched, &c->lock);
 	}
-	if (digest != NULL && (p = cfs_objects_partial_find(c, digest)) != NULL) {
+	if (ranged && digest != NULL && (p = cfs_objects_partial_find(c, digest)) != NULL) {
 		p->refs++;
 		pthread_mutex_unlock(&c->lock);
 		*part_out = p;
@@ -608,7 +608,7 @@ static int fetch_object(struct cfs_objects *c, const char *path, const uint8_t *
 	r = cfs_objects_find(c, path);
 	if (r != -ENOENT)
 		goto done;
-	if (c->fetch_tree != NULL && digest != NULL && cfs_objects_partial_new(c, path, digest, size, &p) == 0) {
+	if (ranged && c->fetch_tree != NULL && digest != NULL && cfs_objects_partial_new(c, path, digest, size, &p) == 0) {
 		r = 0;
 		goto done;
 	}
@@ -687,7 +687,7 @@ int cfs_objects_open_alg(struct cfs_objects *c, const char *path, enum cfs_hash_
 	o->fd = cfs_objects_find(c, o->path);
 	if (o->fd == -ENOENT && c->fetch != NULL) {
 		/* ranged fetch serves objects of the set's own algorithm (its trees); others come whole */
-		r = fetch_object(c, o->path, alg == c->alg ? digest : NULL, size, &o->fd, &o->part);
+		r = fetch_object(c, o->path, digest, alg == c->alg, size, &o->fd, &o->part);
 		if (r < 0)
 			o->fd = r;
 		else if (o->part != NULL)
