@@ -15,7 +15,7 @@
 # Every run must exit 0, and every run of a variant must write the same image as that
 # variant's first run (ours and ours-store, ref and ref-store alike), or nothing is recorded.
 #   BENCH_TMP=DIR       where images and stores go (default /var/tmp); needs room for
-#                       about three copies of SOURCE_DIR (stores and the mkfs.erofs image)
+#                       2N+1 copies of SOURCE_DIR (every store run keeps its store to the end)
 #   RESULTS=FILE        results appended here (default bench/RESULTS.md next to this script)
 #   SKIP_EROFS=1        leave out mkfs.erofs
 #   BENCH_QUICK=1       one round, no mkfs.erofs (for a re-run in a few minutes; give a smaller
@@ -55,9 +55,9 @@ command_for() {
 	ours-digest) echo "$ours --print-digest-only $src" ;;
 	ref-digest) echo "$ref --print-digest-only $src" ;;
 	ours) echo "$ours $src $work/img" ;;
-	ours-store) echo "$ours --digest-store=$work/store $src $work/img" ;;
+	ours-store) echo "$ours --digest-store=$work/store.$runs $src $work/img" ;;
 	ref) echo "$ref $src $work/img" ;;
-	ref-store) echo "$ref --digest-store=$work/store $src $work/img" ;;
+	ref-store) echo "$ref --digest-store=$work/store.$runs $src $work/img" ;;
 	mkfs.erofs) echo "mkfs.erofs --quiet $work/img $src" ;;
 	esac
 }
@@ -65,8 +65,13 @@ command_for() {
 # run VARIANT -> appends "seconds kbytes" to $work/VARIANT.txt
 run() {
 	local v=$1 cmd
+	runs=$((runs + 1))
 	cmd=$(command_for "$v")
-	rm -rf "$work/img" "$work/store"
+	# Every store run writes into a new directory and no store is deleted before the end:
+	# deleting one makes the file system (ext4 with online discard, and its inode
+	# allocator) slower for whichever run comes next, and runs that sync (ours) wait for
+	# that work while runs that do not (the reference) leave it to the next one.
+	rm -rf "$work/img"
 	sync
 	# shellcheck disable=SC2086
 	/usr/bin/time -v -o "$work/time.txt" $cmd > "$work/stdout" || { echo "$v failed: $cmd" >&2; exit 1; }
@@ -92,6 +97,7 @@ run() {
 }
 
 declare -A image_sha digest_of
+runs=0
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 files=$(find "$src" -xdev 2>/dev/null | wc -l)
@@ -109,7 +115,7 @@ for i in $(seq 1 "$N"); do
 		run "${variants[$(((i + j) % ${#variants[@]}))]}"
 	done
 done
-rm -rf "$work/img" "$work/store"
+rm -rf "$work/img" "$work"/store.*
 
 declare -A wall rss
 for v in "${variants[@]}"; do
