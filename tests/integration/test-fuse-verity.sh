@@ -165,7 +165,7 @@ flip() { # FILE OFFSET
 }
 # Changed after the open: the page cache holds the bytes the open verified, and
 # once they are dropped, reads covering the changed block fail, others not.
-fuse_mount "$W/big" "$W/log-big2" "source=$W/big.cfs,basedir=$W/bigobjs,stats"
+fuse_mount "$W/big" "$W/log-big2" "source=$W/big.cfs,basedir=$W/bigobjs,stats,prefill_mem=1024"
 exec 7<"$W/big/big"
 flip "$bigobj" $((30 * 1024 * 1024 + 5))
 cmp "$W/big/big" "$W/bigsrc/big" || fail "prefilled pages are not the verified bytes"

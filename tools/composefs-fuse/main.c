@@ -25,7 +25,6 @@
 #define MAX_WORKERS 256ul
 #define DEFAULT_READAHEAD_KB 4096ul
 #define MAX_READAHEAD_KB (1024ul * 1024)
-#define DEFAULT_PREFILL_MIB 1024ul
 #define MAX_PREFILL_MIB (1024ul * 1024)
 
 struct options {
@@ -100,22 +99,6 @@ void cfuse_log_to_syslog(void)
 	log_syslog = true;
 }
 
-/*
- * Default -o prefill_mem: DEFAULT_PREFILL_MIB, or an eighth of the memory on
- * smaller machines. It is held only while an open builds a tree and stores
- * what it read in the page cache (reclaimable like any file data).
- */
-static unsigned long default_prefill_mib(void)
-{
-	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-	unsigned long eighth;
-
-	if (pages <= 0 || psize <= 0)
-		return DEFAULT_PREFILL_MIB;
-	eighth = (unsigned long)((uint64_t)pages * (uint64_t)psize / 8 / (1024 * 1024));
-	return eighth < DEFAULT_PREFILL_MIB ? eighth : DEFAULT_PREFILL_MIB;
-}
-
 static void usage(void)
 {
 	printf("Usage: %s -o source=IMAGE,basedir=DIR[:DIR...][,OPTION...] MOUNTPOINT\n\n"
@@ -144,10 +127,10 @@ static void usage(void)
 	       "                           when run as root; 0: keep the kernel's)\n"
 	       "    -o prefill_mem=MIB     memory for file data read while a first open builds\n"
 	       "                           its Merkle tree, stored in the page cache so that\n"
-	       "                           it is not read and hashed again (default %lu)\n"
+	       "                           it is not read and hashed again (default 0: off)\n"
 	       "    -o noacl               do not enforce POSIX ACLs\n"
 	       "    -o stats               print cache statistics at exit\n\n",
-	       tool_prog, DEFAULT_TREE_MEM_MIB, DEFAULT_WORKERS, DEFAULT_READAHEAD_KB, default_prefill_mib());
+	       tool_prog, DEFAULT_TREE_MEM_MIB, DEFAULT_WORKERS, DEFAULT_READAHEAD_KB);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -455,7 +438,7 @@ int main(int argc, char *argv[])
 	struct options o = {0};
 	struct cfuse fs = {.timeout = DEFAULT_TIMEOUT, .readahead_kb = DEFAULT_READAHEAD_KB};
 	unsigned long tree_mem = DEFAULT_TREE_MEM_MIB, n_workers = DEFAULT_WORKERS;
-	unsigned long prefill_mem = default_prefill_mib();
+	unsigned long prefill_mem = 0;
 	unsigned long range_min_kb = CFUSE_RANGE_MIN_DEFAULT / 1024;
 	void *image_mem = NULL;
 	struct cfuse_remote *remote = NULL;
