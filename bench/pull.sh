@@ -19,7 +19,7 @@
 #   ROUNDS=N            timed runs of each, alternating; the median is reported (default 3)
 #   PARTS=LIST          which parts (default "full first-read")
 #   FIRST_READ_SRC=DIR  tree of the first-read part (default /usr)
-#   BENCH_TMP=DIR       where repositories go (default /var/tmp); needs room for three copies
+#   BENCH_TMP=DIR       where repositories go (default /var/tmp); needs room for 2 ROUNDS + 1 copies
 #   RESULTS=FILE        results appended here (default bench/RESULTS.md next to this script)
 set -euo pipefail
 export LC_ALL=C
@@ -106,28 +106,29 @@ full_part() {
 	awk -v u="$url" -v d="$work/dl" '{ printf "url = \"%s/objects/%s/%s\"\noutput = \"%s/%s\"\n", u, substr($0, 1, 2), substr($0, 3), d, $0 }' \
 		"$work/objects" >"$work/curl.cfg"
 
+	# Nothing is deleted before the end: deleting 50 000 files makes the file system (ext4 with
+	# online discard here) slower for whichever run comes next, so each run gets new directories.
 	for r in $(seq "$rounds"); do
-		rm -rf "$work/dl" "$work/dst"
-		mkdir -p "$work/dl"
+		mkdir -p "$work/dl.$r"
+		sed "s|$work/dl/|$work/dl.$r/|" "$work/curl.cfg" >"$work/curl.$r.cfg"
 		sync
 		t0=$(now)
-		curl -s --no-progress-meter -f --parallel --parallel-max "$jobs" -K "$work/curl.cfg" || { echo "curl failed"; exit 1; }
+		curl -s --no-progress-meter -f --parallel --parallel-max "$jobs" -K "$work/curl.$r.cfg" || { echo "curl failed"; exit 1; }
 		t1=$(now)
-		[ "$(find "$work/dl" -type f | wc -l)" = "$n" ] || { echo "curl fetched the wrong number of files"; exit 1; }
+		[ "$(find "$work/dl.$r" -type f | wc -l)" = "$n" ] || { echo "curl fetched the wrong number of files"; exit 1; }
 		curl_times+=("$(elapsed "$t0" "$t1")")
-		rm -rf "$work/dl"
-		"$cfs" --repo "$work/dst" init >/dev/null
+		"$cfs" --repo "$work/dst.$r" init >/dev/null
 		sync
 		t0=$(now)
-		got=$("$cfs" --repo "$work/dst" pull --jobs "$jobs" "$url" bench)
+		got=$("$cfs" --repo "$work/dst.$r" pull --jobs "$jobs" "$url" bench)
 		t1=$(now)
 		[ "$got" = "$digest" ] || { echo "pull gave $got, not $digest"; exit 1; }
 		pull_times+=("$(elapsed "$t0" "$t1")")
 		echo "round $r: curl ${curl_times[-1]} s, pull ${pull_times[-1]} s"
 	done
-	"$cfs" --repo "$work/dst" fsck --metadata-only >/dev/null || { echo "fsck after the pull failed"; exit 1; }
+	"$cfs" --repo "$work/dst.$rounds" fsck --metadata-only >/dev/null || { echo "fsck after the pull failed"; exit 1; }
 	stop_nginx
-	rm -rf "$work/dst" "$S"
+	rm -rf "$work"/dst.* "$work"/dl.* "$S"
 
 	mc=$(median "${curl_times[@]}")
 	mp=$(median "${pull_times[@]}")
