@@ -101,7 +101,7 @@ done
 ref=127.0.0.1:$port/bench/usr
 
 now() { date +%s.%N; }
-du_b() { du -sb "$@" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+du_b() { du -sb "$@" 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 declare -A T D
 
 # composefs oci pull: first image into an empty repository, then the second
