@@ -125,6 +125,39 @@ static int pick_top(struct pull *p, const struct oci_doc *idx, size_t *which)
 	return 0;
 }
 
+/*
+ * The image manifest @doc (@digest) is the one to pull: its layers, then its config, read and
+ * kept (with the manifest's bytes, already in p->manifest_json) for their split streams.
+ */
+static int take_manifest(struct pull *p, const char *digest, const struct oci_doc *doc)
+{
+	char *buf = NULL;
+	size_t len;
+	int r;
+
+	memcpy(p->manifest_digest, digest, sizeof(p->manifest_digest));
+	memcpy(p->config_digest, doc->config.digest, sizeof(p->config_digest));
+	r = alloc_layers(p, doc->n_descs);
+	for (size_t i = 0; r == 0 && i < doc->n_descs; i++) {
+		char path[128];
+
+		oci_blob_path(doc->descs[i].digest, path, sizeof(path));
+		p->layer_paths[i] = strdup(path);
+		p->layer_digests[i] = strdup(doc->descs[i].digest);
+		p->layer_sizes[i] = doc->descs[i].size > INT64_MAX ? -1 : (int64_t)doc->descs[i].size;
+		if (p->layer_paths[i] == NULL || p->layer_digests[i] == NULL)
+			r = -ENOMEM;
+	}
+	if (r == 0)
+		r = read_json_blob(p, doc->config.digest, doc->config.size, &buf, &len);
+	if (r == 0) {
+		r = read_config(p, buf, len, doc->n_descs);
+		p->config_json = buf;
+		p->config_len = len;
+	}
+	return r;
+}
+
 /* index.json -> (nested indexes, by platform) -> manifest -> config. */
 static int resolve_layout(struct pull *p)
 {
@@ -177,26 +210,7 @@ static int resolve_layout(struct pull *p)
 		}
 		free(buf);
 	}
-	memcpy(p->manifest_digest, digest, sizeof(digest));
-	memcpy(p->config_digest, doc.config.digest, sizeof(p->config_digest));
-	r = alloc_layers(p, doc.n_descs);
-	for (size_t i = 0; r == 0 && i < doc.n_descs; i++) {
-		char path[128];
-
-		oci_blob_path(doc.descs[i].digest, path, sizeof(path));
-		p->layer_paths[i] = strdup(path);
-		p->layer_digests[i] = strdup(doc.descs[i].digest);
-		p->layer_sizes[i] = doc.descs[i].size > INT64_MAX ? -1 : (int64_t)doc.descs[i].size;
-		if (p->layer_paths[i] == NULL || p->layer_digests[i] == NULL)
-			r = -ENOMEM;
-	}
-	if (r == 0)
-		r = read_json_blob(p, doc.config.digest, doc.config.size, &buf, &len);
-	if (r == 0) {
-		r = read_config(p, buf, len, doc.n_descs);
-		p->config_json = buf;
-		p->config_len = len;
-	}
+	r = take_manifest(p, digest, &doc);
 	oci_doc_clear(&doc);
 	return r;
 }
@@ -212,7 +226,14 @@ static int registry_doc(struct pull *p, const char *reference, struct oci_doc *d
 		return r;
 	sha256_hex(buf, len, digest);
 	r = oci_doc_parse(buf, len, doc, msg, sizeof(msg));
-	free(buf);
+	if (r == 0 && doc->kind == OCI_DOC_MANIFEST) {
+		/* kept for its split stream */
+		free(p->manifest_json);
+		p->manifest_json = buf;
+		p->manifest_len = len;
+	} else {
+		free(buf);
+	}
 	if (r < 0)
 		return oci_fail(p->err, p->errlen, r == -EOPNOTSUPP ? r : -EUCLEAN, "manifest %s: %s", digest, msg);
 	return 0;
@@ -222,10 +243,10 @@ static int registry_doc(struct pull *p, const char *reference, struct oci_doc *d
 static int resolve_registry(struct pull *p)
 {
 	const struct oci_regref *ref = oci_registry_ref(oci_source_registry(p->src));
-	char digest[OCI_DIGEST_LEN + 1], plat[64], msg[256] = "", *buf = NULL;
+	char digest[OCI_DIGEST_LEN + 1], plat[64], msg[256] = "";
 	const char *platform = p->o->platform;
 	struct oci_doc doc;
-	size_t len, w;
+	size_t w;
 	int r;
 
 	if (platform == NULL) {
@@ -255,25 +276,7 @@ static int resolve_registry(struct pull *p)
 	}
 	if (r < 0)
 		return r;
-	memcpy(p->manifest_digest, digest, sizeof(digest));
-	memcpy(p->config_digest, doc.config.digest, sizeof(p->config_digest));
-	r = alloc_layers(p, doc.n_descs);
-	for (size_t i = 0; r == 0 && i < doc.n_descs; i++) {
-		char path[128];
-
-		oci_blob_path(doc.descs[i].digest, path, sizeof(path));
-		p->layer_paths[i] = strdup(path);
-		p->layer_digests[i] = strdup(doc.descs[i].digest);
-		p->layer_sizes[i] = doc.descs[i].size > INT64_MAX ? -1 : (int64_t)doc.descs[i].size;
-		if (p->layer_paths[i] == NULL || p->layer_digests[i] == NULL)
-			r = -ENOMEM;
-	}
-	if (r == 0)
-		r = read_json_blob(p, doc.config.digest, doc.config.size, &buf, &len);
-	if (r == 0) {
-		r = read_config(p, buf, len, doc.n_descs);
-		free(buf);
-	}
+	r = take_manifest(p, digest, &doc);
 	oci_doc_clear(&doc);
 	return r;
 }

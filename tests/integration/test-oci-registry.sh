@@ -84,7 +84,15 @@ MOUNTS+=("$W/mnt")
 umount mnt
 MOUNTS=()
 "$CFS" --repo R fsck >/dev/null || fail "fsck after the pull"
-ok "docker://HOST:PORT/REPO:TAG: the image of the same OCI layout, mounted tree equals umoci unpack"
+# the split streams of a registry pull: the tag names the manifest as served, the config
+# stream holds the config blob, and every layer re-creates its diff_id
+[ "$(readlink R/streams/refs/oci/img)" = "../../oci-manifest-$MDIGEST" ] || fail "tag: $(readlink R/streams/refs/oci/img)"
+"$CFS" --repo R oci fsck img >out || fail "oci fsck after a registry pull: $(cat out)"
+grep -q '^1 image(s), 3 layer(s) checked, 0 bad$' out || fail "oci fsck: $(cat out)"
+CONFIG=$(skopeo inspect --raw --tls-verify=false "docker://$REG/test/img:v1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["config"]["digest"])')
+cfgobj=$(readlink "R/streams/oci-config-$CONFIG") || fail "no config stream for $CONFIG"
+[ "$(stat -c %s "R/streams/$cfgobj")" -gt 0 ] || fail "empty config stream"
+ok "docker://HOST:PORT/REPO:TAG: the image of the same OCI layout, mounted tree equals umoci unpack; split streams and oci fsck"
 
 # --- layers already imported are not downloaded again ---
 n=$(blob_gets "$PLOG")
