@@ -5,6 +5,7 @@
 
 #define FUSE_USE_VERSION 35
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,7 +46,14 @@ struct cfuse {
 	struct cfuse_workers *workers; /* for opens and reads of objects; NULL: inline */
 	struct fuse_session *se;    /* for notifications (page cache stores) */
 	bool prefill;		    /* store data verified at open in the page cache */
+	/* open files, so that those the kernel never releases (a RELEASE still queued when the
+	 * session ends) are closed at exit */
+	pthread_mutex_t files_lock;
+	struct cfuse_open_file *files;
 };
+
+/* Close the files the kernel left open when the session ended (ops.c). */
+void cfuse_close_open_files(struct cfuse *fs);
 
 /* The lowlevel operation table (ops.c). */
 extern const struct fuse_lowlevel_ops cfuse_ops;

@@ -560,7 +560,10 @@ int main(int argc, char *argv[])
 	/* The kernel checks permissions; the file system is read-only. */
 	fuse_opt_add_arg(&args, "-oro,default_permissions,fsname=composefs,subtype=composefs");
 
+	pthread_mutex_init(&fs.files_lock, NULL);
 	ret = run_session(&args, &copts, (unsigned)n_workers, &fs);
+	cfuse_close_open_files(&fs);
+	pthread_mutex_destroy(&fs.files_lock);
 
 	if (o.stats)
 		print_stats(fs.cache);

@@ -29,7 +29,40 @@ struct cfuse_open_file {
 	uint64_t nid;
 	uint64_t size;		/* as recorded in the image */
 	struct cfs_object *obj; /* NULL: inline data (or empty) */
+	struct cfuse_open_file *prev, *next; /* in fs->files */
 };
+
+static void file_track(struct cfuse *fs, struct cfuse_open_file *f)
+{
+	pthread_mutex_lock(&fs->files_lock);
+	f->prev = NULL;
+	f->next = fs->files;
+	if (fs->files != NULL)
+		fs->files->prev = f;
+	fs->files = f;
+	pthread_mutex_unlock(&fs->files_lock);
+}
+
+/* Forget and free @f. */
+static void file_close(struct cfuse *fs, struct cfuse_open_file *f)
+{
+	pthread_mutex_lock(&fs->files_lock);
+	if (f->prev != NULL)
+		f->prev->next = f->next;
+	else
+		fs->files = f->next;
+	if (f->next != NULL)
+		f->next->prev = f->prev;
+	pthread_mutex_unlock(&fs->files_lock);
+	cfs_object_close(f->obj);
+	free(f);
+}
+
+void cfuse_close_open_files(struct cfuse *fs)
+{
+	while (fs->files != NULL)
+		file_close(fs, fs->files);
+}
 
 static struct cfuse *fs_of(fuse_req_t req)
 {
@@ -522,11 +555,9 @@ static void open_job(struct cfuse_job *job)
 		prefill(fs, ino, f->obj);
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = 1;
-	if (fuse_reply_open(req, fi) != 0) {
-		/* The opener went away: release() will not come. */
-		cfs_object_close(f->obj);
-		free(f);
-	}
+	file_track(fs, f);
+	if (fuse_reply_open(req, fi) != 0)
+		file_close(fs, f); /* the opener went away: release() will not come */
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -541,10 +572,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct cfuse_open_file *f = (struct cfuse_open_file *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	if (f) {
-		cfs_object_close(f->obj);
-		free(f);
-	}
+	if (f)
+		file_close(fs_of(req), f);
 	fuse_reply_err(req, 0);
 }
 
