@@ -198,7 +198,9 @@ else
 	echo "  FAIL wrong-digest: expected a refusal for the wrong digest and no new root, got: ${msg:-none}"
 	failures=$((failures + 1))
 fi
-expect wrong-digest "the unit failed" 'Failed to start composefs-setup-root\.service|composefs-setup-root\.service: Failed with result'
+# that the unit failed is asked of systemd itself (systemctl is-failed, in the emergency
+# script: the "emergency" check); its console status line is not waited for, since the console
+# may not have printed it yet when the emergency script powers off (seen in a CI run)
 check wrong-digest emergency rollback
 
 [ "$failures" = 0 ] || fail "$failures check(s) failed"
