@@ -8,8 +8,10 @@
 #include <sys/utsname.h>
 
 #include <json-c/json.h>
+#include <openssl/evp.h>
 
 #include "oci-private.h"
+#include "util.h"
 
 #define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
@@ -17,6 +19,17 @@
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 /* more entries than any real index or image has; bounds the work a hostile document causes */
 #define MAX_ENTRIES 4096
+
+void oci_sha256_digest(const void *buf, size_t len, char *out)
+{
+	uint8_t d[32];
+	unsigned n = 0;
+
+	EVP_Digest(buf, len, d, &n, EVP_sha256(), NULL);
+	memcpy(out, "sha256:", 7);
+	cfs_hex_encode(d, 32, out + 7);
+	out[OCI_DIGEST_LEN] = '\0';
+}
 
 int oci_fail(char *err, size_t errlen, int r, const char *fmt, ...)
 {

@@ -19,6 +19,8 @@
 
 /* Report a failure into @err (may be NULL) and return @r. */
 int oci_fail(char *err, size_t errlen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* "sha256:<hex>" of @len bytes at @buf into @out (OCI_DIGEST_LEN + 1 bytes). */
+void oci_sha256_digest(const void *buf, size_t len, char *out);
 
 /* --- manifest.c: OCI / Docker JSON documents (all untrusted) --- */
 

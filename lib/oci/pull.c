@@ -44,17 +44,6 @@ void cfs_oci_pull_opts_init(struct cfs_oci_pull_opts *o)
 	o->timeout_ms = 30000;
 }
 
-static void sha256_hex(const void *buf, size_t len, char *out)
-{
-	uint8_t d[32];
-	unsigned n = 0;
-
-	EVP_Digest(buf, len, d, &n, EVP_sha256(), NULL);
-	memcpy(out, "sha256:", 7);
-	cfs_hex_encode(d, 32, out + 7);
-	out[OCI_DIGEST_LEN] = '\0';
-}
-
 /* A JSON blob of the layout, checked against its descriptor. */
 static int read_json_blob(struct pull *p, const char *digest, uint64_t size, char **buf, size_t *len)
 {
@@ -68,7 +57,7 @@ static int read_json_blob(struct pull *p, const char *digest, uint64_t size, cha
 	r = oci_source_read_file(p->src, path, OCI_JSON_MAX, buf, len, msg, sizeof(msg));
 	if (r < 0)
 		return oci_fail(p->err, p->errlen, r, "blob %s: %s", digest, msg);
-	sha256_hex(*buf, *len, actual);
+	oci_sha256_digest(*buf, *len, actual);
 	if (strcmp(actual, digest) != 0 || *len != size) {
 		free(*buf);
 		*buf = NULL;
@@ -224,7 +213,7 @@ static int registry_doc(struct pull *p, const char *reference, struct oci_doc *d
 
 	if (r < 0)
 		return r;
-	sha256_hex(buf, len, digest);
+	oci_sha256_digest(buf, len, digest);
 	r = oci_doc_parse(buf, len, doc, msg, sizeof(msg));
 	if (r == 0 && doc->kind == OCI_DOC_MANIFEST) {
 		/* kept for its split stream */
@@ -314,7 +303,7 @@ static int resolve_docker(struct pull *p)
 		r = oci_fail(p->err, p->errlen, r, "config: %s", msg);
 		goto out;
 	}
-	sha256_hex(buf, len, p->config_digest);
+	oci_sha256_digest(buf, len, p->config_digest);
 	r = read_config(p, buf, len, n);
 	p->config_json = buf;
 	p->config_len = len;

@@ -615,17 +615,6 @@ fail:
 	return ret;
 }
 
-static void sha256_digest(const void *buf, size_t len, char *out)
-{
-	uint8_t d[32];
-	unsigned n = 0;
-
-	EVP_Digest(buf, len, d, &n, EVP_sha256(), NULL);
-	memcpy(out, "sha256:", 7);
-	cfs_hex_encode(d, 32, out + 7);
-	out[OCI_DIGEST_LEN] = '\0';
-}
-
 int oci_registry_manifest(struct oci_registry *r, const char *reference, char **buf, size_t *len, char *err,
 			  size_t errlen)
 {
@@ -638,7 +627,7 @@ int oci_registry_manifest(struct oci_registry *r, const char *reference, char **
 		 reference);
 	ret = get(r, path, manifest_accept, OCI_JSON_MAX, &p, what, err, errlen);
 	if (ret == 0 && oci_digest_valid(reference)) {
-		sha256_digest(p.body != NULL ? p.body : "", p.len, actual);
+		oci_sha256_digest(p.body != NULL ? p.body : "", p.len, actual);
 		if (strcmp(actual, reference) != 0)
 			ret = oci_fail(err, errlen, -CFS_EDIGEST, "%s: content has digest %s", what, actual);
 	}
