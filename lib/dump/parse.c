@@ -83,7 +83,7 @@ static __attribute__((format(printf, 4, 5))) int fail(struct parser *p, unsigned
 		off = n > 0 ? (size_t)n : 0;
 	}
 	va_start(ap, fmt);
-	vsnprintf(p->err->msg + off, sizeof(p->err->msg) - off, fmt, ap);
+	cfs_errbuf_vset(p->err->msg + off, sizeof(p->err->msg) - off, ret, fmt, ap);
 	va_end(ap);
 	return ret;
 }

@@ -110,7 +110,7 @@ static void vfail(struct cfs_mount_err *e, int err, bool with_errno, const char 
 	if (e == NULL || e->set || e->buf == NULL || e->len == 0)
 		return;
 	e->set = true;
-	vsnprintf(e->buf, e->len, fmt, ap);
+	cfs_errbuf_vset(e->buf, e->len, err, fmt, ap);
 	n = strlen(e->buf);
 	if (with_errno && n < e->len)
 		snprintf(e->buf + n, e->len - n, ": %s", strerror(-err));

@@ -24,7 +24,7 @@ int cfs_image_fail(struct cfs_image *img, int err, const char *fmt, ...)
 
 	pthread_mutex_lock(&img->err_lock);
 	va_start(ap, fmt);
-	vsnprintf(img->errmsg, sizeof(img->errmsg), fmt, ap);
+	cfs_errbuf_vset(img->errmsg, sizeof(img->errmsg), err, fmt, ap);
 	va_end(ap);
 	pthread_mutex_unlock(&img->err_lock);
 	return err;

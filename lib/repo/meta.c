@@ -9,15 +9,14 @@
 #include <json-c/json.h>
 
 #include "repo-private.h"
+#include "util.h"
 
 /* deeper documents are refused (meta.json has three levels) */
 #define JSON_MAX_DEPTH 32
 
 static int meta_fail(char *err, size_t errlen, const char *what)
 {
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "meta.json: %s", what);
-	return -EPROTO;
+	return cfs_errbuf_set(err, errlen, -EPROTO, "meta.json: %s", what);
 }
 
 /* A non-negative integer member; -EPROTO for another type or a negative value. */

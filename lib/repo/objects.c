@@ -105,10 +105,9 @@ static int check_alg(const struct collect *c, const struct cfs_walk_entry *e)
 
 	if (!c->strict || alg == 0 || alg == c->repo->alg)
 		return 0;
-	if (c->err != NULL && c->errlen > 0)
-		snprintf(c->err, c->errlen, "%s: its fs-verity digest is %s, the repository's algorithm is %s", e->path,
-			 cfs_hash_alg_name(alg), cfs_hash_alg_name(c->repo->alg));
-	return -EINVAL;
+	return cfs_errbuf_set(c->err, c->errlen, -EINVAL,
+			      "%s: its fs-verity digest is %s, the repository's algorithm is %s", e->path,
+			      cfs_hash_alg_name(alg), cfs_hash_alg_name(c->repo->alg));
 }
 
 /* Images are untrusted and may nest deeper than the C stack allows: the walk has its own. */

@@ -20,22 +20,8 @@ int cfs_repo_fail(struct cfs_repo *repo, int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(repo->errmsg, sizeof(repo->errmsg), fmt, ap);
+	cfs_errbuf_vset(repo->errmsg, sizeof(repo->errmsg), err, fmt, ap);
 	va_end(ap);
-	return err;
-}
-
-static int errbuf_fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int errbuf_fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(errbuf, errlen, fmt, ap);
-		va_end(ap);
-	}
 	return err;
 }
 
@@ -248,9 +234,9 @@ static int apply_meta(struct cfs_repo *repo, char *errbuf, size_t errlen)
 	if (r == -ENOENT) {
 		r = infer_alg(repo->dirfd, &repo->alg);
 		if (r == -ENOENT)
-			return errbuf_fail(errbuf, errlen, -ENOENT, "not a composefs repository (no meta.json)");
+			return cfs_errbuf_set(errbuf, errlen, -ENOENT, "not a composefs repository (no meta.json)");
 		if (r < 0)
-			return errbuf_fail(errbuf, errlen, r, "objects: %s", strerror(-r));
+			return cfs_errbuf_set(errbuf, errlen, r, "objects: %s", strerror(-r));
 		/* composefs-rs wrote its own image format into such repositories */
 		repo->min_version = 1;
 		repo->writable = false;
@@ -258,16 +244,16 @@ static int apply_meta(struct cfs_repo *repo, char *errbuf, size_t errlen)
 		return 0;
 	}
 	if (r < 0)
-		return errbuf_fail(errbuf, errlen, r, "meta.json: %s", strerror(-r));
+		return cfs_errbuf_set(errbuf, errlen, r, "meta.json: %s", strerror(-r));
 	r = cfs_repo_meta_parse(buf, len, &m, errbuf, errlen);
 	if (r < 0)
 		return r;
 	if (m.version > CFS_REPO_FORMAT_VERSION)
-		return errbuf_fail(errbuf, errlen, -EPROTO,
+		return cfs_errbuf_set(errbuf, errlen, -EPROTO,
 				   "meta.json: repository format version %u is newer than this tool (%d)",
 				   m.version, CFS_REPO_FORMAT_VERSION);
 	if (m.unknown_incompat[0])
-		return errbuf_fail(errbuf, errlen, -EPROTO, "meta.json: unsupported incompatible feature \"%s\"",
+		return cfs_errbuf_set(errbuf, errlen, -EPROTO, "meta.json: unsupported incompatible feature \"%s\"",
 				   m.unknown_incompat);
 	repo->alg = m.alg;
 	/* composefs-rs: no erofs_formats means its format 2 unless v1_erofs is set */
@@ -301,7 +287,7 @@ int cfs_repo_open(int atdirfd, const char *path, unsigned flags, struct cfs_repo
 	int r, sflags;
 
 	if (flags & ~(CFS_REPO_NOWAIT | CFS_REPO_READONLY))
-		return errbuf_fail(errbuf, errlen, -EINVAL, "invalid flags");
+		return cfs_errbuf_set(errbuf, errlen, -EINVAL, "invalid flags");
 	repo = calloc(1, sizeof(*repo));
 	if (repo == NULL)
 		return -ENOMEM;
@@ -310,12 +296,12 @@ int cfs_repo_open(int atdirfd, const char *path, unsigned flags, struct cfs_repo
 	repo->dirfd = openat(atdirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (repo->dirfd < 0) {
 		r = -errno;
-		errbuf_fail(errbuf, errlen, r, "%s: %s", path, strerror(-r));
+		cfs_errbuf_set(errbuf, errlen, r, "%s: %s", path, strerror(-r));
 		goto fail;
 	}
 	r = cfs_repo_relock(repo, LOCK_SH);
 	if (r < 0) {
-		errbuf_fail(errbuf, errlen, r, "%s", repo->errmsg);
+		cfs_errbuf_set(errbuf, errlen, r, "%s", repo->errmsg);
 		goto fail;
 	}
 	r = apply_meta(repo, errbuf, errlen);
@@ -329,7 +315,7 @@ int cfs_repo_open(int atdirfd, const char *path, unsigned flags, struct cfs_repo
 		if (r == 0)
 			r = ensure_dir(repo->dirfd, "images/refs", 0755);
 		if (r < 0) {
-			errbuf_fail(errbuf, errlen, r, "creating directories: %s", strerror(-r));
+			cfs_errbuf_set(errbuf, errlen, r, "creating directories: %s", strerror(-r));
 			goto fail;
 		}
 	}
@@ -337,14 +323,14 @@ int cfs_repo_open(int atdirfd, const char *path, unsigned flags, struct cfs_repo
 	repo->objects_fd = cfs_repo_openat(repo, "objects", O_RDONLY | O_DIRECTORY);
 	if (repo->objects_fd < 0 && repo->objects_fd != -ENOENT) {
 		r = repo->objects_fd;
-		errbuf_fail(errbuf, errlen, r, "objects: %s", r == -ELOOP || r == -ENOTDIR ? "not a directory (a symbolic link?)" : strerror(-r));
+		cfs_errbuf_set(errbuf, errlen, r, "objects: %s", r == -ELOOP || r == -ENOTDIR ? "not a directory (a symbolic link?)" : strerror(-r));
 		goto fail;
 	}
 	sflags = CFS_OBJSTORE_BATCH;
 	r = cfs_objstore_open(repo->dirfd, "objects", sflags | (repo->writable ? CFS_OBJSTORE_CREATE : 0),
 			      repo->alg, &repo->store);
 	if (r < 0 && !(r == -ENOENT && !repo->writable)) {
-		errbuf_fail(errbuf, errlen, r, "objects: %s", strerror(-r));
+		cfs_errbuf_set(errbuf, errlen, r, "objects: %s", strerror(-r));
 		goto fail;
 	}
 	*out = repo;
@@ -398,32 +384,32 @@ int cfs_repo_init(int atdirfd, const char *path, enum cfs_hash_alg alg, unsigned
 	int r;
 
 	if (cfs_verity_digest_size(alg) == 0)
-		return errbuf_fail(errbuf, errlen, -EINVAL, "unknown hash algorithm");
+		return cfs_errbuf_set(errbuf, errlen, -EINVAL, "unknown hash algorithm");
 	if (flags & ~CFS_REPO_NOWAIT)
-		return errbuf_fail(errbuf, errlen, -EINVAL, "invalid flags");
+		return cfs_errbuf_set(errbuf, errlen, -EINVAL, "invalid flags");
 	if (mkdirat(atdirfd, path, 0700) < 0 && errno != EEXIST)
-		return errbuf_fail(errbuf, errlen, -errno, "%s: %s", path, strerror(errno));
+		return cfs_errbuf_set(errbuf, errlen, -errno, "%s: %s", path, strerror(errno));
 	dirfd = openat(atdirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
-		return errbuf_fail(errbuf, errlen, -errno, "%s: %s", path, strerror(errno));
+		return cfs_errbuf_set(errbuf, errlen, -errno, "%s: %s", path, strerror(errno));
 	r = write_meta(dirfd, alg);
 	if (r < 0 && r != -EEXIST)
-		return errbuf_fail(errbuf, errlen, r, "%s/meta.json: %s", path, strerror(-r));
+		return cfs_errbuf_set(errbuf, errlen, r, "%s/meta.json: %s", path, strerror(-r));
 	r = cfs_repo_open(atdirfd, path, flags, &repo, errbuf, errlen);
 	if (r < 0)
 		return r == -EPROTO ? -EEXIST : r;
 	if (repo->alg != alg) {
-		r = errbuf_fail(errbuf, errlen, -EEXIST, "%s: already a repository using %s", path,
+		r = cfs_errbuf_set(errbuf, errlen, -EEXIST, "%s: already a repository using %s", path,
 				cfs_hash_alg_name(repo->alg));
 	} else if (!repo->writable) {
-		r = errbuf_fail(errbuf, errlen, -EEXIST, "%s: already a repository this tool cannot write: %s",
+		r = cfs_errbuf_set(errbuf, errlen, -EEXIST, "%s: already a repository this tool cannot write: %s",
 				path, repo->ro_why);
 	} else {
 		r = cfs_repo_sync_dir(repo, "images");
 		if (r == 0)
 			r = cfs_repo_sync_dir(repo, "");
 		if (r < 0)
-			errbuf_fail(errbuf, errlen, r, "%s", repo->errmsg);
+			cfs_errbuf_set(errbuf, errlen, r, "%s", repo->errmsg);
 	}
 	cfs_repo_free(repo);
 	return r;

@@ -20,21 +20,6 @@
 
 #define SIG_NAME_LEN 64
 
-static int fail(char *buf, size_t len, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *buf, size_t len, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (buf != NULL && len > 0) {
-		va_start(ap, fmt);
-		vsnprintf(buf, len, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
 static bool sig_name(const char *n)
 {
 	return strlen(n) == SIG_NAME_LEN && strspn(n, "0123456789abcdef") == SIG_NAME_LEN;
@@ -178,16 +163,16 @@ int cfs_repo_signature_add(struct cfs_repo *repo, const uint8_t *digest, const v
 	if (errbuf != NULL && errlen > 0)
 		errbuf[0] = '\0';
 	if (!cfs_repo_writable(repo, &why))
-		return fail(errbuf, errlen, -EROFS, "repository is read-only: %s",
+		return cfs_errbuf_set(errbuf, errlen, -EROFS, "repository is read-only: %s",
 			    why != NULL ? why : "opened read-only");
 	if (sig_len > CFS_SIGN_MAX_SIZE)
-		return fail(errbuf, errlen, -EFBIG, "signature larger than %d bytes",
+		return cfs_errbuf_set(errbuf, errlen, -EFBIG, "signature larger than %d bytes",
 			    CFS_SIGN_MAX_SIZE);
 	if (sha256_hex(sig, sig_len, name) < 0)
-		return fail(errbuf, errlen, -EIO, "cannot hash the signature");
+		return cfs_errbuf_set(errbuf, errlen, -EIO, "cannot hash the signature");
 	r = open_sig_dir(repo, digest, true, rel, sizeof(rel), &dfd);
 	if (r < 0)
-		return fail(errbuf, errlen, r, "%s: %s", rel, strerror(-r));
+		return cfs_errbuf_set(errbuf, errlen, r, "%s: %s", rel, strerror(-r));
 	r = cfs_atomic_file_open(dfd, name, 0644, &af);
 	if (r == 0) {
 		r = cfs_write_full(af.fd, sig, sig_len);
@@ -199,20 +184,20 @@ int cfs_repo_signature_add(struct cfs_repo *repo, const uint8_t *digest, const v
 	if (r == -EEXIST)
 		r = 0; /* the name is the content's hash: it is already there */
 	if (r < 0)
-		return fail(errbuf, errlen, r, "%s/%s: %s", rel, name, strerror(-r));
+		return cfs_errbuf_set(errbuf, errlen, r, "%s/%s: %s", rel, name, strerror(-r));
 	/*
 	 * Concurrent adds each list the directory and replace the index: under
 	 * the directory's lock the last one to commit lists every file that any
 	 * of them committed before, so no signature is left out of the index.
 	 */
 	if (flock(dfd, LOCK_EX) < 0)
-		return fail(errbuf, errlen, -errno, "%s: lock: %s", rel, strerror(errno));
+		return cfs_errbuf_set(errbuf, errlen, -errno, "%s: lock: %s", rel, strerror(errno));
 	r = write_index(dfd);
 	if (r == 0 && fsync(dfd) < 0)
 		r = -errno;
 	flock(dfd, LOCK_UN);
 	if (r < 0)
-		return fail(errbuf, errlen, r, "%s/index: %s", rel, strerror(-r));
+		return cfs_errbuf_set(errbuf, errlen, r, "%s/index: %s", rel, strerror(-r));
 	if (name_out != NULL)
 		memcpy(name_out, name, sizeof(name));
 	return 0;
@@ -233,10 +218,10 @@ int cfs_repo_signature_list(struct cfs_repo *repo, const uint8_t *digest,
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
-		return fail(errbuf, errlen, r, "%s: %s", rel, strerror(-r));
+		return cfs_errbuf_set(errbuf, errlen, r, "%s: %s", rel, strerror(-r));
 	r = list_names(dfd, &names, &n);
 	if (r < 0)
-		return fail(errbuf, errlen, r, "%s: %s", rel, strerror(-r));
+		return cfs_errbuf_set(errbuf, errlen, r, "%s: %s", rel, strerror(-r));
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		_cleanup_close_ int fd = openat(dfd, names[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		char check[SIG_NAME_LEN + 1];
@@ -244,7 +229,7 @@ int cfs_repo_signature_list(struct cfs_repo *repo, const uint8_t *digest,
 		size_t len;
 
 		if (fd < 0) {
-			r = fail(errbuf, errlen, -errno, "%s/%s: %s", rel, names[i], strerror(errno));
+			r = cfs_errbuf_set(errbuf, errlen, -errno, "%s/%s: %s", rel, names[i], strerror(errno));
 			break;
 		}
 		r = cfs_sign_read_fd(fd, CFS_SIGN_MAX_SIZE, &buf, &len);
@@ -253,7 +238,7 @@ int cfs_repo_signature_list(struct cfs_repo *repo, const uint8_t *digest,
 			continue;
 		}
 		if (r < 0) {
-			fail(errbuf, errlen, r, "%s/%s: %s", rel, names[i], strerror(-r));
+			cfs_errbuf_set(errbuf, errlen, r, "%s/%s: %s", rel, names[i], strerror(-r));
 			break;
 		}
 		if (sha256_hex(buf, len, check) == 0 && strcmp(check, names[i]) == 0)

@@ -36,18 +36,15 @@ int cfs_sign_fail(char *buf, size_t len, int err, const char *fmt, ...)
 	unsigned long e = ERR_peek_last_error();
 	va_list ap;
 
-	if (buf != NULL && len > 0) {
-		int n;
+	va_start(ap, fmt);
+	cfs_errbuf_vset(buf, len, err, fmt, ap);
+	va_end(ap);
+	if (buf != NULL && len > 0 && e != 0) {
+		const char *reason = ERR_reason_error_string(e);
+		size_t n = strlen(buf);
 
-		va_start(ap, fmt);
-		n = vsnprintf(buf, len, fmt, ap);
-		va_end(ap);
-		if (e != 0 && n >= 0 && (size_t)n < len) {
-			const char *reason = ERR_reason_error_string(e);
-
-			if (reason != NULL)
-				snprintf(buf + n, len - (size_t)n, " (%s)", reason);
-		}
+		if (reason != NULL && n + 1 < len)
+			cfs_errbuf_set(buf + n, len - n, err, " (%s)", reason);
 	}
 	ERR_clear_error();
 	return err;

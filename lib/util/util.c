@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
-/* Private helpers: hex, full I/O, atomic file creation. */
+/* Private helpers: error buffers, hex, full I/O, atomic file creation. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -11,6 +11,23 @@
 #include <sys/syscall.h>
 
 #include "util.h"
+
+int cfs_errbuf_vset(char *buf, size_t len, int err, const char *fmt, va_list ap)
+{
+	if (buf != NULL && len > 0)
+		vsnprintf(buf, len, fmt, ap);
+	return err;
+}
+
+int cfs_errbuf_set(char *buf, size_t len, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cfs_errbuf_vset(buf, len, err, fmt, ap);
+	va_end(ap);
+	return err;
+}
 
 void cfs_hex_encode(const uint8_t *in, size_t len, char *out)
 {

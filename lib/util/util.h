@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
-/* Private helpers: cleanup attributes, hex, full reads/writes, atomic file creation. */
+/* Private helpers: cleanup attributes, error buffers, hex, full reads/writes, atomic file creation. */
 #ifndef CFS_UTIL_H
 #define CFS_UTIL_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +45,18 @@ static inline int cfs_steal_fd(int *fd)
 
 #define CFS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define CFS_ALIGN_UP(x, a) ((((x) + (a)-1) / (a)) * (a))
+
+/*
+ * The error convention of the library's functions that take a caller's buffer
+ * (`char *errbuf, size_t errlen`): format a message into @buf of @len bytes
+ * (truncated, always NUL-terminated; nothing when @buf is NULL or @len is 0)
+ * and return @err, so that an error path reads
+ * `return cfs_errbuf_set(errbuf, errlen, -EINVAL, "%s: ...", name);`.
+ */
+__attribute__((format(printf, 4, 5))) int cfs_errbuf_set(char *buf, size_t len, int err,
+							 const char *fmt, ...);
+__attribute__((format(printf, 4, 0))) int cfs_errbuf_vset(char *buf, size_t len, int err,
+							  const char *fmt, va_list ap);
 
 /* Lower-case hex of @len bytes into @out (2*len+1 bytes, NUL-terminated). */
 void cfs_hex_encode(const uint8_t *in, size_t len, char *out);

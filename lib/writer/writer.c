@@ -31,9 +31,10 @@ int cfs_w_error(struct cfs_wctx *ctx, int err, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* the first error is the one to explain */
 	if (ctx->errbuf != NULL && ctx->errlen > 0 && ctx->errbuf[0] == '\0') {
 		va_start(ap, fmt);
-		vsnprintf(ctx->errbuf, ctx->errlen, fmt, ap);
+		cfs_errbuf_vset(ctx->errbuf, ctx->errlen, err, fmt, ap);
 		va_end(ap);
 	}
 	return err;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
-/* Unit test of the private helpers: hex, full reads/writes, atomic file creation, hash set. */
+/* Unit test of the private helpers: error buffers, hex, full reads/writes, atomic file creation, hash set. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -12,6 +12,23 @@
 #include "testutil.h"
 #include "util/hashset.h"
 #include "util/util.h"
+
+static void test_errbuf(void)
+{
+	char buf[8];
+
+	memset(buf, 'x', sizeof(buf));
+	CHECK_EQ_INT(cfs_errbuf_set(buf, sizeof(buf), -EINVAL, "%s %d", "ab", 12), -EINVAL);
+	CHECK_EQ_STR(buf, "ab 12");
+	/* truncated, still terminated */
+	CHECK_EQ_INT(cfs_errbuf_set(buf, sizeof(buf), -ENOENT, "%s", "0123456789"), -ENOENT);
+	CHECK_EQ_STR(buf, "0123456");
+	/* no buffer or an empty one: only the error comes back, nothing is written */
+	CHECK_EQ_INT(cfs_errbuf_set(NULL, 100, -EIO, "x"), -EIO);
+	buf[0] = 'y';
+	CHECK_EQ_INT(cfs_errbuf_set(buf, 0, -EIO, "x"), -EIO);
+	CHECK(buf[0] == 'y');
+}
 
 static void test_hex(void)
 {
@@ -423,6 +440,7 @@ int main(void)
 	char dir[] = "/tmp/cfs-test-util-XXXXXX";
 
 	CHECK(mkdtemp(dir) != NULL);
+	test_errbuf();
 	test_hex();
 	test_full_io(dir);
 	test_atomic(dir);
