@@ -33,10 +33,12 @@ TREE_COMPARE=""
 GEN=""
 [ -x "$B/tests/tools/gen-tree" ] && GEN=$B/tests/tools/gen-tree
 
-# gen_tree SEED DIR: the project's seeded random tree, or nothing (returns 1).
+# gen_tree SEED DIR: the project's seeded random tree (tests/tools/gen-tree SEED DIR, which
+# the tests calling this depend on in meson.build).
 gen_tree() {
-	[ -n "$GEN" ] || return 1
-	"$GEN" "$1" "$2" >/dev/null 2>&1 || { rm -rf "$2"; "$GEN" --seed "$1" "$2" >/dev/null 2>&1; }
+	local err
+	[ -n "$GEN" ] || fail "$B/tests/tools/gen-tree not built"
+	err=$("$GEN" "$1" "$2" 2>&1 >/dev/null) || fail "gen-tree $1 $2: $err"
 }
 
 # write_file PATH SIZE SEED: deterministic content of SIZE bytes.

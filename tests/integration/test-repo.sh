@@ -59,9 +59,8 @@ mk_trees() {
 	cp "$d/A/only/a1" "$d/B/copy-of-a1"
 	chmod 0600 "$d/B/only/b1"
 	setfattr -n user.test -v hello "$d/B/only/b2" 2>/dev/null || true
-	if gen_tree 4711 "$d/A/gen"; then
-		gen_tree 4711 "$d/B/gen" || fail "gen-tree"
-	fi
+	gen_tree 4711 "$d/A/gen"
+	gen_tree 4711 "$d/B/gen"
 }
 mk_trees "$W"
 DA=$("$CFS" --repo "$R" create-image "$W/A" imageA)
