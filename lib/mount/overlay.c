@@ -27,21 +27,31 @@ static int set_string(int fsfd, const char *key, const char *value, struct cfs_m
 }
 
 /*
- * The EROFS mount becomes the single lower layer. Passing the mount fd itself
- * works on recent kernels (6.18 here); before that, its /proc/self/fd path
- * resolves to the same mount. -ENOSYS: overlayfs has no "lowerdir+" (before 6.7).
+ * The EROFS mount becomes the single lower layer.
+ *
+ * The mount fd from fsmount() is an O_PATH fd of the root of a detached mount.
+ * Overlayfs takes layers as fds since 6.13, but fsconfig(FSCONFIG_SET_FD)
+ * refuses O_PATH fds before 6.15 (EBADF; before 6.13, EINVAL: "lowerdir+" is
+ * a string), and 6.15 is also when overlayfs learnt to use a detached mount
+ * as a layer (clone_private_mount() of the root of an anonymous namespace).
+ * So the fd is accepted exactly where the detached mount works: the first try.
+ *
+ * Where it is refused, the /proc/self/fd path names the same mount, which
+ * tells whether overlayfs has "lowerdir+" at all (6.7; -ENOSYS before). With
+ * the mount still detached, creating the overlay would only fail, and log
+ * "overlayfs: failed to clone lowerpath" in the kernel log: -EXDEV instead,
+ * so that the caller attaches the mount and comes back.
  */
-static int add_lower(int fsfd, int erofs_fd, struct cfs_mount_err *e)
+static int add_lower(int fsfd, const struct cfs_overlay_args *a, struct cfs_mount_err *e)
 {
 	char path[64];
 
-	/* Older kernels say EINVAL, or EBADF as they cannot take an O_PATH-like mount fd. */
-	if (cfs_sys_fsconfig(fsfd, CFS_FSCONFIG_SET_FD, "lowerdir+", NULL, erofs_fd) == 0)
+	if (cfs_sys_fsconfig(fsfd, CFS_FSCONFIG_SET_FD, "lowerdir+", NULL, a->erofs_mnt_fd) == 0)
 		return 0;
 	drain_messages(fsfd);
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", erofs_fd);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", a->erofs_mnt_fd);
 	if (cfs_sys_fsconfig(fsfd, CFS_FSCONFIG_SET_STRING, "lowerdir+", path, 0) == 0)
-		return 0;
+		return a->erofs_detached ? -EXDEV : 0;
 	if (errno == EINVAL) {
 		drain_messages(fsfd);
 		return -ENOSYS;
@@ -78,7 +88,7 @@ static int configure(int fsfd, const struct cfs_overlay_args *a, struct cfs_moun
 	if (r == 0)
 		r = set_verity(fsfd, a, e);
 	if (r == 0)
-		r = add_lower(fsfd, a->erofs_mnt_fd, e);
+		r = add_lower(fsfd, a, e);
 	for (uint32_t i = 0; r == 0 && i < o->n_basedirs; i++)
 		r = set_string(fsfd, "datadir+", o->basedirs[i], e);
 	if (r == 0 && o->upperdir != NULL)
@@ -118,7 +128,11 @@ int cfs_overlay_fsmount(const struct cfs_overlay_args *a, int *mnt_fd, struct cf
 	if (r < 0)
 		return r;
 	if (cfs_sys_fsconfig(fsfd, CFS_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
-		/* Before 6.15 a layer must be a mount in our namespace ("failed to clone lowerpath"). */
+		/*
+		 * add_lower() already sent kernels before 6.15 back with -EXDEV; should
+		 * one that took the fd still refuse the detached mount as a layer, the
+		 * same fallback applies.
+		 */
 		if (errno == EINVAL && a->erofs_detached) {
 			drain_messages(fsfd);
 			return -EXDEV;

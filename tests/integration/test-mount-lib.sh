@@ -69,6 +69,18 @@ vdigest() {
 	"$VDIGEST" "$1" | sed 's/^sha256://; s/ .*//'
 }
 
+# kmsg_mark, then kmsg_since: the kernel log lines written after the mark (by anyone: the
+# log is the machine's, so look for specific messages only). Root reads it, so a failure is
+# one of the test.
+kmsg_mark() {
+	local last
+	last=$(dmesg) || fail "cannot read the kernel log (dmesg)"
+	KMSG_MARK=$(printf '%s\n' "$last" | tail -n 1 | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p')
+}
+kmsg_since() {
+	dmesg | awk -v m="${KMSG_MARK:-0}" '{ t = $0; sub(/^\[ */, "", t); sub(/\].*/, "", t); if (t + 0 > m + 0) print }'
+}
+
 # the object file backing a (non-inline) file of a source tree in STORE
 object_of() {
 	local d

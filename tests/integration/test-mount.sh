@@ -21,6 +21,7 @@ expect_fail 1 "not a composefs image" "$MOUNT" -o basedir=/ "$W/junk" "$W/m"
 ok "usage errors exit 2, missing or foreign image exit 1 with a clear message"
 
 # ---- seeded random tree -> image -> kernel mount -> identical --------------
+kmsg_mark
 gen_tree 1234 "$W/src"
 "$MKCFS" --digest-store="$W/store" "$W/src" "$W/img.cfs" || fail "mkcomposefs"
 nfiles=$(find "$W/src" | wc -l)
@@ -205,3 +206,10 @@ mount -s -t composefs -o "basedir=$W/store,bogus" "$W/img.cfs" "$W/m" || fail "m
 umount "$W/m"
 rm -f "$helper"
 ok "mount -t composefs through /sbin/mount.composefs (flags -r -v -n -s, options, errors)"
+
+# every overlay above was created with its EROFS layer as the first thing tried: no attempt
+# the kernel refused and logged on the way (lib/mount/overlay.c, add_lower())
+if kmsg_since | grep 'overlayfs: failed to clone lowerpath' >&2; then
+	fail "the kernel logged a refused overlay layer during the mounts above"
+fi
+ok "no overlay layer refused on the way (kernel log)"
