@@ -17,6 +17,8 @@
 
 #include <openssl/evp.h>
 
+#include "tool-die.h"
+
 /*
  * Usage: dir2dump [OPTIONS] DIR
  *
@@ -41,21 +43,6 @@ static int failures;
 
 #define INLINE_MAX 64
 #define BLOCK 4096
-
-__attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
-{
-	va_list ap;
-	int e = errno;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	if (e)
-		fprintf(stderr, ": %s", strerror(e));
-	fputc('\n', stderr);
-	exit(1);
-}
 
 /* ---- fs-verity (sha256, 4 KiB blocks, no salt) ----------------------------------- */
 

@@ -17,6 +17,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "tool-die.h"
+
 /*
  * Usage: gen-tree [OPTIONS] SEED DIR [COUNT]
  *
@@ -34,20 +36,6 @@ static const char *prog = "gen-tree";
 static uint64_t rng;
 static bool opt_sockets = true, opt_whiteouts, opt_devices = true, opt_big = true;
 static bool opt_xattrs = true, opt_hardlinks = true;
-
-__attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	if (errno)
-		fprintf(stderr, ": %s", strerror(errno));
-	fputc('\n', stderr);
-	exit(1);
-}
 
 /* splitmix64 */
 static uint64_t rnd(void)
