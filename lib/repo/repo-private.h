@@ -59,6 +59,11 @@ void cfs_repo_object_relpath(const struct cfs_repo *repo, const uint8_t *digest,
 bool cfs_repo_is_temp_name(const char *name);
 /* fsync a directory (relative to the repository; "" for itself). */
 int cfs_repo_sync_dir(struct cfs_repo *repo, const char *rel);
+/*
+ * Remove the ref symlink @top/@name (@top: "images/refs" or "streams/refs"; @name already
+ * checked), then the directories only it kept, up to @top, and sync the last one changed.
+ */
+int cfs_repo_remove_ref_link(struct cfs_repo *repo, const char *top, const char *name);
 /* -EROFS unless the repository was opened writable; with @need_store also -ENOENT without objects/. */
 int cfs_repo_require_writable(struct cfs_repo *repo, bool need_store);
 /*

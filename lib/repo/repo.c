@@ -672,11 +672,31 @@ int cfs_repo_tag(struct cfs_repo *repo, const uint8_t *digest, const char *name)
 	return r;
 }
 
-int cfs_repo_untag(struct cfs_repo *repo, const char *name)
+int cfs_repo_remove_ref_link(struct cfs_repo *repo, const char *top, const char *name)
 {
 	char rel[PATH_MAX], dir[PATH_MAX];
 	struct stat st;
-	const char *slash;
+
+	if ((size_t)snprintf(rel, sizeof(rel), "%s/%s", top, name) >= sizeof(rel))
+		return cfs_repo_fail(repo, -ENAMETOOLONG, "ref %s: name too long", name);
+	if (fstatat(repo->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return cfs_repo_fail(repo, -errno, "ref %s: %s", name, strerror(errno));
+	if (!S_ISLNK(st.st_mode))
+		return cfs_repo_fail(repo, -EINVAL, "%s is not a ref", rel);
+	if (unlinkat(repo->dirfd, rel, 0) < 0)
+		return cfs_repo_fail(repo, -errno, "%s: %s", rel, strerror(errno));
+	/* directories the name alone kept are removed with it */
+	for (;;) {
+		snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(rel, '/') - rel), rel);
+		if (strcmp(dir, top) == 0 || unlinkat(repo->dirfd, dir, AT_REMOVEDIR) < 0)
+			break;
+		snprintf(rel, sizeof(rel), "%s", dir);
+	}
+	return cfs_repo_sync_dir(repo, dir);
+}
+
+int cfs_repo_untag(struct cfs_repo *repo, const char *name)
+{
 	int r = cfs_repo_require_writable(repo, false);
 
 	if (r < 0)
@@ -686,22 +706,7 @@ int cfs_repo_untag(struct cfs_repo *repo, const char *name)
 	/* too deep to be created now, but removable: refs of older versions */
 	if (!ref_name_ok(name, true))
 		return cfs_repo_fail(repo, -EINVAL, "invalid ref name \"%s\"", name);
-	snprintf(rel, sizeof(rel), "images/refs/%s", name);
-	if (fstatat(repo->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return cfs_repo_fail(repo, -errno, "ref %s: %s", name, strerror(errno));
-	if (!S_ISLNK(st.st_mode))
-		return cfs_repo_fail(repo, -EINVAL, "%s is not a ref", rel);
-	if (unlinkat(repo->dirfd, rel, 0) < 0)
-		return cfs_repo_fail(repo, -errno, "%s: %s", rel, strerror(errno));
-	/* directories the name alone kept are removed with it */
-	for (;;) {
-		slash = strrchr(rel, '/');
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - rel), rel);
-		if (strcmp(dir, "images/refs") == 0 || unlinkat(repo->dirfd, dir, AT_REMOVEDIR) < 0)
-			break;
-		snprintf(rel, sizeof(rel), "%s", dir);
-	}
-	return cfs_repo_sync_dir(repo, dir);
+	return cfs_repo_remove_ref_link(repo, "images/refs", name);
 }
 
 int cfs_repo_resolve(struct cfs_repo *repo, const char *spec, uint8_t *digest_out, bool *by_digest)

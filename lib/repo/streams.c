@@ -152,26 +152,11 @@ int cfs_repo_stream_ref_get(struct cfs_repo *repo, const char *ref, char *name, 
 
 int cfs_repo_stream_ref_remove(struct cfs_repo *repo, const char *ref)
 {
-	char rel[PATH_MAX], dir[PATH_MAX];
-	struct stat st;
 	int r = cfs_repo_require_writable(repo, false);
 
 	if (r < 0)
 		return r;
 	if (!cfs_repo_ref_name_valid(ref))
 		return cfs_repo_fail(repo, -EINVAL, "invalid ref name \"%s\"", ref);
-	snprintf(rel, sizeof(rel), "streams/refs/%s", ref);
-	if (fstatat(repo->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return cfs_repo_fail(repo, -errno, "%s: %s", rel, strerror(errno));
-	if (!S_ISLNK(st.st_mode))
-		return cfs_repo_fail(repo, -EINVAL, "%s is not a ref", rel);
-	if (unlinkat(repo->dirfd, rel, 0) < 0)
-		return cfs_repo_fail(repo, -errno, "%s: %s", rel, strerror(errno));
-	for (;;) {
-		snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(rel, '/') - rel), rel);
-		if (strcmp(dir, "streams/refs") == 0 || unlinkat(repo->dirfd, dir, AT_REMOVEDIR) < 0)
-			break;
-		snprintf(rel, sizeof(rel), "%s", dir);
-	}
-	return cfs_repo_sync_dir(repo, dir);
+	return cfs_repo_remove_ref_link(repo, "streams/refs", ref);
 }
