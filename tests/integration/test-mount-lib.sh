@@ -76,6 +76,7 @@ kmsg_mark() {
 	local last
 	last=$(dmesg) || fail "cannot read the kernel log (dmesg)"
 	KMSG_MARK=$(printf '%s\n' "$last" | tail -n 1 | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p')
+	[ -n "$KMSG_MARK" ] || fail "kernel log: no [seconds] timestamp on its last line: $(printf '%s\n' "$last" | tail -n 1)"
 }
 kmsg_since() {
 	dmesg | awk -v m="${KMSG_MARK:-0}" '{ t = $0; sub(/^\[ */, "", t); sub(/\].*/, "", t); if (t + 0 > m + 0) print }'
