@@ -164,8 +164,7 @@ static struct cfs_image *image_alloc(void)
 
 static void copy_err(const struct cfs_image *img, char *errbuf, size_t errlen)
 {
-	if (errbuf != NULL && errlen > 0)
-		snprintf(errbuf, errlen, "%s", img->errmsg);
+	cfs_errbuf_set(errbuf, errlen, 0, "%s", img->errmsg);
 }
 
 /* Finish opening: validate, hand out or release. */

@@ -158,8 +158,7 @@ int cfs_repo_collect_image_objects_flags(struct cfs_repo *repo, int fd, struct c
 		return r == -ENOMEM ? r : -EUCLEAN;
 	r = cfs_image_load_tree(img, &root);
 	if (r < 0) {
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s", cfs_image_errmsg(img)[0] ? cfs_image_errmsg(img) : strerror(-r));
+		cfs_errbuf_set(err, errlen, r, "%s", cfs_image_errmsg(img)[0] ? cfs_image_errmsg(img) : strerror(-r));
 		cfs_image_close(img);
 		return r == -ENOMEM ? r : -EUCLEAN;
 	}
