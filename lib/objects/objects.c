@@ -790,16 +790,16 @@ const char *cfs_object_path(const struct cfs_object *o)
 }
 
 /*
- * Sequential reader: have the disk read the next PREFETCH_AHEAD bytes of @fd while this read is
- * hashed. Reads of one object run on several threads at once; o->hinted says how far hints went,
- * and the thread that moves it hints the new part alone. A read that does not follow the hinted
- * window (a seek back, or a jump far ahead) starts a new window at its end.
+ * Sequential reader: have the disk read the next PREFETCH_AHEAD bytes while the reads before
+ * them are hashed. Reads of one object run on several threads at once; o->hinted says how far
+ * hints went, and the thread that moves it hints the new part alone. A read that does not follow
+ * the hinted window (a seek back, or a jump far ahead) starts a new window at its end.
  */
-static void read_ahead(struct cfs_object *o, int fd, uint64_t end)
+void cfs_object_read_ahead(struct cfs_object *o, uint64_t end)
 {
 	uint64_t hinted = __atomic_load_n(&o->hinted, __ATOMIC_RELAXED), from, to;
 
-	if (end >= o->size)
+	if (o->part != NULL || end >= o->size)
 		return;
 	if (hinted >= end && hinted - end >= PREFETCH_REFILL)
 		return; /* enough asked for already */
@@ -809,7 +809,7 @@ static void read_ahead(struct cfs_object *o, int fd, uint64_t end)
 	    !__atomic_compare_exchange_n(&o->hinted, &hinted, to, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		return; /* another thread moved the window meanwhile */
 	for (; from < to; from += PREFETCH_STEP)
-		(void)posix_fadvise(fd, (off_t)from, (off_t)(to - from < PREFETCH_STEP ? to - from : PREFETCH_STEP),
+		(void)posix_fadvise(o->fd, (off_t)from, (off_t)(to - from < PREFETCH_STEP ? to - from : PREFETCH_STEP),
 				    POSIX_FADV_WILLNEED); /* advice: a failure costs only speed */
 }
 
@@ -863,8 +863,6 @@ ssize_t cfs_object_read_buf(struct cfs_object *o, uint64_t offset, size_t len, c
 		       0);
 		return -EIO;
 	}
-	if (o->part == NULL)
-		read_ahead(o, fd, aend);
 	r = o->tree != NULL ? cfs_verity_tree_check(o->tree, start, buf, aend - start) : 0;
 	if (r < 0) {
 		cfs_objects_report(o->cache, o->path,
@@ -900,8 +898,10 @@ ssize_t cfs_object_pread(struct cfs_object *o, void *buf, size_t len, uint64_t o
 	const char *data;
 	ssize_t n = cfs_object_read_buf(o, offset, len, &mem, &data);
 
-	if (n > 0)
+	if (n > 0) {
 		memcpy(buf, data, (size_t)n);
+		cfs_object_read_ahead(o, offset + (uint64_t)n);
+	}
 	free(mem);
 	return n;
 }
