@@ -635,7 +635,7 @@ static void read_job(struct cfuse_job *job)
 		fuse_reply_buf(job->req, data, (size_t)n);
 	free(buf);
 	/*
-	 * Then ask for the object's next MiB: a hint may wait for the disk to take the requests,
+	 * Then ask for the bytes after these: a hint may wait for the disk to take the requests,
 	 * which must not hold up this reply (another worker answers the next read meanwhile).
 	 */
 	if (n > 0)
