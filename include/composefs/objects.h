@@ -188,10 +188,21 @@ ssize_t cfs_object_pread(struct cfs_object *o, void *buf, size_t len, uint64_t o
 /**
  * cfs_object_read_buf() - the same without a copy: on success *@buf_out is a
  * malloc'd buffer (the caller frees it) and *@data_out points at the
- * requested bytes inside it. For servers that hand the bytes on (FUSE).
+ * requested bytes inside it. For servers that hand the bytes on (FUSE). Unlike
+ * cfs_object_pread() it asks for no read-ahead: a server calls
+ * cfs_object_read_ahead() once it has answered.
  */
 ssize_t cfs_object_read_buf(struct cfs_object *o, uint64_t offset, size_t len, char **buf_out,
 			    const char **data_out);
+
+/**
+ * cfs_object_read_ahead() - a sequential reader just read up to @end: have
+ * the disk read the object's next bytes now (advice to the kernel, a window of
+ * some MiB ahead of @end, each byte asked for once). It may wait for the disk
+ * to take the requests, so a server calls it after answering the read. Objects
+ * fetched in ranges are left alone.
+ */
+void cfs_object_read_ahead(struct cfs_object *o, uint64_t end);
 
 /**
  * cfs_object_kept_data() - the object's first bytes as the tree build of this

@@ -94,6 +94,7 @@ struct cfs_object {
 	uint64_t size;			    /* of the object file (tree size if verified) */
 	const struct cfs_verity_tree *tree; /* NULL: reads are not verified */
 	struct cfs_tree_entry *entry;	    /* cache reference held while open */
+	uint64_t hinted;		    /* read-ahead asked up to here (atomic; cfs_object_read_ahead()) */
 	uint8_t *kept;			    /* verified bytes [0, kept_len) hashed by this open's tree build */
 	size_t kept_len;		    /* counted in cache->keep_used */
 	char path[];			    /* "XX/rest", for messages */

@@ -20,9 +20,15 @@
 
 /* Trees of smaller objects are cheap to rebuild; not worth a cache file. */
 #define PERSIST_MIN_SIZE (64u * 1024u)
-/* Read-ahead hints of verified sequential reads. */
+/*
+ * Read-ahead hints of sequential reads: the object is asked for up to PREFETCH_AHEAD bytes past
+ * the end of each read, in PREFETCH_STEP hints (the kernel caps one WILLNEED at the device's
+ * read-ahead size, often far below the window), each byte once, and only once the window has
+ * shrunk to PREFETCH_REFILL, so a warm object costs about one hint per PREFETCH_REFILL read.
+ */
 #define PREFETCH_STEP (1024u * 1024u)
-#define PREFETCH_AHEAD (4 * 1024 * 1024)
+#define PREFETCH_AHEAD (32u * 1024 * 1024)
+#define PREFETCH_REFILL (24u * 1024 * 1024)
 /* Upper bound of remembered "already reported" object names. */
 #define MAX_LOGGED 65536u
 /* Kept build data at least this large is mapped in huge pages. */
@@ -783,6 +789,30 @@ const char *cfs_object_path(const struct cfs_object *o)
 	return o->path;
 }
 
+/*
+ * Sequential reader: have the disk read the next PREFETCH_AHEAD bytes while the reads before
+ * them are hashed. Reads of one object run on several threads at once; o->hinted says how far
+ * hints went, and the thread that moves it hints the new part alone. A read that does not follow
+ * the hinted window (a seek back, or a jump far ahead) starts a new window at its end.
+ */
+void cfs_object_read_ahead(struct cfs_object *o, uint64_t end)
+{
+	uint64_t hinted = __atomic_load_n(&o->hinted, __ATOMIC_RELAXED), from, to;
+
+	if (o->part != NULL || end >= o->size)
+		return;
+	if (hinted >= end && hinted - end >= PREFETCH_REFILL)
+		return; /* enough asked for already */
+	from = hinted >= end && hinted - end < PREFETCH_AHEAD ? hinted : end;
+	to = end + PREFETCH_AHEAD < o->size ? end + PREFETCH_AHEAD : o->size;
+	if (from >= to ||
+	    !__atomic_compare_exchange_n(&o->hinted, &hinted, to, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return; /* another thread moved the window meanwhile */
+	for (; from < to; from += PREFETCH_STEP)
+		(void)posix_fadvise(o->fd, (off_t)from, (off_t)(to - from < PREFETCH_STEP ? to - from : PREFETCH_STEP),
+				    POSIX_FADV_WILLNEED); /* advice: a failure costs only speed */
+}
+
 ssize_t cfs_object_read_buf(struct cfs_object *o, uint64_t offset, size_t len, char **buf_out,
 			    const char **data_out)
 {
@@ -833,12 +863,6 @@ ssize_t cfs_object_read_buf(struct cfs_object *o, uint64_t offset, size_t len, c
 		       0);
 		return -EIO;
 	}
-	/*
-	 * Sequential reader: ask for the next few MiB of the object now, so the
-	 * disk works while we hash (one hint per MiB crossed).
-	 */
-	if (aend < size && start / PREFETCH_STEP != aend / PREFETCH_STEP)
-		posix_fadvise(fd, (off_t)aend, PREFETCH_AHEAD, POSIX_FADV_WILLNEED);
 	r = o->tree != NULL ? cfs_verity_tree_check(o->tree, start, buf, aend - start) : 0;
 	if (r < 0) {
 		cfs_objects_report(o->cache, o->path,
@@ -874,8 +898,10 @@ ssize_t cfs_object_pread(struct cfs_object *o, void *buf, size_t len, uint64_t o
 	const char *data;
 	ssize_t n = cfs_object_read_buf(o, offset, len, &mem, &data);
 
-	if (n > 0)
+	if (n > 0) {
 		memcpy(buf, data, (size_t)n);
+		cfs_object_read_ahead(o, offset + (uint64_t)n);
+	}
 	free(mem);
 	return n;
 }

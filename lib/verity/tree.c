@@ -17,6 +17,13 @@
 #define BLOCK CFS_VERITY_BLOCK_SIZE
 /* Data read per pread(2) while building. */
 #define READ_CHUNK (1024 * 1024)
+/*
+ * While building, each part asks the disk for the next HINT_AHEAD bytes, in READ_CHUNK hints
+ * (the kernel caps one WILLNEED at the device's read-ahead size), each byte once, whenever what
+ * was asked for ahead of the reads shrinks below HINT_REFILL.
+ */
+#define HINT_AHEAD (32ull * 1024 * 1024)
+#define HINT_REFILL (24ull * 1024 * 1024)
 /* Files at least this large are hashed by several threads while building. */
 #define PARALLEL_MIN_SIZE (16ull * 1024 * 1024)
 #define HASH_THREADS_MAX 8u
@@ -152,7 +159,7 @@ static int hash_range(struct cfs_verity_tree *t, struct cfs_verity_hasher *h, in
 {
 	_cleanup_free_ uint8_t *chunk = NULL;
 	uint64_t off = first * BLOCK, end = last * BLOCK < t->data_size ? last * BLOCK : t->data_size;
-	uint64_t index = first;
+	uint64_t index = first, hinted = off;
 
 	while (off < end) {
 		size_t want = end - off < READ_CHUNK ? (size_t)(end - off) : READ_CHUNK;
@@ -168,14 +175,20 @@ static int hash_range(struct cfs_verity_tree *t, struct cfs_verity_hasher *h, in
 				return -ENOMEM;
 			buf = chunk;
 		}
+		/* the disk reads the next chunks while this one is hashed (advice: failures cost only speed) */
+		if (hinted < end && hinted - off < HINT_REFILL) {
+			uint64_t to = off + HINT_AHEAD < end ? off + HINT_AHEAD : end;
+
+			for (; hinted < to; hinted += READ_CHUNK)
+				(void)posix_fadvise(fd, (off_t)hinted, (off_t)(to - hinted < READ_CHUNK ? to - hinted : READ_CHUNK),
+						    POSIX_FADV_WILLNEED);
+			hinted = to;
+		}
 		n = cfs_pread_full(fd, buf, want, (off_t)off);
 		if (n < 0)
 			return (int)n;
 		if ((size_t)n < want)
 			return -EIO; /* the file shrank under us */
-		/* the disk reads the next chunks while this one is hashed */
-		if (off + want < end)
-			(void)posix_fadvise(fd, (off_t)(off + want), 4 * READ_CHUNK, POSIX_FADV_WILLNEED);
 		for (size_t pos = 0; pos < want; pos += BLOCK, index++) {
 			size_t len = want - pos < BLOCK ? want - pos : BLOCK;
 			int r = cfs_verity_hash_block(h, buf + pos, len, leaf_slot(t, index));

@@ -282,6 +282,13 @@ static void test_keep(void)
 	CHECK(buf[5] == (uint8_t)((4096 * 10 + 5) * 31 + 7)); /* the verified byte, not the new one */
 	CHECK_EQ_INT((int)cfs_object_pread(o, buf, 4096, 16u * 1024 * 1024), -CFS_EDIGEST);
 	CHECK(cfs_object_pread(o, buf, 4096, 12u * 1024 * 1024) == 4096);
+	/* read-ahead is advice only: any end, in any order, and the changed block still fails */
+	cfs_object_read_ahead(o, 0);
+	cfs_object_read_ahead(o, 15u * 1024 * 1024);
+	cfs_object_read_ahead(o, 4096);
+	cfs_object_read_ahead(o, big);
+	cfs_object_read_ahead(o, UINT64_MAX);
+	CHECK_EQ_INT((int)cfs_object_pread(o, buf, 4096, 16u * 1024 * 1024), -CFS_EDIGEST);
 	/* released, the kept range is read and checked like the rest */
 	cfs_object_kept_drop(o);
 	CHECK(cfs_object_kept_data(o, &kept) == 0);
@@ -434,6 +441,10 @@ static void test_ranges(void)
 	snprintf(path, sizeof(path), "%s/%s", rg.rem.to, rel);
 	CHECK(access(path, F_OK) != 0); /* not complete: no name */
 	CHECK_EQ_INT(cfs_object_lseek(o, 5, SEEK_HOLE), (off_t)size);
+	/* nothing to ask the disk for: no chunk is fetched by a read-ahead */
+	cfs_object_read_ahead(o, 0);
+	cfs_object_read_ahead(o, 4096);
+	CHECK_EQ_INT(atomic_load(&rg.ranges), 1);
 
 	/* four readers of one chunk: one range */
 	for (int i = 0; i < 4; i++) {

@@ -29,6 +29,8 @@ struct cfuse_open_file {
 	uint64_t nid;
 	uint64_t size;		/* as recorded in the image */
 	struct cfs_object *obj; /* NULL: inline data (or empty) */
+	/* the open's one, plus one per read still at work after its reply (read_job()) (atomic) */
+	unsigned refs;
 	struct cfuse_open_file *prev, *next; /* in fs->files */
 };
 
@@ -43,7 +45,16 @@ static void file_track(struct cfuse *fs, struct cfuse_open_file *f)
 	pthread_mutex_unlock(&fs->files_lock);
 }
 
-/* Forget and free @f. */
+/* Drop a reference of @f: the last one frees it. */
+static void file_put(struct cfuse_open_file *f)
+{
+	if (__atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	cfs_object_close(f->obj);
+	free(f);
+}
+
+/* Forget @f (released, or left open at exit) and drop the open's reference. */
 static void file_close(struct cfuse *fs, struct cfuse_open_file *f)
 {
 	pthread_mutex_lock(&fs->files_lock);
@@ -54,8 +65,7 @@ static void file_close(struct cfuse *fs, struct cfuse_open_file *f)
 	if (f->next != NULL)
 		f->next->prev = f->prev;
 	pthread_mutex_unlock(&fs->files_lock);
-	cfs_object_close(f->obj);
-	free(f);
+	file_put(f);
 }
 
 void cfuse_close_open_files(struct cfuse *fs)
@@ -545,6 +555,7 @@ static void open_job(struct cfuse_job *job)
 	}
 	f->nid = cs.nid;
 	f->size = cs.size;
+	f->refs = 1;
 	r = open_backing(fs, f);
 	if (r < 0) {
 		free(f);
@@ -615,11 +626,21 @@ static void read_job(struct cfuse_job *job)
 	 */
 	ssize_t n = cfs_object_read_buf(f->obj, (uint64_t)job->off, job->size, &buf, &data);
 
+	/* once answered, the kernel may release the file at any time: keep it for the hint below */
+	__atomic_add_fetch(&f->refs, 1, __ATOMIC_RELAXED);
+
 	if (n < 0)
 		fuse_reply_err(job->req, n == -ENOMEM ? ENOMEM : EIO);
 	else
 		fuse_reply_buf(job->req, data, (size_t)n);
 	free(buf);
+	/*
+	 * Then ask for the bytes after these: a hint may wait for the disk to take the requests,
+	 * which must not hold up this reply (another worker answers the next read meanwhile).
+	 */
+	if (n > 0)
+		cfs_object_read_ahead(f->obj, (uint64_t)job->off + (uint64_t)n);
+	file_put(f);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
