@@ -47,6 +47,7 @@ struct build_ctx {
 	atomic_uint_fast64_t files_done, bytes_done;
 	atomic_bool failed;
 	atomic_bool no_reflink;
+	atomic_bool no_noatime; /* O_NOATIME was refused (EPERM): open without it */
 
 	struct xattr_bufs xb; /* the scanner's */
 

@@ -116,38 +116,61 @@ struct worker {
 	struct xattr_bufs xb;
 };
 
+/*
+ * read(2) into @buf up to @want bytes, retrying on EINTR only: a short count from a regular
+ * file means its end was reached. The bytes read, or a negative errno.
+ */
+static ssize_t read_once(int fd, void *buf, size_t want)
+{
+	for (;;) {
+		ssize_t n = read(fd, buf, want);
+
+		if (n >= 0 || errno != EINTR)
+			return n >= 0 ? n : -errno;
+	}
+}
+
+/*
+ * Read exactly @size bytes of @fd into @buf (which has room for @size + 1) and see its end,
+ * without the read(2) that returns 0: the last request asks for one byte more than remains,
+ * and a count short of it is the end of the file. -ESTALE when the file is shorter or longer
+ * than @size (it changed since it was measured), another negative errno on a read error.
+ * With @vctx, each piece is hashed as it comes, at most @chunk bytes per read(2).
+ */
+static int read_whole(int fd, uint8_t *buf, size_t size, size_t chunk, struct cfs_verity_ctx *vctx)
+{
+	size_t done = 0;
+
+	for (;;) {
+		size_t left = size - done;
+		size_t want = left < chunk ? left + 1 : chunk;
+		ssize_t n = read_once(fd, buf + done, want);
+		int r;
+
+		if (n < 0)
+			return (int)n;
+		if ((size_t)n > left || (n == 0 && left > 0))
+			return -ESTALE; /* grew or shrank */
+		if (vctx != NULL && n > 0) {
+			r = cfs_verity_update(vctx, buf + done, (size_t)n);
+			if (r < 0)
+				return r;
+		}
+		done += (size_t)n;
+		if (done == size && (size_t)n < want)
+			return 0; /* a short count at the very end: nothing beyond @size */
+	}
+}
+
 /* Read a file of @size <= WORK_BUF_SIZE bytes whole into w->buf, hashing as it comes. */
 static int hash_small(struct worker *w, int fd, uint64_t size, uint8_t *digest, const char **what)
 {
-	size_t done = 0;
-	int r;
+	int r = read_whole(fd, w->buf, (size_t)size, HASH_CHUNK, w->vctx);
 
-	for (;;) {
-		/* one byte more than expected shows a file that grew */
-		size_t want = WORK_BUF_SIZE - done < HASH_CHUNK ? WORK_BUF_SIZE - done : HASH_CHUNK;
-		ssize_t n = want > 0 ? cfs_read_full(fd, w->buf + done, want) : 0;
-
-		if (n < 0) {
-			*what = "read";
-			return (int)n;
-		}
-		if (n == 0 || done + (size_t)n > size) {
-			done += (size_t)n;
-			break;
-		}
-		r = cfs_verity_update(w->vctx, w->buf + done, (size_t)n);
-		if (r < 0) {
-			*what = "digest";
-			return r;
-		}
-		done += (size_t)n;
-		if ((size_t)n < want)
-			break;
-	}
-	if (done != size || (done == WORK_BUF_SIZE && cfs_read_full(fd, w->buf, 1) != 0)) {
+	if (r < 0) {
 		cfs_verity_final(w->vctx, digest); /* reset for the next file */
-		*what = "changed";
-		return -EIO;
+		*what = r == -ESTALE ? "changed" : "read";
+		return r == -ESTALE ? -EIO : r;
 	}
 	r = cfs_verity_final(w->vctx, digest);
 	if (r < 0)
@@ -311,48 +334,72 @@ static int process_digest(struct worker *w, int fd, struct cfs_node *node, const
 	return r;
 }
 
+/*
+ * Open a source file for reading. O_NOATIME: reading the tree does not dirty every inode of it
+ * (with relatime, the first read in a day would); it is refused (EPERM) for files the caller
+ * neither owns nor has CAP_FOWNER for, and then the build goes on without it.
+ */
+static int open_source(struct build_ctx *ctx, const char *relpath)
+{
+	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+	int fd;
+
+	if (!atomic_load_explicit(&ctx->no_noatime, memory_order_relaxed)) {
+		fd = cfs_open_beneath(ctx->rootfd, relpath, flags | O_NOATIME, true);
+		if (fd != -EPERM)
+			return fd;
+		atomic_store_explicit(&ctx->no_noatime, true, memory_order_relaxed);
+	}
+	return cfs_open_beneath(ctx->rootfd, relpath, flags, true);
+}
+
 static int process_job(struct worker *w, const struct build_job *job)
 {
 	struct build_ctx *ctx = w->ctx;
 	struct cfs_node *node = job->node;
 	const char *what = NULL;
-	struct stat st;
 	int fd, r;
 
-	/* no symbolic link anywhere: the scan saw directories and a file there */
-	fd = cfs_open_beneath(ctx->rootfd, job->relpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, true);
+	/*
+	 * No symbolic link anywhere: the scan saw directories and a file there. The scan's stat
+	 * is not repeated: what is read must be exactly node->size bytes (read_whole() and
+	 * cfs_verity_digest_fd_threads() see the end of the file), anything but a regular file
+	 * fails to read (O_NONBLOCK: a FIFO put there does not block the open).
+	 */
+	fd = open_source(ctx, job->relpath);
 	if (fd < 0) {
 		r = fd;
 		cfs_build_fail(ctx, r, job->relpath, r == -ELOOP ? "open (changed into a symbolic link)" : "open");
 		return r;
 	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		what = "stat";
-	} else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != node->size) {
-		r = -EIO;
-		what = "changed";
-	} else if ((r = cfs_build_read_xattrs(ctx, &w->xb, node, fd, NULL, job->relpath)) < 0) {
+	if ((r = cfs_build_read_xattrs(ctx, &w->xb, node, fd, NULL, job->relpath)) < 0) {
 		close(fd);
 		return r; /* already reported */
 	} else if (node->size <= ctx->o->inline_max) {
-		ssize_t n = cfs_read_full(fd, w->buf, (size_t)node->size + 1);
-
-		if (n < 0) {
-			r = (int)n;
-			what = "read";
-		} else if ((uint64_t)n != node->size) {
-			r = -EIO;
-			what = "changed";
+		r = read_whole(fd, w->buf, (size_t)node->size, WORK_BUF_SIZE, NULL);
+		if (r < 0) {
+			what = r == -ESTALE ? "changed" : "read";
+			r = r == -ESTALE ? -EIO : r;
 		} else {
-			r = cfs_node_set_content(node, w->buf, (size_t)n);
+			r = cfs_node_set_content(node, w->buf, (size_t)node->size);
 			what = "content";
 		}
 	} else if (ctx->flags & CFS_BUILD_COMPUTE_DIGEST) {
 		r = process_digest(w, fd, node, &what);
 	} else {
-		r = cfs_node_set_payload(node, job->relpath);
-		what = "payload";
+		/* nothing is read: the file is still what the scan saw, or the build fails */
+		struct stat st;
+
+		if (fstat(fd, &st) < 0) {
+			r = -errno;
+			what = "stat";
+		} else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != node->size) {
+			r = -EIO;
+			what = "changed";
+		} else {
+			r = cfs_node_set_payload(node, job->relpath);
+			what = "payload";
+		}
 	}
 	close(fd);
 	if (r < 0)
@@ -380,7 +427,7 @@ static int worker_init(void *state, void *user)
 	struct worker *w = state;
 
 	w->ctx = user;
-	w->buf = malloc(WORK_BUF_SIZE);
+	w->buf = malloc(WORK_BUF_SIZE + 1); /* + 1: read_whole() asks for a byte past the end */
 	if (w->buf == NULL || cfs_build_xattr_bufs_init(&w->xb) < 0)
 		return -ENOMEM;
 	return cfs_verity_ctx_new(w->ctx->alg, &w->vctx);
