@@ -18,9 +18,13 @@
 
 /* Files up to this size are read whole (and written from that copy when stored). */
 #define WORK_BUF_SIZE (1024 * 1024)
-/* Read per read(2) while hashing: the bytes are still in the L2 cache when hashed. */
-#define HASH_CHUNK (128 * 1024)
 #define PROGRESS_INTERVAL_NS 250000000ull
+/*
+ * Files queued for the workers at most: the walk is many times faster than the hashing and
+ * would otherwise hold a job and a path for nearly every file of the tree at once. Half of
+ * this (when the walk goes on again) still keeps the workers busy for tens of milliseconds.
+ */
+#define MAX_QUEUED_FILES 1024
 #define KNOWN_FLAGS                                                                          \
 	(CFS_BUILD_SKIP_XATTRS | CFS_BUILD_USER_XATTRS | CFS_BUILD_SKIP_DEVICES |            \
 	 CFS_BUILD_USE_EPOCH | CFS_BUILD_COMPUTE_DIGEST)
@@ -132,32 +136,24 @@ static ssize_t read_once(int fd, void *buf, size_t want)
 
 /*
  * Read exactly @size bytes of @fd into @buf (which has room for @size + 1) and see its end,
- * without the read(2) that returns 0: the last request asks for one byte more than remains,
- * and a count short of it is the end of the file. -ESTALE when the file is shorter or longer
- * than @size (it changed since it was measured), another negative errno on a read error.
- * With @vctx, each piece is hashed as it comes, at most @chunk bytes per read(2).
+ * without the read(2) that returns 0: the request asks for one byte more than remains, and a
+ * count short of it is the end of the file. -ESTALE when the file is shorter or longer than
+ * @size (it changed since it was measured), another negative errno on a read error.
  */
-static int read_whole(int fd, uint8_t *buf, size_t size, size_t chunk, struct cfs_verity_ctx *vctx)
+static int read_whole(int fd, uint8_t *buf, size_t size)
 {
 	size_t done = 0;
 
 	for (;;) {
 		size_t left = size - done;
-		size_t want = left < chunk ? left + 1 : chunk;
-		ssize_t n = read_once(fd, buf + done, want);
-		int r;
+		ssize_t n = read_once(fd, buf + done, left + 1);
 
 		if (n < 0)
 			return (int)n;
 		if ((size_t)n > left || (n == 0 && left > 0))
 			return -ESTALE; /* grew or shrank */
-		if (vctx != NULL && n > 0) {
-			r = cfs_verity_update(vctx, buf + done, (size_t)n);
-			if (r < 0)
-				return r;
-		}
 		done += (size_t)n;
-		if (done == size && (size_t)n < want)
+		if (done == size)
 			return 0; /* a short count at the very end: nothing beyond @size */
 	}
 }
@@ -165,12 +161,22 @@ static int read_whole(int fd, uint8_t *buf, size_t size, size_t chunk, struct cf
 /* Read a file of @size <= WORK_BUF_SIZE bytes whole into w->buf, hashing as it comes. */
 static int hash_small(struct worker *w, int fd, uint64_t size, uint8_t *digest, const char **what)
 {
-	int r = read_whole(fd, w->buf, (size_t)size, HASH_CHUNK, w->vctx);
+	/*
+	 * One read(2) for the whole file, then the hash: a copy out of the page cache costs less
+	 * per byte in larger pieces (its fixed cost per call), and the hash, bound by its own
+	 * arithmetic, does not wait on the caches for at most WORK_BUF_SIZE bytes.
+	 */
+	int r = read_whole(fd, w->buf, (size_t)size);
 
 	if (r < 0) {
-		cfs_verity_final(w->vctx, digest); /* reset for the next file */
 		*what = r == -ESTALE ? "changed" : "read";
 		return r == -ESTALE ? -EIO : r;
+	}
+	r = cfs_verity_update(w->vctx, w->buf, (size_t)size);
+	if (r < 0) {
+		cfs_verity_final(w->vctx, digest); /* reset for the next file */
+		*what = "digest";
+		return r;
 	}
 	r = cfs_verity_final(w->vctx, digest);
 	if (r < 0)
@@ -376,7 +382,7 @@ static int process_job(struct worker *w, const struct build_job *job)
 		close(fd);
 		return r; /* already reported */
 	} else if (node->size <= ctx->o->inline_max) {
-		r = read_whole(fd, w->buf, (size_t)node->size, WORK_BUF_SIZE, NULL);
+		r = read_whole(fd, w->buf, (size_t)node->size);
 		if (r < 0) {
 			what = r == -ESTALE ? "changed" : "read";
 			r = r == -ESTALE ? -EIO : r;
@@ -549,6 +555,7 @@ int cfs_build_from_dir(int atdirfd, const char *path, const struct cfs_build_opt
 			.init = worker_init,
 			.fini = worker_fini,
 			.user = &ctx,
+			.max_pending = MAX_QUEUED_FILES,
 		};
 
 		r = cfs_workq_new(&wo, &ctx.q);
