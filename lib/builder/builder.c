@@ -25,6 +25,12 @@
  * this (when the walk goes on again) still keeps the workers busy for tens of milliseconds.
  */
 #define MAX_QUEUED_FILES 1024
+/*
+ * Directories kept open for the workers at most (each is a descriptor: with the default limit
+ * of 1024 per process, a tree with one file per directory must not exhaust it). Beyond, the
+ * files of a directory are opened by their path from the root.
+ */
+#define MAX_OPEN_DIRS 256
 #define KNOWN_FLAGS                                                                          \
 	(CFS_BUILD_SKIP_XATTRS | CFS_BUILD_USER_XATTRS | CFS_BUILD_SKIP_DEVICES |            \
 	 CFS_BUILD_USE_EPOCH | CFS_BUILD_COMPUTE_DIGEST)
@@ -57,7 +63,35 @@ void cfs_build_fail(struct build_ctx *ctx, int err, const char *relpath, const c
 
 static void run_job(void *state, void *arg);
 
-int cfs_build_push_job(struct build_ctx *ctx, struct cfs_node *node, char *relpath)
+struct build_dir *cfs_build_dir_new(struct build_ctx *ctx, int fd)
+{
+	struct build_dir *dir;
+
+	if (atomic_fetch_add(&ctx->open_dirs, 1) >= MAX_OPEN_DIRS) {
+		atomic_fetch_sub(&ctx->open_dirs, 1);
+		return NULL;
+	}
+	dir = malloc(sizeof(*dir));
+	if (dir == NULL) {
+		atomic_fetch_sub(&ctx->open_dirs, 1);
+		return NULL;
+	}
+	dir->fd = fd;
+	atomic_init(&dir->refs, 1);
+	return dir;
+}
+
+void cfs_build_dir_unref(struct build_ctx *ctx, struct build_dir *dir)
+{
+	if (dir == NULL || atomic_fetch_sub(&dir->refs, 1) != 1)
+		return;
+	close(dir->fd);
+	free(dir);
+	atomic_fetch_sub(&ctx->open_dirs, 1);
+}
+
+int cfs_build_push_job(struct build_ctx *ctx, struct cfs_node *node, char *relpath,
+		       struct build_dir *dir, const char *name)
 {
 	struct build_job *job = malloc(sizeof(*job));
 	int r;
@@ -66,9 +100,12 @@ int cfs_build_push_job(struct build_ctx *ctx, struct cfs_node *node, char *relpa
 		free(relpath);
 		return -ENOMEM;
 	}
-	*job = (struct build_job){ .ctx = ctx, .node = node, .relpath = relpath };
+	if (dir != NULL)
+		atomic_fetch_add(&dir->refs, 1);
+	*job = (struct build_job){ .ctx = ctx, .node = node, .relpath = relpath, .dir = dir, .name = name };
 	r = cfs_workq_submit(ctx->q, run_job, job);
 	if (r < 0) {
+		cfs_build_dir_unref(ctx, job->dir);
 		free(job->relpath);
 		free(job);
 		return r;
@@ -341,22 +378,34 @@ static int process_digest(struct worker *w, int fd, struct cfs_node *node, const
 }
 
 /*
- * Open a source file for reading. O_NOATIME: reading the tree does not dirty every inode of it
- * (with relatime, the first read in a day would); it is refused (EPERM) for files the caller
- * neither owns nor has CAP_FOWNER for, and then the build goes on without it.
+ * Open a source file for reading: @job->name in the directory the scan still holds open (no
+ * symbolic link followed: O_NOFOLLOW, and the directory was opened without following any), or
+ * else its path from the root, resolved without following any symbolic link either.
+ * O_NOATIME: reading the tree does not dirty every inode of it (with relatime, the first read
+ * in a day would); it is refused (EPERM) for files the caller neither owns nor has CAP_FOWNER
+ * for, and then the build goes on without it. O_NONBLOCK: a FIFO put in the file's place does
+ * not block the open.
  */
-static int open_source(struct build_ctx *ctx, const char *relpath)
+static int open_source(struct build_ctx *ctx, const struct build_job *job)
 {
 	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-	int fd;
 
-	if (!atomic_load_explicit(&ctx->no_noatime, memory_order_relaxed)) {
-		fd = cfs_open_beneath(ctx->rootfd, relpath, flags | O_NOATIME, true);
-		if (fd != -EPERM)
+	for (;;) {
+		bool noatime = !atomic_load_explicit(&ctx->no_noatime, memory_order_relaxed);
+		int f = flags | (noatime ? O_NOATIME : 0);
+		int fd;
+
+		if (job->dir != NULL) {
+			fd = openat(job->dir->fd, job->name, f);
+			if (fd < 0)
+				fd = -errno;
+		} else {
+			fd = cfs_open_beneath(ctx->rootfd, job->relpath, f, true);
+		}
+		if (fd != -EPERM || !noatime)
 			return fd;
 		atomic_store_explicit(&ctx->no_noatime, true, memory_order_relaxed);
 	}
-	return cfs_open_beneath(ctx->rootfd, relpath, flags, true);
 }
 
 static int process_job(struct worker *w, const struct build_job *job)
@@ -372,7 +421,7 @@ static int process_job(struct worker *w, const struct build_job *job)
 	 * cfs_verity_digest_fd_threads() see the end of the file), anything but a regular file
 	 * fails to read (O_NONBLOCK: a FIFO put there does not block the open).
 	 */
-	fd = open_source(ctx, job->relpath);
+	fd = open_source(ctx, job);
 	if (fd < 0) {
 		r = fd;
 		cfs_build_fail(ctx, r, job->relpath, r == -ELOOP ? "open (changed into a symbolic link)" : "open");
@@ -424,6 +473,7 @@ static void run_job(void *state, void *arg)
 		atomic_fetch_add(&ctx->files_done, 1);
 		atomic_fetch_add(&ctx->bytes_done, job->node->size);
 	}
+	cfs_build_dir_unref(ctx, job->dir);
 	free(job->relpath);
 	free(job);
 }

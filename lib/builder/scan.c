@@ -272,7 +272,7 @@ static char *join_rel(const char *dir, const char *name)
 
 /* One directory entry: stat, xattrs, node, queueing. */
 static int scan_entry(struct build_ctx *ctx, struct scan *sc, struct cfs_node *dir, int dfd,
-		      const char *name, const char *dir_relpath)
+		      struct build_dir *bdir, const char *name, const char *dir_relpath)
 {
 	_cleanup_free_ char *relpath = join_rel(dir_relpath, name);
 	struct cfs_node *node;
@@ -333,8 +333,11 @@ static int scan_entry(struct build_ctx *ctx, struct scan *sc, struct cfs_node *d
 	if (S_ISDIR(st.st_mode))
 		return dirq_push(&sc->dirs, node, steal_pointer(&relpath));
 	if (S_ISREG(st.st_mode) && st.st_size > 0) {
+		size_t name_off = strlen(relpath) - strlen(name);
+		char *path = steal_pointer(&relpath);
+
 		ctx->bytes_total += (uint64_t)st.st_size; /* scanner-owned until the scan ends */
-		return cfs_build_push_job(ctx, node, steal_pointer(&relpath));
+		return cfs_build_push_job(ctx, node, path, bdir, path + name_off);
 	}
 	return 0;
 }
@@ -420,6 +423,7 @@ static int read_names(int dfd, char ***names_out, size_t *n_out)
 static int scan_dir(struct build_ctx *ctx, struct scan *sc, const struct dir_item *item)
 {
 	const char *rel = item->relpath[0] ? item->relpath : ".";
+	struct build_dir *bdir;
 	char **names = NULL;
 	size_t n = 0;
 	int dfd, r;
@@ -449,13 +453,18 @@ static int scan_dir(struct build_ctx *ctx, struct scan *sc, const struct dir_ite
 		close(dfd);
 		return r;
 	}
+	/* the workers open this directory's files relative to it, if it can stay open */
+	bdir = cfs_build_dir_new(ctx, dfd);
 	for (size_t i = 0; i < n && r == 0; i++) {
-		r = scan_entry(ctx, sc, item->node, dfd, names[i], item->relpath);
+		r = scan_entry(ctx, sc, item->node, dfd, bdir, names[i], item->relpath);
 		if (r == -ENOMEM)
 			cfs_build_fail(ctx, r, item->relpath, "scan");
 	}
 	free_names(names, n);
-	close(dfd);
+	if (bdir != NULL)
+		cfs_build_dir_unref(ctx, bdir); /* closes @dfd once the last job ran */
+	else
+		close(dfd);
 	return r;
 }
 

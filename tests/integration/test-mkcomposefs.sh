@@ -196,4 +196,19 @@ for size in 5000 1048575 1048576 1048577 5242887 17825793; do
 		{ grep "^/d/f$size " "$T/src.dump"; fail "f$size: payload or digest is not $want"; }
 done
 echo "ok a tree read by a user who does not own it; payload digests of every size"
+# Many directories with a file each, under a descriptor limit far below their number: the
+# directories the workers open files in are kept open only up to a bound (the rest by path).
+mkdir "$S/many"
+for i in $(seq 1 1200); do mkdir "$S/many/d$i"; done
+head -c 32768 /dev/urandom > "$T/blob"
+for i in $(seq 1 1200); do { cat "$T/blob"; echo "$i"; } > "$S/many/d$i/f"; done
+(ulimit -n 320 && "$MK" --threads=1 "$S/many" "$T/many.cfs") || fail "a tree of 1200 directories under 'ulimit -n 320'"
+"$INFO" dump "$T/many.cfs" > "$T/many.dump"
+for i in 1 2 600 1199 1200; do
+	want=$($VERITY "$S/many/d$i/f" | cut -d' ' -f1)
+	want=${want#sha256:}
+	grep -q "^/d$i/f .* $want$" "$T/many.dump" || fail "many/d$i/f: payload digest is not $want"
+done
+[ "$(grep -c '^/d[0-9]*/f ' "$T/many.dump")" = 1200 ] || fail "many: not 1200 files in the image"
+echo "ok 1200 directories under a limit of 320 descriptors"
 echo "PASS"
