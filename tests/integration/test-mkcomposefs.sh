@@ -164,6 +164,7 @@ echo "ok version options"
 #    the file's fs-verity digest (sizes around the 1 MiB work buffer and the 4 MiB parts).
 mkdir "$T/short"
 touch "$T/short/attr"
+# shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
 if ! unshare -m sh -c 'mount --bind /sys/kernel/uevent_seqnum "$1/short/attr" && exec "$2" --print-digest-only "$1/short"' \
 	sh "$T" "$MK" > "$T/short.out" 2> "$T/short.err"; then
 	grep -q "short/attr: file changed while reading" "$T/short.err" || { cat "$T/short.err"; fail "no 'changed' message for a short file"; }
