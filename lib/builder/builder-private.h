@@ -15,11 +15,22 @@
 
 struct cfs_workq;
 
+/*
+ * A directory being scanned, kept open for the workers that open its files: each opens one
+ * name relative to it (one dentry lookup) instead of the whole path from the root.
+ */
+struct build_dir {
+	int fd;
+	atomic_uint refs; /* the scanner's, and one per queued job */
+};
+
 /* A regular file whose content the workers must read (once per inode). */
 struct build_job {
 	struct build_ctx *ctx;
 	struct cfs_node *node; /* borrowed: the tree holds it */
 	char *relpath;         /* relative to the source root */
+	struct build_dir *dir; /* holds the file, or NULL: open @relpath from the root */
+	const char *name;      /* in @relpath: the file's name in @dir */
 };
 
 /* Growable buffers for listing and reading xattrs (one set per thread). */
@@ -47,6 +58,8 @@ struct build_ctx {
 	atomic_uint_fast64_t files_done, bytes_done;
 	atomic_bool failed;
 	atomic_bool no_reflink;
+	atomic_bool no_noatime; /* O_NOATIME was refused (EPERM): open without it */
+	atomic_uint open_dirs;  /* struct build_dir alive (each holds a descriptor) */
 
 	struct xattr_bufs xb; /* the scanner's */
 
@@ -56,8 +69,16 @@ struct build_ctx {
 
 /* Record the first failure (err < 0) with a message "srcpath/relpath: what: strerror". */
 void cfs_build_fail(struct build_ctx *ctx, int err, const char *relpath, const char *what);
-/* Queue a content job; 0 or -ENOMEM. Takes ownership of @relpath (even on error). */
-int cfs_build_push_job(struct build_ctx *ctx, struct cfs_node *node, char *relpath);
+/*
+ * Queue a content job; 0 or -ENOMEM. Takes ownership of @relpath (even on error). With @dir
+ * (whose reference the job takes, released when it ran), the file is @name in it.
+ */
+int cfs_build_push_job(struct build_ctx *ctx, struct cfs_node *node, char *relpath,
+		       struct build_dir *dir, const char *name);
+/* A struct build_dir for @fd, or NULL when too many are open (then @fd stays the caller's). */
+struct build_dir *cfs_build_dir_new(struct build_ctx *ctx, int fd);
+/* Drop a reference; the last closes the descriptor. NULL is fine. */
+void cfs_build_dir_unref(struct build_ctx *ctx, struct build_dir *dir);
 /* Report progress if enough time has passed (or @force). Caller's thread only. */
 void cfs_build_report(struct build_ctx *ctx, bool scanning, bool force);
 /* Allocate / release xattr buffers. */

@@ -18,9 +18,19 @@
 
 /* Files up to this size are read whole (and written from that copy when stored). */
 #define WORK_BUF_SIZE (1024 * 1024)
-/* Read per read(2) while hashing: the bytes are still in the L2 cache when hashed. */
-#define HASH_CHUNK (128 * 1024)
 #define PROGRESS_INTERVAL_NS 250000000ull
+/*
+ * Files queued for the workers at most: the walk is many times faster than the hashing and
+ * would otherwise hold a job and a path for nearly every file of the tree at once. Half of
+ * this (when the walk goes on again) still keeps the workers busy for tens of milliseconds.
+ */
+#define MAX_QUEUED_FILES 1024
+/*
+ * Directories kept open for the workers at most (each is a descriptor: with the default limit
+ * of 1024 per process, a tree with one file per directory must not exhaust it). Beyond, the
+ * files of a directory are opened by their path from the root.
+ */
+#define MAX_OPEN_DIRS 256
 #define KNOWN_FLAGS                                                                          \
 	(CFS_BUILD_SKIP_XATTRS | CFS_BUILD_USER_XATTRS | CFS_BUILD_SKIP_DEVICES |            \
 	 CFS_BUILD_USE_EPOCH | CFS_BUILD_COMPUTE_DIGEST)
@@ -53,7 +63,35 @@ void cfs_build_fail(struct build_ctx *ctx, int err, const char *relpath, const c
 
 static void run_job(void *state, void *arg);
 
-int cfs_build_push_job(struct build_ctx *ctx, struct cfs_node *node, char *relpath)
+struct build_dir *cfs_build_dir_new(struct build_ctx *ctx, int fd)
+{
+	struct build_dir *dir;
+
+	if (atomic_fetch_add(&ctx->open_dirs, 1) >= MAX_OPEN_DIRS) {
+		atomic_fetch_sub(&ctx->open_dirs, 1);
+		return NULL;
+	}
+	dir = malloc(sizeof(*dir));
+	if (dir == NULL) {
+		atomic_fetch_sub(&ctx->open_dirs, 1);
+		return NULL;
+	}
+	dir->fd = fd;
+	atomic_init(&dir->refs, 1);
+	return dir;
+}
+
+void cfs_build_dir_unref(struct build_ctx *ctx, struct build_dir *dir)
+{
+	if (dir == NULL || atomic_fetch_sub(&dir->refs, 1) != 1)
+		return;
+	close(dir->fd);
+	free(dir);
+	atomic_fetch_sub(&ctx->open_dirs, 1);
+}
+
+int cfs_build_push_job(struct build_ctx *ctx, struct cfs_node *node, char *relpath,
+		       struct build_dir *dir, const char *name)
 {
 	struct build_job *job = malloc(sizeof(*job));
 	int r;
@@ -62,9 +100,12 @@ int cfs_build_push_job(struct build_ctx *ctx, struct cfs_node *node, char *relpa
 		free(relpath);
 		return -ENOMEM;
 	}
-	*job = (struct build_job){ .ctx = ctx, .node = node, .relpath = relpath };
+	if (dir != NULL)
+		atomic_fetch_add(&dir->refs, 1);
+	*job = (struct build_job){ .ctx = ctx, .node = node, .relpath = relpath, .dir = dir, .name = name };
 	r = cfs_workq_submit(ctx->q, run_job, job);
 	if (r < 0) {
+		cfs_build_dir_unref(ctx, job->dir);
 		free(job->relpath);
 		free(job);
 		return r;
@@ -116,38 +157,63 @@ struct worker {
 	struct xattr_bufs xb;
 };
 
+/*
+ * read(2) into @buf up to @want bytes, retrying on EINTR only: a short count from a regular
+ * file means its end was reached. The bytes read, or a negative errno.
+ */
+static ssize_t read_once(int fd, void *buf, size_t want)
+{
+	for (;;) {
+		ssize_t n = read(fd, buf, want);
+
+		if (n >= 0 || errno != EINTR)
+			return n >= 0 ? n : -errno;
+	}
+}
+
+/*
+ * Read exactly @size bytes of @fd into @buf (which has room for @size + 1) and see its end,
+ * without the read(2) that returns 0: the request asks for one byte more than remains, and a
+ * count short of it is the end of the file. -ESTALE when the file is shorter or longer than
+ * @size (it changed since it was measured), another negative errno on a read error.
+ */
+static int read_whole(int fd, uint8_t *buf, size_t size)
+{
+	size_t done = 0;
+
+	for (;;) {
+		size_t left = size - done;
+		ssize_t n = read_once(fd, buf + done, left + 1);
+
+		if (n < 0)
+			return (int)n;
+		if ((size_t)n > left || (n == 0 && left > 0))
+			return -ESTALE; /* grew or shrank */
+		done += (size_t)n;
+		if (done == size)
+			return 0; /* a short count at the very end: nothing beyond @size */
+	}
+}
+
 /* Read a file of @size <= WORK_BUF_SIZE bytes whole into w->buf, hashing as it comes. */
 static int hash_small(struct worker *w, int fd, uint64_t size, uint8_t *digest, const char **what)
 {
-	size_t done = 0;
-	int r;
+	/*
+	 * One read(2) for the whole file, then the hash: a copy out of the page cache costs less
+	 * per byte in larger pieces (its fixed cost per call), and the hash, bound by its own
+	 * arithmetic, does not wait on the caches for at most WORK_BUF_SIZE bytes.
+	 */
+	int r = read_whole(fd, w->buf, (size_t)size);
 
-	for (;;) {
-		/* one byte more than expected shows a file that grew */
-		size_t want = WORK_BUF_SIZE - done < HASH_CHUNK ? WORK_BUF_SIZE - done : HASH_CHUNK;
-		ssize_t n = want > 0 ? cfs_read_full(fd, w->buf + done, want) : 0;
-
-		if (n < 0) {
-			*what = "read";
-			return (int)n;
-		}
-		if (n == 0 || done + (size_t)n > size) {
-			done += (size_t)n;
-			break;
-		}
-		r = cfs_verity_update(w->vctx, w->buf + done, (size_t)n);
-		if (r < 0) {
-			*what = "digest";
-			return r;
-		}
-		done += (size_t)n;
-		if ((size_t)n < want)
-			break;
+	if (r < 0) {
+		*what = r == -ESTALE ? "changed" : "read";
+		return r == -ESTALE ? -EIO : r;
 	}
-	if (done != size || (done == WORK_BUF_SIZE && cfs_read_full(fd, w->buf, 1) != 0)) {
+	r = cfs_verity_update(w->vctx, w->buf, (size_t)size);
+	if (r < 0) {
 		cfs_verity_final(w->vctx, digest); /* reset for the next file */
-		*what = "changed";
-		return -EIO;
+		*what = "digest";
+		return r;
 	}
 	r = cfs_verity_final(w->vctx, digest);
 	if (r < 0)
@@ -311,48 +377,84 @@ static int process_digest(struct worker *w, int fd, struct cfs_node *node, const
 	return r;
 }
 
+/*
+ * Open a source file for reading: @job->name in the directory the scan still holds open (no
+ * symbolic link followed: O_NOFOLLOW, and the directory was opened without following any), or
+ * else its path from the root, resolved without following any symbolic link either.
+ * O_NOATIME: reading the tree does not dirty every inode of it (with relatime, the first read
+ * in a day would); it is refused (EPERM) for files the caller neither owns nor has CAP_FOWNER
+ * for, and then the build goes on without it. O_NONBLOCK: a FIFO put in the file's place does
+ * not block the open.
+ */
+static int open_source(struct build_ctx *ctx, const struct build_job *job)
+{
+	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+
+	for (;;) {
+		bool noatime = !atomic_load_explicit(&ctx->no_noatime, memory_order_relaxed);
+		int f = flags | (noatime ? O_NOATIME : 0);
+		int fd;
+
+		if (job->dir != NULL) {
+			fd = openat(job->dir->fd, job->name, f);
+			if (fd < 0)
+				fd = -errno;
+		} else {
+			fd = cfs_open_beneath(ctx->rootfd, job->relpath, f, true);
+		}
+		if (fd != -EPERM || !noatime)
+			return fd;
+		atomic_store_explicit(&ctx->no_noatime, true, memory_order_relaxed);
+	}
+}
+
 static int process_job(struct worker *w, const struct build_job *job)
 {
 	struct build_ctx *ctx = w->ctx;
 	struct cfs_node *node = job->node;
 	const char *what = NULL;
-	struct stat st;
 	int fd, r;
 
-	/* no symbolic link anywhere: the scan saw directories and a file there */
-	fd = cfs_open_beneath(ctx->rootfd, job->relpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, true);
+	/*
+	 * No symbolic link anywhere: the scan saw directories and a file there. The scan's stat
+	 * is not repeated: what is read must be exactly node->size bytes (read_whole() and
+	 * cfs_verity_digest_fd_threads() see the end of the file), anything but a regular file
+	 * fails to read (O_NONBLOCK: a FIFO put there does not block the open).
+	 */
+	fd = open_source(ctx, job);
 	if (fd < 0) {
 		r = fd;
 		cfs_build_fail(ctx, r, job->relpath, r == -ELOOP ? "open (changed into a symbolic link)" : "open");
 		return r;
 	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		what = "stat";
-	} else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != node->size) {
-		r = -EIO;
-		what = "changed";
-	} else if ((r = cfs_build_read_xattrs(ctx, &w->xb, node, fd, NULL, job->relpath)) < 0) {
+	if ((r = cfs_build_read_xattrs(ctx, &w->xb, node, fd, NULL, job->relpath)) < 0) {
 		close(fd);
 		return r; /* already reported */
 	} else if (node->size <= ctx->o->inline_max) {
-		ssize_t n = cfs_read_full(fd, w->buf, (size_t)node->size + 1);
-
-		if (n < 0) {
-			r = (int)n;
-			what = "read";
-		} else if ((uint64_t)n != node->size) {
-			r = -EIO;
-			what = "changed";
+		r = read_whole(fd, w->buf, (size_t)node->size);
+		if (r < 0) {
+			what = r == -ESTALE ? "changed" : "read";
+			r = r == -ESTALE ? -EIO : r;
 		} else {
-			r = cfs_node_set_content(node, w->buf, (size_t)n);
+			r = cfs_node_set_content(node, w->buf, (size_t)node->size);
 			what = "content";
 		}
 	} else if (ctx->flags & CFS_BUILD_COMPUTE_DIGEST) {
 		r = process_digest(w, fd, node, &what);
 	} else {
-		r = cfs_node_set_payload(node, job->relpath);
-		what = "payload";
+		/* nothing is read: the file is still what the scan saw, or the build fails */
+		struct stat st;
+
+		if (fstat(fd, &st) < 0) {
+			r = -errno;
+			what = "stat";
+		} else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != node->size) {
+			r = -EIO;
+			what = "changed";
+		} else {
+			r = cfs_node_set_payload(node, job->relpath);
+			what = "payload";
+		}
 	}
 	close(fd);
 	if (r < 0)
@@ -371,6 +473,7 @@ static void run_job(void *state, void *arg)
 		atomic_fetch_add(&ctx->files_done, 1);
 		atomic_fetch_add(&ctx->bytes_done, job->node->size);
 	}
+	cfs_build_dir_unref(ctx, job->dir);
 	free(job->relpath);
 	free(job);
 }
@@ -380,7 +483,7 @@ static int worker_init(void *state, void *user)
 	struct worker *w = state;
 
 	w->ctx = user;
-	w->buf = malloc(WORK_BUF_SIZE);
+	w->buf = malloc(WORK_BUF_SIZE + 1); /* + 1: read_whole() asks for a byte past the end */
 	if (w->buf == NULL || cfs_build_xattr_bufs_init(&w->xb) < 0)
 		return -ENOMEM;
 	return cfs_verity_ctx_new(w->ctx->alg, &w->vctx);
@@ -502,6 +605,7 @@ int cfs_build_from_dir(int atdirfd, const char *path, const struct cfs_build_opt
 			.init = worker_init,
 			.fini = worker_fini,
 			.user = &ctx,
+			.max_pending = MAX_QUEUED_FILES,
 		};
 
 		r = cfs_workq_new(&wo, &ctx.q);

@@ -272,7 +272,7 @@ static char *join_rel(const char *dir, const char *name)
 
 /* One directory entry: stat, xattrs, node, queueing. */
 static int scan_entry(struct build_ctx *ctx, struct scan *sc, struct cfs_node *dir, int dfd,
-		      const char *name, const char *dir_relpath)
+		      struct build_dir *bdir, const char *name, const char *dir_relpath)
 {
 	_cleanup_free_ char *relpath = join_rel(dir_relpath, name);
 	struct cfs_node *node;
@@ -319,8 +319,11 @@ static int scan_entry(struct build_ctx *ctx, struct scan *sc, struct cfs_node *d
 		if (r < 0)
 			return r;
 	}
-	/* a file with content is opened by a worker anyway: it reads the xattrs there */
-	if (!(S_ISREG(st.st_mode) && st.st_size > 0)) {
+	/*
+	 * A file with content is opened by a worker anyway, a directory by scan_dir(): their
+	 * xattrs are read from those descriptors (no path lookup through /proc).
+	 */
+	if (!(S_ISREG(st.st_mode) && st.st_size > 0) && !S_ISDIR(st.st_mode)) {
 		r = read_entry_xattrs(ctx, node, dfd, name, relpath);
 		if (r < 0)
 			return r;
@@ -330,8 +333,11 @@ static int scan_entry(struct build_ctx *ctx, struct scan *sc, struct cfs_node *d
 	if (S_ISDIR(st.st_mode))
 		return dirq_push(&sc->dirs, node, steal_pointer(&relpath));
 	if (S_ISREG(st.st_mode) && st.st_size > 0) {
+		size_t name_off = strlen(relpath) - strlen(name);
+		char *path = steal_pointer(&relpath);
+
 		ctx->bytes_total += (uint64_t)st.st_size; /* scanner-owned until the scan ends */
-		return cfs_build_push_job(ctx, node, steal_pointer(&relpath));
+		return cfs_build_push_job(ctx, node, path, bdir, path + name_off);
 	}
 	return 0;
 }
@@ -348,57 +354,65 @@ static void free_names(char **names, size_t n)
 	free(names);
 }
 
-/* Read all names of a directory (but . and ..), sorted by byte order. */
+/* Bytes of directory entries fetched per getdents64(2): a typical directory in one call. */
+#define DENTS_BUF_SIZE (32 * 1024)
+
+/*
+ * Read all names of the directory open as @dfd (but . and ..), sorted by byte order.
+ * getdents64(2) on @dfd itself, with a buffer that holds most directories whole: no
+ * duplicated descriptor and no DIR stream (each cost an fcntl, an fstat and a close).
+ */
 static int read_names(int dfd, char ***names_out, size_t *n_out)
 {
-	int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+	_cleanup_free_ char *buf = malloc(DENTS_BUF_SIZE);
 	char **names = NULL;
 	size_t n = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
+	int r = 0;
 
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
+	if (buf == NULL)
+		return -ENOMEM;
 	for (;;) {
-		errno = 0;
-		de = readdir(d);
-		if (de == NULL)
-			break;
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (n == cap) {
-			char **p;
+		ssize_t len = getdents64(dfd, buf, DENTS_BUF_SIZE);
 
-			cap = cap ? 2 * cap : 32;
-			p = realloc(names, cap * sizeof(*p));
-			if (p == NULL) {
-				errno = ENOMEM;
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len < 0) {
+			r = -errno;
+			break;
+		}
+		if (len == 0)
+			break;
+		for (ssize_t pos = 0; pos < len && r == 0;) {
+			const struct dirent64 *de = (const struct dirent64 *)(buf + pos);
+
+			pos += de->d_reclen;
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			if (n == cap) {
+				size_t ncap = cap ? 2 * cap : 32;
+				char **p = realloc(names, ncap * sizeof(*p));
+
+				if (p == NULL) {
+					r = -ENOMEM;
+					break;
+				}
+				names = p;
+				cap = ncap;
+			}
+			names[n] = strdup(de->d_name);
+			if (names[n] == NULL) {
+				r = -ENOMEM;
 				break;
 			}
-			names = p;
+			n++;
 		}
-		names[n] = strdup(de->d_name);
-		if (names[n] == NULL) {
-			errno = ENOMEM;
+		if (r < 0)
 			break;
-		}
-		n++;
 	}
-	if (errno != 0) {
-		int r = -errno;
-
-		closedir(d);
+	if (r < 0) {
 		free_names(names, n);
 		return r;
 	}
-	closedir(d);
 	if (n > 1)
 		qsort(names, n, sizeof(*names), cmp_names);
 	*names_out = names;
@@ -409,6 +423,7 @@ static int read_names(int dfd, char ***names_out, size_t *n_out)
 static int scan_dir(struct build_ctx *ctx, struct scan *sc, const struct dir_item *item)
 {
 	const char *rel = item->relpath[0] ? item->relpath : ".";
+	struct build_dir *bdir;
 	char **names = NULL;
 	size_t n = 0;
 	int dfd, r;
@@ -424,19 +439,32 @@ static int scan_dir(struct build_ctx *ctx, struct scan *sc, const struct dir_ite
 			       r == -ELOOP ? "open directory (changed into a symbolic link)" : "open directory");
 		return r;
 	}
+	/* the root's were read from ctx->rootfd */
+	if (item->relpath[0] != '\0') {
+		r = cfs_build_read_xattrs(ctx, &ctx->xb, item->node, dfd, NULL, item->relpath);
+		if (r < 0) {
+			close(dfd);
+			return r;
+		}
+	}
 	r = read_names(dfd, &names, &n);
 	if (r < 0) {
 		cfs_build_fail(ctx, r, item->relpath, "read directory");
 		close(dfd);
 		return r;
 	}
+	/* the workers open this directory's files relative to it, if it can stay open */
+	bdir = cfs_build_dir_new(ctx, dfd);
 	for (size_t i = 0; i < n && r == 0; i++) {
-		r = scan_entry(ctx, sc, item->node, dfd, names[i], item->relpath);
+		r = scan_entry(ctx, sc, item->node, dfd, bdir, names[i], item->relpath);
 		if (r == -ENOMEM)
 			cfs_build_fail(ctx, r, item->relpath, "scan");
 	}
 	free_names(names, n);
-	close(dfd);
+	if (bdir != NULL)
+		cfs_build_dir_unref(ctx, bdir); /* closes @dfd once the last job ran */
+	else
+		close(dfd);
 	return r;
 }
 

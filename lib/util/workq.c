@@ -47,9 +47,11 @@ struct cfs_workq {
 	pthread_mutex_t lock;
 	pthread_cond_t work;  /* workers: an item, or stop */
 	pthread_cond_t idle;  /* waiters: pending reached 0 */
+	pthread_cond_t room;  /* a submitter: pending fell to o.max_pending / 2 */
 	struct work_item *head, *tail;
 	size_t pending;       /* submitted, not yet finished */
 	bool stop;
+	bool full;            /* a submitter waits on @room */
 	struct cfs_workq_opts o;
 	unsigned n;
 	struct worker workers[];
@@ -78,6 +80,10 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&q->lock);
 		if (--q->pending == 0)
 			pthread_cond_broadcast(&q->idle);
+		if (q->full && q->pending <= q->o.max_pending / 2) {
+			q->full = false;
+			pthread_cond_broadcast(&q->room);
+		}
 	}
 	pthread_mutex_unlock(&q->lock);
 	return NULL;
@@ -96,6 +102,7 @@ int cfs_workq_new(const struct cfs_workq_opts *o, struct cfs_workq **out)
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->work, NULL);
 	pthread_cond_init(&q->idle, NULL);
+	pthread_cond_init(&q->room, NULL);
 	q->o = *o;
 	for (unsigned i = 0; i < n; i++) {
 		struct worker *w = &q->workers[i];
@@ -138,6 +145,10 @@ int cfs_workq_submit(struct cfs_workq *q, cfs_work_fn fn, void *arg)
 		return -ENOMEM;
 	*it = (struct work_item){ .fn = fn, .arg = arg };
 	pthread_mutex_lock(&q->lock);
+	while (q->o.max_pending > 0 && q->pending >= q->o.max_pending && cfs_workq_threads(q) > 0) {
+		q->full = true;
+		pthread_cond_wait(&q->room, &q->lock);
+	}
 	if (q->tail)
 		q->tail->next = it;
 	else
@@ -214,6 +225,7 @@ void cfs_workq_free(struct cfs_workq *q)
 		free(w->state);
 	}
 	pthread_cond_destroy(&q->idle);
+	pthread_cond_destroy(&q->room);
 	pthread_cond_destroy(&q->work);
 	pthread_mutex_destroy(&q->lock);
 	free(q);

@@ -33,6 +33,12 @@ struct cfs_workq_opts {
 	int (*init)(void *state, void *user);  /* 0 or -errno; may be NULL */
 	void (*fini)(void *state, void *user); /* may be NULL; also after a failed init */
 	void *user;
+	/*
+	 * 0: cfs_workq_submit() never waits. Else it waits while this many items are queued or
+	 * running, until half of them finished: a producer faster than the workers keeps its
+	 * items (and what they hold) bounded instead of queueing everything.
+	 */
+	size_t max_pending;
 };
 
 /* An item: runs on some worker with that worker's state. */
@@ -40,7 +46,8 @@ typedef void (*cfs_work_fn)(void *state, void *arg);
 
 /* Start the workers. 0, -ENOMEM, an @init error, or -EAGAIN when no thread can start. */
 int cfs_workq_new(const struct cfs_workq_opts *o, struct cfs_workq **out);
-/* Queue @fn(@arg) (first in, first out). 0 or -ENOMEM (then it was not queued). */
+/* Queue @fn(@arg) (first in, first out), first waiting for room if o->max_pending says so
+ * (never call it from an item then). 0 or -ENOMEM (then it was not queued). */
 int cfs_workq_submit(struct cfs_workq *q, cfs_work_fn fn, void *arg);
 /*
  * Wait until every item submitted so far has run. While waiting, @tick(@user) is called every

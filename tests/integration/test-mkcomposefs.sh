@@ -157,4 +157,59 @@ cmp -s "$T/v0.cfs" "$T/v00.cfs" || fail "--max-version=0 alone differs from 0/0"
 "$MK" --min-version=1 --max-version=1 --from-file "$A/special_v1.dump" "$T/v11.cfs"
 cmp -s "$T/v10.cfs" "$T/v11.cfs" || fail "max below min is not raised to min"
 echo "ok version options"
+
+# 7. reading a source tree. A file shorter than its stat said (a sysfs attribute claims 4096
+#    bytes) fails as changed, and nothing is printed. A tree the caller does not own (where
+#    O_NOATIME is refused) gives the same digest as for its owner, and every payload names
+#    the file's fs-verity digest (sizes around the 1 MiB work buffer and the 4 MiB parts).
+mkdir "$T/short"
+touch "$T/short/attr"
+# shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
+if ! unshare -m sh -c 'mount --bind /sys/kernel/uevent_seqnum "$1/short/attr" && exec "$2" --print-digest-only "$1/short"' \
+	sh "$T" "$MK" > "$T/short.out" 2> "$T/short.err"; then
+	grep -q "short/attr: file changed while reading" "$T/short.err" || { cat "$T/short.err"; fail "no 'changed' message for a short file"; }
+	[ ! -s "$T/short.out" ] || fail "a digest was printed for a tree that failed"
+else
+	fail "a file shorter than its stat size was accepted"
+fi
+echo "ok a file shorter than measured fails as changed"
+S=$(mktemp -d /tmp/cfs-mkcomposefs-src.XXXXXX)
+chmod 755 "$S"
+trap 'rm -rf "$T" "$USER_BIN" "$S"' EXIT
+mkdir "$S/d"
+for size in 0 100 5000 1048575 1048576 1048577 5242887 17825793; do
+	head -c "$size" /dev/urandom > "$S/d/f$size"
+done
+chmod -R a+rX "$S"
+[ "$(stat -c %u "$S/d/f100")" = 0 ] || fail "source files should belong to root here"
+"$MK" "$S" "$T/src.cfs"
+root_digest=$("$MK" --print-digest-only "$S")
+[ "$root_digest" = "$("$MK" --print-digest-only --threads=1 "$S")" ] || fail "digest differs with one thread"
+user_digest=$(setpriv --reuid=65534 --regid=65534 --clear-groups -- env LD_LIBRARY_PATH="$USER_BIN" \
+	"$(user_prog "$MK")" --print-digest-only "$S") || fail "an unprivileged build of a root-owned tree failed"
+[ "$user_digest" = "$root_digest" ] || fail "unprivileged build gives $user_digest, root $root_digest"
+INFO=$B/tools/composefs-info/composefs-info
+"$INFO" dump "$T/src.cfs" > "$T/src.dump"
+for size in 5000 1048575 1048576 1048577 5242887 17825793; do
+	want=$($VERITY "$S/d/f$size" | cut -d' ' -f1)
+	want=${want#sha256:}
+	grep -q "^/d/f$size $size .* $want$" "$T/src.dump" ||
+		{ grep "^/d/f$size " "$T/src.dump"; fail "f$size: payload or digest is not $want"; }
+done
+echo "ok a tree read by a user who does not own it; payload digests of every size"
+# Many directories with a file each, under a descriptor limit far below their number: the
+# directories the workers open files in are kept open only up to a bound (the rest by path).
+mkdir "$S/many"
+for i in $(seq 1 1200); do mkdir "$S/many/d$i"; done
+head -c 32768 /dev/urandom > "$T/blob"
+for i in $(seq 1 1200); do { cat "$T/blob"; echo "$i"; } > "$S/many/d$i/f"; done
+(ulimit -n 320 && "$MK" --threads=1 "$S/many" "$T/many.cfs") || fail "a tree of 1200 directories under 'ulimit -n 320'"
+"$INFO" dump "$T/many.cfs" > "$T/many.dump"
+for i in 1 2 600 1199 1200; do
+	want=$($VERITY "$S/many/d$i/f" | cut -d' ' -f1)
+	want=${want#sha256:}
+	grep -q "^/d$i/f .* $want$" "$T/many.dump" || fail "many/d$i/f: payload digest is not $want"
+done
+[ "$(grep -c '^/d[0-9]*/f ' "$T/many.dump")" = 1200 ] || fail "many: not 1200 files in the image"
+echo "ok 1200 directories under a limit of 320 descriptors"
 echo "PASS"

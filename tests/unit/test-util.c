@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
-/* Unit test of the private helpers: error buffers, hex, full reads/writes, atomic file creation, hash set. */
+/* Unit test of the private helpers: error buffers, hex, full reads/writes, atomic file creation,
+ * hash set, work queue. */
 #include <errno.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 #include "testutil.h"
 #include "util/hashset.h"
 #include "util/util.h"
+#include "util/workq.h"
 
 static void test_errbuf(void)
 {
@@ -435,6 +439,52 @@ static void test_hashset_oom(void)
 	cfs_hashset_free(&s);
 }
 
+static atomic_uint wq_done;
+
+static void wq_item(void *state, void *arg)
+{
+	struct timespec ts = { .tv_nsec = 1000000 }; /* far slower than the producer */
+
+	(void)state;
+	(void)arg;
+	nanosleep(&ts, NULL);
+	atomic_fetch_add(&wq_done, 1);
+}
+
+/* With max_pending, a fast producer never has more than that many items unfinished. */
+static void test_workq_bounded(void)
+{
+	struct cfs_workq_opts o = { .threads = 2, .max_pending = 8 };
+	struct cfs_workq *q;
+	unsigned most = 0;
+
+	atomic_init(&wq_done, 0);
+	CHECK_EQ_INT(cfs_workq_new(&o, &q), 0);
+	for (unsigned i = 1; i <= 200; i++) {
+		unsigned unfinished;
+
+		CHECK_EQ_INT(cfs_workq_submit(q, wq_item, NULL), 0);
+		unfinished = i - atomic_load(&wq_done);
+		CHECK(unfinished <= 8);
+		if (unfinished > most)
+			most = unfinished;
+	}
+	CHECK(most >= 4); /* the bound was reached: the producer did wait */
+	cfs_workq_wait(q, 0, NULL, NULL);
+	CHECK_EQ_INT((int)atomic_load(&wq_done), 200);
+	cfs_workq_free(q);
+
+	/* without it, nothing waits: everything is queued at once */
+	o.max_pending = 0;
+	atomic_init(&wq_done, 0);
+	CHECK_EQ_INT(cfs_workq_new(&o, &q), 0);
+	for (unsigned i = 0; i < 200; i++)
+		CHECK_EQ_INT(cfs_workq_submit(q, wq_item, NULL), 0);
+	CHECK(atomic_load(&wq_done) < 100);
+	cfs_workq_free(q); /* runs what is queued */
+	CHECK_EQ_INT((int)atomic_load(&wq_done), 200);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/cfs-test-util-XXXXXX";
@@ -450,6 +500,7 @@ int main(void)
 	test_hashset_collisions();
 	test_hashset_strings();
 	test_hashset_oom();
+	test_workq_bounded();
 	CHECK(rmdir(dir) == 0); /* nothing left behind */
 	printf("util: ok\n");
 	return 0;
