@@ -217,8 +217,9 @@ static int src_next(struct layer *l)
 		if (l->cur.external) {
 			/* only the data of the file just read may be an object, all of it */
 			if (!l->ext_want || l->pos != l->ext_start)
-				return l->src_err = lfail(l, -EUCLEAN, "split stream: an object reference at tar offset "
-							  "%llu, where no file data of more than %d bytes starts",
+				return l->src_err = lfail(l, -EUCLEAN,
+							  "split stream: an object reference at tar offset %llu, "
+							  "where no file data of more than %d bytes starts",
 							  (unsigned long long)l->pos, CFS_OCI_INLINE_MAX);
 			memcpy(l->ext_digest, l->cur.digest, cfs_verity_digest_size(l->alg));
 			l->ext_want = false;
@@ -387,7 +388,8 @@ static int skip_content(struct layer *l, struct cfs_node *n, int64_t size)
 	if (archive_read_data_skip(l->inner) != ARCHIVE_OK)
 		return read_err(l);
 	if (!l->ext_found)
-		return lfail(l, -EUCLEAN, "split stream: the file's data is not one object reference");
+		return lfail(l, -EUCLEAN, "split stream: the data of a file of more than %d bytes is not one object "
+				"reference", CFS_OCI_INLINE_MAX);
 	l->ext_found = false;
 	return set_object(l, n, l->ext_digest, (uint64_t)size);
 }
