@@ -102,6 +102,10 @@ ref=127.0.0.1:$port/bench/usr
 
 now() { date +%s.%N; }
 du_b() { du -sb "$@" 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+# allocated: what the blocks take (a file of 100 bytes takes 4 KiB on most filesystems)
+du_a() { du -sk "$@" 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s * 1024 }'; }
+# the objects holding a repository's images and split streams (the rest of objects/ is file content)
+linked_b() { find "$@" -maxdepth 1 -type l 2>/dev/null | xargs -r stat -L -c %s | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 declare -A T D
 
 # composefs oci pull: first image into an empty repository, then the second
@@ -118,6 +122,10 @@ run_cfs() {
 		{ cat "$work/cfs.log"; exit 1; }
 	sync; t2=$(now)
 	D[cfs2]=$(du_b "$R")
+	D[cfs2a]=$(du_a "$R")
+	D[cfs_images]=$(linked_b "$R/images")
+	D[cfs_streams]=$(linked_b "$R/streams")
+	D[cfs_objects]=$(find "$R/objects" -type f ! -name '.*' | wc -l)
 	T[cfs1]+=" $(echo "$t1 - $t0" | bc)"; T[cfs2]+=" $(echo "$t2 - $t1" | bc)"
 	rm -rf "$R"
 }
@@ -133,6 +141,9 @@ run_podman() {
 	"${P[@]}" pull -q --tls-verify=false "$ref:second" >/dev/null
 	sync; t2=$(now)
 	D[podman2]=$(du_b "$work/podman")
+	D[podman2a]=$(du_a "$work/podman")
+	D[podman_tarsplit]=$(du_b "$work/podman"/*-layers/*.tar-split.gz)
+	D[podman_files]=$(find "$work/podman"/*/*/diff -type f 2>/dev/null | wc -l)
 	T[podman1]+=" $(echo "$t1 - $t0" | bc)"; T[podman2]+=" $(echo "$t2 - $t1" | bc)"
 	D[podman_driver]=$("${P[@]}" info --format '{{.Store.GraphDriverName}}')
 	"${P[@]}" system reset -f >/dev/null 2>&1 || true
@@ -183,6 +194,8 @@ out=$(mktemp)
 	echo "| skopeo + umoci unpack + mkcomposefs --digest-store | ${M[unpack1]} | $(mib "${D[unpack1]}") | ${M[unpack2]} | $(mib "${D[unpack2]}") |"
 	echo
 	echo "- time ours / podman: first $(ratio "${M[cfs1]}" "${M[podman1]}"), second $(ratio "${M[cfs2]}" "${M[podman2]}") (goal <= 0.5); disk ours / podman: $(ratio "${D[cfs2]}" "${D[podman2]}") (goal < 1)"
+	echo "- disk allocated (du without -b) after both: ours $(mib "${D[cfs2a]}") MiB, podman $(mib "${D[podman2a]}") MiB: $(ratio "${D[cfs2a]}" "${D[podman2a]}")"
+	echo "- ours after both: ${D[cfs_objects]} objects; of them images $(mib "${D[cfs_images]}") MiB, split streams $(mib "${D[cfs_streams]}") MiB; podman: ${D[podman_files]} files in its layers' diff/, tar-split $(mib "${D[podman_tarsplit]}") MiB"
 	echo "- time ours / skopeo+umoci+mkcomposefs: first $(ratio "${M[cfs1]}" "${M[unpack1]}"), second $(ratio "${M[cfs2]}" "${M[unpack2]}")"
 	echo "- second image, ours: $(mib $((D[cfs2] - D[cfs1]))) MiB added (its new layer is /etc: $(mib "$(du -sb /etc | cut -f1)") MiB unpacked)"
 } >"$out"

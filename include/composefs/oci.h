@@ -18,9 +18,6 @@ extern "C" {
  * Layout added to a repository (see docs/design.md, "OCI images"):
  *
  *   images/refs/NAME                       the merged image of an OCI image called NAME
- *   images/refs/oci-layer/sha256:<diff_id> one image per layer (its literal tree, whiteouts
- *                                          kept as .wh. entries): how an imported layer is
- *                                          recognised and reused without reading it again
  *   oci/images/<NAME, '/' and '%' %-escaped>
  *                                          JSON record: name, image, config, manifest, source,
  *                                          layers (diff_ids)
@@ -28,7 +25,10 @@ extern "C" {
  * and composefs-rs' streams (split streams, see cfs_repo_stream_get()):
  *
  *   streams/oci-layer-sha256:<diff_id>     each layer's tar: headers and small files inline,
- *                                          larger files as references to their objects
+ *                                          larger files as references to their objects; named
+ *                                          once the layer is complete, and how an imported
+ *                                          layer is recognised and its tree rebuilt without
+ *                                          reading it again
  *   streams/oci-config-sha256:<digest>     the config JSON; named refs diff_id -> layer stream
  *   streams/oci-manifest-sha256:<digest>   the manifest JSON; "config:<digest>" -> config
  *                                          stream, diff_id -> layer stream
@@ -38,12 +38,15 @@ extern "C" {
  *                                          streams/refs/oci-config/<NAME> to the config)
  *
  * Both kinds of ref are ordinary gc roots, so gc keeps every object an OCI
- * image or an imported layer needs; cfs_oci_remove() drops them again.
+ * image needs; cfs_oci_remove() drops them again. Older versions also wrote an
+ * image per layer, images/refs/oci-layer/sha256:<diff_id> (CFS_OCI_LAYER_REF_PREFIX):
+ * gc keeps those as any image; cfs_oci_pull() of an image using the layer
+ * removes the name once the image is tagged, and so does cfs_oci_remove().
  */
 
 /** Largest regular file stored inline in the image (as composefs-rs does for OCI layers). */
 #define CFS_OCI_INLINE_MAX 64
-/** Ref name prefix of layer images; names of OCI images may not start with it. */
+/** Ref name prefix of the layer images older versions wrote; names of OCI images may not start with it. */
 #define CFS_OCI_LAYER_REF_PREFIX "oci-layer/"
 /** Length of "sha256:" + 64 hex digits. */
 #define CFS_OCI_DIGEST_LEN 71
@@ -124,7 +127,8 @@ struct cfs_oci_pull_result {
  * is read; each layer is read once, decompressed (gzip, zstd) and its tar
  * parsed in the same pass, its diff_id checked, and regular files longer
  * than CFS_OCI_INLINE_MAX stored as objects (deduplicated against the
- * repository). Layers whose diff_id is already imported are not read.
+ * repository). Layers whose diff_id is already imported (their split stream
+ * is named) are not read: their trees are rebuilt from the split streams.
  * Nothing is named before it is verified: objects of a refused layer are
  * never published, and @name is set only after every layer passed.
  *

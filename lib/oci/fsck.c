@@ -35,8 +35,8 @@ void oci_tag_ref(const char *name, bool manifest, char *buf, size_t len)
 }
 
 /* The split stream object @digest, read whole and checked against its digest. */
-static int read_stream(struct cfs_repo *repo, const uint8_t *digest, uint8_t **buf, size_t *len, char *msg,
-		       size_t msglen)
+int oci_stream_load(struct cfs_repo *repo, const uint8_t *digest, uint8_t **buf, size_t *len, char *msg,
+		    size_t msglen)
 {
 	uint8_t actual[CFS_VERITY_MAX_DIGEST];
 	char hex[2 * CFS_VERITY_MAX_DIGEST + 1];
@@ -142,7 +142,7 @@ static int layer_reassemble(struct cfs_repo *repo, struct cfs_objects *objs, con
 	if (r < 0)
 		return oci_fail(msg, msglen, r, "%s", r == -ENOENT ? "no split stream (pulled by an older version?)"
 								      : cfs_repo_errmsg(repo));
-	r = read_stream(repo, digest, &buf, &len, msg, msglen);
+	r = oci_stream_load(repo, digest, &buf, &len, msg, msglen);
 	if (r < 0)
 		return r;
 	r = cfs_splitstream_open_mem(buf, len, cfs_repo_hash_alg(repo), CFS_SPLITSTREAM_CT_OCI_LAYER, &s, err,

@@ -54,6 +54,16 @@ struct layer {
 	uint8_t *pend;
 	size_t pend_n, pend_cap;
 	int ss_err;
+	/* rebuilding from a split stream instead (src not NULL): its current chunk, of which
+	 * cur_left bytes are not yet handed to the tar reader (an object's bytes are zeros: only
+	 * its reference matters); the object reference the current file's data must be
+	 * (ext_want: expected at tar offset ext_start, ext_size bytes; ext_found: it was) */
+	struct cfs_splitstream *src;
+	struct cfs_splitstream_chunk cur;
+	uint64_t cur_left, ext_start, ext_size;
+	bool ext_want, ext_found;
+	uint8_t ext_digest[CFS_VERITY_MAX_DIGEST];
+	int src_err;
 };
 
 static const char *errstr(struct archive *a)
@@ -188,6 +198,86 @@ __attribute__((format(printf, 3, 4))) static int lfail(struct layer *l, int r, c
 	return oci_fail(l->err, l->errlen, r, "%s", msg);
 }
 
+/* --- rebuilding a layer from its split stream --- */
+
+/* The next chunk of the split stream when the current one is used up: 1, 0 at its end, -errno. */
+static int src_next(struct layer *l)
+{
+	char msg[256] = "";
+	int r;
+
+	if (l->src_err < 0)
+		return l->src_err;
+	while (l->cur_left == 0) {
+		r = cfs_splitstream_next(l->src, &l->cur, msg, sizeof(msg));
+		if (r < 0)
+			return l->src_err = lfail(l, r, "split stream: %s", msg);
+		if (r == 0)
+			return 0;
+		if (l->cur.external) {
+			/* only the data of the file just read may be an object, all of it */
+			if (!l->ext_want || l->pos != l->ext_start)
+				return l->src_err = lfail(l, -EUCLEAN,
+							  "split stream: an object reference at tar offset %llu, "
+							  "where no file data of more than %d bytes starts",
+							  (unsigned long long)l->pos, CFS_OCI_INLINE_MAX);
+			memcpy(l->ext_digest, l->cur.digest, cfs_verity_digest_size(l->alg));
+			l->ext_want = false;
+			l->ext_found = true;
+			l->cur_left = l->ext_size;
+		} else {
+			if (l->ext_want && l->pos + l->cur.len > l->ext_start)
+				return l->src_err = lfail(l, -EUCLEAN, "split stream: file data of more than %d bytes "
+							  "inline at tar offset %llu", CFS_OCI_INLINE_MAX,
+							  (unsigned long long)l->ext_start);
+			l->cur_left = l->cur.len;
+		}
+	}
+	return 1;
+}
+
+static la_ssize_t src_read(struct archive *a, void *client, const void **buf)
+{
+	struct layer *l = client;
+	int r = src_next(l);
+	size_t n;
+
+	if (r < 0) {
+		archive_set_error(a, EIO, "split stream unusable");
+		return -1;
+	}
+	if (r == 0)
+		return 0;
+	if (l->cur.external) {
+		/* an object's bytes are never looked at: the tar reader skips file data */
+		n = l->cur_left < sizeof(l->tar_buf) ? (size_t)l->cur_left : sizeof(l->tar_buf);
+		*buf = l->tar_buf;
+	} else {
+		n = (size_t)l->cur_left;
+		*buf = l->cur.data + (l->cur.len - n);
+	}
+	l->cur_left -= n;
+	l->pos += n;
+	return (la_ssize_t)n;
+}
+
+/* The tar reader skips file data: an object's share of it costs nothing. */
+static la_int64_t src_skip(struct archive *a, void *client, la_int64_t request)
+{
+	struct layer *l = client;
+	int r = src_next(l);
+	uint64_t n;
+
+	(void)a;
+	/* libarchive takes no error from a skip callback: 0 makes it read, and the read fails */
+	if (r <= 0 || !l->cur.external || request <= 0)
+		return 0; /* inline bytes are read */
+	n = l->cur_left < (uint64_t)request ? l->cur_left : (uint64_t)request;
+	l->cur_left -= n;
+	l->pos += n;
+	return (la_int64_t)n;
+}
+
 /* Split @path into components: no absolute paths, no "..", "." and empty ones dropped. */
 static int split_path(struct layer *l, const char *path, char *copy, char **comps, size_t *n_out)
 {
@@ -263,9 +353,45 @@ static int set_meta(struct layer *l, struct cfs_node *n, struct archive_entry *e
 
 static int read_err(struct layer *l)
 {
+	if (l->src_err < 0)
+		return l->src_err; /* already explained */
 	if (l->read_err < 0)
 		return lfail(l, l->read_err, "read error: %s", strerror(-l->read_err));
 	return lfail(l, -EUCLEAN, "%s", errstr(l->inner));
+}
+
+/* @n is the file of @size bytes whose content is the object @digest. */
+static int set_object(struct layer *l, struct cfs_node *n, const uint8_t *digest, uint64_t size)
+{
+	char payload[2 * CFS_VERITY_MAX_DIGEST + 2];
+	int r = cfs_objstore_digest_path(digest, cfs_verity_digest_size(l->alg), payload, sizeof(payload));
+
+	cfs_node_set_size(n, size);
+	if (r >= 0)
+		r = cfs_node_set_payload(n, payload);
+	if (r >= 0)
+		r = cfs_node_set_digest_alg(n, l->alg, digest);
+	return r < 0 ? r : 0;
+}
+
+/* From a split stream: the file's data is skipped, the object reference standing for it taken. */
+static int skip_content(struct layer *l, struct cfs_node *n, int64_t size)
+{
+	int64_t start = archive_filter_bytes(l->inner, 0);
+
+	if (start < 0)
+		return lfail(l, -EIO, "tar reader position unknown");
+	l->ext_want = true;
+	l->ext_found = false;
+	l->ext_start = (uint64_t)start;
+	l->ext_size = (uint64_t)size;
+	if (archive_read_data_skip(l->inner) != ARCHIVE_OK)
+		return read_err(l);
+	if (!l->ext_found)
+		return lfail(l, -EUCLEAN, "split stream: the data of a file of more than %d bytes is not one object "
+				"reference", CFS_OCI_INLINE_MAX);
+	l->ext_found = false;
+	return set_object(l, n, l->ext_digest, (uint64_t)size);
 }
 
 /* Content of a regular file: inline up to CFS_OCI_INLINE_MAX, else an object. */
@@ -273,14 +399,14 @@ static int read_content(struct layer *l, struct cfs_node *n, int64_t size)
 {
 	uint8_t digest[CFS_VERITY_MAX_DIGEST];
 	struct cfs_objstore_stage *st = NULL;
-	char payload[2 * CFS_VERITY_MAX_DIGEST + 2];
 	uint64_t total = 0;
-	size_t dsize = cfs_verity_digest_size(l->alg);
 	bool spilled = false;
 	int r = 0;
 
 	if (size < 0)
 		return lfail(l, -EUCLEAN, "negative size");
+	if (size > CFS_OCI_INLINE_MAX && l->src != NULL)
+		return skip_content(l, n, size);
 	if (size > CFS_OCI_INLINE_MAX && l->ss != NULL) {
 		/* the data starts where the tar reader stands after the header */
 		int64_t start = archive_filter_bytes(l->inner, 0);
@@ -359,12 +485,7 @@ static int read_content(struct layer *l, struct cfs_node *n, int64_t size)
 		}
 		r = 0;
 	}
-	r = cfs_objstore_digest_path(digest, dsize, payload, sizeof(payload));
-	if (r >= 0)
-		r = cfs_node_set_payload(n, payload);
-	if (r >= 0)
-		r = cfs_node_set_digest_alg(n, l->alg, digest);
-	r = r < 0 ? r : 0;
+	r = set_object(l, n, digest, total);
 out:
 	cfs_objstore_stage_free(st);
 	return r;
@@ -680,6 +801,64 @@ int oci_layer_read(oci_read_fn fn, void *user, const struct oci_layer_check *chk
 	EVP_MD_CTX_free(l->tar_md);
 	free(l->mem);
 	free(l->pend);
+	free(l);
+	return r;
+}
+
+int oci_layer_from_stream(struct cfs_splitstream *s, enum cfs_hash_alg alg, struct cfs_node **root_out, char *err,
+			  size_t errlen)
+{
+	struct layer *l = calloc(1, sizeof(*l));
+	int r = 0;
+
+	if (l == NULL)
+		return -ENOMEM;
+	l->src = s;
+	l->alg = alg;
+	l->err = err;
+	l->errlen = errlen;
+	l->mem = malloc(MEM_MAX);
+	l->root = new_dir(true);
+	l->inner = archive_read_new();
+	if (l->mem == NULL || l->root == NULL || l->inner == NULL)
+		r = -ENOMEM;
+	if (r == 0 && cfs_splitstream_content_type(s) != CFS_SPLITSTREAM_CT_OCI_LAYER)
+		r = lfail(l, -EUCLEAN, "split stream: not a layer");
+	if (r == 0 && (archive_read_support_format_tar(l->inner) != ARCHIVE_OK ||
+		       archive_read_support_format_gnutar(l->inner) != ARCHIVE_OK))
+		r = lfail(l, -EOPNOTSUPP, "libarchive lacks tar support");
+	if (r == 0) {
+		archive_read_set_read_callback(l->inner, src_read);
+		archive_read_set_skip_callback(l->inner, src_skip);
+		archive_read_set_callback_data(l->inner, l);
+		if (archive_read_open1(l->inner) != ARCHIVE_OK)
+			r = read_err(l);
+	}
+	if (r == 0)
+		r = read_entries(l);
+	l->path = NULL;
+	if (r == 0) {
+		/* what follows the end marker: inline bytes only */
+		const void *buf;
+		la_ssize_t n;
+
+		while ((n = src_read(l->inner, l, &buf)) > 0)
+			;
+		if (n < 0)
+			r = read_err(l);
+	}
+	if (r == 0 && l->pos != cfs_splitstream_stream_size(s))
+		r = lfail(l, -EUCLEAN, "split stream: %llu bytes, its header says %llu", (unsigned long long)l->pos,
+			  (unsigned long long)cfs_splitstream_stream_size(s));
+	if (r == 0) {
+		oci_tree_fix_links(l->root);
+		*root_out = l->root;
+		l->root = NULL;
+	}
+	if (l->inner != NULL)
+		archive_read_free(l->inner);
+	cfs_node_unref(l->root);
+	free(l->mem);
 	free(l);
 	return r;
 }

@@ -179,6 +179,18 @@ int oci_layer_read(oci_read_fn fn, void *user, const struct oci_layer_check *chk
 		   enum cfs_hash_alg alg, struct cfs_splitstream_writer *ss, struct cfs_node **root_out,
 		   char *diff_id_out, char *err, size_t errlen);
 
+struct cfs_splitstream;
+
+/*
+ * The same literal tree, rebuilt from the layer's split stream @s as oci_layer_read() wrote it
+ * (content type "ocilayer", digests of @alg): the tar headers and small files are inline, and
+ * the data of each regular file of more than CFS_OCI_INLINE_MAX bytes is exactly one object
+ * reference, whose digest names the file's content. No object is read. Returns 0; -EUCLEAN
+ * for a malformed stream or tar, or a stream not laid out that way; -ENOMEM; @err says what.
+ */
+int oci_layer_from_stream(struct cfs_splitstream *s, enum cfs_hash_alg alg, struct cfs_node **root_out, char *err,
+			  size_t errlen);
+
 /* Recompute primary hard-link entries (first in depth-first name order) and nlink of non-directories. */
 void oci_tree_fix_links(struct cfs_node *root);
 
@@ -196,6 +208,11 @@ void oci_merge_free(struct oci_merge *m);
 
 /* Name of a layer's split stream: this prefix and its diff_id (composefs-rs' naming). */
 #define CFS_OCI_LAYER_STREAM_PREFIX "oci-layer-"
+struct cfs_repo;
+/* The split stream object @digest of @repo, read whole (*@buf, malloc'd) and checked against its
+ * digest. 0; -ENOENT (missing), -CFS_EDIGEST, -EFBIG, -errno; @msg says what. */
+int oci_stream_load(struct cfs_repo *repo, const uint8_t *digest, uint8_t **buf, size_t *len, char *msg,
+		    size_t msglen);
 /* The stream ref that tags OCI image @name: "oci/<name, '%' and '/' %-escaped>" (with a
  * manifest), "oci-config/<...>" (without). */
 void oci_tag_ref(const char *name, bool manifest, char *buf, size_t len);

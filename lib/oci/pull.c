@@ -326,22 +326,25 @@ static ssize_t blob_read(void *user, void *buf, size_t len)
 	return oci_blob_read(user, buf, len);
 }
 
-/* A layer imported before (its image named by diff_id), as a tree. */
+/* A layer imported before (its split stream @digest), its tree rebuilt from the stream. */
 static int load_layer(struct pull *p, const uint8_t *digest, struct cfs_node **tree, char *msg, size_t msglen)
 {
-	struct cfs_image *img = NULL;
-	int fd = -1, r;
+	struct cfs_splitstream *s = NULL;
+	uint8_t *buf = NULL;
+	char err[512] = "";
+	size_t len = 0;
+	int r = oci_stream_load(p->repo, digest, &buf, &len, msg, msglen);
 
-	r = cfs_repo_open_image(p->repo, digest, true, &fd);
 	if (r < 0)
-		return oci_fail(msg, msglen, r, "%s", cfs_repo_errmsg(p->repo));
-	r = cfs_image_open_fd_err(fd, NULL, &img, msg, msglen);
-	close(fd);
+		return r;
+	r = cfs_splitstream_open_mem(buf, len, cfs_repo_hash_alg(p->repo), CFS_SPLITSTREAM_CT_OCI_LAYER, &s, err,
+				     sizeof(err));
 	if (r == 0)
-		r = cfs_image_load_tree(img, tree);
-	if (r < 0 && msg[0] == '\0')
-		snprintf(msg, msglen, "%s", img != NULL ? cfs_image_errmsg(img) : strerror(-r));
-	cfs_image_close(img);
+		r = oci_layer_from_stream(s, cfs_repo_hash_alg(p->repo), tree, err, sizeof(err));
+	if (r < 0)
+		oci_fail(msg, msglen, r, "split stream: %s", err[0] ? err : strerror(-r));
+	cfs_splitstream_free(s);
+	free(buf);
 	return r;
 }
 
@@ -372,20 +375,22 @@ static int import_layer(struct pull *p, size_t i, struct cfs_node **tree, bool *
 {
 	struct oci_layer_check chk = { p->layer_digests[i], p->layer_sizes[i], p->diff_ids[i] };
 	const char *what = p->layer_digests[i] != NULL ? p->layer_digests[i] : p->layer_paths[i];
-	uint8_t digest[CFS_VERITY_MAX_DIGEST], *stream = p->layer_streams + i * CFS_VERITY_MAX_DIGEST;
-	char ref[128], sname[128], msg[512] = "";
+	uint8_t *stream = p->layer_streams + i * CFS_VERITY_MAX_DIGEST;
+	char sname[128], msg[512] = "";
 	struct cfs_splitstream_writer *ss = NULL;
 	struct oci_blob *b = NULL;
 	int r;
 
-	snprintf(ref, sizeof(ref), CFS_OCI_LAYER_REF_PREFIX "%s", p->diff_ids[i]);
 	snprintf(sname, sizeof(sname), CFS_OCI_LAYER_STREAM_PREFIX "%s", p->diff_ids[i]);
-	/* known by its diff_id: its image and its split stream are there (repositories of older
-	 * versions have no stream: the layer is read again to write it) */
-	*reused = cfs_repo_resolve(p->repo, ref, digest, NULL) == 0 && cfs_repo_stream_get(p->repo, sname, stream) == 0;
+	/* known by its diff_id: its split stream, named only once the layer was complete, holds
+	 * its tree (repositories of older versions may have only a layer image: the layer is
+	 * read again to write its stream) */
+	*reused = cfs_repo_stream_get(p->repo, sname, stream) == 0;
 	if (*reused) {
-		r = load_layer(p, digest, tree, msg, sizeof(msg));
-		return r < 0 ? oci_fail(p->err, p->errlen, r, "layer %s: stored layer image: %s", p->diff_ids[i], msg) : 0;
+		r = load_layer(p, stream, tree, msg, sizeof(msg));
+		return r < 0 ? oci_fail(p->err, p->errlen, r, "layer %s: stored as %s: %s (see composefs oci fsck)",
+					p->diff_ids[i], sname, msg)
+			     : 0;
 	}
 	r = cfs_splitstream_writer_new(cfs_repo_hash_alg(p->repo), CFS_SPLITSTREAM_CT_OCI_LAYER, &ss);
 	if (r == 0)
@@ -406,11 +411,9 @@ static int import_layer(struct pull *p, size_t i, struct cfs_node **tree, bool *
 		}
 		return oci_fail(p->err, p->errlen, r, "layer %s: %s", what, msg[0] ? msg : strerror(-r));
 	}
-	/* verified: its objects may now be published, and the layer named by its diff_id (the
-	 * stream after the image: an image without a stream is read again, never the reverse) */
-	r = cfs_repo_commit_tree(p->repo, *tree, ref, NULL);
-	if (r == 0)
-		r = cfs_repo_stream_set(p->repo, sname, stream);
+	/* verified: its objects and stream may now be published (one sync), then the stream is
+	 * named by its diff_id: the name, set atomically last, marks the layer complete */
+	r = cfs_repo_stream_set(p->repo, sname, stream);
 	if (r < 0) {
 		cfs_node_unref(*tree);
 		*tree = NULL;
@@ -478,6 +481,24 @@ static int write_streams(struct pull *p, const char *name)
 	return r < 0 ? oci_fail(p->err, p->errlen, r, "%s", cfs_repo_errmsg(repo)) : 0;
 }
 
+/*
+ * Older versions kept each layer also as an image (images/refs/oci-layer/<diff_id>), a gc root.
+ * Once this image is tagged through its streams (which keep the layers' streams and objects),
+ * those refs of its layers go: gc then removes the layer images.
+ */
+static int drop_layer_images(struct pull *p)
+{
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	char ref[128];
+
+	for (size_t i = 0; i < p->n_layers; i++) {
+		snprintf(ref, sizeof(ref), CFS_OCI_LAYER_REF_PREFIX "%s", p->diff_ids[i]);
+		if (cfs_repo_resolve(p->repo, ref, digest, NULL) == 0 && cfs_repo_untag(p->repo, ref) < 0)
+			return oci_fail(p->err, p->errlen, -EIO, "%s", cfs_repo_errmsg(p->repo));
+	}
+	return 0;
+}
+
 static void progress(struct pull *p, const char *phase, uint64_t done)
 {
 	if (p->o->progress != NULL)
@@ -526,6 +547,8 @@ static int import_all(struct pull *p, const char *source, const char *name, stru
 
 		r = oci_record_write(p->repo, &rec, p->err, p->errlen);
 	}
+	if (r == 0)
+		r = drop_layer_images(p);
 	return r;
 }
 

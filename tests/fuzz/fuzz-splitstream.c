@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
-/* libFuzzer: the split stream reader on hostile bytes (sha256 and sha512); every refusal explained. */
+/* libFuzzer: the split stream reader on hostile bytes (sha256 and sha512), and a layer's tree
+ * rebuilt from one (what oci pull does for layers it has); every refusal explained. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "oci-private.h"
 #include "splitstream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,6 +46,18 @@ static void run(const uint8_t *data, size_t size, enum cfs_hash_alg alg)
 	if (r < 0 && err[0] == '\0' && r != -ENOMEM)
 		abort();
 	cfs_splitstream_free(s);
+	if (cfs_splitstream_open_mem(data, size, alg, CFS_SPLITSTREAM_CT_OCI_LAYER, &s, err, sizeof(err)) == 0) {
+		struct cfs_node *tree = NULL;
+
+		err[0] = '\0';
+		r = oci_layer_from_stream(s, alg, &tree, err, sizeof(err));
+		if (r < 0 && err[0] == '\0' && r != -ENOMEM)
+			abort();
+		if (r == 0 && tree == NULL)
+			abort();
+		cfs_node_unref(tree);
+		cfs_splitstream_free(s);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

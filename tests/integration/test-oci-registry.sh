@@ -240,6 +240,9 @@ kill -9 "$PULL"
 wait "$PULL" 2>/dev/null || true
 fsck_no_corruption K "after kill -9"
 [ ! -e K/images/refs/k ] || fail "a killed pull named the image"
+# the layers read in full are complete: each has its stream (the marker, named last); the third has none
+[ "$(ls K/streams | grep -c '^oci-layer-')" = 2 ] && [ ! -e K/images/refs/oci-layer ] ||
+	fail "after kill -9: streams $(ls K/streams), images $(ls K/images/refs)"
 : >"$FAULTS"
 : >"$LOG"
 d=$(pull K oci pull --tls-verify=false "docker://$SREG/test/img:v1" k 2>err) || fail "re-run: $(cat err)"
@@ -249,7 +252,8 @@ d=$(pull K oci pull --tls-verify=false "docker://$SREG/test/img:v1" k 2>err) || 
 fsck_no_corruption K "after the re-run"
 "$CFS" --repo K gc >/dev/null
 "$CFS" --repo K fsck >fsck.out 2>&1 || fail "fsck after the re-run and gc: $(cat fsck.out)"
-ok "a pull killed (-9) mid-layer leaves a clean repository; the re-run fetches only the missing layer"
+"$CFS" --repo K oci fsck >fsck.out 2>&1 || fail "oci fsck after the re-run: $(cat fsck.out)"
+ok "a pull killed (-9) mid-layer leaves a clean repository with the finished layers' streams; the re-run fetches only the missing layer and gives the image a fresh pull gives"
 
 # --- a corrupted blob in the registry's storage: refused naming it, nothing stored ---
 L0=${LAYERS[0]#sha256:}

@@ -110,6 +110,51 @@ rc=0; "$CFS" --repo R oci pull --platform linux/s390x oci:lay:multi s 2>err || r
 cmp -s <(find R/objects -type f ! -name '.*' -size +150k -size -250k | wc -l) <(echo 1) || fail "tool and tool-copy stored twice"
 ok "layers shared by diff_id, content deduplicated, platform chosen from an index"
 
+# --- layers already imported are rebuilt from their split streams: their blobs are not read ---
+[ ! -e R/images/refs/oci-layer ] || fail "layer images: $(ls R/images/refs/oci-layer)"
+"$CFS" --repo N init >/dev/null
+"$CFS" --repo N oci pull oci:lay:base base >/dev/null 2>err || fail "base: $(cat err)"
+# the second image's source lacks the blob of the layer it shares with the first
+cp -r lay lay-nobase
+rm "lay-nobase/blobs/sha256/${BLOBS[0]#sha256:}"
+d=$("$CFS" --repo N oci pull oci:lay-nobase:latest img 2>err) || fail "shared layer read again: $(cat err)"
+grep -q '3 layer(s), 1 already imported' err || fail "reuse report: $(cat err)"
+[ "$d" = "$D" ] || fail "an image over a reused layer is $d, pulled whole into a fresh repository $D"
+[ ! -e N/images/refs/oci-layer ] || fail "layer images written"
+[ "$(ls N/images | grep -vc '^refs$')" = 2 ] || fail "images: $(ls N/images)"
+"$CFS" --repo N oci fsck >out || fail "oci fsck: $(cat out)"
+# a layer stream that is not one: the pull stops naming it (oci fsck says more)
+cp -r N N2
+ln -sfn "$(readlink "N2/streams/oci-config-$CONFIG")" "N2/streams/oci-layer-${DIFF_IDS[0]}"
+rc=0; "$CFS" --repo N2 oci pull oci:lay:latest x 2>err >/dev/null || rc=$?
+[ "$rc" = 1 ] && grep -q "layer ${DIFF_IDS[0]}: stored as oci-layer-${DIFF_IDS[0]}: split stream: " err ||
+	fail "bad layer stream: $rc $(cat err)"
+ok "a layer already imported is rebuilt from its split stream (its blob not read): same image as a fresh pull; no layer images"
+
+# --- repositories of older versions: layer images (images/refs/oci-layer/<diff_id>) ---
+"$CFS" --repo O init >/dev/null
+"$CFS" --repo O oci pull oci:lay:latest img >/dev/null 2>err || fail "pull: $(cat err)"
+for i in 0 1 2; do
+	mkdir -p "old$i"
+	head -c 5000 /dev/urandom >"old$i/f"
+	"$CFS" --repo O create-image "old$i" "oci-layer/${DIFF_IDS[$i]}" >/dev/null || fail "old layer image $i"
+done
+# an older version wrote no stream for layer 3 (it has only its image)
+rm "O/streams/oci-layer-${DIFF_IDS[2]}"
+n=$(objects O)
+"$CFS" --repo O gc >/dev/null
+[ "$(ls O/images/refs/oci-layer | wc -l)" = 3 ] && [ "$(objects O)" = "$n" ] || fail "gc: layer images are roots until a pull drops them"
+n=$(objects O)
+d=$("$CFS" --repo O oci pull oci:lay:latest img 2>err) || fail "pull over layer images: $(cat err)"
+grep -q '3 layer(s), 2 already imported' err && [ "$d" = "$D" ] || fail "pull over layer images: $d $(cat err)"
+[ -L "O/streams/oci-layer-${DIFF_IDS[2]}" ] || fail "the layer without a stream got none"
+[ ! -e O/images/refs/oci-layer ] || fail "layer images still named: $(ls O/images/refs/oci-layer)"
+"$CFS" --repo O gc >/dev/null
+[ "$(objects O)" = $((n - 6)) ] || fail "gc after the pull: $n objects before, $(objects O) after (3 images and their files go)"
+[ "$(ls O/images | grep -vc '^refs$')" = 1 ] || fail "images after gc: $(ls O/images)"
+"$CFS" --repo O fsck >/dev/null && "$CFS" --repo O oci fsck >/dev/null || fail "fsck after the migration"
+ok "older repositories: gc keeps layer images; a pull using their layers drops them (and writes missing streams), gc then frees them"
+
 # --- gc keeps what OCI images need; oci rm lets it go ---
 "$CFS" --repo R gc >/dev/null
 "$CFS" --repo R oci fsck >out || fail "oci fsck after gc (stream objects collected?): $(cat out)"
