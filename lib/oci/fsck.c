@@ -45,12 +45,12 @@ int oci_stream_load(struct cfs_repo *repo, const uint8_t *digest, uint8_t **buf,
 
 	cfs_repo_digest_hex(repo, digest, hex);
 	if (r < 0)
-		return oci_fail(msg, msglen, r, "its split stream object %s is %s", hex,
+		return cfs_errbuf_set(msg, msglen, r, "its split stream object %s is %s", hex,
 				r == -ENOENT ? "missing" : strerror(-r));
 	size = lseek(fd, 0, SEEK_END);
 	if (size < 0 || (uint64_t)size > CFS_SPLITSTREAM_FILE_MAX) {
 		close(fd);
-		return oci_fail(msg, msglen, size < 0 ? -EIO : -EFBIG, "split stream object %s: unreadable or too large",
+		return cfs_errbuf_set(msg, msglen, size < 0 ? -EIO : -EFBIG, "split stream object %s: unreadable or too large",
 				hex);
 	}
 	*buf = malloc(size ? (size_t)size : 1);
@@ -62,9 +62,9 @@ int oci_stream_load(struct cfs_repo *repo, const uint8_t *digest, uint8_t **buf,
 	if (r >= 0)
 		r = cfs_verity_digest_buf(cfs_repo_hash_alg(repo), *buf, *len, actual);
 	if (r >= 0 && memcmp(actual, digest, cfs_repo_digest_size(repo)) != 0)
-		r = oci_fail(msg, msglen, -CFS_EDIGEST, "split stream object %s does not match its digest", hex);
+		r = cfs_errbuf_set(msg, msglen, -CFS_EDIGEST, "split stream object %s does not match its digest", hex);
 	else if (r < 0)
-		r = oci_fail(msg, msglen, r, "split stream object %s: %s", hex, strerror(-r));
+		r = cfs_errbuf_set(msg, msglen, r, "split stream object %s: %s", hex, strerror(-r));
 	if (r < 0) {
 		free(*buf);
 		*buf = NULL;
@@ -87,7 +87,7 @@ static int sink_put(struct sink *k, const void *buf, size_t len, char *msg, size
 		int r = cfs_write_full(k->fd, buf, len);
 
 		if (r < 0)
-			return oci_fail(msg, msglen, r, "writing the tar: %s", strerror(-r));
+			return cfs_errbuf_set(msg, msglen, r, "writing the tar: %s", strerror(-r));
 	}
 	return 0;
 }
@@ -103,13 +103,13 @@ static int copy_object(struct cfs_repo *repo, struct cfs_objects *objs, const ui
 
 	cfs_repo_digest_hex(repo, digest, hex);
 	if (r < 0)
-		return oci_fail(msg, msglen, r, "object %s: %s", hex,
+		return cfs_errbuf_set(msg, msglen, r, "object %s: %s", hex,
 				r == -ENOENT ? "missing" : r == -CFS_EDIGEST ? "content does not match its digest" : strerror(-r));
 	for (;;) {
 		ssize_t n = cfs_object_pread(o, io, IOBUF, off);
 
 		if (n < 0) {
-			r = oci_fail(msg, msglen, (int)n, "object %s: %s", hex,
+			r = cfs_errbuf_set(msg, msglen, (int)n, "object %s: %s", hex,
 				     n == -CFS_EDIGEST ? "content does not match its digest" : strerror((int)-n));
 			break;
 		}
@@ -140,7 +140,7 @@ static int layer_reassemble(struct cfs_repo *repo, struct cfs_objects *objs, con
 	snprintf(name, sizeof(name), CFS_OCI_LAYER_STREAM_PREFIX "%s", diff_id);
 	r = cfs_repo_stream_get(repo, name, digest);
 	if (r < 0)
-		return oci_fail(msg, msglen, r, "%s", r == -ENOENT ? "no split stream (pulled by an older version?)"
+		return cfs_errbuf_set(msg, msglen, r, "%s", r == -ENOENT ? "no split stream (pulled by an older version?)"
 								      : cfs_repo_errmsg(repo));
 	r = oci_stream_load(repo, digest, &buf, &len, msg, msglen);
 	if (r < 0)
@@ -149,7 +149,7 @@ static int layer_reassemble(struct cfs_repo *repo, struct cfs_objects *objs, con
 				     sizeof(err));
 	if (r < 0) {
 		free(buf);
-		return oci_fail(msg, msglen, r, "split stream: %s", err);
+		return cfs_errbuf_set(msg, msglen, r, "split stream: %s", err);
 	}
 	k.md = EVP_MD_CTX_new();
 	io = malloc(IOBUF);
@@ -162,9 +162,9 @@ static int layer_reassemble(struct cfs_repo *repo, struct cfs_objects *objs, con
 			r = sink_put(&k, c.data, c.len, msg, msglen);
 	}
 	if (r < 0 && err[0] != '\0')
-		r = oci_fail(msg, msglen, r, "split stream: %s", err);
+		r = cfs_errbuf_set(msg, msglen, r, "split stream: %s", err);
 	if (r == 0 && k.total != cfs_splitstream_stream_size(s))
-		r = oci_fail(msg, msglen, -EUCLEAN, "re-created tar has %llu bytes, the split stream says %llu",
+		r = cfs_errbuf_set(msg, msglen, -EUCLEAN, "re-created tar has %llu bytes, the split stream says %llu",
 			     (unsigned long long)k.total, (unsigned long long)cfs_splitstream_stream_size(s));
 	if (r == 0) {
 		EVP_DigestFinal_ex(k.md, md, &mdlen);
@@ -172,7 +172,7 @@ static int layer_reassemble(struct cfs_repo *repo, struct cfs_objects *objs, con
 		cfs_hex_encode(md, 32, actual + 7);
 		actual[OCI_DIGEST_LEN] = '\0';
 		if (strcmp(actual, diff_id) != 0)
-			r = oci_fail(msg, msglen, -CFS_EDIGEST, "re-created tar has digest %s", actual);
+			r = cfs_errbuf_set(msg, msglen, -CFS_EDIGEST, "re-created tar has digest %s", actual);
 	}
 	EVP_MD_CTX_free(k.md);
 	free(io);
@@ -199,14 +199,14 @@ int cfs_oci_layer_cat(struct cfs_repo *repo, const char *diff_id, int out_fd, ch
 	int r;
 
 	if (diff_id == NULL || !oci_digest_valid(diff_id))
-		return oci_fail(errbuf, errlen, -EINVAL, "invalid diff_id \"%s\"", diff_id ? diff_id : "");
+		return cfs_errbuf_set(errbuf, errlen, -EINVAL, "invalid diff_id \"%s\"", diff_id ? diff_id : "");
 	if (cfs_repo_objstore(repo) == NULL)
-		return oci_fail(errbuf, errlen, -ENOENT, "the repository has no objects");
+		return cfs_errbuf_set(errbuf, errlen, -ENOENT, "the repository has no objects");
 	r = objects_new(repo, &objs);
 	if (r == 0)
 		r = layer_reassemble(repo, objs, diff_id, out_fd, msg, sizeof(msg));
 	cfs_objects_free(objs);
-	return r < 0 ? oci_fail(errbuf, errlen, r, "layer %s: %s", diff_id, msg[0] ? msg : strerror(-r)) : 0;
+	return r < 0 ? cfs_errbuf_set(errbuf, errlen, r, "layer %s: %s", diff_id, msg[0] ? msg : strerror(-r)) : 0;
 }
 
 struct fsck {
@@ -268,16 +268,16 @@ int cfs_oci_fsck(struct cfs_repo *repo, const char *name, cfs_oci_fsck_fn fn, vo
 
 	memset(f.st, 0, sizeof(*f.st));
 	if (cfs_repo_objstore(repo) == NULL)
-		return oci_fail(errbuf, errlen, -ENOENT, "the repository has no objects");
+		return cfs_errbuf_set(errbuf, errlen, -ENOENT, "the repository has no objects");
 	r = objects_new(repo, &f.objs);
 	if (r < 0)
-		return oci_fail(errbuf, errlen, r, "%s", strerror(-r));
+		return cfs_errbuf_set(errbuf, errlen, r, "%s", strerror(-r));
 	if (name != NULL)
 		r = cfs_oci_image_get(repo, name, fsck_image, &f, errbuf, errlen);
 	else
 		r = cfs_oci_list_images(repo, fsck_image, &f, errbuf, errlen);
 	if (r == -ENOMEM)
-		r = oci_fail(errbuf, errlen, r, "out of memory");
+		r = cfs_errbuf_set(errbuf, errlen, r, "out of memory");
 	for (size_t i = 0; i < f.n_seen; i++)
 		free(f.seen[i]);
 	free(f.seen);

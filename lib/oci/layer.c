@@ -194,8 +194,8 @@ __attribute__((format(printf, 3, 4))) static int lfail(struct layer *l, int r, c
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (l->path != NULL)
-		return oci_fail(l->err, l->errlen, r, "%s: %s", l->path, msg);
-	return oci_fail(l->err, l->errlen, r, "%s", msg);
+		return cfs_errbuf_set(l->err, l->errlen, r, "%s: %s", l->path, msg);
+	return cfs_errbuf_set(l->err, l->errlen, r, "%s", msg);
 }
 
 /* --- rebuilding a layer from its split stream --- */
@@ -776,12 +776,12 @@ int oci_layer_read(oci_read_fn fn, void *user, const struct oci_layer_check *chk
 		hex_digest(l->raw_md, raw_digest);
 		hex_digest(l->tar_md, diff_id);
 		if (chk != NULL && chk->size >= 0 && (uint64_t)chk->size != l->raw_bytes)
-			r = oci_fail(err, errlen, -CFS_EDIGEST, "size is %llu bytes, expected %lld",
+			r = cfs_errbuf_set(err, errlen, -CFS_EDIGEST, "size is %llu bytes, expected %lld",
 				     (unsigned long long)l->raw_bytes, (long long)chk->size);
 		else if (chk != NULL && chk->digest != NULL && strcmp(chk->digest, raw_digest) != 0)
-			r = oci_fail(err, errlen, -CFS_EDIGEST, "content has digest %s", raw_digest);
+			r = cfs_errbuf_set(err, errlen, -CFS_EDIGEST, "content has digest %s", raw_digest);
 		else if (chk != NULL && chk->diff_id != NULL && strcmp(chk->diff_id, diff_id) != 0)
-			r = oci_fail(err, errlen, -CFS_EDIGEST, "uncompressed content has digest %s, expected diff_id %s",
+			r = cfs_errbuf_set(err, errlen, -CFS_EDIGEST, "uncompressed content has digest %s, expected diff_id %s",
 				     diff_id, chk->diff_id);
 	}
 	if (r == 0) {

@@ -31,18 +31,6 @@ void oci_sha256_digest(const void *buf, size_t len, char *out)
 	out[OCI_DIGEST_LEN] = '\0';
 }
 
-int oci_fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
-
 bool oci_digest_valid(const char *s)
 {
 	if (s == NULL || strncmp(s, "sha256:", 7) != 0 || strlen(s) != OCI_DIGEST_LEN)
@@ -59,11 +47,11 @@ static struct json_object *parse_json(const char *buf, size_t len, char *err, si
 	struct json_object *o;
 
 	if (len > OCI_JSON_MAX || len > (size_t)INT32_MAX) {
-		oci_fail(err, errlen, -EINVAL, "document larger than %u bytes", OCI_JSON_MAX);
+		cfs_errbuf_set(err, errlen, -EINVAL, "document larger than %u bytes", OCI_JSON_MAX);
 		return NULL;
 	}
 	if (memchr(buf, '\0', len) != NULL) {
-		oci_fail(err, errlen, -EINVAL, "NUL byte in JSON document");
+		cfs_errbuf_set(err, errlen, -EINVAL, "NUL byte in JSON document");
 		return NULL;
 	}
 	tok = json_tokener_new_ex(64);
@@ -73,7 +61,7 @@ static struct json_object *parse_json(const char *buf, size_t len, char *err, si
 	o = json_tokener_parse_ex(tok, buf, (int)len);
 	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
 	    json_tokener_get_parse_end(tok) != len) {
-		oci_fail(err, errlen, -EINVAL, "malformed JSON (%s)",
+		cfs_errbuf_set(err, errlen, -EINVAL, "malformed JSON (%s)",
 			 json_tokener_error_desc(json_tokener_get_error(tok)));
 		json_object_put(o);
 		o = NULL;
@@ -117,11 +105,11 @@ static int parse_desc(struct json_object *o, struct oci_desc *d, bool with_platf
 
 	memset(d, 0, sizeof(*d));
 	if (!oci_digest_valid(digest))
-		return oci_fail(err, errlen, -EINVAL, "descriptor without a valid sha256 digest");
+		return cfs_errbuf_set(err, errlen, -EINVAL, "descriptor without a valid sha256 digest");
 	snprintf(d->digest, sizeof(d->digest), "%s", digest);
 	sz = size != NULL ? json_object_get_int64(size) : -1;
 	if (sz < 0)
-		return oci_fail(err, errlen, -EINVAL, "descriptor %s: missing or negative size", digest);
+		return cfs_errbuf_set(err, errlen, -EINVAL, "descriptor %s: missing or negative size", digest);
 	d->size = (uint64_t)sz;
 	r = dup_opt(&d->media_type, member_str(o, "mediaType"));
 	if (r == 0 && with_platform && (plat = member(o, "platform", json_type_object)) != NULL) {
@@ -160,7 +148,7 @@ static int parse_descs(struct json_object *arr, struct oci_doc *d, bool with_pla
 	size_t n = json_object_array_length(arr);
 
 	if (n > MAX_ENTRIES)
-		return oci_fail(err, errlen, -EINVAL, "more than %d entries", MAX_ENTRIES);
+		return cfs_errbuf_set(err, errlen, -EINVAL, "more than %d entries", MAX_ENTRIES);
 	d->descs = calloc(n ? n : 1, sizeof(*d->descs));
 	if (d->descs == NULL)
 		return -ENOMEM;
@@ -184,11 +172,11 @@ int oci_doc_parse(const char *buf, size_t len, struct oci_doc *out, char *err, s
 	if (o == NULL)
 		return -EINVAL;
 	if (!json_object_is_type(o, json_type_object)) {
-		r = oci_fail(err, errlen, -EINVAL, "not a JSON object");
+		r = cfs_errbuf_set(err, errlen, -EINVAL, "not a JSON object");
 		goto out;
 	}
 	if (json_object_get_int(member(o, "schemaVersion", json_type_int)) != 2) {
-		r = oci_fail(err, errlen, -EINVAL, "schemaVersion is not 2 (Docker schema 1 is not supported)");
+		r = cfs_errbuf_set(err, errlen, -EINVAL, "schemaVersion is not 2 (Docker schema 1 is not supported)");
 		goto out;
 	}
 	mt = member_str(o, "mediaType");
@@ -196,7 +184,7 @@ int oci_doc_parse(const char *buf, size_t len, struct oci_doc *out, char *err, s
 	if ((mt != NULL && (strcmp(mt, MT_OCI_INDEX) == 0 || strcmp(mt, MT_DOCKER_LIST) == 0)) ||
 	    (mt == NULL && arr != NULL)) {
 		if (arr == NULL) {
-			r = oci_fail(err, errlen, -EINVAL, "image index without manifests");
+			r = cfs_errbuf_set(err, errlen, -EINVAL, "image index without manifests");
 			goto out;
 		}
 		out->kind = OCI_DOC_INDEX;
@@ -204,13 +192,13 @@ int oci_doc_parse(const char *buf, size_t len, struct oci_doc *out, char *err, s
 		goto out;
 	}
 	if (mt != NULL && strcmp(mt, MT_OCI_MANIFEST) != 0 && strcmp(mt, MT_DOCKER_MANIFEST) != 0) {
-		r = oci_fail(err, errlen, -EOPNOTSUPP, "unsupported media type %s", mt);
+		r = cfs_errbuf_set(err, errlen, -EOPNOTSUPP, "unsupported media type %s", mt);
 		goto out;
 	}
 	arr = member(o, "layers", json_type_array);
 	cfg = member(o, "config", json_type_object);
 	if (arr == NULL || cfg == NULL) {
-		r = oci_fail(err, errlen, -EINVAL, "manifest without config or layers");
+		r = cfs_errbuf_set(err, errlen, -EINVAL, "manifest without config or layers");
 		goto out;
 	}
 	out->kind = OCI_DOC_MANIFEST;
@@ -240,7 +228,7 @@ static int strv_from_array(struct json_object *arr, bool digests, char ***out, s
 	char **v;
 
 	if (n > MAX_ENTRIES)
-		return oci_fail(err, errlen, -EINVAL, "more than %d entries", MAX_ENTRIES);
+		return cfs_errbuf_set(err, errlen, -EINVAL, "more than %d entries", MAX_ENTRIES);
 	v = calloc(n ? n : 1, sizeof(*v));
 	if (v == NULL)
 		return -ENOMEM;
@@ -250,7 +238,7 @@ static int strv_from_array(struct json_object *arr, bool digests, char ***out, s
 
 		if (str == NULL || (digests && !oci_digest_valid(str)) || str[0] == '\0') {
 			oci_strv_free(v, n);
-			return oci_fail(err, errlen, -EINVAL, "entry %zu is not a %s", i,
+			return cfs_errbuf_set(err, errlen, -EINVAL, "entry %zu is not a %s", i,
 					digests ? "valid sha256 digest" : "non-empty string");
 		}
 		v[i] = strdup(str);
@@ -276,7 +264,7 @@ int oci_config_parse(const char *buf, size_t len, char ***diff_ids, size_t *n, c
 	type = member_str(rootfs, "type");
 	ids = member(rootfs, "diff_ids", json_type_array);
 	if (rootfs == NULL || ids == NULL || type == NULL || strcmp(type, "layers") != 0)
-		r = oci_fail(err, errlen, -EINVAL, "config without rootfs of type \"layers\" and diff_ids");
+		r = cfs_errbuf_set(err, errlen, -EINVAL, "config without rootfs of type \"layers\" and diff_ids");
 	else
 		r = strv_from_array(ids, true, diff_ids, n, err, errlen);
 	json_object_put(o);
@@ -308,7 +296,7 @@ int oci_docker_manifest_parse(const char *buf, size_t len, const char *tag, char
 	if (o == NULL)
 		return -EINVAL;
 	if (!json_object_is_type(o, json_type_array)) {
-		r = oci_fail(err, errlen, -EINVAL, "manifest.json is not an array");
+		r = cfs_errbuf_set(err, errlen, -EINVAL, "manifest.json is not an array");
 		goto out;
 	}
 	n = json_object_array_length(o);
@@ -319,15 +307,15 @@ int oci_docker_manifest_parse(const char *buf, size_t len, const char *tag, char
 		entry = json_object_array_get_idx(o, 0);
 	if (entry == NULL) {
 		if (tag != NULL)
-			r = oci_fail(err, errlen, -ENOENT, "manifest.json has no image tagged %s", tag);
+			r = cfs_errbuf_set(err, errlen, -ENOENT, "manifest.json has no image tagged %s", tag);
 		else
-			r = oci_fail(err, errlen, -ENOENT, "manifest.json holds %zu images: name one with :TAG", n);
+			r = cfs_errbuf_set(err, errlen, -ENOENT, "manifest.json holds %zu images: name one with :TAG", n);
 		goto out;
 	}
 	cfg = member_str(entry, "Config");
 	arr = member(entry, "Layers", json_type_array);
 	if (cfg == NULL || cfg[0] == '\0' || arr == NULL) {
-		r = oci_fail(err, errlen, -EINVAL, "manifest.json entry without Config or Layers");
+		r = cfs_errbuf_set(err, errlen, -EINVAL, "manifest.json entry without Config or Layers");
 		goto out;
 	}
 	*config = strdup(cfg);
@@ -370,11 +358,11 @@ int oci_index_select(const struct oci_doc *idx, const char *platform, size_t *wh
 	char want[128], *os, *arch, *variant;
 
 	if (snprintf(want, sizeof(want), "%s", platform) >= (int)sizeof(want))
-		return oci_fail(err, errlen, -EINVAL, "platform %s: too long", platform);
+		return cfs_errbuf_set(err, errlen, -EINVAL, "platform %s: too long", platform);
 	os = want;
 	arch = strchr(os, '/');
 	if (arch == NULL || arch[1] == '\0')
-		return oci_fail(err, errlen, -EINVAL, "platform %s: expected OS/ARCH[/VARIANT]", platform);
+		return cfs_errbuf_set(err, errlen, -EINVAL, "platform %s: expected OS/ARCH[/VARIANT]", platform);
 	*arch++ = '\0';
 	variant = strchr(arch, '/');
 	if (variant != NULL)
@@ -389,5 +377,5 @@ int oci_index_select(const struct oci_doc *idx, const char *platform, size_t *wh
 		*which = i;
 		return 0;
 	}
-	return oci_fail(err, errlen, -ENOENT, "no image for platform %s in the index", platform);
+	return cfs_errbuf_set(err, errlen, -ENOENT, "no image for platform %s in the index", platform);
 }

@@ -129,7 +129,7 @@ static int merge_entry(struct mdir *d, const char *name, struct cfs_node *c, cha
 		return merge_dir(d->v[i].dir, c, err, errlen);
 	}
 	if (is_dir && found && implicit(c))
-		return oci_fail(err, errlen, -EUCLEAN, "%s: a layer adds files below what a lower layer made a non-directory",
+		return cfs_errbuf_set(err, errlen, -EUCLEAN, "%s: a layer adds files below what a lower layer made a non-directory",
 				name);
 	if (found)
 		remove_at(d, i);
@@ -267,7 +267,7 @@ int oci_merge_finish(struct oci_merge *m, struct cfs_node **root_out, char *err,
 		r = build(root, &m->root);
 	if (r < 0) {
 		cfs_node_unref(root);
-		return oci_fail(err, errlen, r, "building the merged tree: %s", strerror(-r));
+		return cfs_errbuf_set(err, errlen, r, "building the merged tree: %s", strerror(-r));
 	}
 	oci_tree_fix_links(root);
 	*root_out = root;

@@ -85,7 +85,7 @@ int oci_record_write(struct cfs_repo *repo, const struct oci_record *rec, char *
 			cfs_atomic_file_abort(&af);
 	}
 	json_object_put(o);
-	return r < 0 ? oci_fail(err, errlen, r, "%s: writing the record: %s", rec->name, strerror(-r)) : 0;
+	return r < 0 ? cfs_errbuf_set(err, errlen, r, "%s: writing the record: %s", rec->name, strerror(-r)) : 0;
 }
 
 /* A parsed record, with the strings the info points to. */
@@ -132,7 +132,7 @@ static int record_read(struct cfs_repo *repo, int dirfd, const char *file, struc
 	n = cfs_read_full(fd, buf, RECORD_MAX + 1);
 	close(fd);
 	if (n < 0 || (size_t)n > RECORD_MAX)
-		return oci_fail(err, errlen, -EUCLEAN, RECORD_DIR "/%s: unreadable or too large", file);
+		return cfs_errbuf_set(err, errlen, -EUCLEAN, RECORD_DIR "/%s: unreadable or too large", file);
 	buf[n] = '\0';
 	rec->json = json_tokener_parse(buf);
 	image = str_member(rec->json, "image");
@@ -145,7 +145,7 @@ static int record_read(struct cfs_repo *repo, int dirfd, const char *file, struc
 	    !json_object_object_get_ex(rec->json, "layers", &layers) || !json_object_is_type(layers, json_type_array) ||
 	    cfs_repo_digest_parse(repo, image, rec->digest) < 0) {
 		record_clear(rec);
-		return oci_fail(err, errlen, -EUCLEAN, RECORD_DIR "/%s: malformed record", file);
+		return cfs_errbuf_set(err, errlen, -EUCLEAN, RECORD_DIR "/%s: malformed record", file);
 	}
 	rec->info.image_digest = rec->digest;
 	rec->info.n_layers = json_object_array_length(layers);
@@ -227,7 +227,7 @@ int cfs_oci_list_images(struct cfs_repo *repo, cfs_oci_image_fn fn, void *user, 
 	int fd, r = list_files(repo, &fd, &names, &n);
 
 	if (r < 0)
-		return oci_fail(errbuf, errlen, r, RECORD_DIR ": %s", strerror(-r));
+		return cfs_errbuf_set(errbuf, errlen, r, RECORD_DIR ": %s", strerror(-r));
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct record rec;
 
@@ -250,14 +250,14 @@ int cfs_oci_image_get(struct cfs_repo *repo, const char *name, cfs_oci_image_fn 
 	int fd, r;
 
 	if (!cfs_repo_ref_name_valid(name) || record_name(name, file, sizeof(file)) < 0)
-		return oci_fail(errbuf, errlen, -ENOENT, "%s: no such OCI image", name);
+		return cfs_errbuf_set(errbuf, errlen, -ENOENT, "%s: no such OCI image", name);
 	fd = cfs_open_beneath(cfs_repo_dirfd(repo), RECORD_DIR, O_RDONLY | O_DIRECTORY, true);
 	if (fd < 0)
-		return oci_fail(errbuf, errlen, fd == -ENOENT ? -ENOENT : fd, "%s: no such OCI image", name);
+		return cfs_errbuf_set(errbuf, errlen, fd == -ENOENT ? -ENOENT : fd, "%s: no such OCI image", name);
 	r = record_read(repo, fd, file, &rec, errbuf, errlen);
 	close(fd);
 	if (r == -ENOENT)
-		return oci_fail(errbuf, errlen, -ENOENT, "%s: no such OCI image", name);
+		return cfs_errbuf_set(errbuf, errlen, -ENOENT, "%s: no such OCI image", name);
 	if (r < 0)
 		return r;
 	r = fn(user, &rec.info);
@@ -301,21 +301,21 @@ int cfs_oci_remove(struct cfs_repo *repo, const char *name, char *errbuf, size_t
 	int fd, r;
 
 	if (!cfs_repo_writable(repo, NULL))
-		return oci_fail(errbuf, errlen, -EROFS, "the repository is not writable");
+		return cfs_errbuf_set(errbuf, errlen, -EROFS, "the repository is not writable");
 	if (!cfs_repo_ref_name_valid(name) || record_name(name, file, sizeof(file)) < 0)
-		return oci_fail(errbuf, errlen, -ENOENT, "%s: no such OCI image", name);
+		return cfs_errbuf_set(errbuf, errlen, -ENOENT, "%s: no such OCI image", name);
 	fd = cfs_open_beneath(cfs_repo_dirfd(repo), RECORD_DIR, O_RDONLY | O_DIRECTORY, true);
 	if (fd < 0)
-		return oci_fail(errbuf, errlen, fd == -ENOENT ? -ENOENT : fd, "%s: no such OCI image", name);
+		return cfs_errbuf_set(errbuf, errlen, fd == -ENOENT ? -ENOENT : fd, "%s: no such OCI image", name);
 	r = record_read(repo, fd, file, &rec, errbuf, errlen);
 	if (r == -ENOENT)
-		r = oci_fail(errbuf, errlen, -ENOENT, "%s: no such OCI image", name);
+		r = cfs_errbuf_set(errbuf, errlen, -ENOENT, "%s: no such OCI image", name);
 	if (r < 0) {
 		close(fd);
 		return r;
 	}
 	if (rec.info.named && cfs_repo_untag(repo, name) < 0)
-		r = oci_fail(errbuf, errlen, -EIO, "%s", cfs_repo_errmsg(repo));
+		r = cfs_errbuf_set(errbuf, errlen, -EIO, "%s", cfs_repo_errmsg(repo));
 	if (r == 0) {
 		/* its tag among the streams (none when an older version pulled it) */
 		char tag[1100];
@@ -324,19 +324,19 @@ int cfs_oci_remove(struct cfs_repo *repo, const char *name, char *errbuf, size_t
 		oci_tag_ref(name, rec.info.manifest_digest[0] != '\0', tag, sizeof(tag));
 		k = cfs_repo_stream_ref_remove(repo, tag);
 		if (k < 0 && k != -ENOENT)
-			r = oci_fail(errbuf, errlen, k, "%s", cfs_repo_errmsg(repo));
+			r = cfs_errbuf_set(errbuf, errlen, k, "%s", cfs_repo_errmsg(repo));
 	}
 	for (size_t i = 0; r == 0 && i < rec.info.n_layers; i++) {
 		if (!oci_digest_valid(rec.diff_ids[i]) || layer_used(repo, file, rec.diff_ids[i]))
 			continue;
 		snprintf(ref, sizeof(ref), CFS_OCI_LAYER_REF_PREFIX "%s", rec.diff_ids[i]);
 		if (cfs_repo_untag(repo, ref) < 0 && cfs_repo_resolve(repo, ref, (uint8_t[CFS_VERITY_MAX_DIGEST]){ 0 }, NULL) == 0)
-			r = oci_fail(errbuf, errlen, -EIO, "%s", cfs_repo_errmsg(repo));
+			r = cfs_errbuf_set(errbuf, errlen, -EIO, "%s", cfs_repo_errmsg(repo));
 	}
 	if (r == 0 && unlinkat(fd, file, 0) < 0)
-		r = oci_fail(errbuf, errlen, -errno, RECORD_DIR "/%s: %s", file, strerror(errno));
+		r = cfs_errbuf_set(errbuf, errlen, -errno, RECORD_DIR "/%s: %s", file, strerror(errno));
 	if (r == 0 && fsync(fd) < 0)
-		r = oci_fail(errbuf, errlen, -errno, RECORD_DIR ": %s", strerror(errno));
+		r = cfs_errbuf_set(errbuf, errlen, -errno, RECORD_DIR ": %s", strerror(errno));
 	record_clear(&rec);
 	close(fd);
 	return r;

@@ -12,13 +12,14 @@
 #include <composefs/store.h>
 #include <composefs/tree.h>
 
+#include "util.h"
+
 /* "sha256:" + 64 hex digits */
 #define OCI_DIGEST_LEN (7 + 64)
 /* Largest manifest, index or config document read (the registries' own limit is 4 MiB). */
 #define OCI_JSON_MAX (4u << 20)
 
 /* Report a failure into @err (may be NULL) and return @r. */
-int oci_fail(char *err, size_t errlen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* "sha256:<hex>" of @len bytes at @buf into @out (OCI_DIGEST_LEN + 1 bytes). */
 void oci_sha256_digest(const void *buf, size_t len, char *out);
 

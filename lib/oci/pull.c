@@ -51,17 +51,17 @@ static int read_json_blob(struct pull *p, const char *digest, uint64_t size, cha
 	int r;
 
 	if (size > OCI_JSON_MAX)
-		return oci_fail(p->err, p->errlen, -EFBIG, "blob %s: %llu bytes, more than a document may have", digest,
+		return cfs_errbuf_set(p->err, p->errlen, -EFBIG, "blob %s: %llu bytes, more than a document may have", digest,
 				(unsigned long long)size);
 	oci_blob_path(digest, path, sizeof(path));
 	r = oci_source_read_file(p->src, path, OCI_JSON_MAX, buf, len, msg, sizeof(msg));
 	if (r < 0)
-		return oci_fail(p->err, p->errlen, r, "blob %s: %s", digest, msg);
+		return cfs_errbuf_set(p->err, p->errlen, r, "blob %s: %s", digest, msg);
 	oci_sha256_digest(*buf, *len, actual);
 	if (strcmp(actual, digest) != 0 || *len != size) {
 		free(*buf);
 		*buf = NULL;
-		return oci_fail(p->err, p->errlen, -CFS_EDIGEST, "blob %s: content has digest %s and %zu bytes, expected %llu",
+		return cfs_errbuf_set(p->err, p->errlen, -CFS_EDIGEST, "blob %s: content has digest %s and %zu bytes, expected %llu",
 				digest, actual, *len, (unsigned long long)size);
 	}
 	return 0;
@@ -84,11 +84,11 @@ static int read_config(struct pull *p, const char *buf, size_t len, size_t n_lay
 	int r = oci_config_parse(buf, len, &p->diff_ids, &n, msg, sizeof(msg));
 
 	if (r < 0)
-		return oci_fail(p->err, p->errlen, -EUCLEAN, "config %s: %s", p->config_digest, msg);
+		return cfs_errbuf_set(p->err, p->errlen, -EUCLEAN, "config %s: %s", p->config_digest, msg);
 	if (n != n_layers) {
 		oci_strv_free(p->diff_ids, n);
 		p->diff_ids = NULL;
-		return oci_fail(p->err, p->errlen, -EUCLEAN, "config %s: %zu diff_ids for %zu layers", p->config_digest, n,
+		return cfs_errbuf_set(p->err, p->errlen, -EUCLEAN, "config %s: %zu diff_ids for %zu layers", p->config_digest, n,
 				n_layers);
 	}
 	return 0;
@@ -106,9 +106,9 @@ static int pick_top(struct pull *p, const struct oci_doc *idx, size_t *which)
 		}
 	}
 	if (tag != NULL)
-		return oci_fail(p->err, p->errlen, -ENOENT, "index.json: no image tagged %s", tag);
+		return cfs_errbuf_set(p->err, p->errlen, -ENOENT, "index.json: no image tagged %s", tag);
 	if (idx->n_descs != 1)
-		return oci_fail(p->err, p->errlen, -ENOENT, "index.json holds %zu images: name one with :TAG",
+		return cfs_errbuf_set(p->err, p->errlen, -ENOENT, "index.json holds %zu images: name one with :TAG",
 				idx->n_descs);
 	*which = 0;
 	return 0;
@@ -163,19 +163,19 @@ static int resolve_layout(struct pull *p)
 	}
 	r = oci_source_read_file(p->src, "index.json", OCI_JSON_MAX, &buf, &len, msg, sizeof(msg));
 	if (r < 0)
-		return oci_fail(p->err, p->errlen, r, "%s", msg);
+		return cfs_errbuf_set(p->err, p->errlen, r, "%s", msg);
 	r = oci_doc_parse(buf, len, &doc, msg, sizeof(msg));
 	free(buf);
 	if (r == 0 && doc.kind != OCI_DOC_INDEX)
-		r = oci_fail(msg, sizeof(msg), -EINVAL, "not an image index");
+		r = cfs_errbuf_set(msg, sizeof(msg), -EINVAL, "not an image index");
 	if (r < 0)
-		return oci_fail(p->err, p->errlen, -EUCLEAN, "index.json: %s", msg);
+		return cfs_errbuf_set(p->err, p->errlen, -EUCLEAN, "index.json: %s", msg);
 	for (int depth = 0;; depth++) {
 		r = depth == 0 ? pick_top(p, &doc, &w) : oci_index_select(&doc, platform, &w, msg, sizeof(msg));
 		if (r < 0 && depth > 0)
-			r = oci_fail(p->err, p->errlen, r, "index %s: %s", digest, msg);
+			r = cfs_errbuf_set(p->err, p->errlen, r, "index %s: %s", digest, msg);
 		if (r == 0 && depth == 8)
-			r = oci_fail(p->err, p->errlen, -EUCLEAN, "image indexes nested too deep");
+			r = cfs_errbuf_set(p->err, p->errlen, -EUCLEAN, "image indexes nested too deep");
 		if (r < 0) {
 			oci_doc_clear(&doc);
 			return r;
@@ -189,7 +189,7 @@ static int resolve_layout(struct pull *p)
 		r = oci_doc_parse(buf, len, &doc, msg, sizeof(msg));
 		if (r < 0) {
 			free(buf);
-			return oci_fail(p->err, p->errlen, r == -EOPNOTSUPP ? r : -EUCLEAN, "manifest %s: %s", digest, msg);
+			return cfs_errbuf_set(p->err, p->errlen, r == -EOPNOTSUPP ? r : -EUCLEAN, "manifest %s: %s", digest, msg);
 		}
 		if (doc.kind == OCI_DOC_MANIFEST) {
 			/* kept for its split stream */
@@ -224,7 +224,7 @@ static int registry_doc(struct pull *p, const char *reference, struct oci_doc *d
 		free(buf);
 	}
 	if (r < 0)
-		return oci_fail(p->err, p->errlen, r == -EOPNOTSUPP ? r : -EUCLEAN, "manifest %s: %s", digest, msg);
+		return cfs_errbuf_set(p->err, p->errlen, r == -EOPNOTSUPP ? r : -EUCLEAN, "manifest %s: %s", digest, msg);
 	return 0;
 }
 
@@ -249,9 +249,9 @@ static int resolve_registry(struct pull *p)
 
 		r = oci_index_select(&doc, platform, &w, msg, sizeof(msg));
 		if (r < 0)
-			r = oci_fail(p->err, p->errlen, r, "index %s: %s", digest, msg);
+			r = cfs_errbuf_set(p->err, p->errlen, r, "index %s: %s", digest, msg);
 		else if (depth == 8)
-			r = oci_fail(p->err, p->errlen, -EUCLEAN, "image indexes nested too deep");
+			r = cfs_errbuf_set(p->err, p->errlen, -EUCLEAN, "image indexes nested too deep");
 		if (r < 0) {
 			oci_doc_clear(&doc);
 			return r;
@@ -259,7 +259,7 @@ static int resolve_registry(struct pull *p)
 		memcpy(want, doc.descs[w].digest, sizeof(want));
 		size = doc.descs[w].size;
 		oci_doc_clear(&doc);
-		r = size > OCI_JSON_MAX ? oci_fail(p->err, p->errlen, -EFBIG, "manifest %s: %llu bytes, more than a "
+		r = size > OCI_JSON_MAX ? cfs_errbuf_set(p->err, p->errlen, -EFBIG, "manifest %s: %llu bytes, more than a "
 						 "document may have", want, (unsigned long long)size)
 					: registry_doc(p, want, &doc, digest);
 	}
@@ -293,14 +293,14 @@ static int resolve_docker(struct pull *p)
 
 	r = oci_source_read_file(p->src, "manifest.json", OCI_JSON_MAX, &buf, &len, msg, sizeof(msg));
 	if (r < 0)
-		return oci_fail(p->err, p->errlen, r, "%s", msg);
+		return cfs_errbuf_set(p->err, p->errlen, r, "%s", msg);
 	r = oci_docker_manifest_parse(buf, len, oci_source_tag(p->src), &config, &layers, &n, msg, sizeof(msg));
 	free(buf);
 	if (r < 0)
-		return oci_fail(p->err, p->errlen, r == -ENOENT ? r : -EUCLEAN, "manifest.json: %s", msg);
+		return cfs_errbuf_set(p->err, p->errlen, r == -ENOENT ? r : -EUCLEAN, "manifest.json: %s", msg);
 	r = oci_source_read_file(p->src, config, OCI_JSON_MAX, &buf, &len, msg, sizeof(msg));
 	if (r < 0) {
-		r = oci_fail(p->err, p->errlen, r, "config: %s", msg);
+		r = cfs_errbuf_set(p->err, p->errlen, r, "config: %s", msg);
 		goto out;
 	}
 	oci_sha256_digest(buf, len, p->config_digest);
@@ -342,7 +342,7 @@ static int load_layer(struct pull *p, const uint8_t *digest, struct cfs_node **t
 	if (r == 0)
 		r = oci_layer_from_stream(s, cfs_repo_hash_alg(p->repo), tree, err, sizeof(err));
 	if (r < 0)
-		oci_fail(msg, msglen, r, "split stream: %s", err[0] ? err : strerror(-r));
+		cfs_errbuf_set(msg, msglen, r, "split stream: %s", err[0] ? err : strerror(-r));
 	cfs_splitstream_free(s);
 	free(buf);
 	return r;
@@ -388,7 +388,7 @@ static int import_layer(struct pull *p, size_t i, struct cfs_node **tree, bool *
 	*reused = cfs_repo_stream_get(p->repo, sname, stream) == 0;
 	if (*reused) {
 		r = load_layer(p, stream, tree, msg, sizeof(msg));
-		return r < 0 ? oci_fail(p->err, p->errlen, r, "layer %s: stored as %s: %s (see composefs oci fsck)",
+		return r < 0 ? cfs_errbuf_set(p->err, p->errlen, r, "layer %s: stored as %s: %s (see composefs oci fsck)",
 					p->diff_ids[i], sname, msg)
 			     : 0;
 	}
@@ -409,7 +409,7 @@ static int import_layer(struct pull *p, size_t i, struct cfs_node **tree, bool *
 			cfs_node_unref(*tree);
 			*tree = NULL;
 		}
-		return oci_fail(p->err, p->errlen, r, "layer %s: %s", what, msg[0] ? msg : strerror(-r));
+		return cfs_errbuf_set(p->err, p->errlen, r, "layer %s: %s", what, msg[0] ? msg : strerror(-r));
 	}
 	/* verified: its objects and stream may now be published (one sync), then the stream is
 	 * named by its diff_id: the name, set atomically last, marks the layer complete */
@@ -417,7 +417,7 @@ static int import_layer(struct pull *p, size_t i, struct cfs_node **tree, bool *
 	if (r < 0) {
 		cfs_node_unref(*tree);
 		*tree = NULL;
-		return oci_fail(p->err, p->errlen, r, "layer %s: %s", what, cfs_repo_errmsg(p->repo));
+		return cfs_errbuf_set(p->err, p->errlen, r, "layer %s: %s", what, cfs_repo_errmsg(p->repo));
 	}
 	return 0;
 }
@@ -449,15 +449,15 @@ static int write_streams(struct pull *p, const char *name)
 	cfs_splitstream_writer_free(w);
 	w = NULL;
 	if (r < 0)
-		return oci_fail(p->err, p->errlen, r, "config %s: split stream: %s", p->config_digest, strerror(-r));
+		return cfs_errbuf_set(p->err, p->errlen, r, "config %s: split stream: %s", p->config_digest, strerror(-r));
 	snprintf(cname, sizeof(cname), "oci-config-%s", p->config_digest);
 	r = cfs_repo_stream_set(repo, cname, config);
 	if (r < 0)
-		return oci_fail(p->err, p->errlen, r, "%s", cfs_repo_errmsg(repo));
+		return cfs_errbuf_set(p->err, p->errlen, r, "%s", cfs_repo_errmsg(repo));
 	oci_tag_ref(name, p->manifest_json != NULL, ref, sizeof(ref));
 	if (p->manifest_json == NULL) {
 		r = cfs_repo_stream_ref_set(repo, ref, cname);
-		return r < 0 ? oci_fail(p->err, p->errlen, r, "%s", cfs_repo_errmsg(repo)) : 0;
+		return r < 0 ? cfs_errbuf_set(p->err, p->errlen, r, "%s", cfs_repo_errmsg(repo)) : 0;
 	}
 	r = cfs_splitstream_writer_new(cfs_repo_hash_alg(repo), CFS_SPLITSTREAM_CT_OCI_MANIFEST, &w);
 	snprintf(key, sizeof(key), "config:%s", p->config_digest);
@@ -473,12 +473,12 @@ static int write_streams(struct pull *p, const char *name)
 		r = put_stream(p, w, manifest);
 	cfs_splitstream_writer_free(w);
 	if (r < 0)
-		return oci_fail(p->err, p->errlen, r, "manifest %s: split stream: %s", p->manifest_digest, strerror(-r));
+		return cfs_errbuf_set(p->err, p->errlen, r, "manifest %s: split stream: %s", p->manifest_digest, strerror(-r));
 	snprintf(mname, sizeof(mname), "oci-manifest-%s", p->manifest_digest);
 	r = cfs_repo_stream_set(repo, mname, manifest);
 	if (r == 0)
 		r = cfs_repo_stream_ref_set(repo, ref, mname);
-	return r < 0 ? oci_fail(p->err, p->errlen, r, "%s", cfs_repo_errmsg(repo)) : 0;
+	return r < 0 ? cfs_errbuf_set(p->err, p->errlen, r, "%s", cfs_repo_errmsg(repo)) : 0;
 }
 
 /*
@@ -494,7 +494,7 @@ static int drop_layer_images(struct pull *p)
 	for (size_t i = 0; i < p->n_layers; i++) {
 		snprintf(ref, sizeof(ref), CFS_OCI_LAYER_REF_PREFIX "%s", p->diff_ids[i]);
 		if (cfs_repo_resolve(p->repo, ref, digest, NULL) == 0 && cfs_repo_untag(p->repo, ref) < 0)
-			return oci_fail(p->err, p->errlen, -EIO, "%s", cfs_repo_errmsg(p->repo));
+			return cfs_errbuf_set(p->err, p->errlen, -EIO, "%s", cfs_repo_errmsg(p->repo));
 	}
 	return 0;
 }
@@ -523,7 +523,7 @@ static int import_all(struct pull *p, const char *source, const char *name, stru
 			res->n_layers_reused += reused;
 			r = oci_merge_add(m, tree, msg, sizeof(msg));
 			if (r < 0)
-				r = oci_fail(p->err, p->errlen, r, "layer %s: %s", p->diff_ids[i], msg);
+				r = cfs_errbuf_set(p->err, p->errlen, r, "layer %s: %s", p->diff_ids[i], msg);
 		}
 		cfs_node_unref(tree);
 	}
@@ -534,7 +534,7 @@ static int import_all(struct pull *p, const char *source, const char *name, stru
 	if (r == 0) {
 		r = cfs_repo_commit_tree(p->repo, root, name, res->image_digest);
 		if (r < 0)
-			r = oci_fail(p->err, p->errlen, r, "%s", cfs_repo_errmsg(p->repo));
+			r = cfs_errbuf_set(p->err, p->errlen, r, "%s", cfs_repo_errmsg(p->repo));
 	}
 	cfs_node_unref(root);
 	if (r == 0)
@@ -569,13 +569,13 @@ int cfs_oci_pull(struct cfs_repo *repo, const char *source, const char *name, co
 		res = &scratch;
 	memset(res, 0, sizeof(*res));
 	if ((o->flags & ~CFS_OCI_PULL_TLS_NO_VERIFY) != 0 || o->reserved[0] != 0 || source == NULL || name == NULL)
-		return oci_fail(errbuf, errlen, -EINVAL, "invalid arguments");
+		return cfs_errbuf_set(errbuf, errlen, -EINVAL, "invalid arguments");
 	if (!cfs_repo_ref_name_valid(name) ||
 	    strncmp(name, CFS_OCI_LAYER_REF_PREFIX, strlen(CFS_OCI_LAYER_REF_PREFIX)) == 0 ||
 	    strcmp(name, "oci-layer") == 0)
-		return oci_fail(errbuf, errlen, -EINVAL, "invalid image name \"%s\"", name);
+		return cfs_errbuf_set(errbuf, errlen, -EINVAL, "invalid image name \"%s\"", name);
 	if (!cfs_repo_writable(repo, NULL))
-		return oci_fail(errbuf, errlen, -EROFS, "the repository is not writable");
+		return cfs_errbuf_set(errbuf, errlen, -EROFS, "the repository is not writable");
 	r = oci_source_open(source, o, &p.src, errbuf, errlen);
 	if (r < 0)
 		return r;

@@ -111,13 +111,13 @@ int oci_regref_parse(const char *s, struct oci_regref *out, char *err, size_t er
 
 	memset(out, 0, sizeof(*out));
 	if (strlen(s) > 1024)
-		return oci_fail(err, errlen, -EINVAL, "reference longer than 1024 bytes");
+		return cfs_errbuf_set(err, errlen, -EINVAL, "reference longer than 1024 bytes");
 	name_end = at != NULL ? at : s + strlen(s);
 	if (at != NULL) {
 		if (strncmp(at + 1, "sha256:", 7) != 0 && strchr(at + 1, ':') != NULL)
-			return oci_fail(err, errlen, -EOPNOTSUPP, "only sha256 digests are supported");
+			return cfs_errbuf_set(err, errlen, -EOPNOTSUPP, "only sha256 digests are supported");
 		if (!oci_digest_valid(at + 1))
-			return oci_fail(err, errlen, -EINVAL, "invalid digest \"%s\"", at + 1);
+			return cfs_errbuf_set(err, errlen, -EINVAL, "invalid digest \"%s\"", at + 1);
 		memcpy(out->digest, at + 1, OCI_DIGEST_LEN + 1);
 	}
 	/* the first component names a registry when it looks like a host; otherwise Docker Hub */
@@ -129,7 +129,7 @@ int oci_regref_parse(const char *s, struct oci_regref *out, char *err, size_t er
 	}
 	if (hn > 0) {
 		if (!host_valid(s, hn))
-			return oci_fail(err, errlen, -EINVAL, "invalid registry host \"%.*s\"", (int)hn, s);
+			return cfs_errbuf_set(err, errlen, -EINVAL, "invalid registry host \"%.*s\"", (int)hn, s);
 		repo = s + hn + 1;
 	}
 	/* a tag follows the last ':' of the last component */
@@ -139,14 +139,14 @@ int oci_regref_parse(const char *s, struct oci_regref *out, char *err, size_t er
 		if (out->tag == NULL)
 			goto fail;
 		if (!tag_valid(out->tag)) {
-			r = oci_fail(err, errlen, -EINVAL, "invalid tag \"%s\"", out->tag);
+			r = cfs_errbuf_set(err, errlen, -EINVAL, "invalid tag \"%s\"", out->tag);
 			goto fail;
 		}
 	} else {
 		colon = name_end;
 	}
 	if (!repo_valid(repo, (size_t)(colon - repo))) {
-		r = oci_fail(err, errlen, -EINVAL, "invalid repository name \"%.*s\"", (int)(colon - repo), repo);
+		r = cfs_errbuf_set(err, errlen, -EINVAL, "invalid repository name \"%.*s\"", (int)(colon - repo), repo);
 		goto fail;
 	}
 	if (hn > 0) {
@@ -432,7 +432,7 @@ int oci_authfile_lookup(const char *buf, size_t len, const char *host, const cha
 
 	memset(cred, 0, sizeof(*cred));
 	if (len > MAX_AUTHFILE || memchr(buf, '\0', len) != NULL)
-		return oci_fail(err, errlen, -EINVAL, "not a JSON document of at most 1 MiB");
+		return cfs_errbuf_set(err, errlen, -EINVAL, "not a JSON document of at most 1 MiB");
 	tok = json_tokener_new_ex(32);
 	if (tok == NULL)
 		return -ENOMEM;
@@ -440,11 +440,11 @@ int oci_authfile_lookup(const char *buf, size_t len, const char *host, const cha
 	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success) {
 		json_object_put(o);
 		json_tokener_free(tok);
-		return oci_fail(err, errlen, -EINVAL, "malformed JSON");
+		return cfs_errbuf_set(err, errlen, -EINVAL, "malformed JSON");
 	}
 	json_tokener_free(tok);
 	if (!json_object_is_type(o, json_type_object)) {
-		r = oci_fail(err, errlen, -EINVAL, "not a JSON object");
+		r = cfs_errbuf_set(err, errlen, -EINVAL, "not a JSON object");
 		goto out;
 	}
 	if (!json_object_object_get_ex(o, "auths", &auths) || !json_object_is_type(auths, json_type_object)) {
@@ -473,7 +473,7 @@ int oci_authfile_lookup(const char *buf, size_t len, const char *host, const cha
 	if (r == -ENOMEM)
 		goto out;
 	if (r < 0 || (colon = memchr(dec, ':', dlen)) == NULL || colon == dec || memchr(dec, '\0', dlen) != NULL) {
-		r = oci_fail(err, errlen, -EINVAL, "entry \"%s\": \"auth\" is not base64 of USER:PASSWORD", best_key);
+		r = cfs_errbuf_set(err, errlen, -EINVAL, "entry \"%s\": \"auth\" is not base64 of USER:PASSWORD", best_key);
 		goto out;
 	}
 	*colon = '\0';
@@ -506,7 +506,7 @@ int oci_token_parse(const char *buf, size_t len, char **token, char *err, size_t
 	const char *t = NULL;
 
 	if (len > (1u << 20) || memchr(buf, '\0', len) != NULL)
-		return oci_fail(err, errlen, -EINVAL, "token answer is not a JSON document of at most 1 MiB");
+		return cfs_errbuf_set(err, errlen, -EINVAL, "token answer is not a JSON document of at most 1 MiB");
 	tok = json_tokener_new_ex(32);
 	if (tok == NULL)
 		return -ENOMEM;
@@ -514,7 +514,7 @@ int oci_token_parse(const char *buf, size_t len, char **token, char *err, size_t
 	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success) {
 		json_object_put(o);
 		json_tokener_free(tok);
-		return oci_fail(err, errlen, -EINVAL, "token answer is malformed JSON");
+		return cfs_errbuf_set(err, errlen, -EINVAL, "token answer is malformed JSON");
 	}
 	json_tokener_free(tok);
 	if ((json_object_object_get_ex(o, "token", &v) && json_object_is_type(v, json_type_string)) ||
@@ -526,7 +526,7 @@ int oci_token_parse(const char *buf, size_t len, char **token, char *err, size_t
 			t = NULL;
 	if (t == NULL || t[0] == '\0' || strlen(t) > 65536) {
 		json_object_put(o);
-		return oci_fail(err, errlen, -EINVAL, "token answer without a usable \"token\" or \"access_token\"");
+		return cfs_errbuf_set(err, errlen, -EINVAL, "token answer without a usable \"token\" or \"access_token\"");
 	}
 	*token = strdup(t);
 	json_object_put(o);

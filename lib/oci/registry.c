@@ -261,7 +261,7 @@ static int request(struct oci_registry *r, const char *url, const char *accept, 
 			break;
 		}
 		if (c == CURLE_WRITE_ERROR && p->too_big) {
-			ret = oci_fail(err, errlen, -EFBIG, "%s: more than %zu bytes", what, max);
+			ret = cfs_errbuf_set(err, errlen, -EFBIG, "%s: more than %zu bytes", what, max);
 			break;
 		}
 		if (c == CURLE_OK && p->code == 401) {
@@ -269,16 +269,16 @@ static int request(struct oci_registry *r, const char *url, const char *accept, 
 			break;
 		}
 		if (c == CURLE_OK && (p->code == 404 || p->code == 410)) {
-			ret = oci_fail(err, errlen, -ENOENT, "%s: not found (HTTP %ld)", what, p->code);
+			ret = cfs_errbuf_set(err, errlen, -ENOENT, "%s: not found (HTTP %ld)", what, p->code);
 			break;
 		}
 		retry = c == CURLE_OK ? http_retryable(p->code) : curl_retryable(c);
 		if (!retry || attempt >= retries) {
 			if (c == CURLE_OK)
-				ret = oci_fail(err, errlen, p->code == 403 ? -EACCES : -EIO, "%s: HTTP %ld (%u attempt%s)",
+				ret = cfs_errbuf_set(err, errlen, p->code == 403 ? -EACCES : -EIO, "%s: HTTP %ld (%u attempt%s)",
 					       what, p->code, attempt + 1, attempt ? "s" : "");
 			else
-				ret = oci_fail(err, errlen, curl_errno(c), "%s: %s (%u attempt%s)", what,
+				ret = cfs_errbuf_set(err, errlen, curl_errno(c), "%s: %s (%u attempt%s)", what,
 					       curl_err[0] ? curl_err : curl_easy_strerror(c), attempt + 1,
 					       attempt ? "s" : "");
 			break;
@@ -310,7 +310,7 @@ static int basic_header(const struct oci_cred *c, char **out)
 
 static int no_credentials(struct oci_registry *r, const char *scheme, char *err, size_t errlen)
 {
-	return oci_fail(err, errlen, -EACCES,
+	return cfs_errbuf_set(err, errlen, -EACCES,
 			"%s asks for credentials (%s) and none were found for it (--authfile, $REGISTRY_AUTH_FILE, "
 			"containers/auth.json, ~/.docker/config.json)",
 			r->ref.host, scheme);
@@ -325,7 +325,7 @@ static int fetch_token(struct oci_registry *r, const struct oci_challenge *c, ch
 	int ret;
 
 	if (strncmp(c->realm, "https://", 8) != 0 && strncmp(c->realm, "http://", 7) != 0)
-		return oci_fail(err, errlen, -EACCES, "%s: token realm \"%.200s\" is not an http(s) URL", r->ref.host,
+		return cfs_errbuf_set(err, errlen, -EACCES, "%s: token realm \"%.200s\" is not an http(s) URL", r->ref.host,
 				c->realm);
 	if (asprintf(&def_scope, "repository:%s:pull", r->ref.repo) < 0)
 		return -ENOMEM;
@@ -344,15 +344,15 @@ static int fetch_token(struct oci_registry *r, const struct oci_challenge *c, ch
 	ret = request(r, url, NULL, basic, MAX_TOKEN_ANSWER, r->retries, &p, "token", msg, sizeof(msg));
 	if (ret == -EACCES)
 		ret = r->cred.user != NULL
-			      ? oci_fail(err, errlen, -EACCES, "%s: the token server %s refused the credentials of %s",
+			      ? cfs_errbuf_set(err, errlen, -EACCES, "%s: the token server %s refused the credentials of %s",
 					 r->ref.host, c->realm, r->cred_origin)
 			      : no_credentials(r, "Bearer", err, errlen);
 	else if (ret < 0)
-		ret = oci_fail(err, errlen, ret, "%s: token server %s: %s", r->ref.host, c->realm, msg);
+		ret = cfs_errbuf_set(err, errlen, ret, "%s: token server %s: %s", r->ref.host, c->realm, msg);
 	if (ret == 0) {
 		ret = oci_token_parse(p.body != NULL ? p.body : "", p.len, &token, msg, sizeof(msg));
 		if (ret < 0)
-			ret = oci_fail(err, errlen, -EACCES, "%s: token server %s: %s", r->ref.host, c->realm, msg);
+			ret = cfs_errbuf_set(err, errlen, -EACCES, "%s: token server %s: %s", r->ref.host, c->realm, msg);
 	}
 	if (ret == 0 && asprintf(header, "Authorization: Bearer %s", token) < 0)
 		ret = -ENOMEM;
@@ -377,14 +377,14 @@ static int authenticate(struct oci_registry *r, const char *challenge, char *err
 	int ret;
 
 	if (challenge == NULL || oci_challenge_parse(challenge, strlen(challenge), &c) < 0)
-		return oci_fail(err, errlen, -EACCES, "%s: HTTP 401 without a usable WWW-Authenticate challenge",
+		return cfs_errbuf_set(err, errlen, -EACCES, "%s: HTTP 401 without a usable WWW-Authenticate challenge",
 				r->ref.host);
 	if (c.scheme == OCI_AUTH_BEARER) {
 		ret = fetch_token(r, &c, &header, err, errlen);
 	} else if (c.scheme == OCI_AUTH_BASIC) {
 		ret = r->cred.user != NULL ? basic_header(&r->cred, &header) : no_credentials(r, "Basic", err, errlen);
 	} else {
-		ret = oci_fail(err, errlen, -EOPNOTSUPP, "%s: unsupported authentication scheme", r->ref.host);
+		ret = cfs_errbuf_set(err, errlen, -EOPNOTSUPP, "%s: unsupported authentication scheme", r->ref.host);
 	}
 	oci_challenge_clear(&c);
 	if (ret < 0)
@@ -414,7 +414,7 @@ static int get(struct oci_registry *r, const char *path, const char *accept, siz
 			ret = request(r, url, accept, r->auth, max, r->retries, p, what, err, errlen);
 		if (ret == -EACCES)
 			ret = r->cred.user != NULL || had_auth
-				      ? oci_fail(err, errlen, -EACCES, "%s: access refused (HTTP 401)%s%s", what,
+				      ? cfs_errbuf_set(err, errlen, -EACCES, "%s: access refused (HTTP 401)%s%s", what,
 						 r->cred_origin ? " with the credentials of " : "",
 						 r->cred_origin ? r->cred_origin : "")
 				      : no_credentials(r, "HTTP 401", err, errlen);
@@ -479,14 +479,14 @@ static int creds_from(struct oci_registry *r, const char *path, bool optional, c
 	if (ret == -ENOENT && optional)
 		return -ENOENT;
 	if (ret < 0)
-		return oci_fail(err, errlen, ret, "auth file %s: %s", path, strerror(-ret));
+		return cfs_errbuf_set(err, errlen, ret, "auth file %s: %s", path, strerror(-ret));
 	ret = oci_authfile_lookup(buf, len, r->ref.host, r->ref.repo, &r->cred, msg, sizeof(msg));
 	OPENSSL_cleanse(buf, len);
 	free(buf);
 	if (ret == -ENOENT)
 		return ret;
 	if (ret < 0)
-		return oci_fail(err, errlen, ret, "auth file %s: %s", path, msg);
+		return cfs_errbuf_set(err, errlen, ret, "auth file %s: %s", path, msg);
 	r->cred_origin = strdup(path);
 	return r->cred_origin != NULL ? 0 : -ENOMEM;
 }
@@ -565,7 +565,7 @@ static int ping(struct oci_registry *r, const char *scheme, unsigned retries, ch
 	if (ret == -EACCES)
 		ret = authenticate(r, p.challenge, err, errlen);
 	else if (ret == -ENOENT)
-		ret = oci_fail(err, errlen, -ENOENT, "%s: no registry there (HTTP %ld for /v2/)", r->base, p.code);
+		ret = cfs_errbuf_set(err, errlen, -ENOENT, "%s: no registry there (HTTP %ld for /v2/)", r->base, p.code);
 	resp_reset(&p);
 	free(url);
 	return ret;
@@ -580,7 +580,7 @@ int oci_registry_open(const char *ref, const struct cfs_oci_pull_opts *o, struct
 
 	*out = NULL;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return oci_fail(err, errlen, -EIO, "libcurl initialisation failed");
+		return cfs_errbuf_set(err, errlen, -EIO, "libcurl initialisation failed");
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
 		curl_global_cleanup();
@@ -592,7 +592,7 @@ int oci_registry_open(const char *ref, const struct cfs_oci_pull_opts *o, struct
 	r->timeout_ms = o != NULL && o->timeout_ms != 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
 	ret = oci_regref_parse(ref, &r->ref, msg, sizeof(msg));
 	if (ret < 0) {
-		ret = oci_fail(err, errlen, ret, "docker://%s: %s", ref, msg);
+		ret = cfs_errbuf_set(err, errlen, ret, "docker://%s: %s", ref, msg);
 		goto fail;
 	}
 	ret = -ENOMEM;
@@ -629,7 +629,7 @@ int oci_registry_manifest(struct oci_registry *r, const char *reference, char **
 	if (ret == 0 && oci_digest_valid(reference)) {
 		oci_sha256_digest(p.body != NULL ? p.body : "", p.len, actual);
 		if (strcmp(actual, reference) != 0)
-			ret = oci_fail(err, errlen, -CFS_EDIGEST, "%s: content has digest %s", what, actual);
+			ret = cfs_errbuf_set(err, errlen, -CFS_EDIGEST, "%s: content has digest %s", what, actual);
 	}
 	if (ret == 0) {
 		*buf = p.body != NULL ? p.body : strdup("");
@@ -732,21 +732,21 @@ static int blob_attempt_done(struct oci_rblob *b, CURLcode c)
 		b->reauthed = true;
 		r = authenticate(b->r, b->resp.challenge, msg, sizeof(msg));
 		if (r < 0)
-			return oci_fail(b->err, sizeof(b->err), r, "blob %s: %s", b->digest, msg);
+			return cfs_errbuf_set(b->err, sizeof(b->err), r, "blob %s: %s", b->digest, msg);
 		return blob_start(b);
 	}
 	if (c == CURLE_OK && (code == 404 || code == 410))
-		return oci_fail(b->err, sizeof(b->err), -ENOENT, "blob %s: not found (HTTP %ld)", b->digest, code);
+		return cfs_errbuf_set(b->err, sizeof(b->err), -ENOENT, "blob %s: not found (HTTP %ld)", b->digest, code);
 	if (c == CURLE_OK && (code == 401 || code == 403))
-		return oci_fail(b->err, sizeof(b->err), -EACCES, "blob %s: access refused (HTTP %ld)", b->digest, code);
+		return cfs_errbuf_set(b->err, sizeof(b->err), -EACCES, "blob %s: access refused (HTTP %ld)", b->digest, code);
 	if (b->err[0] != '\0') /* our own refusal in the body callback */
 		return -EIO;
 	retry = c == CURLE_OK ? http_retryable(code) : curl_retryable(c);
 	if (!retry || b->attempt >= b->r->retries) {
 		if (c == CURLE_OK)
-			return oci_fail(b->err, sizeof(b->err), -EIO, "blob %s: HTTP %ld (%u attempts)", b->digest, code,
+			return cfs_errbuf_set(b->err, sizeof(b->err), -EIO, "blob %s: HTTP %ld (%u attempts)", b->digest, code,
 					b->attempt + 1);
-		return oci_fail(b->err, sizeof(b->err), curl_errno(c), "blob %s: %s (%u attempts)", b->digest,
+		return cfs_errbuf_set(b->err, sizeof(b->err), curl_errno(c), "blob %s: %s (%u attempts)", b->digest,
 				b->curl_err[0] ? b->curl_err : curl_easy_strerror(c), b->attempt + 1);
 	}
 	b->attempt++;
@@ -762,7 +762,7 @@ int oci_registry_blob_open(struct oci_registry *r, const char *digest, struct oc
 	int ret;
 
 	if (!oci_digest_valid(digest))
-		return oci_fail(err, errlen, -EINVAL, "invalid blob digest");
+		return cfs_errbuf_set(err, errlen, -EINVAL, "invalid blob digest");
 	b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		return -ENOMEM;
@@ -781,7 +781,7 @@ int oci_registry_blob_open(struct oci_registry *r, const char *digest, struct oc
 	return 0;
 fail:
 	oci_rblob_close(b);
-	return oci_fail(err, errlen, ret, "blob %s: cannot start the transfer", digest);
+	return cfs_errbuf_set(err, errlen, ret, "blob %s: cannot start the transfer", digest);
 }
 
 ssize_t oci_rblob_read(struct oci_rblob *b, void *buf, size_t len)
@@ -809,7 +809,7 @@ ssize_t oci_rblob_read(struct oci_rblob *b, void *buf, size_t len)
 			continue;
 		}
 		if (curl_multi_perform(b->multi, &running) != CURLM_OK) {
-			b->failed = oci_fail(b->err, sizeof(b->err), -EIO, "blob %s: libcurl failed", b->digest);
+			b->failed = cfs_errbuf_set(b->err, sizeof(b->err), -EIO, "blob %s: libcurl failed", b->digest);
 			continue;
 		}
 		while ((m = curl_multi_info_read(b->multi, &q)) != NULL) {

@@ -114,7 +114,7 @@ int oci_source_open(const char *spec, const struct cfs_oci_pull_opts *o, struct 
 	}
 	if (rest == NULL || rest[0] == '\0') {
 		oci_source_free(s);
-		return oci_fail(err, errlen, -EINVAL,
+		return cfs_errbuf_set(err, errlen, -EINVAL,
 				"%s: expected oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG] or "
 				"docker://HOST/REPO[:TAG|@DIGEST]",
 				spec);
@@ -125,11 +125,11 @@ int oci_source_open(const char *spec, const struct cfs_oci_pull_opts *o, struct 
 	if (s->kind == OCI_SRC_DIR) {
 		s->dirfd = open(s->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (s->dirfd < 0) {
-			r = oci_fail(err, errlen, -errno, "%s: %s", s->path, strerror(errno));
+			r = cfs_errbuf_set(err, errlen, -errno, "%s: %s", s->path, strerror(errno));
 			goto fail;
 		}
 	} else if (stat(s->path, &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = oci_fail(err, errlen, errno ? -errno : -EINVAL, "%s: %s", s->path,
+		r = cfs_errbuf_set(err, errlen, errno ? -errno : -EINVAL, "%s: %s", s->path,
 			     errno ? strerror(errno) : "not a regular file");
 		goto fail;
 	}
@@ -165,7 +165,7 @@ static int open_member(struct oci_source *s, const char *path, struct archive **
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);
 	if (archive_read_open_filename(a, s->path, 1 << 16) != ARCHIVE_OK) {
-		r = oci_fail(err, errlen, -EIO, "%s: %s", s->path, archive_error_string(a));
+		r = cfs_errbuf_set(err, errlen, -EIO, "%s: %s", s->path, archive_error_string(a));
 		archive_read_free(a);
 		return r;
 	}
@@ -180,9 +180,9 @@ static int open_member(struct oci_source *s, const char *path, struct archive **
 		}
 	}
 	if (r == ARCHIVE_EOF || r == ARCHIVE_OK || r == ARCHIVE_WARN)
-		r = oci_fail(err, errlen, -ENOENT, "%s: no regular file %s in the archive", s->path, want);
+		r = cfs_errbuf_set(err, errlen, -ENOENT, "%s: no regular file %s in the archive", s->path, want);
 	else
-		r = oci_fail(err, errlen, -EUCLEAN, "%s: %s", s->path, archive_error_string(a));
+		r = cfs_errbuf_set(err, errlen, -EUCLEAN, "%s: %s", s->path, archive_error_string(a));
 	archive_read_free(a);
 	return r;
 }
@@ -202,7 +202,7 @@ int oci_blob_open(struct oci_source *s, const char *path, struct oci_blob **out,
 		if (strncmp(path, "blobs/sha256/", 13) != 0 ||
 		    snprintf(digest, sizeof(digest), "sha256:%s", path + 13) != OCI_DIGEST_LEN || !oci_digest_valid(digest)) {
 			free(b);
-			return oci_fail(err, errlen, -EINVAL, "%s: not a blob", path);
+			return cfs_errbuf_set(err, errlen, -EINVAL, "%s: not a blob", path);
 		}
 		r = oci_registry_blob_open(s->reg, digest, &b->rb, err, errlen);
 		if (r < 0) {
@@ -213,7 +213,7 @@ int oci_blob_open(struct oci_source *s, const char *path, struct oci_blob **out,
 		/* blobs are plain files inside the layout: no symlink may lead out of it */
 		b->fd = cfs_open_regular_beneath(s->dirfd, path, true);
 		if (b->fd < 0) {
-			r = oci_fail(err, errlen, b->fd, "%s/%s: %s", s->path, path, strerror(-b->fd));
+			r = cfs_errbuf_set(err, errlen, b->fd, "%s/%s: %s", s->path, path, strerror(-b->fd));
 			free(b);
 			return r;
 		}
@@ -283,7 +283,7 @@ int oci_source_read_file(struct oci_source *s, const char *path, size_t max, cha
 			char *q;
 
 			if (cap > max) {
-				r = oci_fail(err, errlen, -EFBIG, "%s: larger than %zu bytes", path, max);
+				r = cfs_errbuf_set(err, errlen, -EFBIG, "%s: larger than %zu bytes", path, max);
 				break;
 			}
 			cap *= 2;
@@ -297,9 +297,9 @@ int oci_source_read_file(struct oci_source *s, const char *path, size_t max, cha
 		k = oci_blob_read(b, p + n, cap - n);
 		if (k < 0) {
 			if (oci_blob_errmsg(b)[0] != '\0')
-				r = oci_fail(err, errlen, (int)k, "%s", oci_blob_errmsg(b));
+				r = cfs_errbuf_set(err, errlen, (int)k, "%s", oci_blob_errmsg(b));
 			else
-				r = oci_fail(err, errlen, (int)k, "%s: read error", path);
+				r = cfs_errbuf_set(err, errlen, (int)k, "%s: read error", path);
 			break;
 		}
 		if (k == 0)
@@ -308,7 +308,7 @@ int oci_source_read_file(struct oci_source *s, const char *path, size_t max, cha
 	}
 	oci_blob_close(b);
 	if (r == 0 && n > max)
-		r = oci_fail(err, errlen, -EFBIG, "%s: larger than %zu bytes", path, max);
+		r = cfs_errbuf_set(err, errlen, -EFBIG, "%s: larger than %zu bytes", path, max);
 	if (r < 0) {
 		free(p);
 		return r;

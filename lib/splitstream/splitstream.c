@@ -44,18 +44,6 @@ static uint8_t alg_id(enum cfs_hash_alg alg)
 	return alg == CFS_HASH_SHA512 ? 2 : 1;
 }
 
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
-
 /* A growable byte buffer. */
 struct buf {
 	uint8_t *p;
@@ -431,7 +419,7 @@ static int get_range(const struct cfs_splitstream *s, const uint8_t *p, const ch
 	out->start = get_le64(p);
 	out->end = get_le64(p + 8);
 	if (out->start > out->end || out->end > s->len)
-		return fail(err, errlen, -EUCLEAN, "%s section [%llu, %llu) is outside the file of %zu bytes", what,
+		return cfs_errbuf_set(err, errlen, -EUCLEAN, "%s section [%llu, %llu) is outside the file of %zu bytes", what,
 			    (unsigned long long)out->start, (unsigned long long)out->end, s->len);
 	return 0;
 }
@@ -445,7 +433,7 @@ static int get_refs(const struct cfs_splitstream *s, const uint8_t *p, const cha
 	if (r < 0)
 		return r;
 	if ((rg.end - rg.start) % s->dsize != 0)
-		return fail(err, errlen, -EUCLEAN, "%s section of %llu bytes is not a whole number of %zu-byte digests",
+		return cfs_errbuf_set(err, errlen, -EUCLEAN, "%s section of %llu bytes is not a whole number of %zu-byte digests",
 			    what, (unsigned long long)(rg.end - rg.start), s->dsize);
 	*refs = s->file + rg.start;
 	*n = (size_t)((rg.end - rg.start) / s->dsize);
@@ -470,7 +458,7 @@ static int inflate_small(const uint8_t *src, size_t len, struct buf *out, char *
 		ZSTD_outBuffer o;
 
 		if (out->n >= CFS_SPLITSTREAM_NAMED_MAX) {
-			r = fail(err, errlen, -EUCLEAN, "named references longer than %u bytes", CFS_SPLITSTREAM_NAMED_MAX);
+			r = cfs_errbuf_set(err, errlen, -EUCLEAN, "named references longer than %u bytes", CFS_SPLITSTREAM_NAMED_MAX);
 			break;
 		}
 		if (buf_reserve(out, 4096) < 0) {
@@ -480,9 +468,9 @@ static int inflate_small(const uint8_t *src, size_t len, struct buf *out, char *
 		o = (ZSTD_outBuffer){ out->p + out->n, 4096, 0 };
 		ret = ZSTD_decompressStream(d, &o, &in);
 		if (ZSTD_isError(ret))
-			r = fail(err, errlen, -EUCLEAN, "named references: %s", ZSTD_getErrorName(ret));
+			r = cfs_errbuf_set(err, errlen, -EUCLEAN, "named references: %s", ZSTD_getErrorName(ret));
 		else if (o.pos == 0 && in.pos == in.size && ret != 0)
-			r = fail(err, errlen, -EUCLEAN, "named references: truncated compressed data");
+			r = cfs_errbuf_set(err, errlen, -EUCLEAN, "named references: truncated compressed data");
 		out->n += o.pos;
 	}
 	ZSTD_freeDCtx(d);
@@ -498,7 +486,7 @@ static int parse_named(struct cfs_splitstream *s, const uint8_t *src, size_t len
 	if (r < 0)
 		goto out;
 	if (text.n > 0 && text.p[text.n - 1] != '\0') {
-		r = fail(err, errlen, -EUCLEAN, "named references: trailing bytes after the last record");
+		r = cfs_errbuf_set(err, errlen, -EUCLEAN, "named references: trailing bytes after the last record");
 		goto out;
 	}
 	for (size_t i = 0; i < text.n; i++)
@@ -514,13 +502,13 @@ static int parse_named(struct cfs_splitstream *s, const uint8_t *src, size_t len
 
 		pos += strlen(rec) + 1;
 		if (colon == NULL || colon == rec || rec[0] < '0' || rec[0] > '9') {
-			r = fail(err, errlen, -EUCLEAN, "named reference record %zu is not INDEX:NAME", s->n_named);
+			r = cfs_errbuf_set(err, errlen, -EUCLEAN, "named reference record %zu is not INDEX:NAME", s->n_named);
 			goto out;
 		}
 		errno = 0;
 		idx = strtoull(rec, &endp, 10);
 		if (errno != 0 || endp != colon || idx >= s->n_stream_refs) {
-			r = fail(err, errlen, -EUCLEAN, "named reference record %zu: index out of range (%zu stream refs)",
+			r = cfs_errbuf_set(err, errlen, -EUCLEAN, "named reference record %zu: index out of range (%zu stream refs)",
 				 s->n_named, s->n_stream_refs);
 			goto out;
 		}
@@ -545,7 +533,7 @@ int cfs_splitstream_open_mem(const void *buf, size_t len, enum cfs_hash_alg alg,
 	if (cfs_verity_digest_size(alg) == 0)
 		return -EINVAL;
 	if (len < HEADER_SIZE)
-		return fail(err, errlen, -EUCLEAN, "%zu bytes, shorter than a split stream header", len);
+		return cfs_errbuf_set(err, errlen, -EUCLEAN, "%zu bytes, shorter than a split stream header", len);
 	if (memcmp(f, MAGIC, MAGIC_LEN) == 0) {
 		h = f + 16;
 		version = f[11];
@@ -558,15 +546,15 @@ int cfs_splitstream_open_mem(const void *buf, size_t len, enum cfs_hash_alg alg,
 		algorithm = f[30];
 		lg = f[31];
 	} else {
-		return fail(err, errlen, -EUCLEAN, "not a split stream (bad magic)");
+		return cfs_errbuf_set(err, errlen, -EUCLEAN, "not a split stream (bad magic)");
 	}
 	if (version != 0)
-		return fail(err, errlen, -EUCLEAN, "split stream version %u is not supported", version);
+		return cfs_errbuf_set(err, errlen, -EUCLEAN, "split stream version %u is not supported", version);
 	if (algorithm != alg_id(alg))
-		return fail(err, errlen, -EUCLEAN, "split stream of fs-verity algorithm %u, expected %u (%s)", algorithm,
+		return cfs_errbuf_set(err, errlen, -EUCLEAN, "split stream of fs-verity algorithm %u, expected %u (%s)", algorithm,
 			    alg_id(alg), cfs_hash_alg_name(alg));
 	if (lg != LG_BLOCKSIZE)
-		return fail(err, errlen, -EUCLEAN, "split stream with fs-verity block size 2^%u, expected 2^12", lg);
+		return cfs_errbuf_set(err, errlen, -EUCLEAN, "split stream with fs-verity block size 2^%u, expected 2^12", lg);
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
@@ -575,7 +563,7 @@ int cfs_splitstream_open_mem(const void *buf, size_t len, enum cfs_hash_alg alg,
 	s->dsize = cfs_verity_digest_size(alg);
 	r = get_range(s, h, "info", &info_rg, err, errlen);
 	if (r == 0 && info_rg.end - info_rg.start < INFO_SIZE)
-		r = fail(err, errlen, -EUCLEAN, "info section of %llu bytes, expected at least %d",
+		r = cfs_errbuf_set(err, errlen, -EUCLEAN, "info section of %llu bytes, expected at least %d",
 			 (unsigned long long)(info_rg.end - info_rg.start), INFO_SIZE);
 	if (r < 0)
 		goto fail;
@@ -583,7 +571,7 @@ int cfs_splitstream_open_mem(const void *buf, size_t len, enum cfs_hash_alg alg,
 	s->content_type = get_le64(info + 64);
 	s->stream_size = get_le64(info + 72);
 	if (content_type != 0 && s->content_type != content_type) {
-		r = fail(err, errlen, -EMEDIUMTYPE, "split stream of content type %016llx, expected %016llx",
+		r = cfs_errbuf_set(err, errlen, -EMEDIUMTYPE, "split stream of content type %016llx, expected %016llx",
 			 (unsigned long long)s->content_type, (unsigned long long)content_type);
 		goto fail;
 	}
@@ -624,11 +612,11 @@ int cfs_splitstream_open_fd(int fd, enum cfs_hash_alg alg, uint64_t content_type
 	int r;
 
 	if (fstat(fd, &st) < 0)
-		return fail(err, errlen, -errno, "%s", strerror(errno));
+		return cfs_errbuf_set(err, errlen, -errno, "%s", strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return fail(err, errlen, -EUCLEAN, "not a regular file");
+		return cfs_errbuf_set(err, errlen, -EUCLEAN, "not a regular file");
 	if ((uint64_t)st.st_size > CFS_SPLITSTREAM_FILE_MAX)
-		return fail(err, errlen, -EFBIG, "split stream of %lld bytes, more than %llu", (long long)st.st_size,
+		return cfs_errbuf_set(err, errlen, -EFBIG, "split stream of %lld bytes, more than %llu", (long long)st.st_size,
 			    (unsigned long long)CFS_SPLITSTREAM_FILE_MAX);
 	buf = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);
 	if (buf == NULL)
@@ -636,7 +624,7 @@ int cfs_splitstream_open_fd(int fd, enum cfs_hash_alg alg, uint64_t content_type
 	n = cfs_pread_full(fd, buf, (size_t)st.st_size, 0);
 	if (n < 0 || n != st.st_size) {
 		free(buf);
-		return fail(err, errlen, n < 0 ? (int)n : -EUCLEAN, "reading the split stream: %s",
+		return cfs_errbuf_set(err, errlen, n < 0 ? (int)n : -EUCLEAN, "reading the split stream: %s",
 			    n < 0 ? strerror((int)-n) : "file changed size");
 	}
 	r = cfs_splitstream_open_mem(buf, (size_t)n, alg, content_type, &s, err, errlen);
@@ -725,12 +713,12 @@ static int fill(struct cfs_splitstream *s, char *err, size_t errlen)
 			return 0;
 		ret = ZSTD_decompressStream(s->dctx, &o, &s->in);
 		if (ZSTD_isError(ret))
-			return fail(err, errlen, -EUCLEAN, "stream: %s", ZSTD_getErrorName(ret));
+			return cfs_errbuf_set(err, errlen, -EUCLEAN, "stream: %s", ZSTD_getErrorName(ret));
 		s->last_ret = ret;
 		s->opos = 0;
 		s->olen = o.pos;
 		if (o.pos == 0 && s->in.pos == s->in.size && ret != 0)
-			return fail(err, errlen, -EUCLEAN, "stream: truncated compressed data");
+			return cfs_errbuf_set(err, errlen, -EUCLEAN, "stream: truncated compressed data");
 	}
 	return 1;
 }
@@ -749,7 +737,7 @@ static int read_small(struct cfs_splitstream *s, uint8_t *dst, size_t len, char 
 		if (r == 0) {
 			if (got == 0)
 				return 0;
-			return fail(err, errlen, -EUCLEAN, "stream: truncated chunk header");
+			return cfs_errbuf_set(err, errlen, -EUCLEAN, "stream: truncated chunk header");
 		}
 		k = s->olen - s->opos < len - got ? s->olen - s->opos : len - got;
 		memcpy(dst + got, s->obuf + s->opos, k);
@@ -774,7 +762,7 @@ int cfs_splitstream_next(struct cfs_splitstream *s, struct cfs_splitstream_chunk
 		v = (int64_t)get_le64(hdr);
 		if (v >= 0) {
 			if ((uint64_t)v >= s->n_object_refs)
-				return fail(err, errlen, -EUCLEAN, "stream: reference %lld out of range (%zu objects)",
+				return cfs_errbuf_set(err, errlen, -EUCLEAN, "stream: reference %lld out of range (%zu objects)",
 					    (long long)v, s->n_object_refs);
 			c->external = true;
 			c->object = (size_t)v;
@@ -782,17 +770,17 @@ int cfs_splitstream_next(struct cfs_splitstream *s, struct cfs_splitstream_chunk
 			return 1;
 		}
 		if (v == INT64_MIN)
-			return fail(err, errlen, -EUCLEAN, "stream: invalid inline chunk length");
+			return cfs_errbuf_set(err, errlen, -EUCLEAN, "stream: invalid inline chunk length");
 		s->inline_left = (uint64_t)-v;
 		if (s->inline_left > s->stream_size - (s->produced < s->stream_size ? s->produced : s->stream_size))
-			return fail(err, errlen, -EUCLEAN, "stream: inline chunk of %llu bytes beyond the stream size %llu",
+			return cfs_errbuf_set(err, errlen, -EUCLEAN, "stream: inline chunk of %llu bytes beyond the stream size %llu",
 				    (unsigned long long)s->inline_left, (unsigned long long)s->stream_size);
 	}
 	r = fill(s, err, errlen);
 	if (r < 0)
 		return r;
 	if (r == 0)
-		return fail(err, errlen, -EUCLEAN, "stream: inline chunk cut short (%llu bytes missing)",
+		return cfs_errbuf_set(err, errlen, -EUCLEAN, "stream: inline chunk cut short (%llu bytes missing)",
 			    (unsigned long long)s->inline_left);
 	c->data = s->obuf + s->opos;
 	c->len = s->olen - s->opos < s->inline_left ? s->olen - s->opos : (size_t)s->inline_left;
