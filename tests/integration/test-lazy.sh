@@ -13,7 +13,7 @@ FUSE=$B/tools/composefs-fuse/composefs-fuse
 S=$W/served
 SRC=$W/src
 mkdir -p "$SRC/etc" "$SRC/usr/lib"
-gen_tree 11 "$SRC/gen" || write_file "$SRC/gen/one" 100000 one
+gen_tree 11 "$SRC/gen"
 bulk_files "$SRC/usr/lib" 4 10 lazy-seed
 write_file "$SRC/etc/hostname.conf" 5000 host
 write_file "$SRC/usr/big" $((3 << 20)) big

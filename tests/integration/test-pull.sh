@@ -9,7 +9,7 @@
 S=$W/served
 SRC=$W/src
 mkdir -p "$SRC"
-gen_tree 7 "$SRC/gen" || write_file "$SRC/gen/one" 100000 one
+gen_tree 7 "$SRC/gen"
 bulk_files "$SRC/bulk" 20 30 pull-seed
 "$CFS" --repo "$S" init >/dev/null
 DIGEST=$("$CFS" --repo "$S" create-image "$SRC" os/base) || fail "create-image"
