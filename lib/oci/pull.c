@@ -17,6 +17,7 @@
 #include "oci-private.h"
 #include "splitstream.h"
 #include "util.h"
+#include "workq.h"
 
 struct pull {
 	struct cfs_repo *repo;
@@ -385,7 +386,9 @@ static int import_layer(struct pull *p, size_t i, struct cfs_node **tree, bool *
 	/* known by its diff_id: its split stream, named only once the layer was complete, holds
 	 * its tree (repositories of older versions may have only a layer image: the layer is
 	 * read again to write its stream) */
-	*reused = cfs_repo_stream_get(p->repo, sname, stream) == 0;
+	*reused = *tree != NULL || cfs_repo_stream_get(p->repo, sname, stream) == 0;
+	if (*tree != NULL)
+		return 0; /* rebuilt by preload_layers() */
 	if (*reused) {
 		r = load_layer(p, stream, tree, msg, sizeof(msg));
 		return r < 0 ? cfs_errbuf_set(p->err, p->errlen, r, "layer %s: stored as %s: %s (see composefs oci fsck)",
@@ -420,6 +423,44 @@ static int import_layer(struct pull *p, size_t i, struct cfs_node **tree, bool *
 		return cfs_errbuf_set(p->err, p->errlen, r, "layer %s: %s", what, cfs_repo_errmsg(p->repo));
 	}
 	return 0;
+}
+
+/* Layers imported before, rebuilt from their split streams on every CPU at once. */
+struct preload {
+	struct pull *p;
+	struct cfs_node **trees;
+	bool *known; /* its split stream is named (layer_streams[i] holds it) */
+};
+
+static void preload_one(void *user, size_t i)
+{
+	struct preload *pl = user;
+	char msg[512];
+
+	/* any failure leaves the layer to import_layer(), which reports it in order */
+	if (pl->known[i] && load_layer(pl->p, pl->p->layer_streams + i * CFS_VERITY_MAX_DIGEST, &pl->trees[i], msg,
+				       sizeof(msg)) < 0)
+		pl->trees[i] = NULL;
+}
+
+/* @trees[i]: layer i's tree when it was imported before (n_layers entries, NULL otherwise). */
+static void preload_layers(struct pull *p, struct cfs_node **trees)
+{
+	struct preload pl = { p, trees, calloc(p->n_layers ? p->n_layers : 1, sizeof(bool)) };
+	size_t n_known = 0;
+	char sname[128];
+
+	if (pl.known == NULL)
+		return; /* import_layer() loads them one by one */
+	/* the lookups here, on this thread: a missing stream sets the repository's message */
+	for (size_t i = 0; i < p->n_layers; i++) {
+		snprintf(sname, sizeof(sname), CFS_OCI_LAYER_STREAM_PREFIX "%s", p->diff_ids[i]);
+		pl.known[i] = cfs_repo_stream_get(p->repo, sname, p->layer_streams + i * CFS_VERITY_MAX_DIGEST) == 0;
+		n_known += pl.known[i];
+	}
+	if (n_known > 1)
+		cfs_parallel_for(0, p->n_layers, preload_one, &pl);
+	free(pl.known);
 }
 
 /*
@@ -508,13 +549,17 @@ static void progress(struct pull *p, const char *phase, uint64_t done)
 static int import_all(struct pull *p, const char *source, const char *name, struct cfs_oci_pull_result *res)
 {
 	struct oci_merge *m = NULL;
-	struct cfs_node *root = NULL;
+	struct cfs_node *root = NULL, **trees = calloc(p->n_layers ? p->n_layers : 1, sizeof(*trees));
 	char phase[128], msg[256] = "";
-	int r = oci_merge_new(&m);
+	int r = trees == NULL ? -ENOMEM : oci_merge_new(&m);
 
+	if (r == 0)
+		preload_layers(p, trees);
 	for (size_t i = 0; r == 0 && i < p->n_layers; i++) {
-		struct cfs_node *tree = NULL;
+		struct cfs_node *tree = trees[i];
 		bool reused;
+
+		trees[i] = NULL;
 
 		snprintf(phase, sizeof(phase), "layer %zu/%zu %.19s", i + 1, p->n_layers, p->diff_ids[i]);
 		progress(p, phase, i);
@@ -527,6 +572,9 @@ static int import_all(struct pull *p, const char *source, const char *name, stru
 		}
 		cfs_node_unref(tree);
 	}
+	for (size_t i = 0; trees != NULL && i < p->n_layers; i++)
+		cfs_node_unref(trees[i]);
+	free(trees);
 	progress(p, "merging layers", p->n_layers);
 	if (r == 0)
 		r = oci_merge_finish(m, &root, p->err, p->errlen);
