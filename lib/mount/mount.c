@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include <composefs/mount.h>
 
@@ -342,6 +343,22 @@ static int overlay_legacy(struct cfs_overlay_args *a, int img, bool has_acl, con
 	return r;
 }
 
+/*
+ * Whether overlayfs may take the EROFS mount detached (Linux 6.15). Before, an
+ * attempt fails only at creation, after the whole configuration, and the
+ * kernel logs "failed to clone lowerpath": a boot that knows the answer from
+ * the release skips it. A release it cannot read is tried.
+ */
+static bool detached_layers_likely(void)
+{
+	unsigned major = 0, minor = 0;
+	struct utsname u;
+
+	if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return true;
+	return major > 6 || (major == 6 && minor >= 15);
+}
+
 /* The overlay with the new mount API; returns -ENOSYS when only mount(2) can do it. */
 static int overlay_fsmount(struct cfs_overlay_args *a, const char *target, int *ovl,
 			   struct cfs_mount_err *e)
@@ -350,10 +367,12 @@ static int overlay_fsmount(struct cfs_overlay_args *a, const char *target, int *
 	const char *where = target;
 	int r;
 
-	a->erofs_detached = true;
-	r = cfs_overlay_fsmount(a, ovl, e);
-	if (r != -EXDEV)
-		return r;
+	if (detached_layers_likely()) {
+		a->erofs_detached = true;
+		r = cfs_overlay_fsmount(a, ovl, e);
+		if (r != -EXDEV)
+			return r;
+	}
 	/*
 	 * Attach the EROFS mount where the overlay goes (or at a temporary place)
 	 * just while the overlay is created: it holds its own private clone.
