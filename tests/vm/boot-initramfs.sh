@@ -136,6 +136,11 @@ fi
 composefs-setup-root --config "$cfg" --switch-root /sbin/init
 rc=$?
 echo "CFS-REFUSED rc=$rc"
+if [ "$rc" = 1 ]; then
+	result exit-status ok "composefs-setup-root exited with 1"
+else
+	result exit-status FAIL "composefs-setup-root exited with $rc (expected 1)"
+fi
 # nothing half set up: /sysroot is the real root alone, no overlay or EROFS mount anywhere
 if [ "$(grep -c ' /sysroot ' /proc/mounts)" = 1 ] && grep -q ' /sysroot ext4 ' /proc/mounts &&
 	! grep -qE ' (overlay|erofs) ' /proc/mounts && [ -f $R/meta.json ] && [ ! -d /sysroot/sysroot ]; then
