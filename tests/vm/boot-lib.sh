@@ -10,7 +10,8 @@
 #                     VICTIM_OBJ
 #   boot_run NAME ARGS   one boot with ARGS appended to the kernel command line; console in
 #                     $W/NAME.log, its CFS-* lines in $W/NAME.txt, seconds in BOOT_SECS;
-#                     the initramfs is $BOOT_INITRD (default $W/initramfs.cpio)
+#                     the initramfs is $BOOT_INITRD (default $W/initramfs.cpio), BOOT_QEMU_ARGS
+#                     are added to qemu's options
 #
 # and, for the tests (each failed check is printed and counted in $failures):
 #   run NAME ARGS        boot_run, then say which boot it was and how long it took
@@ -134,7 +135,8 @@ boot_run() {
 	local name=$1 start end rc=0
 	shift
 	start=$(date +%s.%N)
-	timeout "$TIMEOUT" "$QEMU" -machine q35 -accel tcg -cpu max -m 768 -smp 1 \
+	# shellcheck disable=SC2086 # BOOT_QEMU_ARGS: extra qemu options, split at blanks
+	timeout "$TIMEOUT" "$QEMU" -machine q35 -accel tcg -cpu max -m 768 -smp 1 ${BOOT_QEMU_ARGS:-} \
 		-nographic -no-reboot -nic none \
 		-kernel "$KERNEL" -initrd "${BOOT_INITRD:-$W/initramfs.cpio}" \
 		-append "console=ttyS0 panic=-1 quiet loglevel=4 $*" \
