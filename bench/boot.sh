@@ -13,6 +13,11 @@
 # to the new root's init; its overhead is taken as the median of the per-pair differences
 # (boot i of the one kind against boot i of the other, which ran next to it) and related to the
 # plain boot's median end to end. The initramfs's /init stamps each step (CFS-T lines).
+#
+# On a busy host, BOOT_QEMU_ARGS="-icount shift=0" makes the guest's clock count instructions
+# (1 ns each) while it runs, so CPU-bound phases no longer stretch with the host's load (the
+# kernel phase then varies by about 0.01 s instead of seconds); waits for I/O still follow the
+# host's clock. Its seconds are not wall-clock seconds: compare runs made the same way.
 set -eu -o pipefail
 
 B=${CFS_BUILDDIR:?CFS_BUILDDIR must point at the build directory}
