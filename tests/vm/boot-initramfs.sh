@@ -25,27 +25,50 @@ finish() {
 	sleep 10
 }
 param() {
-	for w in $(cat /proc/cmdline); do
+	for w in $cmdline; do
 		case $w in "$1"=*) echo "${w#*=}" ;; esac
 	done
 }
-
+# "CFS-T STEP SECONDS": when each step of this script ended (bench/boot.sh reads them), with
+# the shell's own read: no process is started for it, nor for the parameters of the timed path
+stamp() {
+	read -r up _ </proc/uptime
+	echo "CFS-T $1 $up"
+}
 mount -t proc proc /proc
+stamp init
+read -r cmdline </proc/cmdline
+mode= cfg=/etc/composefs/.conf expect= tamper=
+for w in $cmdline; do
+	case $w in
+	cfs_mode=*) mode=${w#*=} ;;
+	cfs_config=*) cfg=/etc/composefs/${w#*=}.conf ;;
+	cfs_expect=*) expect=${w#*=} ;;
+	cfs_tamper=*) tamper=${w#*=} ;;
+	esac
+done
+
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mkdir -p /run /sysroot
 mount -t tmpfs run /run
-mode=$(param cfs_mode)
-echo "CFS-KERNEL $(uname -r) mode ${mode:-none} at $(cut -d" " -f1 /proc/uptime) s"
+echo "CFS-KERNEL $(uname -r) mode ${mode:-none}"
 insmod /modules/virtio_blk.ko
+stamp virtio_blk
 if [ "$mode" = plain ]; then
 	mount -t ext4 /dev/vdb /sysroot || { result plain-mount FAIL; finish; }
+	stamp root-mounted
 	exec switch_root /sysroot /sbin/init
 fi
-for m in $(cat /modules/order); do
+# erofs and overlay (with what they need) load while the real root mounts: the one waits for
+# the disk, the other for the CPU, as udev and the kernel overlap them in a distribution's initramfs
+while read -r m; do
 	[ "$m" = virtio_blk ] || insmod "/modules/$m.ko" || result "insmod-$m" FAIL
-done
-mount -t ext4 /dev/vda /sysroot || { result disk FAIL "cannot mount /dev/vda"; finish; }
+done </modules/order &
+mount -t ext4 /dev/vda /sysroot || { wait; result disk FAIL "cannot mount /dev/vda"; finish; }
+stamp root-mounted
+wait
+stamp modules
 R=/sysroot/composefs
 
 # ---- prepare: fs-verity on every object, builtin signatures -----------------------
@@ -109,7 +132,6 @@ if [ -e /sysroot/tamper-saved ]; then
 	fsverity enable "$target"
 	rm -f /sysroot/tamper-saved /sysroot/tamper-path
 fi
-tamper=$(param cfs_tamper)
 if [ -n "$tamper" ]; then
 	case $tamper in
 	image) target=$(readlink -f "$R/images/$(param composefs)") ;;
@@ -128,14 +150,18 @@ if [ -n "$tamper" ]; then
 fi
 
 # ---- hand over --------------------------------------------------------------------
-cfg=/etc/composefs/$(param cfs_config).conf
-echo "CFS-SETUP-ROOT begin $(cut -d' ' -f1 /proc/uptime)"
-if [ "$(param cfs_expect)" != refuse ]; then
+stamp setup-root
+if [ "$expect" != refuse ]; then
 	exec composefs-setup-root --config "$cfg" --switch-root /sbin/init
 fi
 composefs-setup-root --config "$cfg" --switch-root /sbin/init
 rc=$?
 echo "CFS-REFUSED rc=$rc"
+if [ "$rc" = 1 ]; then
+	result exit-status ok "composefs-setup-root exited with 1"
+else
+	result exit-status FAIL "composefs-setup-root exited with $rc (expected 1)"
+fi
 # nothing half set up: /sysroot is the real root alone, no overlay or EROFS mount anywhere
 if [ "$(grep -c ' /sysroot ' /proc/mounts)" = 1 ] && grep -q ' /sysroot ext4 ' /proc/mounts &&
 	! grep -qE ' (overlay|erofs) ' /proc/mounts && [ -f $R/meta.json ] && [ ! -d /sysroot/sysroot ]; then

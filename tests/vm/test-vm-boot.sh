@@ -21,53 +21,7 @@ vm_workdir cfs-vm-boot
 boot_build_all
 echo "images: signed $IMG_S, unsigned $IMG_U, other key $IMG_O; victim /$VICTIM ($VICTIM_OBJ)"
 
-failures=0
-check() { # BOOT CHECK...: each CFS-RESULT line must say ok
-	local name=$1 c line
-	shift
-	for c in "$@"; do
-		line=$(grep -m1 "^CFS-RESULT $c " "$W/$name.txt" || true)
-		case $line in
-		"CFS-RESULT $c ok"*) echo "  ok   $name/$c: ${line#CFS-RESULT $c ok }" ;;
-		*) echo "  FAIL $name/$c: ${line:-no result}"; failures=$((failures + 1)) ;;
-		esac
-	done
-	if grep -q '^CFS-RESULT [^ ]* FAIL' "$W/$name.txt"; then
-		grep '^CFS-RESULT [^ ]* FAIL' "$W/$name.txt" | sed "s/^/  FAIL $name: /"
-		failures=$((failures + 1))
-	fi
-}
-refused() { # BOOT PATTERN: composefs-setup-root refused with that reason, rolled back
-	local name=$1 pattern=$2 msg
-	msg=$(grep -m1 '^composefs-setup-root: refusing' "$W/$name.txt" || true)
-	if [ -n "$msg" ] && grep -q '^CFS-REFUSED rc=1' "$W/$name.txt" && [[ $msg =~ $pattern ]] &&
-		! grep -q '^CFS-INIT-UPTIME' "$W/$name.txt"; then
-		echo "  ok   $name: ${msg#composefs-setup-root: }"
-	else
-		echo "  FAIL $name: expected a refusal matching \"$pattern\", got: ${msg:-none}"
-		failures=$((failures + 1))
-	fi
-	check "$name" rollback
-}
-handed_over() { # BOOT: setup-root's success line names the image, verity and signer
-	local name=$1 want=$2 msg
-	msg=$(grep -m1 '^composefs-setup-root: /sysroot is image' "$W/$name.txt" || true)
-	if [[ $msg =~ $want ]]; then
-		echo "  ok   $name: ${msg#composefs-setup-root: }"
-	else
-		echo "  FAIL $name: setup-root said \"${msg:-nothing}\", expected /$want/"
-		failures=$((failures + 1))
-	fi
-}
-
 SIGNED="cfs_config=signed"
-run() {
-	local name=$1
-	shift
-	boot_run "$name" "$@"
-	echo "boot $name (${BOOT_SECS} s): $*"
-}
-
 run prepare cfs_mode=prepare
 check prepare objects-verity sign-enable-verity sign-other-key sign-required
 
@@ -89,23 +43,23 @@ check good-2 root-overlay files-read usr-readonly etc-persist var-sysroot
 
 wrong=$(echo "$IMG_S" | tr '0-9a-f' '1-9a-f0')
 run wrong-digest cfs_mode=boot cfs_expect=refuse $SIGNED composefs="$wrong"
-refused wrong-digest "image $wrong is not in the repository"
+refused wrong-digest "image $wrong is not in the repository" exit-status rollback
 
 run unsigned cfs_mode=boot cfs_expect=refuse $SIGNED composefs="$IMG_U"
-refused unsigned "a signature is required and image $IMG_U has none"
+refused unsigned "a signature is required and image $IMG_U has none" exit-status rollback
 
 run other-key cfs_mode=boot cfs_expect=refuse $SIGNED composefs="$IMG_O"
-refused other-key "a signature is required and none of the 1 of image $IMG_O is acceptable"
+refused other-key "a signature is required and none of the 1 of image $IMG_O is acceptable" exit-status rollback
 
 run insecure-strict cfs_mode=boot cfs_expect=refuse $SIGNED composefs="?$IMG_S"
-refused insecure-strict "asks for no fs-verity .* but the configuration requires it"
+refused insecure-strict "asks for no fs-verity .* but the configuration requires it" exit-status rollback
 
 run tampered-image cfs_mode=boot cfs_expect=refuse cfs_config=default composefs="$IMG_S" cfs_tamper=image
-refused tampered-image "image $IMG_S: its content does not match the digest"
+refused tampered-image "image $IMG_S: its content does not match the digest" exit-status rollback
 
 # fails after the image is stacked on /sysroot (the /etc overlay): the undo path
 run broken-state cfs_mode=boot cfs_expect=refuse cfs_config=default composefs="$IMG_U"
-refused broken-state "overlay on /sysroot/etc \(upper /sysroot/sysroot/state/deploy/$IMG_U/etc/upper\)"
+refused broken-state "overlay on /sysroot/etc \(upper /sysroot/sysroot/state/deploy/$IMG_U/etc/upper\)" exit-status rollback
 
 run transient cfs_mode=boot cfs_config=transient composefs="$IMG_S" cfs_transient=1
 handed_over transient "is image $IMG_S \(fs-verity required on every object; /etc transient, /var bind\)"

@@ -70,7 +70,7 @@ boot() {
 	"$QEMU" -machine q35 -accel tcg -cpu max -m 1024 -smp 1 \
 		-nographic -no-reboot -nic none \
 		-kernel "$KERNEL" -initrd "$W/initramfs.cpio" \
-		-append "console=ttyS0 panic=-1 quiet loglevel=4 cfs_boot=$n cfs_seed=$SEED cfs_count=$COUNT cfs_expect=${expect:--} $extra" \
+		-append "console=ttyS0 panic=-1 no_timer_check quiet loglevel=4 cfs_boot=$n cfs_seed=$SEED cfs_count=$COUNT cfs_expect=${expect:--} $extra" \
 		-drive "file=$W/disk.img,format=raw,if=virtio,cache=writeback,aio=threads" \
 		</dev/null >"$LOG" 2>&1 &
 	QPID=$!
