@@ -87,7 +87,10 @@ void cfs_fetch_opts_init(struct cfs_fetch_opts *o);
  * Returns 0; -EINVAL for another URL scheme, unknown flags, non-zero reserved
  * fields or jobs over 1024; -ENOMEM; -EIO when libcurl cannot be set up.
  * Thread-safety: a handle is used by one thread at a time; handles are
- * independent (libcurl's global setup is done once, thread-safely).
+ * independent (libcurl's global setup is done once, thread-safely). A handle
+ * that downloads objects starts one thread of its own that hashes and commits
+ * them (into the caller's store, whose functions are thread-safe); it ends in
+ * cfs_fetch_free(). Callbacks are called from the caller's thread only.
  */
 int cfs_fetch_new(const char *base_url, const struct cfs_fetch_opts *o, struct cfs_fetch **out,
 		  char *errbuf, size_t errlen);
@@ -115,7 +118,8 @@ typedef void (*cfs_fetch_done_fn)(void *user, const uint8_t *digest, int status,
 
 /**
  * cfs_fetch_queue_object() - queue objects/XX/<rest> for download into @store.
- * The body is hashed while it streams into a staged object of @store, which is
+ * The body streams into a staged object of @store, which is hashed once
+ * received (on the handle's checker thread, while other transfers go on) and
  * committed under @digest only when the fs-verity digest of all its bytes is
  * @digest; otherwise it is discarded and the download retried. In a
  * CFS_OBJSTORE_BATCH store the object is staged until cfs_objstore_sync().

@@ -27,8 +27,9 @@ extern "C" {
  * and renamed into place after it was synced. An interrupted writer can
  * therefore leave temporary files behind, never a truncated object.
  *
- * Temporary files are named `.tmp-<writer>-<random>`, where <writer> is 16
- * lower-case hex digits chosen by the handle before its first write. The
+ * Temporary files are named `.tmp-<writer>-<serial>`, where <writer> is 16
+ * lower-case hex digits chosen at random by the handle before its first write
+ * and <serial> counts the handle's temporary files. The
  * handle then creates `.tmp-<writer>.lock` and holds an exclusive flock(2) on
  * it until cfs_objstore_free() removes it; the kernel releases the lock of a
  * writer that exits or is killed, so cfs_objstore_clean() can tell the
@@ -197,6 +198,9 @@ void cfs_objstore_stage_free(struct cfs_objstore_stage *st);
  * then each touched directory is synced once. A no-op without batch mode
  * beyond syncing nothing. On error, objects not yet published stay staged
  * (a later call retries) and the first error is returned as -errno.
+ * Other threads may go on staging (and looking up) objects while it runs:
+ * it publishes what was staged when it started, and holds the handle's lock
+ * for neither the filesystem sync nor the renames. Calls are serialised.
  */
 int cfs_objstore_sync(struct cfs_objstore *s);
 

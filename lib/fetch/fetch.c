@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
 /* HTTP downloads on the libcurl multi interface: objects verified while they stream into a store. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@
 #define DEFAULT_STALL_TIMEOUT_MS 30000
 #define RECV_BUFFER (256 * 1024)
 #define PROGRESS_INTERVAL_MS 100
+/* objects received whole and waiting for (or in) their check; each holds a descriptor */
+#define MAX_CHECKING 64
 /* Largest tree file accepted when the object size is not known (a 32 GiB object with sha512). */
 #define CFS_FETCH_TREE_MAX_UNSIZED ((size_t)1 << 30)
 
@@ -69,6 +72,26 @@ struct xfer {
 	const struct cfs_verity_tree *tree;
 	uint64_t range_off;
 	char curl_err[CURL_ERROR_SIZE];
+
+	/* an object received whole, on the checker's queues: its verdict */
+	int check_status;
+	bool check_retry;
+};
+
+/*
+ * The checker: a thread that hashes objects received whole (read back from their staged
+ * file, still in the page cache) and commits them, so the thread driving libcurl neither
+ * hashes nor waits on the store. Verdicts come back through @done and a wakeup of the
+ * multi handle's poll.
+ */
+struct checker {
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t mu; /* protects the lists and @stop */
+	pthread_cond_t cv;
+	struct xfer *todo, *todo_tail, *done;
+	bool stop;
+	uint8_t *buf;
 };
 
 struct cfs_fetch {
@@ -82,6 +105,8 @@ struct cfs_fetch {
 	struct xfer *waiting;
 	struct xfer *active;
 	unsigned running;
+	unsigned checking; /* handed to the checker, verdict not yet taken back */
+	struct checker ck;
 	uint64_t start_ms, last_progress_ms;
 	struct cfs_fetch_progress p;
 	char errmsg[512];
@@ -229,10 +254,13 @@ static void free_list(struct xfer *x)
 	}
 }
 
+static void checker_stop(struct cfs_fetch *f);
+
 void cfs_fetch_free(struct cfs_fetch *f)
 {
 	if (f == NULL)
 		return;
+	checker_stop(f);
 	free_list(f->pending);
 	free_list(f->waiting);
 	while (f->active != NULL) {
@@ -292,6 +320,13 @@ static int begin_object_sink(struct xfer *x)
 
 	if (x->vctx == NULL) {
 		r = cfs_verity_ctx_new(cfs_objstore_get_alg(x->store), &x->vctx);
+		if (r < 0)
+			return r;
+	} else {
+		uint8_t scratch[CFS_VERITY_MAX_DIGEST];
+
+		/* an attempt broken off mid-body hashed part of it: start again (final resets) */
+		r = cfs_verity_final(x->vctx, scratch);
 		if (r < 0)
 			return r;
 	}
@@ -362,7 +397,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
 	} else if (x->f->o.max_object_size != 0 && x->received > x->f->o.max_object_size) {
 		r = -EFBIG;
 	} else {
-		r = cfs_verity_update(x->vctx, data, len);
+		/* an object is hashed by the checker, from the file; a resolved one here */
+		r = x->kind == X_OBJECT ? 0 : cfs_verity_update(x->vctx, data, len);
 		if (r == 0)
 			r = cfs_write_full(cfs_objstore_stage_fd(x->st), data, len);
 	}
@@ -506,10 +542,55 @@ static int curl_status(CURLcode cc)
 	}
 }
 
+/*
+ * Hash the staged file of object @x (read back with @buf, RECV_BUFFER bytes) and commit it
+ * when its digest is its name. Runs on the checker thread. Returns 0, or a status with
+ * x->detail set (*@retry for wrong content).
+ */
+static int check_object(struct cfs_fetch *f, struct xfer *x, uint8_t *buf, bool *retry)
+{
+	uint8_t d[CFS_VERITY_MAX_DIGEST];
+	size_t dsize = cfs_verity_digest_size(f->alg);
+	int fd = cfs_objstore_stage_fd(x->st);
+	uint64_t off = 0;
+	int r = 0;
+
+	while (r == 0 && off < x->received) {
+		size_t want = x->received - off < RECV_BUFFER ? (size_t)(x->received - off) : RECV_BUFFER;
+		ssize_t n = cfs_pread_full(fd, buf, want, (off_t)off);
+
+		if (n <= 0)
+			r = n < 0 ? (int)n : -EIO;
+		else
+			r = cfs_verity_update(x->vctx, buf, (size_t)n);
+		off += n > 0 ? (uint64_t)n : 0;
+	}
+	/* final also resets the context for another attempt */
+	if (cfs_verity_final(x->vctx, d) < 0 && r == 0)
+		r = -EIO;
+	if (r < 0) {
+		snprintf(x->detail, sizeof(x->detail), "hashing the received file: %s", strerror(-r));
+		return r;
+	}
+	if (memcmp(d, x->digest, dsize) != 0) {
+		char hex[2 * CFS_VERITY_MAX_DIGEST + 1];
+
+		cfs_digest_to_hex(d, dsize, hex);
+		snprintf(x->detail, sizeof(x->detail), "wrong content: %llu bytes with digest %.16s...",
+			 (unsigned long long)x->received, hex);
+		*retry = true;
+		return -CFS_EDIGEST;
+	}
+	r = cfs_objstore_stage_commit(x->st, x->digest);
+	x->st = NULL;
+	if (r < 0)
+		snprintf(x->detail, sizeof(x->detail), "storing: %s", strerror(-r));
+	return r;
+}
+
 /* A 2xx body arrived whole: check it. Returns 0, or a status with x->detail set. */
 static int accept_body(struct cfs_fetch *f, struct xfer *x, bool *retry)
 {
-	uint8_t d[CFS_VERITY_MAX_DIGEST];
 	size_t dsize;
 	int r;
 
@@ -546,30 +627,128 @@ static int accept_body(struct cfs_fetch *f, struct xfer *x, bool *retry)
 		if (r < 0)
 			snprintf(x->detail, sizeof(x->detail), "storing: %s", strerror(-r));
 		return r;
-	case X_OBJECT:
-		dsize = cfs_verity_digest_size(f->alg);
-		r = cfs_verity_final(x->vctx, d);
-		if (r < 0) {
-			snprintf(x->detail, sizeof(x->detail), "hashing: %s", strerror(-r));
-			return r;
-		}
-		if (memcmp(d, x->digest, dsize) != 0) {
-			char hex[2 * CFS_VERITY_MAX_DIGEST + 1];
+	case X_OBJECT: {
+		uint8_t *buf = malloc(RECV_BUFFER); /* the checker thread could not be started */
 
-			cfs_digest_to_hex(d, dsize, hex);
-			snprintf(x->detail, sizeof(x->detail), "wrong content: %llu bytes with digest %.16s...",
-				 (unsigned long long)x->received, hex);
-			*retry = true;
-			return -CFS_EDIGEST;
+		if (buf == NULL) {
+			snprintf(x->detail, sizeof(x->detail), "out of memory");
+			return -ENOMEM;
 		}
-		r = cfs_objstore_stage_commit(x->st, x->digest);
-		x->st = NULL;
-		if (r < 0)
-			snprintf(x->detail, sizeof(x->detail), "storing: %s", strerror(-r));
+		r = check_object(f, x, buf, retry);
+		free(buf);
 		return r;
+	}
 	}
 	return 0;
 }
+
+/* ---- the checker thread ------------------------------------------------------------- */
+
+static void *checker_main(void *arg)
+{
+	struct cfs_fetch *f = arg;
+	struct checker *c = &f->ck;
+
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		struct xfer *x;
+
+		while (c->todo == NULL && !c->stop)
+			pthread_cond_wait(&c->cv, &c->mu);
+		if (c->stop)
+			break; /* what is left is freed with the handle */
+		x = c->todo;
+		c->todo = x->next;
+		if (c->todo == NULL)
+			c->todo_tail = NULL;
+		pthread_mutex_unlock(&c->mu);
+		/* the thread driving libcurl does not touch @x until its verdict is back */
+		x->check_retry = false;
+		x->check_status = check_object(f, x, c->buf, &x->check_retry);
+		pthread_mutex_lock(&c->mu);
+		x->next = c->done;
+		c->done = x;
+		/* the poll needs one wakeup until the verdicts are taken: they are taken all at once */
+		if (x->next == NULL)
+			curl_multi_wakeup(f->multi);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+static bool checker_start(struct cfs_fetch *f)
+{
+	struct checker *c = &f->ck;
+
+	if ((c->buf = malloc(RECV_BUFFER)) == NULL)
+		return false;
+	if (pthread_mutex_init(&c->mu, NULL) != 0)
+		goto nomutex;
+	if (pthread_cond_init(&c->cv, NULL) != 0)
+		goto nocond;
+	if (pthread_create(&c->thread, NULL, checker_main, f) != 0)
+		goto nothread;
+	c->running = true;
+	return true;
+nothread:
+	pthread_cond_destroy(&c->cv);
+nocond:
+	pthread_mutex_destroy(&c->mu);
+nomutex:
+	free(c->buf);
+	c->buf = NULL;
+	return false;
+}
+
+/* End the checker; the objects it still holds are freed. */
+static void checker_stop(struct cfs_fetch *f)
+{
+	struct checker *c = &f->ck;
+
+	if (!c->running)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->stop = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->thread, NULL);
+	free_list(c->todo);
+	free_list(c->done);
+	c->todo = c->todo_tail = c->done = NULL;
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c->buf);
+	c->buf = NULL;
+	c->running = false;
+}
+
+/* Hand an object received whole to the checker: false when there is none (check it in line). */
+static bool checker_give(struct cfs_fetch *f, struct xfer *x)
+{
+	struct checker *c = &f->ck;
+
+	if (!c->running && (c->stop || !checker_start(f))) {
+		c->stop = true; /* no thread: do not try again for every object */
+		return false;
+	}
+	/* the transfer is over: its handle goes now, from this thread (libcurl's rule) */
+	curl_multi_remove_handle(f->multi, x->easy);
+	curl_easy_cleanup(x->easy);
+	x->easy = NULL;
+	x->next = NULL;
+	pthread_mutex_lock(&c->mu);
+	if (c->todo_tail != NULL)
+		c->todo_tail->next = x;
+	else
+		c->todo = x;
+	c->todo_tail = x;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	f->checking++;
+	return true;
+}
+
+static void settle(struct cfs_fetch *f, struct xfer *x, int st, bool retry);
 
 static void complete(struct cfs_fetch *f, struct xfer *x, CURLcode cc)
 {
@@ -609,12 +788,20 @@ static void complete(struct cfs_fetch *f, struct xfer *x, CURLcode cc)
 		st = -ENOENT;
 		snprintf(x->detail, sizeof(x->detail), "HTTP %ld (not on the server)", code);
 	} else if (code >= 200 && code <= 299) {
+		if (x->kind == X_OBJECT && checker_give(f, x))
+			return; /* settled when its verdict is back */
 		st = accept_body(f, x, &retry);
 	} else {
 		st = code == 401 || code == 403 ? -EACCES : -EIO;
 		retry = code == 408 || code == 429 || code >= 500;
 		snprintf(x->detail, sizeof(x->detail), "HTTP %ld", code);
 	}
+	settle(f, x, st, retry);
+}
+
+/* The outcome @st of an attempt (x->detail set): try again later, or the end. */
+static void settle(struct cfs_fetch *f, struct xfer *x, int st, bool retry)
+{
 	if (st != 0 && retry && x->attempt < f->o.retries) {
 		uint64_t delay = f->o.retry_delay_ms;
 
@@ -636,6 +823,27 @@ static void complete(struct cfs_fetch *f, struct xfer *x, CURLcode cc)
 		snprintf(x->detail + n, sizeof(x->detail) - n, " (%u attempts)", x->attempt + 1);
 	}
 	finish(f, x, st);
+}
+
+/* Settle the objects the checker is done with. */
+static void take_verdicts(struct cfs_fetch *f)
+{
+	struct xfer *x;
+
+	if (f->checking == 0)
+		return;
+	pthread_mutex_lock(&f->ck.mu);
+	x = f->ck.done;
+	f->ck.done = NULL;
+	pthread_mutex_unlock(&f->ck.mu);
+	while (x != NULL) {
+		struct xfer *next = x->next;
+
+		x->next = NULL;
+		f->checking--;
+		settle(f, x, x->check_status, x->check_retry);
+		x = next;
+	}
 }
 
 /* Move retries that are due to the front of the queue; the time until the next one. */
@@ -679,8 +887,9 @@ static int run_loop(struct cfs_fetch *f)
 		int still, left;
 		CURLMcode mc;
 
+		take_verdicts(f);
 		promote_due(f, now_ms());
-		while (f->running < f->o.jobs && f->pending != NULL) {
+		while (f->running < f->o.jobs && f->checking < MAX_CHECKING && f->pending != NULL) {
 			struct xfer *x = f->pending;
 
 			f->pending = x->next;
@@ -689,7 +898,7 @@ static int run_loop(struct cfs_fetch *f)
 			x->next = NULL;
 			start(f, x);
 		}
-		if (f->running == 0 && f->pending == NULL && f->waiting == NULL)
+		if (f->running == 0 && f->pending == NULL && f->waiting == NULL && f->checking == 0)
 			break;
 		mc = curl_multi_perform(f->multi, &still);
 		if (mc != CURLM_OK)
@@ -704,11 +913,12 @@ static int run_loop(struct cfs_fetch *f)
 		}
 		report(f, false);
 		wait = promote_due(f, now_ms());
-		if (f->pending != NULL && f->running < f->o.jobs)
+		if (f->pending != NULL && f->running < f->o.jobs && f->checking < MAX_CHECKING)
 			continue;
 		if (wait > 1000)
 			wait = 1000;
-		if (f->running > 0) {
+		/* the checker's verdicts wake the poll up too (curl_multi_wakeup()) */
+		if (f->running > 0 || f->checking > 0) {
 			mc = curl_multi_poll(f->multi, NULL, 0, (int)wait, NULL);
 			if (mc != CURLM_OK)
 				return fetch_fail(f, -EIO, "libcurl: %s", curl_multi_strerror(mc));

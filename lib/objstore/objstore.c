@@ -42,7 +42,11 @@ struct cfs_objstore {
 	enum cfs_hash_alg alg;
 	size_t dsize;
 	bool created; /* the store directory itself was made by us: sync its parent */
+	bool need_fchmod; /* the umask (read at open) may take bits of OBJ_MODE away */
 	atomic_int verity_unsupported;
+	atomic_uint_fast64_t tmp_serial; /* names this writer's temporary files */
+
+	pthread_mutex_t sync_lock; /* one cfs_objstore_sync() at a time; taken before lock */
 
 	pthread_mutex_t lock; /* protects everything below */
 	struct staged *staged;
@@ -105,6 +109,31 @@ static int mkdir_parents(int atdirfd, const char *path, bool *created)
 
 static bool staged_eq(const void *elem, const void *key, void *arg);
 
+/*
+ * Whether files created with OBJ_MODE need an fchmod(): the umask, read once
+ * from /proc (umask(2) cannot read it without changing it for every thread).
+ * When it cannot be read, every file gets its fchmod().
+ */
+static bool umask_narrows_obj_mode(void)
+{
+	char line[128];
+	bool narrows = true;
+	FILE *fp = fopen("/proc/self/status", "re");
+
+	if (fp == NULL)
+		return true;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		unsigned mask;
+
+		if (sscanf(line, "Umask: %o", &mask) == 1) {
+			narrows = (mask & OBJ_MODE) != 0;
+			break;
+		}
+	}
+	fclose(fp);
+	return narrows;
+}
+
 int cfs_objstore_open(int atdirfd, const char *path, unsigned flags, enum cfs_hash_alg alg,
 		      struct cfs_objstore **out)
 {
@@ -133,11 +162,17 @@ int cfs_objstore_open(int atdirfd, const char *path, unsigned flags, enum cfs_ha
 		return -ENOMEM;
 	}
 	r = pthread_mutex_init(&s->lock, NULL);
+	if (r == 0) {
+		r = pthread_mutex_init(&s->sync_lock, NULL);
+		if (r != 0)
+			pthread_mutex_destroy(&s->lock);
+	}
 	if (r != 0) {
 		close(fd);
 		free(s);
 		return -r;
 	}
+	s->need_fchmod = umask_narrows_obj_mode();
 	s->dirfd = fd;
 	s->writer_fd = -1;
 	s->flags = flags;
@@ -165,6 +200,7 @@ void cfs_objstore_free(struct cfs_objstore *s)
 	free(s->staged);
 	cfs_hashset_free(&s->set);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->sync_lock);
 	close(s->dirfd);
 	free(s);
 }
@@ -324,18 +360,26 @@ int cfs_objstore_open_object(struct cfs_objstore *s, const uint8_t *digest, int 
 {
 	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
 	struct staged *e;
-	int fd;
+	bool staged;
+	int fd = -1, err = 0;
 
 	*fd_out = -1;
 	cfs_objstore_object_path(s, digest, path, sizeof(path));
 	pthread_mutex_lock(&s->lock);
 	e = set_find(s, digest);
-	if (e != NULL)
-		snprintf(path, sizeof(path), "%s", e->tmpname);
-	fd = openat(s->dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	staged = e != NULL;
+	if (staged) {
+		fd = openat(s->dirfd, e->tmpname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		err = fd < 0 ? errno : 0;
+	}
 	pthread_mutex_unlock(&s->lock);
+	/* not staged, or renamed to its name by a cfs_objstore_sync() running meanwhile */
+	if (!staged || err == ENOENT) {
+		fd = openat(s->dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		err = fd < 0 ? errno : 0;
+	}
 	if (fd < 0)
-		return -errno;
+		return -err;
 	*fd_out = fd;
 	return 0;
 }
@@ -558,17 +602,15 @@ int cfs_objstore_stage_new(struct cfs_objstore *s, struct cfs_objstore_stage **o
 		return r;
 	}
 	for (int tries = 0;; tries++) {
-		uint8_t rnd[8];
-		char hex[17];
+		/*
+		 * The writer id is ours while we hold its lock, so a serial number makes the name
+		 * unique; O_EXCL still guards against files someone else made under our prefix.
+		 */
+		uint64_t serial = atomic_fetch_add(&s->tmp_serial, 1);
 
-		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-			r = -errno;
-			free(st);
-			return r;
-		}
-		cfs_hex_encode(rnd, sizeof(rnd), hex);
 		/* writer_id is set once and never changes while the handle lives */
-		snprintf(st->tmpname, sizeof(st->tmpname), TMP_PREFIX "%s-%s", s->writer_id, hex);
+		snprintf(st->tmpname, sizeof(st->tmpname), TMP_PREFIX "%s-%016llx", s->writer_id,
+			 (unsigned long long)serial);
 		st->fd = openat(s->dirfd, st->tmpname, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, OBJ_MODE);
 		if (st->fd >= 0)
 			break;
@@ -579,7 +621,7 @@ int cfs_objstore_stage_new(struct cfs_objstore *s, struct cfs_objstore_stage **o
 		}
 	}
 	/* the umask may have narrowed the mode; objects are world-readable */
-	if (fchmod(st->fd, OBJ_MODE) < 0) {
+	if (s->need_fchmod && fchmod(st->fd, OBJ_MODE) < 0) {
 		r = -errno;
 		cfs_objstore_stage_free(st);
 		return r;
@@ -613,31 +655,32 @@ int cfs_objstore_stage_clone(struct cfs_objstore_stage *st, int src_fd)
 	return -errno;
 }
 
-/* Create XX if needed. Caller holds the lock. */
-static int ensure_subdir(struct cfs_objstore *s, unsigned first, const char *name)
+/* Create XX (for the object @digest) if needed. Caller holds the lock. */
+static int ensure_subdir(struct cfs_objstore *s, const uint8_t *digest)
 {
-	if (bit_get(s->dir_known, first))
+	char name[3];
+
+	if (bit_get(s->dir_known, digest[0]))
 		return 0;
+	cfs_hex_encode(digest, 1, name);
+	name[2] = '\0';
 	if (mkdirat(s->dirfd, name, DIR_MODE) == 0)
 		s->root_touched = true;
 	else if (errno != EEXIST)
 		return -errno;
-	bit_set(s->dir_known, first);
+	bit_set(s->dir_known, digest[0]);
 	return 0;
 }
 
-/* Give a synced temporary file its final name. Caller holds the lock. */
-static int publish(struct cfs_objstore *s, const char *tmpname, const uint8_t *digest)
+/*
+ * Give a synced temporary file its final name (its XX exists). Touches no state of the
+ * handle, so it runs without the lock; the caller marks XX touched.
+ */
+static int rename_into_place(struct cfs_objstore *s, const char *tmpname, const uint8_t *digest)
 {
 	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
-	int r;
 
 	cfs_objstore_object_path(s, digest, path, sizeof(path));
-	path[2] = '\0';
-	r = ensure_subdir(s, digest[0], path);
-	if (r < 0)
-		return r;
-	path[2] = '/';
 	if (renameat2(s->dirfd, tmpname, s->dirfd, path, RENAME_NOREPLACE) < 0) {
 		if (errno == EEXIST) {
 			/* a concurrent writer won: identical content by construction */
@@ -651,7 +694,6 @@ static int publish(struct cfs_objstore *s, const char *tmpname, const uint8_t *d
 			return -errno;
 		unlinkat(s->dirfd, tmpname, 0);
 	}
-	bit_set(s->dir_touched, digest[0]);
 	return 0;
 }
 
@@ -668,51 +710,70 @@ static int fsync_at(int dirfd, const char *name)
 	return r;
 }
 
-/* Sync the directories that got new entries. Caller holds the lock. */
+/*
+ * Sync the directories that got new entries. The caller holds sync_lock (not lock): the
+ * syncs run without the lock, so staging goes on meanwhile, and one at a time, so a
+ * caller that returns knows its names are durable even when another took its marks.
+ */
 static int sync_dirs(struct cfs_objstore *s)
 {
+	uint8_t touched[sizeof(s->dir_touched)];
+	bool root_touched, created;
 	unsigned n_touched = 0;
 	int r = 0, r2;
 
-	for (unsigned i = 0; i < sizeof(s->dir_touched); i++)
-		n_touched += (unsigned)__builtin_popcount(s->dir_touched[i]);
+	pthread_mutex_lock(&s->lock);
+	memcpy(touched, s->dir_touched, sizeof(touched));
+	memset(s->dir_touched, 0, sizeof(s->dir_touched));
+	root_touched = s->root_touched;
+	created = s->created;
+	s->root_touched = s->created = false;
+	pthread_mutex_unlock(&s->lock);
+
+	for (unsigned i = 0; i < sizeof(touched); i++)
+		n_touched += (unsigned)__builtin_popcount(touched[i]);
 	if (n_touched > SYNCFS_DIR_THRESHOLD) {
 		/*
 		 * Each directory fsync costs a device cache flush on common
 		 * filesystems; one filesystem sync commits all the renames at once.
 		 */
-		if (syncfs(s->dirfd) < 0)
-			return -errno;
-		memset(s->dir_touched, 0, sizeof(s->dir_touched));
-		s->root_touched = false;
+		if (syncfs(s->dirfd) < 0) {
+			r = -errno;
+		} else {
+			memset(touched, 0, sizeof(touched));
+			root_touched = false;
+		}
 	}
-	for (unsigned i = 0; i < 256; i++) {
+	for (unsigned i = 0; r == 0 && i < 256; i++) {
 		char name[3];
 
-		if (!bit_get(s->dir_touched, i))
+		if (!bit_get(touched, i))
 			continue;
 		snprintf(name, sizeof(name), "%02x", i);
 		r2 = fsync_at(s->dirfd, name);
 		if (r2 < 0 && r == 0)
 			r = r2;
 		else if (r2 == 0)
-			s->dir_touched[i / 8] &= (uint8_t)~(1u << (i % 8));
+			touched[i / 8] &= (uint8_t)~(1u << (i % 8));
 	}
-	if (s->root_touched) {
-		if (fsync(s->dirfd) < 0) {
-			if (r == 0)
-				r = -errno;
-		} else {
-			s->root_touched = false;
-		}
+	if (r == 0 && root_touched) {
+		if (fsync(s->dirfd) < 0)
+			r = -errno;
+		else
+			root_touched = false;
 	}
-	if (s->created) {
-		r2 = fsync_at(s->dirfd, "..");
-		if (r2 < 0 && r == 0)
-			r = r2;
-		else if (r2 == 0)
-			s->created = false;
+	if (r == 0 && created) {
+		r = fsync_at(s->dirfd, "..");
+		if (r == 0)
+			created = false;
 	}
+	/* what is not synced yet is left for the next call */
+	pthread_mutex_lock(&s->lock);
+	for (unsigned i = 0; i < sizeof(touched); i++)
+		s->dir_touched[i] |= touched[i];
+	s->root_touched |= root_touched;
+	s->created |= created;
+	pthread_mutex_unlock(&s->lock);
 	return r;
 }
 
@@ -761,14 +822,22 @@ int cfs_objstore_stage_commit(struct cfs_objstore_stage *st, const uint8_t *dige
 		r = staged_add(s, st->tmpname, digest);
 		if (r == 0)
 			st->tmpname[0] = '\0'; /* now owned by the store */
-	} else {
-		r = publish(s, st->tmpname, digest);
-		if (r == 0) {
-			st->tmpname[0] = '\0';
-			r = sync_dirs(s);
-		}
+		pthread_mutex_unlock(&s->lock);
+		goto out;
 	}
+	r = ensure_subdir(s, digest);
 	pthread_mutex_unlock(&s->lock);
+	if (r == 0)
+		r = rename_into_place(s, st->tmpname, digest);
+	if (r == 0) {
+		st->tmpname[0] = '\0';
+		pthread_mutex_lock(&s->lock);
+		bit_set(s->dir_touched, digest[0]);
+		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_lock(&s->sync_lock);
+		r = sync_dirs(s);
+		pthread_mutex_unlock(&s->sync_lock);
+	}
 out:
 	if (st->tmpname[0] == '\0') {
 		free(st);
@@ -778,43 +847,66 @@ out:
 	return r;
 }
 
+/* Forget staged[0, @n), now published; index the rest again. Caller holds the lock. */
+static int staged_drop_first(struct cfs_objstore *s, size_t n)
+{
+	int r;
+
+	memmove(s->staged, s->staged + n, (s->n_staged - n) * sizeof(*s->staged));
+	s->n_staged -= n;
+	/* the indices moved (room for them was reserved before) */
+	cfs_hashset_free(&s->set);
+	cfs_hashset_init(&s->set, sizeof(uint32_t), staged_eq, s);
+	r = cfs_hashset_reserve(&s->set, s->n_staged);
+	for (size_t i = 0; r == 0 && i < s->n_staged; i++)
+		r = set_insert_index(s, i);
+	return r;
+}
+
 int cfs_objstore_sync(struct cfs_objstore *s)
 {
-	size_t done = 0;
-	int r = 0;
+	struct staged *batch = NULL;
+	size_t n, done = 0;
+	int r = 0, r2;
 
+	/*
+	 * Only this function removes staged entries, one call at a time: the first n stay
+	 * ours while other threads stage more, so the filesystem sync and the renames run
+	 * without the lock (cfs_objstore_open_object() finds an object renamed meanwhile under
+	 * its name). The batch is copied because staging more may move the array.
+	 */
+	pthread_mutex_lock(&s->sync_lock);
 	pthread_mutex_lock(&s->lock);
-	if (s->n_staged > 0 && syncfs(s->dirfd) < 0) {
-		r = -errno;
-		goto out;
+	n = s->n_staged;
+	if (n > 0 && (batch = malloc(n * sizeof(*batch))) == NULL)
+		r = -ENOMEM;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		batch[i] = s->staged[i];
+		r = ensure_subdir(s, batch[i].digest); /* before the sync, which makes it durable */
 	}
-	for (; done < s->n_staged; done++) {
-		r = publish(s, s->staged[done].tmpname, s->staged[done].digest);
+	pthread_mutex_unlock(&s->lock);
+	if (r == 0 && n > 0 && syncfs(s->dirfd) < 0)
+		r = -errno;
+	/* on an error, what is not renamed stays staged: a later call retries */
+	for (; r == 0 && done < n; done++) {
+		r = rename_into_place(s, batch[done].tmpname, batch[done].digest);
 		if (r < 0)
 			break;
 	}
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < done; i++)
+		bit_set(s->dir_touched, batch[i].digest[0]);
 	if (done > 0) {
-		memmove(s->staged, s->staged + done, (s->n_staged - done) * sizeof(*s->staged));
-		s->n_staged -= done;
-		/* the indices moved: index the rest again (room for them was reserved before) */
-		int ri;
-
-		cfs_hashset_free(&s->set);
-		cfs_hashset_init(&s->set, sizeof(uint32_t), staged_eq, s);
-		ri = cfs_hashset_reserve(&s->set, s->n_staged);
-		for (size_t i = 0; ri == 0 && i < s->n_staged; i++)
-			ri = set_insert_index(s, i);
-		if (r == 0)
-			r = ri;
-	}
-	{
-		int r2 = sync_dirs(s);
-
+		r2 = staged_drop_first(s, done);
 		if (r == 0)
 			r = r2;
 	}
-out:
 	pthread_mutex_unlock(&s->lock);
+	free(batch);
+	r2 = sync_dirs(s);
+	if (r == 0)
+		r = r2;
+	pthread_mutex_unlock(&s->sync_lock);
 	return r;
 }
 

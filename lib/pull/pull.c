@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
 /* Pull: an image of a served repository, its signatures and its objects into a local repository. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,10 @@
 #include "util.h"
 
 #define META_MAX (64 * 1024)
-/* publish what arrived every so often, so an interrupted pull keeps most of its work */
+/*
+ * Publish what arrived every so often, so an interrupted pull keeps most of its work; on a
+ * thread of its own, so downloading goes on while the filesystem writes the batch out.
+ */
 #define SYNC_EVERY_OBJECTS 4096
 #define SYNC_EVERY_BYTES (512ull << 20)
 #define SYNC_EVERY_SECONDS 2.0
@@ -43,8 +47,15 @@ struct pull {
 	size_t n_sigs;
 	uint64_t bytes_at_sync;
 	double time_at_sync;
-	int sync_err;
 	char *err;
+
+	/* the publisher thread: runs cfs_objstore_sync() when asked */
+	pthread_t syncer;
+	bool syncer_running;
+	pthread_mutex_t mu; /* protects the four below */
+	pthread_cond_t cv;
+	bool sync_wanted, syncing, stop;
+	int sync_err;
 	size_t errlen;
 };
 
@@ -231,13 +242,78 @@ static void on_object(void *user, const uint8_t *digest, int status, const char 
 	cfs_fetch_get_progress(p->f, &fp);
 	if (cfs_objstore_n_staged(p->store) >= SYNC_EVERY_OBJECTS || fp.bytes - p->bytes_at_sync >= SYNC_EVERY_BYTES ||
 	    fp.seconds - p->time_at_sync >= SYNC_EVERY_SECONDS) {
-		int r = cfs_objstore_sync(p->store);
-
 		p->bytes_at_sync = fp.bytes;
 		p->time_at_sync = fp.seconds;
+		if (!p->syncer_running) {
+			int r = cfs_objstore_sync(p->store);
+
+			if (r < 0 && p->sync_err == 0)
+				p->sync_err = r;
+			return;
+		}
+		pthread_mutex_lock(&p->mu);
+		if (!p->syncing && !p->sync_wanted) {
+			p->sync_wanted = true;
+			pthread_cond_signal(&p->cv);
+		}
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+static void *syncer_main(void *arg)
+{
+	struct pull *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		int r;
+
+		while (!p->sync_wanted && !p->stop)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->stop)
+			break; /* the caller syncs what is left */
+		p->sync_wanted = false;
+		p->syncing = true;
+		pthread_mutex_unlock(&p->mu);
+		r = cfs_objstore_sync(p->store);
+		pthread_mutex_lock(&p->mu);
+		p->syncing = false;
 		if (r < 0 && p->sync_err == 0)
 			p->sync_err = r;
 	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* Without a thread (none could be made) on_object() syncs in line: slower, as safe. */
+static void syncer_start(struct pull *p)
+{
+	if (pthread_mutex_init(&p->mu, NULL) != 0)
+		return;
+	if (pthread_cond_init(&p->cv, NULL) != 0) {
+		pthread_mutex_destroy(&p->mu);
+		return;
+	}
+	if (pthread_create(&p->syncer, NULL, syncer_main, p) != 0) {
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		return;
+	}
+	p->syncer_running = true;
+}
+
+static void syncer_stop(struct pull *p)
+{
+	if (!p->syncer_running)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->syncer, NULL);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	p->syncer_running = false;
 }
 
 /* Queue every object of the image that the repository lacks, then run. */
@@ -257,21 +333,15 @@ static int fetch_objects(struct pull *p, int image_fd)
 	}
 	cfs_digest_set_finish(&set);
 	p->st->objects = set.n;
-	for (size_t i = 0; i < set.n && r == 0; i++) {
-		const uint8_t *d = set.v + i * p->dsize;
-
-		r = cfs_objstore_has(p->store, d);
-		if (r == 1) {
-			p->st->objects_present++;
-			r = 0;
-		} else if (r == 0) {
-			r = cfs_fetch_queue_object(p->f, p->store, d, on_object, p);
-		}
-	}
+	/* those present are told apart when their turn comes (on_object(), "already present") */
+	for (size_t i = 0; i < set.n && r == 0; i++)
+		r = cfs_fetch_queue_object(p->f, p->store, set.v + i * p->dsize, on_object, p);
 	cfs_digest_set_clear(&set);
 	if (r < 0)
 		return pfail(p, r, "queueing objects: %s", strerror(-r));
+	syncer_start(p);
 	r = cfs_fetch_run(p->f);
+	syncer_stop(p);
 	if (r < 0 && r != -EIO)
 		return pfail(p, r, "%s", cfs_fetch_errmsg(p->f));
 	if (p->sync_err == 0)

@@ -362,6 +362,81 @@ static void test_threads(void)
 	cfs_objstore_free(s);
 }
 
+/*
+ * cfs_objstore_sync() on one thread while others stage, look up and open objects: each
+ * object staged is found (staged or published) at every moment, and all end up published.
+ */
+#define NSYNC_OBJ 600
+
+struct stager_arg {
+	struct cfs_objstore *s;
+	unsigned id;
+	int result;
+};
+
+static void *stage_and_read(void *p)
+{
+	struct stager_arg *a = p;
+
+	for (unsigned i = 0; i < NSYNC_OBJ; i++) {
+		unsigned k = a->id * NSYNC_OBJ + i;
+		uint8_t buf[3000], got[3000], d[32];
+		int fd = -1;
+
+		fill(buf, sizeof(buf), 5000 + k);
+		digest_of(buf, sizeof(buf), d);
+		if (cfs_objstore_put_buf(a->s, buf, sizeof(buf), d) != 0 || cfs_objstore_has(a->s, d) != 1 ||
+		    cfs_objstore_open_object(a->s, d, &fd) != 0 ||
+		    pread(fd, got, sizeof(got), 0) != (ssize_t)sizeof(got) || memcmp(got, buf, sizeof(buf)) != 0)
+			a->result = -1;
+		if (fd >= 0)
+			close(fd);
+	}
+	return NULL;
+}
+
+static void test_sync_while_staging(void)
+{
+	struct stager_arg args[2];
+	pthread_t t[2];
+	struct cfs_objstore *s;
+	char dir[256];
+	unsigned syncs = 0;
+
+	snprintf(dir, sizeof(dir), "%s/syncing", tmpdir);
+	CHECK_EQ_INT(cfs_objstore_open(AT_FDCWD, dir, CFS_OBJSTORE_CREATE | CFS_OBJSTORE_BATCH,
+				       CFS_HASH_SHA256, &s),
+		     0);
+	for (unsigned i = 0; i < 2; i++) {
+		args[i] = (struct stager_arg){ .s = s, .id = i };
+		CHECK(pthread_create(&t[i], NULL, stage_and_read, &args[i]) == 0);
+	}
+	/* sync over and over until both stagers are done */
+	for (;;) {
+		bool busy = pthread_tryjoin_np(t[0], NULL) == EBUSY;
+
+		CHECK_EQ_INT(cfs_objstore_sync(s), 0);
+		syncs++;
+		if (!busy)
+			break;
+	}
+	pthread_join(t[1], NULL);
+	CHECK_EQ_INT(args[0].result, 0);
+	CHECK_EQ_INT(args[1].result, 0);
+	CHECK_EQ_INT(cfs_objstore_sync(s), 0);
+	CHECK(syncs > 1);
+	CHECK_EQ_INT(cfs_objstore_n_staged(s), 0);
+	check_counts(s, 2 * NSYNC_OBJ, 0);
+	for (unsigned k = 0; k < 2 * NSYNC_OBJ; k += 97) {
+		uint8_t buf[3000], d[32];
+
+		fill(buf, sizeof(buf), 5000 + k);
+		digest_of(buf, sizeof(buf), d);
+		check_content(s, d, buf, sizeof(buf));
+	}
+	cfs_objstore_free(s);
+}
+
 static void touch_at(int dirfd, const char *name)
 {
 	int fd = openat(dirfd, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
@@ -502,6 +577,7 @@ int main(void)
 	test_put_immediate();
 	test_batch();
 	test_threads();
+	test_sync_while_staging();
 	test_basedir_payload();
 	test_clean();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
