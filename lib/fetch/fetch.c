@@ -127,7 +127,7 @@ static int fetch_fail(struct cfs_fetch *f, int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(f->errmsg, sizeof(f->errmsg), fmt, ap);
+	err = cfs_errbuf_vset(f->errmsg, sizeof(f->errmsg), err, fmt, ap);
 	va_end(ap);
 	return err;
 }

@@ -65,11 +65,9 @@ static int pfail(struct pull *p, int err, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (p->err != NULL && p->errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(p->err, p->errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	err = cfs_errbuf_vset(p->err, p->errlen, err, fmt, ap);
+	va_end(ap);
 	return err;
 }
 
