@@ -2,6 +2,7 @@
 /* Helpers shared by the tools that check image signatures: read files, load trust sets. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -87,4 +88,34 @@ void tool_check_signature(struct cfs_trust *trust, const char *sig_path, int ima
 	free(sig);
 	if (r < 0)
 		tool_die("%s: signature %s: %s", what, sig_path, cfs_trust_errmsg(trust));
+}
+
+struct sig_find {
+	struct cfs_trust *trust;
+	enum cfs_hash_alg alg;
+	const uint8_t *digest;
+	struct tool_sig_seen *seen;
+};
+
+static int find_one(void *user, const char *name, const void *sig, size_t len)
+{
+	struct sig_find *f = user;
+
+	(void)name;
+	f->seen->n_seen++;
+	if (cfs_trust_verify(f->trust, f->alg, f->digest, sig, len) == 0)
+		return 1;
+	snprintf(f->seen->last, sizeof(f->seen->last), "%s", cfs_trust_errmsg(f->trust));
+	return 0;
+}
+
+int tool_repo_signature_find(struct cfs_repo *repo, enum cfs_hash_alg alg, const uint8_t *digest,
+			     struct cfs_trust *trust, struct tool_sig_seen *seen, char *err,
+			     size_t errlen)
+{
+	struct sig_find f = { trust, alg, digest, seen };
+
+	seen->n_seen = 0;
+	seen->last[0] = '\0';
+	return cfs_repo_signature_list(repo, digest, find_one, &f, err, errlen);
 }

@@ -24,4 +24,20 @@ struct cfs_trust *tool_load_trust(const char *const *paths, size_t n);
 void tool_check_signature(struct cfs_trust *trust, const char *sig_path, int image_fd,
 			  const char *what, uint32_t *alg, uint8_t *digest);
 
+/* What tool_repo_signature_find() tried: how many stored signatures, why the last was refused. */
+struct tool_sig_seen {
+	unsigned n_seen;
+	char last[512];
+};
+
+/*
+ * Whether a signature stored in @repo for image @alg/@digest verifies against
+ * @trust: 1 (cfs_trust_signer() names who signed), 0 when none does (@seen
+ * says how many were tried), or -errno with @err set when the signatures
+ * cannot be listed. Exits on nothing: setup-root reports through its caller.
+ */
+int tool_repo_signature_find(struct cfs_repo *repo, enum cfs_hash_alg alg, const uint8_t *digest,
+			     struct cfs_trust *trust, struct tool_sig_seen *seen, char *err,
+			     size_t errlen);
+
 #endif

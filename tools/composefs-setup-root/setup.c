@@ -17,6 +17,7 @@
 #include <composefs/verity.h>
 
 #include "freeroot.h"
+#include "sigcheck.h"
 #include "setup.h"
 
 static int fail(char *err, size_t errlen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -224,57 +225,38 @@ static int mount_dir(const char *root, const char *state, const char *dir, enum 
 	}
 }
 
-struct sig_check {
-	struct cfs_trust *trust;
-	enum cfs_hash_alg alg;
-	const uint8_t *digest;
-	unsigned n_seen;
-	char last[256];
-};
-
-static int sig_one(void *user, const char *name, const void *sig, size_t len)
-{
-	struct sig_check *sc = user;
-
-	(void)name;
-	sc->n_seen++;
-	if (cfs_trust_verify(sc->trust, sc->alg, sc->digest, sig, len) == 0)
-		return 1;
-	snprintf(sc->last, sizeof(sc->last), "%s", cfs_trust_errmsg(sc->trust));
-	return 0;
-}
-
 static int check_signature(struct cfs_repo *repo, const struct sr_config *cfg, const struct sr_request *req,
 			   struct sr_result *res, char *err, size_t errlen)
 {
-	struct sig_check sc = { .alg = req->alg, .digest = req->digest };
+	struct tool_sig_seen seen;
+	struct cfs_trust *trust;
 	char lerr[256] = "";
-	int r = cfs_trust_new(&sc.trust);
+	int r = cfs_trust_new(&trust);
 
 	if (r < 0)
 		return fail(err, errlen, r, "trust: %s", strerror(-r));
 	for (size_t i = 0; i < cfg->n_trust && r == 0; i++) {
-		r = cfs_trust_add_path(sc.trust, AT_FDCWD, cfg->trust[i]);
+		r = cfs_trust_add_path(trust, AT_FDCWD, cfg->trust[i]);
 		if (r < 0)
-			fail(err, errlen, r, "trust %s", cfs_trust_errmsg(sc.trust));
+			fail(err, errlen, r, "trust %s", cfs_trust_errmsg(trust));
 	}
 	if (r == 0) {
-		r = cfs_repo_signature_list(repo, req->digest, sig_one, &sc, lerr, sizeof(lerr));
+		r = tool_repo_signature_find(repo, req->alg, req->digest, trust, &seen, lerr, sizeof(lerr));
 		if (r == 1) {
 			res->signed_checked = true;
-			snprintf(res->signer, sizeof(res->signer), "%s", cfs_trust_signer(sc.trust));
+			snprintf(res->signer, sizeof(res->signer), "%s", cfs_trust_signer(trust));
 			r = 0;
 		} else if (r < 0) {
 			fail(err, errlen, r, "signatures of image %s: %s", req->hex, lerr[0] ? lerr : strerror(-r));
-		} else if (sc.n_seen == 0) {
+		} else if (seen.n_seen == 0) {
 			r = fail(err, errlen, -ENOKEY, "a signature is required and image %s has none", req->hex);
 		} else {
 			r = fail(err, errlen, -EKEYREJECTED,
 				 "a signature is required and none of the %u of image %s is acceptable (%s)",
-				 sc.n_seen, req->hex, sc.last);
+				 seen.n_seen, req->hex, seen.last);
 		}
 	}
-	cfs_trust_free(sc.trust);
+	cfs_trust_free(trust);
 	return r;
 }
 

@@ -182,35 +182,15 @@ int cmd_sign(struct tool *t)
 	return ret;
 }
 
-struct repo_check {
-	struct cfs_trust *trust;
-	enum cfs_hash_alg alg;
-	const uint8_t *digest;
-	unsigned n_seen;
-	char last[512];
-};
-
-static int check_one(void *user, const char *name, const void *sig, size_t len)
-{
-	struct repo_check *rc = user;
-
-	(void)name;
-	rc->n_seen++;
-	if (cfs_trust_verify(rc->trust, rc->alg, rc->digest, sig, len) == 0)
-		return 1;
-	snprintf(rc->last, sizeof(rc->last), "%s", cfs_trust_errmsg(rc->trust));
-	return 0;
-}
-
 void tool_require_repo_signature(struct cfs_repo *repo, const uint8_t *digest,
 				 struct cfs_trust *trust, bool quiet)
 {
-	struct repo_check rc = { .trust = trust, .alg = cfs_repo_hash_alg(repo), .digest = digest };
+	struct tool_sig_seen rc;
 	char hex[2 * CFS_VERITY_MAX_DIGEST + 1], err[512] = "";
 	int r;
 
 	cfs_repo_digest_hex(repo, digest, hex);
-	r = cfs_repo_signature_list(repo, digest, check_one, &rc, err, sizeof(err));
+	r = tool_repo_signature_find(repo, cfs_repo_hash_alg(repo), digest, trust, &rc, err, sizeof(err));
 	if (r < 0)
 		tool_die("image %s: signatures: %s", hex, err[0] ? err : strerror(-r));
 	if (r == 1) {
