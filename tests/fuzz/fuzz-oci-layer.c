@@ -12,51 +12,15 @@
 
 #include "oci-private.h"
 #include "splitstream.h"
+#include "../tools/mem-io.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-struct mem {
-	const uint8_t *p;
-	size_t left;
-};
-
-/* small reads, so records and blocks straddle callbacks */
-static ssize_t mem_read(void *user, void *buf, size_t len)
-{
-	struct mem *m = user;
-	size_t n = len < m->left ? len : m->left;
-
-	if (n > 777)
-		n = 777;
-	memcpy(buf, m->p, n);
-	m->p += n;
-	m->left -= n;
-	return (ssize_t)n;
-}
 
 static int sink(void *user, const void *buf, size_t len)
 {
 	(void)user;
 	(void)buf;
 	(void)len;
-	return 0;
-}
-
-struct image {
-	uint8_t *p;
-	size_t n;
-};
-
-static int collect(void *user, const void *buf, size_t len)
-{
-	struct image *im = user;
-	uint8_t *p = realloc(im->p, im->n + len);
-
-	if (p == NULL)
-		return -ENOMEM;
-	memcpy(p + im->n, buf, len);
-	im->p = p;
-	im->n += len;
 	return 0;
 }
 
@@ -98,7 +62,7 @@ out:
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct mem m = { data, size };
+	struct mem m = { data, size, 777 }; /* small reads: records and blocks straddle callbacks */
 	struct cfs_node *layer = NULL, *root = NULL;
 	struct cfs_splitstream_writer *w = NULL;
 	struct oci_merge *merge = NULL;

@@ -16,6 +16,7 @@
 
 #include "oci-private.h"
 #include "splitstream.h"
+#include "../tools/mem-io.h"
 #include "testutil.h"
 
 /* ustar, 512-byte records: "d/" at 0, "d/small" (10 bytes) at 512 with data at 1024, "d/big"
@@ -70,40 +71,6 @@ static void make_tar(void)
 	CHECK(memcmp(tar + BIG_DATA, big, sizeof(big)) == 0);
 }
 
-struct mem {
-	const uint8_t *p;
-	size_t left;
-};
-
-static ssize_t mem_read(void *user, void *buf, size_t len)
-{
-	struct mem *m = user;
-	size_t n = len < m->left ? len : m->left;
-
-	memcpy(buf, m->p, n);
-	m->p += n;
-	m->left -= n;
-	return (ssize_t)n;
-}
-
-struct image {
-	uint8_t *p;
-	size_t n;
-};
-
-static int collect(void *user, const void *buf, size_t len)
-{
-	struct image *im = user;
-	uint8_t *p = realloc(im->p, im->n + len);
-
-	if (p == NULL)
-		return -ENOMEM;
-	memcpy(p + im->n, buf, len);
-	im->p = p;
-	im->n += len;
-	return 0;
-}
-
 static void write_image(struct cfs_node *root, struct image *im)
 {
 	char err[256] = "";
@@ -147,7 +114,7 @@ static struct cfs_splitstream_writer *writer(uint64_t type)
 static void test_round_trip(void)
 {
 	struct cfs_splitstream_writer *w = writer(CFS_SPLITSTREAM_CT_OCI_LAYER);
-	struct mem m = { tar, tar_len };
+	struct mem m = { tar, tar_len, 0 };
 	struct cfs_node *a = NULL, *b = NULL, *f;
 	struct image ia, ib;
 	uint8_t digest[32];
