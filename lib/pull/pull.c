@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
 /* Pull: an image of a served repository, its signatures and its objects into a local repository. */
 #include <errno.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +18,7 @@
 #include "pull-private.h"
 #include "repo-private.h"
 #include "util.h"
+#include "workq.h"
 
 #define META_MAX (64 * 1024)
 /*
@@ -49,13 +50,11 @@ struct pull {
 	double time_at_sync;
 	char *err;
 
-	/* the publisher thread: runs cfs_objstore_sync() when asked */
-	pthread_t syncer;
-	bool syncer_running;
-	pthread_mutex_t mu; /* protects the four below */
-	pthread_cond_t cv;
-	bool sync_wanted, syncing, stop;
-	int sync_err;
+	/* the publisher: one worker of the library's pool running cfs_objstore_sync() when asked
+	 * (NULL when it could not start: on_object() syncs in line) */
+	struct cfs_workq *syncer;
+	atomic_bool sync_busy; /* a sync is queued or running: another request waits for it */
+	int sync_err;          /* the first sync error (the worker's, read once it is gone) */
 	size_t errlen;
 };
 
@@ -221,6 +220,27 @@ static int check_trust(struct pull *p)
 	return pfail(p, -EPERM, "none of the %zu signatures of image %s is trusted", p->n_sigs, p->hex);
 }
 
+/* A batch published on the syncer's worker: the curl thread goes on downloading meanwhile. */
+static void sync_item(void *state, void *arg)
+{
+	struct pull *p = arg;
+	int r = cfs_objstore_sync(p->store);
+
+	(void)state;
+	if (r < 0 && p->sync_err == 0)
+		p->sync_err = r;
+	atomic_store(&p->sync_busy, false);
+}
+
+/* One worker for syncs; without it (none could start) on_object() syncs in line: slower, as safe. */
+static void syncer_start(struct pull *p)
+{
+	struct cfs_workq_opts o = { .threads = 1 };
+
+	if (cfs_workq_new(&o, &p->syncer) < 0)
+		p->syncer = NULL;
+}
+
 static void on_object(void *user, const uint8_t *digest, int status, const char *detail)
 {
 	struct pull *p = user;
@@ -242,76 +262,22 @@ static void on_object(void *user, const uint8_t *digest, int status, const char 
 	    fp.seconds - p->time_at_sync >= SYNC_EVERY_SECONDS) {
 		p->bytes_at_sync = fp.bytes;
 		p->time_at_sync = fp.seconds;
-		if (!p->syncer_running) {
+		if (p->syncer == NULL) {
 			int r = cfs_objstore_sync(p->store);
 
 			if (r < 0 && p->sync_err == 0)
 				p->sync_err = r;
 			return;
 		}
-		pthread_mutex_lock(&p->mu);
-		if (!p->syncing && !p->sync_wanted) {
-			p->sync_wanted = true;
-			pthread_cond_signal(&p->cv);
-		}
-		pthread_mutex_unlock(&p->mu);
+		if (!atomic_exchange(&p->sync_busy, true) && cfs_workq_submit(p->syncer, sync_item, p) < 0)
+			atomic_store(&p->sync_busy, false); /* the next object asks again */
 	}
-}
-
-static void *syncer_main(void *arg)
-{
-	struct pull *p = arg;
-
-	pthread_mutex_lock(&p->mu);
-	for (;;) {
-		int r;
-
-		while (!p->sync_wanted && !p->stop)
-			pthread_cond_wait(&p->cv, &p->mu);
-		if (p->stop)
-			break; /* the caller syncs what is left */
-		p->sync_wanted = false;
-		p->syncing = true;
-		pthread_mutex_unlock(&p->mu);
-		r = cfs_objstore_sync(p->store);
-		pthread_mutex_lock(&p->mu);
-		p->syncing = false;
-		if (r < 0 && p->sync_err == 0)
-			p->sync_err = r;
-	}
-	pthread_mutex_unlock(&p->mu);
-	return NULL;
-}
-
-/* Without a thread (none could be made) on_object() syncs in line: slower, as safe. */
-static void syncer_start(struct pull *p)
-{
-	if (pthread_mutex_init(&p->mu, NULL) != 0)
-		return;
-	if (pthread_cond_init(&p->cv, NULL) != 0) {
-		pthread_mutex_destroy(&p->mu);
-		return;
-	}
-	if (pthread_create(&p->syncer, NULL, syncer_main, p) != 0) {
-		pthread_cond_destroy(&p->cv);
-		pthread_mutex_destroy(&p->mu);
-		return;
-	}
-	p->syncer_running = true;
 }
 
 static void syncer_stop(struct pull *p)
 {
-	if (!p->syncer_running)
-		return;
-	pthread_mutex_lock(&p->mu);
-	p->stop = true;
-	pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	pthread_join(p->syncer, NULL);
-	pthread_cond_destroy(&p->cv);
-	pthread_mutex_destroy(&p->mu);
-	p->syncer_running = false;
+	cfs_workq_free(p->syncer); /* runs a sync still queued */
+	p->syncer = NULL;
 }
 
 /* Queue every object of the image that the repository lacks, then run. */
