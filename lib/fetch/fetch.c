@@ -18,6 +18,7 @@
 
 #include "fetch-private.h"
 #include "util.h"
+#include "workq.h"
 
 #define DEFAULT_JOBS 16
 #define MAX_JOBS 1024
@@ -79,19 +80,16 @@ struct xfer {
 };
 
 /*
- * The checker: a thread that hashes objects received whole (read back from their staged
- * file, still in the page cache) and commits them, so the thread driving libcurl neither
- * hashes nor waits on the store. Verdicts come back through @done and a wakeup of the
- * multi handle's poll.
+ * The checker: one worker of the library's pool (cfs_workq) that hashes objects received whole
+ * (read back from their staged file, still in the page cache) and commits them, so the thread
+ * driving libcurl neither hashes nor waits on the store. Verdicts come back through @done and
+ * a wakeup of the multi handle's poll.
  */
 struct checker {
-	pthread_t thread;
-	bool running;
-	pthread_mutex_t mu; /* protects the lists and @stop */
-	pthread_cond_t cv;
-	struct xfer *todo, *todo_tail, *done;
-	bool stop;
-	uint8_t *buf;
+	struct cfs_workq *q; /* NULL until the first object, or when it could not start */
+	bool failed;         /* it could not: objects are checked in line */
+	pthread_mutex_t mu;  /* protects @done */
+	struct xfer *done;
 };
 
 struct cfs_fetch {
@@ -642,113 +640,103 @@ static int accept_body(struct cfs_fetch *f, struct xfer *x, bool *retry)
 	return 0;
 }
 
-/* ---- the checker thread ------------------------------------------------------------- */
+/* ---- the checker ----------------------------------------------------------------------- */
 
-static void *checker_main(void *arg)
+/* The worker's own: its handle and read-back buffer. */
+struct checker_state {
+	struct cfs_fetch *f;
+	uint8_t *buf;
+};
+
+static int checker_init(void *state, void *user)
 {
-	struct cfs_fetch *f = arg;
-	struct checker *c = &f->ck;
+	struct checker_state *cs = state;
 
+	cs->f = user;
+	cs->buf = malloc(RECV_BUFFER);
+	return cs->buf != NULL ? 0 : -ENOMEM;
+}
+
+static void checker_fini(void *state, void *user)
+{
+	(void)user;
+	free(((struct checker_state *)state)->buf);
+}
+
+/* One object: its verdict, then onto @done (the thread driving libcurl does not touch @x
+ * until it takes the verdict back). */
+static void checker_item(void *state, void *arg)
+{
+	struct checker_state *cs = state;
+	struct checker *c = &cs->f->ck;
+	struct xfer *x = arg;
+
+	x->check_retry = false;
+	x->check_status = check_object(cs->f, x, cs->buf, &x->check_retry);
 	pthread_mutex_lock(&c->mu);
-	for (;;) {
-		struct xfer *x;
-
-		while (c->todo == NULL && !c->stop)
-			pthread_cond_wait(&c->cv, &c->mu);
-		if (c->stop)
-			break; /* what is left is freed with the handle */
-		x = c->todo;
-		c->todo = x->next;
-		if (c->todo == NULL)
-			c->todo_tail = NULL;
-		pthread_mutex_unlock(&c->mu);
-		/* the thread driving libcurl does not touch @x until its verdict is back */
-		x->check_retry = false;
-		x->check_status = check_object(f, x, c->buf, &x->check_retry);
-		pthread_mutex_lock(&c->mu);
-		x->next = c->done;
-		c->done = x;
-		/* the poll needs one wakeup until the verdicts are taken: they are taken all at once */
-		if (x->next == NULL)
-			curl_multi_wakeup(f->multi);
-	}
+	x->next = c->done;
+	c->done = x;
+	/* the poll needs one wakeup until the verdicts are taken: they are taken all at once */
+	if (x->next == NULL)
+		curl_multi_wakeup(cs->f->multi);
 	pthread_mutex_unlock(&c->mu);
-	return NULL;
 }
 
 static bool checker_start(struct cfs_fetch *f)
 {
 	struct checker *c = &f->ck;
+	struct cfs_workq_opts o = {
+		.threads = 1, .state_size = sizeof(struct checker_state),
+		.init = checker_init, .fini = checker_fini, .user = f,
+	};
 
-	if ((c->buf = malloc(RECV_BUFFER)) == NULL)
-		return false;
 	if (pthread_mutex_init(&c->mu, NULL) != 0)
-		goto nomutex;
-	if (pthread_cond_init(&c->cv, NULL) != 0)
-		goto nocond;
-	if (pthread_create(&c->thread, NULL, checker_main, f) != 0)
-		goto nothread;
-	c->running = true;
+		return false;
+	if (cfs_workq_new(&o, &c->q) < 0) {
+		pthread_mutex_destroy(&c->mu);
+		c->q = NULL;
+		return false;
+	}
 	return true;
-nothread:
-	pthread_cond_destroy(&c->cv);
-nocond:
-	pthread_mutex_destroy(&c->mu);
-nomutex:
-	free(c->buf);
-	c->buf = NULL;
-	return false;
 }
 
-/* End the checker; the objects it still holds are freed. */
+/* End the checker: it finishes what it holds, then those objects are freed unsettled. */
 static void checker_stop(struct cfs_fetch *f)
 {
 	struct checker *c = &f->ck;
 
-	if (!c->running)
+	if (c->q == NULL)
 		return;
-	pthread_mutex_lock(&c->mu);
-	c->stop = true;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-	pthread_join(c->thread, NULL);
-	free_list(c->todo);
+	cfs_workq_free(c->q);
+	c->q = NULL;
 	free_list(c->done);
-	c->todo = c->todo_tail = c->done = NULL;
-	pthread_cond_destroy(&c->cv);
+	c->done = NULL;
 	pthread_mutex_destroy(&c->mu);
-	free(c->buf);
-	c->buf = NULL;
-	c->running = false;
 }
+
+static void settle(struct cfs_fetch *f, struct xfer *x, int st, bool retry);
 
 /* Hand an object received whole to the checker: false when there is none (check it in line). */
 static bool checker_give(struct cfs_fetch *f, struct xfer *x)
 {
 	struct checker *c = &f->ck;
 
-	if (!c->running && (c->stop || !checker_start(f))) {
-		c->stop = true; /* no thread: do not try again for every object */
+	if (c->q == NULL && (c->failed || !checker_start(f))) {
+		c->failed = true; /* no worker: do not try again for every object */
 		return false;
 	}
 	/* the transfer is over: its handle goes now, from this thread (libcurl's rule) */
 	curl_multi_remove_handle(f->multi, x->easy);
 	curl_easy_cleanup(x->easy);
 	x->easy = NULL;
-	x->next = NULL;
-	pthread_mutex_lock(&c->mu);
-	if (c->todo_tail != NULL)
-		c->todo_tail->next = x;
-	else
-		c->todo = x;
-	c->todo_tail = x;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
+	if (cfs_workq_submit(c->q, checker_item, x) < 0) {
+		snprintf(x->detail, sizeof(x->detail), "out of memory");
+		settle(f, x, -ENOMEM, false);
+		return true;
+	}
 	f->checking++;
 	return true;
 }
-
-static void settle(struct cfs_fetch *f, struct xfer *x, int st, bool retry);
 
 static void complete(struct cfs_fetch *f, struct xfer *x, CURLcode cc)
 {
