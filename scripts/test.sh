@@ -24,6 +24,7 @@ fi
 
 fuzz_seconds=${CFS_FUZZ_SECONDS:-20}
 passed=0 failed=0 skipped=0
+failures=() # names of what failed, repeated at the very end where a truncated log still shows them
 
 # count results of one meson test run from its JSON log
 count() {
@@ -34,16 +35,24 @@ count() {
 	f=$(grep -cE '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log")
 	s=$(grep -c '"result": "SKIP"' "$log")
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	local n
+	while read -r n; do
+		failures+=("$(basename "$1"): $n")
+	done < <(python3 -c 'import json, sys
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    if t["result"] not in ("OK", "SKIP", "EXPECTEDFAIL"):
+        print(t["name"], t["result"], "after %.0fs" % t.get("duration", 0))' "$log")
 }
 
 run_suite() { # builddir, setup args...
 	local dir=$builds/$1; shift
 	echo "=== build $dir ($*)"
 	if [ ! -f "$dir/build.ninja" ]; then
-		meson setup "$dir" "$top" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; failed=$((failed + 1)); return; }
+		meson setup "$dir" "$top" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; failed=$((failed + 1)); failures+=("$(basename "$dir"): meson setup"); return; }
 	fi
 	if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
-		tail -n 60 "$dir.build.log"; failed=$((failed + 1)); return
+		tail -n 60 "$dir.build.log"; failed=$((failed + 1)); failures+=("$(basename "$dir"): build"); return
 	fi
 	echo "=== test $dir"
 	meson test -C "$dir" --print-errorlogs --num-processes 2 --timeout-multiplier "${CFS_TIMEOUT_MULT:-1}"
@@ -80,7 +89,7 @@ if [ -d "$asan/tests/fuzz" ]; then
 			for a in "$asan/$name-"*; do
 				[ -f "$a" ] && { echo "--- $a (base64):"; head -c 4096 "$a" | base64; }
 			done
-			echo "FAIL: $name"; failed=$((failed + 1))
+			echo "FAIL: $name"; failed=$((failed + 1)); failures+=("$name: $(grep -m1 -oE 'ERROR: libFuzzer: [a-z-]+|SUMMARY: [A-Za-z]+: [a-z-]+' "$asan/$name.log" || echo 'exit status')")
 		fi
 		rm -rf "$corpus"
 	done
@@ -91,5 +100,6 @@ if [ "${CI:-}" = true ] && [ "$skipped" -gt 0 ]; then
 	failed=$((failed + skipped))
 fi
 echo
+for f in "${failures[@]}"; do echo "FAILED: $f"; done
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
