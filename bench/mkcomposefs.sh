@@ -23,6 +23,14 @@
 # The *-digest variants run --print-digest-only (no image written): they are bound by SHA-256
 # of the file contents, and are printed as a multiple of the machine's limit (bench/limit.sh:
 # `openssl speed -evp sha256 -bytes 4096` per core times the usable CPUs).
+# Two floors are measured in the same rounds, so a goal can be checked against what the machine
+# allows at all:
+#   floor-read   build/bench/cfs-bench-floor: the kernel work any read()-based builder needs
+#                (stat, xattr list, open, every byte copied out of the page cache), no hashing;
+#                its CPU time plus the hashing, spread over the CPUs, is the digest-only floor
+#   floor-disk   dd of as many bytes as the content, conv=fsync: the disk's durable write time,
+#                the floor of a store that makes its objects durable
+#   FLOOR=PATH   cfs-bench-floor (default: build/bench/cfs-bench-floor)
 set -euo pipefail
 export LC_ALL=C
 
@@ -31,11 +39,13 @@ src=${1:-/usr}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then N=${N:-1}; SKIP_EROFS=1; fi
 N=${N:-3}
 ours=${MKCOMPOSEFS:-$here/../build/tools/mkcomposefs/mkcomposefs}
+floor=${FLOOR:-$here/../build/bench/cfs-bench-floor}
 ref=${REF_MKCOMPOSEFS:-}
 results=${RESULTS:-$here/RESULTS.md}
 cmdline="N=$N${REF_MKCOMPOSEFS:+ REF_MKCOMPOSEFS=$REF_MKCOMPOSEFS}${MKCOMPOSEFS:+ MKCOMPOSEFS=$MKCOMPOSEFS} bench/mkcomposefs.sh $src"
 
 [ -x "$ours" ] || { echo "no mkcomposefs at $ours (set MKCOMPOSEFS)"; exit 2; }
+[ -x "$floor" ] || { echo "no cfs-bench-floor at $floor (build the project, or set FLOOR)"; exit 2; }
 [ -z "$ref" ] || [ -n "${REF_VERSION:-}" ] || { echo "set REF_VERSION to the reference's version (git describe)"; exit 2; }
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load average at start: $load0"
@@ -46,7 +56,7 @@ echo "load average at start: $load0"
 work=$(mktemp -d "${BENCH_TMP:-/var/tmp}/cfs-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-variants=(ours-digest ours ours-store)
+variants=(ours-digest ours ours-store floor-read floor-disk)
 [ -n "$ref" ] && variants+=(ref-digest ref ref-store)
 [ "${SKIP_EROFS:-0}" = 1 ] || ! command -v mkfs.erofs >/dev/null || variants+=(mkfs.erofs)
 
@@ -59,6 +69,8 @@ command_for() {
 	ref) echo "$ref $src $work/img" ;;
 	ref-store) echo "$ref --digest-store=$work/store.$runs $src $work/img" ;;
 	mkfs.erofs) echo "mkfs.erofs --quiet $work/img $src" ;;
+	floor-read) echo "$floor tree $src" ;;
+	floor-disk) echo "dd if=/dev/zero of=$work/dd.$runs bs=1M count=$((fbytes / 1048576)) conv=fsync status=none" ;;
 	esac
 }
 
@@ -75,13 +87,16 @@ run() {
 	sync
 	# shellcheck disable=SC2086
 	/usr/bin/time -v -o "$work/time.txt" $cmd > "$work/stdout" || { echo "$v failed: $cmd" >&2; exit 1; }
-	if [ "${v%-digest}" != "$v" ]; then
+	if [ "$v" = floor-read ]; then
+		# it must have read what the builders hash
+		grep -q " bytes $fbytes " "$work/stdout" || { echo "$v read other than $fbytes bytes: $(cat "$work/stdout")" >&2; exit 1; }
+	elif [ "${v%-digest}" != "$v" ]; then
 		# the digest must be the same every time
 		local d key=${v%-digest}
 		d=$(cat "$work/stdout")
 		[ -n "${digest_of[$key]:-}" ] || digest_of[$key]=$d
 		[ "${digest_of[$key]}" = "$d" ] || { echo "$v printed $d, earlier runs ${digest_of[$key]}" >&2; exit 1; }
-	elif [ "$v" != mkfs.erofs ]; then
+	elif [ "$v" != mkfs.erofs ] && [ "$v" != floor-disk ]; then
 		# the image must be the same every time (and with or without a store)
 		local h key=${v%-store}
 		h=$(sha256sum < "$work/img" | cut -d' ' -f1)
@@ -92,7 +107,8 @@ run() {
 		/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0
 			for (i = 1; i <= n; i++) s = s * 60 + p[i]; wall = s }
 		/Maximum resident set size/ { rss = $2 }
-		END { printf "%.3f %d\n", wall, rss }' "$work/time.txt" >> "$work/$v.txt"
+		/User time \(seconds\)|System time \(seconds\)/ { cpu += $2 }
+		END { printf "%.3f %d %.3f\n", wall, rss, cpu }' "$work/time.txt" >> "$work/$v.txt"
 	echo "  $v: $(tail -n 1 "$work/$v.txt" | awk '{ printf "%.2f s, %.1f MiB", $1, $2 / 1024 }')"
 }
 
@@ -115,13 +131,16 @@ for i in $(seq 1 "$N"); do
 		run "${variants[$(((i + j) % ${#variants[@]}))]}"
 	done
 done
-rm -rf "$work/img" "$work"/store.*
+rm -rf "$work/img" "$work"/store.* "$work"/dd.*
 
-declare -A wall rss
+declare -A wall rss cpu
 for v in "${variants[@]}"; do
 	wall[$v]=$(cut -d' ' -f1 "$work/$v.txt" | median)
 	rss[$v]=$(cut -d' ' -f2 "$work/$v.txt" | median)
+	cpu[$v]=$(cut -d' ' -f3 "$work/$v.txt" | median)
 done
+# the digest-only floor: the floor-read CPU time and the hashing, on every CPU
+digest_floor=$(awk -v c="${cpu[floor-read]}" -v n="$fbytes" -v b="$SHA256_BPS" -v k="$LIMIT_CPUS" 'BEGIN { printf "%.3f", (c + n / b) / k }')
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 {
@@ -144,9 +163,11 @@ source $src: $files entries, $((bytes / 1048576)) MiB; work dir on $(df --output
 	done
 	echo
 	echo "- digest only: ours $(times_limit "${wall[ours-digest]}" "$fbytes")x the SHA-256 limit (target <= 1.3)${ref:+, the reference $(times_limit "${wall[ref-digest]}" "$fbytes")x}"
+	echo "- digest-only floor of any read()-based builder here: the kernel work of floor-read (${cpu[floor-read]} CPU-s) plus the hashing, on $LIMIT_CPUS CPUs: $digest_floor s = $(times_limit "$digest_floor" "$fbytes")x the limit; ours is $(ratio "${wall[ours-digest]}" "$digest_floor")x that floor"
 	if [ -n "$ref" ]; then
 		echo "- wall ours / ref, digest only: $(ratio "${wall[ours-digest]}" "${wall[ref-digest]}")"
 		echo "- wall ours / ref: $(ratio "${wall[ours]}" "${wall[ref]}"); with store: $(ratio "${wall[ours-store]}" "${wall[ref-store]}") (target with store <= 0.25)"
+		echo "- durable-store floor: writing the content once with fsync (floor-disk) takes ${wall[floor-disk]} s = $(ratio "${wall[floor-disk]}" "${wall[ref-store]}")x the reference's store time (which does not sync); ours-store is $(ratio "${wall[ours-store]}" "${wall[floor-disk]}")x that floor"
 		echo "- peak RSS ours / ref: $(ratio "${rss[ours]}" "${rss[ref]}"); with store: $(ratio "${rss[ours-store]}" "${rss[ref-store]}") (target <= 1.00)"
 	fi
 	if [ -n "${wall[mkfs.erofs]:-}" ]; then
