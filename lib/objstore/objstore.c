@@ -18,6 +18,7 @@
 #include <composefs/store.h>
 
 #include "hashset.h"
+#include "objstore-private.h"
 #include "util.h"
 
 #define OBJ_MODE 0644
@@ -464,6 +465,26 @@ static bool writer_of(const char *name, char id[WRITER_ID_HEX + 1], bool *is_loc
 	memcpy(id, name + plen, WRITER_ID_HEX);
 	id[WRITER_ID_HEX] = '\0';
 	return true;
+}
+
+bool cfs_objstore_temp_in_use(int dirfd, const char *name)
+{
+	char id[WRITER_ID_HEX + 1], lock[TMPNAME_SIZE];
+	bool is_lock, alive;
+	struct stat st;
+	int fd;
+
+	if (!writer_of(name, id, &is_lock))
+		return false;
+	snprintf(lock, sizeof(lock), TMP_PREFIX "%s" LOCK_SUFFIX, id);
+	/* O_NONBLOCK: a FIFO planted under the name must not hang us */
+	fd = openat(dirfd, lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	alive = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_SH | LOCK_NB) < 0 &&
+		errno == EWOULDBLOCK;
+	close(fd); /* drops a shared lock we may have taken */
+	return alive;
 }
 
 struct dead_writer {

@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 
+#include "objstore-private.h"
 #include "repo-private.h"
 #include "util.h"
 #include "workq.h"
@@ -81,15 +82,18 @@ static void count_bad(struct fsck *f)
 }
 
 /*
- * A temporary file @name in @dirfd (@path from the repository). With
- * CFS_REPO_FSCK_REPAIR the exclusive lock is held: no writer runs, so it is
- * left by one that died, and goes.
+ * A temporary file @name in @dirfd (@path from the repository). One that a running
+ * writer owns is skipped. With CFS_REPO_FSCK_REPAIR the exclusive lock is held, so
+ * no other writer that takes it runs: the file was left by one that died, and goes.
  */
 static int report_temp(struct fsck *f, int dirfd, const char *name, const char *path)
 {
 	struct stat st;
 	int r;
 
+	/* a writer still at work (a lazy mount, a pull) owns it: nothing is wrong */
+	if (cfs_objstore_temp_in_use(dirfd, name))
+		return 0;
 	if (!(f->flags & CFS_REPO_FSCK_REPAIR))
 		return report(f, CFS_REPO_PROBLEM_TEMP_FILE, path,
 			      "left by an interrupted writer; removable ('composefs gc' or 'fsck --repair' deletes it)");

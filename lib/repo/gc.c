@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "objstore-private.h"
 #include "repo-private.h"
 #include "splitstream.h"
 #include "util.h"
@@ -305,6 +306,14 @@ static void remove_path(struct gc *g, int dirfd, const char *name, uint64_t *cou
 	pthread_mutex_unlock(&g->lock);
 }
 
+/* A temporary file goes unless a writer that is still running owns it (a lazy mount or a
+ * pull writing into the store without the repository's lock). */
+static void remove_temp(struct gc *g, int dirfd, const char *name)
+{
+	if (!cfs_objstore_temp_in_use(dirfd, name))
+		remove_path(g, dirfd, name, &g->st->temp_removed, true);
+}
+
 /* streams/: links to objects that are about to go are removed first (composefs-rs
  * removes them after the objects, as broken links; either way they go). */
 static int prune_streams(struct gc *g)
@@ -360,7 +369,7 @@ static int prune_images(struct gc *g)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || strcmp(de->d_name, "refs") == 0)
 			continue;
 		if (cfs_repo_is_temp_name(de->d_name)) {
-			remove_path(g, fd, de->d_name, &g->st->temp_removed, true);
+			remove_temp(g, fd, de->d_name);
 			continue;
 		}
 		if (de->d_type != DT_LNK || strlen(de->d_name) != 2 * repo->dsize ||
@@ -401,7 +410,7 @@ static void remove_sig_dir(struct gc *g, int sigfd, const char *name)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (cfs_repo_is_temp_name(de->d_name))
-			remove_path(g, fd, de->d_name, &g->st->temp_removed, true);
+			remove_temp(g, fd, de->d_name);
 		else if (strcmp(de->d_name, "index") == 0)
 			remove_path(g, fd, de->d_name, &g->st->refs_removed, false);
 		else
@@ -427,7 +436,7 @@ static int prune_signatures(struct gc *g)
 		uint8_t digest[CFS_VERITY_MAX_DIGEST];
 
 		if (cfs_repo_is_temp_name(de->d_name)) {
-			remove_path(g, dirfd(d), de->d_name, &g->st->temp_removed, true);
+			remove_temp(g, dirfd(d), de->d_name);
 			continue;
 		}
 		if (strlen(de->d_name) != 2 * repo->dsize ||
@@ -470,7 +479,7 @@ static int sweep_object_dir(struct gc *g, int objfd, const char *sub)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (cfs_repo_is_temp_name(de->d_name)) {
-			remove_path(g, fd, de->d_name, &g->st->temp_removed, true);
+			remove_temp(g, fd, de->d_name);
 			continue;
 		}
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", sub, de->d_name) >= sizeof(path) ||
@@ -534,7 +543,7 @@ static int sweep_objects(struct gc *g)
 	}
 	while ((de = readdir(d)) != NULL) {
 		if (cfs_repo_is_temp_name(de->d_name))
-			remove_path(g, g->objfd, de->d_name, &g->st->temp_removed, true);
+			remove_temp(g, g->objfd, de->d_name);
 		else if (is_hex2(de->d_name) && g->n_dirs < 256)
 			memcpy(g->dirs[g->n_dirs++], de->d_name, 3);
 	}
@@ -569,7 +578,7 @@ static void sweep_tree_dir(struct gc *g, int treesfd, const char *sub)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (cfs_repo_is_temp_name(de->d_name)) {
-			remove_path(g, fd, de->d_name, &g->st->temp_removed, true);
+			remove_temp(g, fd, de->d_name);
 			continue;
 		}
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", sub, de->d_name) >= sizeof(path) ||
@@ -594,7 +603,7 @@ static int sweep_trees(struct gc *g)
 		return r;
 	while ((de = readdir(d)) != NULL) {
 		if (cfs_repo_is_temp_name(de->d_name))
-			remove_path(g, dirfd(d), de->d_name, &g->st->temp_removed, true);
+			remove_temp(g, dirfd(d), de->d_name);
 		else if (is_hex2(de->d_name))
 			sweep_tree_dir(g, dirfd(d), de->d_name);
 	}
@@ -617,10 +626,10 @@ static int sweep_root_temps(struct gc *g)
 	}
 	while ((de = readdir(d)) != NULL)
 		if (cfs_repo_is_temp_name(de->d_name))
-			remove_path(g, fd, de->d_name, &g->st->temp_removed, true);
+			remove_temp(g, fd, de->d_name);
 	closedir(d);
 	for (size_t i = 0; i < g->temps.n; i++)
-		remove_path(g, g->repo->dirfd, g->temps.v[i], &g->st->temp_removed, true);
+		remove_temp(g, g->repo->dirfd, g->temps.v[i]);
 	return 0;
 }
 

@@ -57,6 +57,18 @@ cmp "$SRC/etc/hostname.conf" "$W/m/etc/hostname.conf" || fail "second read diffe
 [ "$(object_requests)" = $((before + 1)) ] || fail "a second read fetched again"
 ok "reading one file fetched exactly its object, once, into the repository"
 
+# --- fsck and gc beside the running mount: its writer lock is live, not left behind ---
+lock=$(cd "$D/objects" && ls -A | grep -E '^\.tmp-[0-9a-f]{16}\.lock$' || true)
+[ -n "$lock" ] || fail "no writer lock in the store while the lazy mount writes into it"
+# (the objects not read yet are missing, as in any lazy repository: only temporary files matter here)
+"$CFS" --repo "$D" fsck >"$W/fsck.out" 2>&1 && fail "fsck of a lazy repository found every object"
+if grep -i 'temporary' "$W/fsck.out"; then fail "fsck beside a running lazy mount reports its files as left behind"; fi
+grep -q '^missing-object: ' "$W/fsck.out" || { cat "$W/fsck.out" >&2; fail "fsck of a lazy repository does not report the objects not fetched yet"; }
+"$CFS" --repo "$D" gc >"$W/gc.out" 2>&1 || { cat "$W/gc.out" >&2; fail "gc beside a running lazy mount"; }
+[ -f "$D/objects/$lock" ] || fail "gc removed the running lazy mount's writer lock"
+cmp "$SRC/etc/hostname.conf" "$W/m/etc/hostname.conf" || fail "a fetched file no longer reads after gc"
+ok "fsck reports no temporary file and gc keeps the writer lock while the lazy mount runs"
+
 # --- concurrent first opens of one large object share one download ---
 before=$(object_requests)
 pids=()
