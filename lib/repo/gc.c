@@ -180,17 +180,6 @@ static int entry_path(struct gc *g, const struct entry *e, char *buf, size_t len
 	return cfs_repo_fail(g->repo, -ENAMETOOLONG, "%s/%s: path too long", e->dir, e->name);
 }
 
-/* The digest an entry of objects/XX/ or trees/XX/ is named after; -EINVAL if none. */
-static int entry_digest(struct gc *g, const struct entry *e, uint8_t *digest)
-{
-	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
-	const char *sub = strrchr(e->dir, '/');
-
-	sub = sub != NULL ? sub + 1 : e->dir;
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", sub, e->name) >= sizeof(path))
-		return -EINVAL;
-	return cfs_objstore_parse_path(path, g->repo->dsize, digest);
-}
 
 /* images/refs/ and streams/refs/: each link a root or a dead ref; temporaries go last. */
 struct ref_scan {
@@ -508,17 +497,32 @@ static int prune_signatures(struct gc *g)
 	return sync_if(g, r, changed, "signatures");
 }
 
+/*
+ * An entry of objects/XX/ or trees/XX/: a temporary is removed, a name of
+ * another form is not ours (fsck reports it); true, with the digest the name
+ * spells, for the others.
+ */
+static bool entry_digest(struct gc *g, const struct entry *e, uint8_t *digest)
+{
+	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
+	const char *sub = strrchr(e->dir, '/');
+
+	if (cfs_repo_is_temp_name(e->name)) {
+		remove_temp(g, e);
+		return false;
+	}
+	sub = sub != NULL ? sub + 1 : e->dir;
+	return (size_t)snprintf(path, sizeof(path), "%s/%s", sub, e->name) < sizeof(path) &&
+	       cfs_objstore_parse_path(path, g->repo->dsize, digest) == 0;
+}
+
 static int sweep_object(struct gc *g, const struct entry *e, void *user)
 {
 	uint8_t digest[CFS_VERITY_MAX_DIGEST];
 
 	(void)user;
-	if (cfs_repo_is_temp_name(e->name)) {
-		remove_temp(g, e);
+	if (!entry_digest(g, e, digest))
 		return 0;
-	}
-	if (entry_digest(g, e, digest) < 0)
-		return 0; /* not an object name: fsck reports it */
 	if (cfs_digest_set_has(&g->live, digest)) {
 		pthread_mutex_lock(&g->lock);
 		g->st->objects_kept++;
@@ -591,12 +595,8 @@ static int sweep_tree(struct gc *g, const struct entry *e, void *user)
 	int ofd;
 
 	(void)user;
-	if (cfs_repo_is_temp_name(e->name)) {
-		remove_temp(g, e);
+	if (!entry_digest(g, e, digest))
 		return 0;
-	}
-	if (entry_digest(g, e, digest) < 0)
-		return 0; /* not a tree name: fsck reports it */
 	if (cfs_digest_set_has(&g->live, digest) && (ofd = cfs_repo_open_object(g->repo, digest)) >= 0) {
 		close(ofd);
 		return 0;
