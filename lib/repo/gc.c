@@ -180,7 +180,6 @@ static int entry_path(struct gc *g, const struct entry *e, char *buf, size_t len
 	return cfs_repo_fail(g->repo, -ENAMETOOLONG, "%s/%s: path too long", e->dir, e->name);
 }
 
-
 /* images/refs/ and streams/refs/: each link a root or a dead ref; temporaries go last. */
 struct ref_scan {
 	int depth;
@@ -374,7 +373,7 @@ static void remove_temp(struct gc *g, const struct entry *e)
 	remove_path(g, e->dfd, e->name, &g->st->temp_removed, true);
 }
 
-/* A directory whose walk removed something is synced, unless nothing really was. */
+/* After a walk of @dir (@r: its result; 1, missing): sync it if gc changed it, outside a dry run. */
 static int sync_if(struct gc *g, int r, bool changed, const char *dir)
 {
 	if (r < 0)
