@@ -251,6 +251,15 @@ int cfs_image_get_backing(struct cfs_image *img, uint64_t nid, char **redirect_o
 int cfs_image_get_backing_digest(struct cfs_image *img, uint64_t nid, char **redirect_out, enum cfs_hash_alg *alg_out,
 				 uint8_t *digest_out);
 
+/**
+ * cfs_image_get_backing_full() - what an open of regular file @nid needs, in
+ * one walk of its xattrs: the outputs of cfs_image_get_backing_digest(), and
+ * in *@followed_out whether a kernel overlay mount follows its redirect, as
+ * cfs_image_redirect_followed() answers it. Any output may be NULL. Returns 0,
+ * -EINVAL if not a regular file, -EUCLEAN, -EOPNOTSUPP, -ENOMEM.
+ */
+int cfs_image_get_backing_full(struct cfs_image *img, uint64_t nid, char **redirect_out, enum cfs_hash_alg *alg_out,
+			       uint8_t *digest_out, bool *followed_out);
 
 /**
  * cfs_image_redirect_followed() - whether a kernel overlay mount of @img

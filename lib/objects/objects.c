@@ -426,6 +426,62 @@ static void keep_release(struct cfs_objects *c, struct cfs_object *o)
 }
 
 /*
+ * With c->lock held: the entry of (@alg, @digest) into *@out. Returns 1 when it
+ * is ready (referenced, made the most recent; waits while another thread
+ * builds it), 0 for a new entry (inserted, referenced, not ready: the caller
+ * builds its tree, then publishes it with entry_publish() or removes it), or
+ * -ENOMEM (*@out NULL).
+ */
+static int entry_claim(struct cfs_objects *c, enum cfs_hash_alg alg, const uint8_t *digest,
+		       struct cfs_tree_entry **out)
+{
+	struct cfs_tree_entry *e;
+
+	*out = NULL;
+	for (;;) {
+		e = table_find(c, alg, digest);
+		if (!e)
+			break;
+		if (e->ready) {
+			e->refs++;
+			lru_unlink(e);
+			lru_push_front(c, e);
+			c->st.tree_hits++;
+			*out = e;
+			return 1;
+		}
+		pthread_cond_wait(&c->built, &c->lock);
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->alg = alg;
+	memcpy(e->digest, digest, cfs_verity_digest_size(alg));
+	e->refs = 1;
+	if (table_insert(c, e) < 0) {
+		free(e);
+		return -ENOMEM;
+	}
+	*out = e;
+	return 0;
+}
+
+/* With c->lock held: the claimed entry @e holds @t (taken over) and is ready. */
+static void entry_publish(struct cfs_objects *c, struct cfs_tree_entry *e, struct cfs_verity_tree *t, bool loaded)
+{
+	e->tree = t;
+	e->mem = cfs_verity_tree_mem_size(t) + sizeof(*e);
+	e->ready = true;
+	lru_push_front(c, e);
+	c->st.mem_used += e->mem;
+	if (loaded)
+		c->st.trees_loaded++;
+	else
+		c->st.trees_built++;
+	evict(c);
+}
+
+/*
  * Get a referenced, ready tree entry for @digest, building it from @fd when
  * nobody has it. Only one thread builds a given tree; the others wait.
  */
@@ -440,35 +496,12 @@ static int tree_get(struct cfs_objects *c, struct cfs_object *o, enum cfs_hash_a
 	int r;
 
 	pthread_mutex_lock(&c->lock);
-	for (;;) {
-		e = table_find(c, alg, digest);
-		if (!e)
-			break;
-		if (e->ready) {
-			e->refs++;
-			lru_unlink(e);
-			lru_push_front(c, e);
-			c->st.tree_hits++;
-			pthread_mutex_unlock(&c->lock);
-			*out = e;
-			return 0;
-		}
-		pthread_cond_wait(&c->built, &c->lock);
-	}
-	e = calloc(1, sizeof(*e));
-	if (!e) {
-		pthread_mutex_unlock(&c->lock);
-		return -ENOMEM;
-	}
-	e->alg = alg;
-	memcpy(e->digest, digest, cfs_verity_digest_size(alg));
-	e->refs = 1;
-	if (table_insert(c, e) < 0) {
-		pthread_mutex_unlock(&c->lock);
-		free(e);
-		return -ENOMEM;
-	}
+	r = entry_claim(c, alg, digest, &e);
 	pthread_mutex_unlock(&c->lock);
+	if (r != 0) {
+		*out = e;
+		return r < 0 ? r : 0;
+	}
 
 	r = tree_load(c, alg, digest, &t);
 	if (r == 0) {
@@ -491,18 +524,9 @@ static int tree_get(struct cfs_objects *c, struct cfs_object *o, enum cfs_hash_a
 		free(e);
 		e = NULL;
 	} else {
-		e->tree = t;
-		e->mem = cfs_verity_tree_mem_size(t) + sizeof(*e);
-		e->ready = true;
-		lru_push_front(c, e);
-		c->st.mem_used += e->mem;
-		if (loaded)
-			c->st.trees_loaded++;
-		else
-			c->st.trees_built++;
 		if (saved)
 			c->st.trees_saved++;
-		evict(c);
+		entry_publish(c, e, t, loaded);
 	}
 	pthread_cond_broadcast(&c->built);
 	pthread_mutex_unlock(&c->lock);
@@ -535,46 +559,17 @@ int cfs_objects_tree_adopt(struct cfs_objects *c, enum cfs_hash_alg alg, const u
 			   struct cfs_verity_tree *t, struct cfs_tree_entry **out)
 {
 	struct cfs_tree_entry *e;
+	int r;
 
 	pthread_mutex_lock(&c->lock);
-	for (;;) {
-		e = table_find(c, alg, digest);
-		if (e == NULL)
-			break;
-		if (e->ready) {
-			e->refs++;
-			lru_unlink(e);
-			lru_push_front(c, e);
-			c->st.tree_hits++;
-			pthread_mutex_unlock(&c->lock);
-			cfs_verity_tree_free(t);
-			*out = e;
-			return 0;
-		}
-		pthread_cond_wait(&c->built, &c->lock);
-	}
-	e = calloc(1, sizeof(*e));
-	if (e != NULL) {
-		e->alg = alg;
-		memcpy(e->digest, digest, cfs_verity_digest_size(alg));
-	}
-	if (e == NULL || table_insert(c, e) < 0) {
-		pthread_mutex_unlock(&c->lock);
-		free(e);
-		cfs_verity_tree_free(t);
-		return -ENOMEM;
-	}
-	e->tree = t;
-	e->refs = 1;
-	e->mem = cfs_verity_tree_mem_size(t) + sizeof(*e);
-	e->ready = true;
-	lru_push_front(c, e);
-	c->st.mem_used += e->mem;
-	c->st.trees_loaded++;
-	evict(c);
+	r = entry_claim(c, alg, digest, &e);
+	if (r == 0)
+		entry_publish(c, e, t, true);
 	pthread_mutex_unlock(&c->lock);
+	if (r != 0)
+		cfs_verity_tree_free(t); /* the one there wins, or no room for it */
 	*out = e;
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 /*

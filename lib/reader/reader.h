@@ -84,6 +84,8 @@ struct cfs_xattr_visit {
 	enum cfs_hash_alg digest_alg; /* when has_digest */
 	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	bool escaped_whiteout; /* regular file to present as 0/0 chardev */
+	bool has_metacopy;     /* a trusted.overlay.metacopy entry (any length, any file type) */
+	size_t metacopy_len;   /* the first one's value length */
 };
 
 /* Walk inline then shared xattrs of @ino, undoing the overlay escapes. */

@@ -99,6 +99,10 @@ static int visit_entry(struct cfs_image *img, const struct cfs_inode *ino, struc
 				return -ENOMEM;
 		}
 	} else if (strcmp(name, OVL_PREFIX "metacopy") == 0) {
+		if (!v->has_metacopy) {
+			v->has_metacopy = true;
+			v->metacopy_len = value_len;
+		}
 		/* struct ovl_metacopy: its length says which digest it carries (36:
 		 * sha256, 68: sha512), as it does for overlayfs */
 		if (S_ISREG(ino->mode) && (value_len == 4 + 32 || value_len == 4 + 64)) {
@@ -189,8 +193,14 @@ int cfs_inode_is_escaped_whiteout(struct cfs_image *img, const struct cfs_inode 
 	return 0;
 }
 
-int cfs_image_get_backing_digest(struct cfs_image *img, uint64_t nid, char **redirect_out, enum cfs_hash_alg *alg_out,
-				 uint8_t *digest_out)
+/* overlayfs follows a redirect only with a metacopy xattr, empty or of at least 4 bytes (1 to 3: an error). */
+static bool redirect_followed(const struct cfs_xattr_visit *v)
+{
+	return v->has_metacopy && (v->metacopy_len == 0 || v->metacopy_len >= 4);
+}
+
+int cfs_image_get_backing_full(struct cfs_image *img, uint64_t nid, char **redirect_out, enum cfs_hash_alg *alg_out,
+			       uint8_t *digest_out, bool *followed_out)
 {
 	struct cfs_xattr_visit v = { .want_backing = redirect_out != NULL };
 	struct cfs_inode ino;
@@ -211,7 +221,15 @@ int cfs_image_get_backing_digest(struct cfs_image *img, uint64_t nid, char **red
 		*alg_out = v.has_digest ? v.digest_alg : 0;
 	if (digest_out != NULL && v.has_digest)
 		memcpy(digest_out, v.digest, v.digest_alg == CFS_HASH_SHA512 ? 64 : 32);
+	if (followed_out != NULL)
+		*followed_out = redirect_followed(&v);
 	return 0;
+}
+
+int cfs_image_get_backing_digest(struct cfs_image *img, uint64_t nid, char **redirect_out, enum cfs_hash_alg *alg_out,
+				 uint8_t *digest_out)
+{
+	return cfs_image_get_backing_full(img, nid, redirect_out, alg_out, digest_out, NULL);
 }
 
 int cfs_image_get_backing(struct cfs_image *img, uint64_t nid, char **redirect_out, uint8_t digest_out[32], bool *has_digest)
@@ -366,22 +384,16 @@ bool cfs_image_may_store_xattr(const struct cfs_image *img, const char *name)
 	return false;
 }
 
-static int find_metacopy(void *user, const char *name, size_t namelen, const void *value, size_t len)
-{
-	(void)namelen;
-	(void)value;
-	if (strcmp(name, OVL_PREFIX "metacopy") != 0)
-		return 0;
-	*(long *)user = (long)len;
-	return 1;
-}
-
 int cfs_image_redirect_followed(struct cfs_image *img, uint64_t nid)
 {
-	long mc = -1;
-	int r = cfs_image_xattr_iterate(img, nid, find_metacopy, &mc);
+	struct cfs_xattr_visit v = { 0 };
+	struct cfs_inode ino;
+	int r = cfs_inode_read(img, nid, &ino);
 
 	if (r < 0)
 		return r;
-	return mc == 0 || mc >= 4;
+	r = walk(img, &ino, &v);
+	if (r < 0)
+		return r;
+	return redirect_followed(&v);
 }

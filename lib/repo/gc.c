@@ -62,7 +62,6 @@ struct gc {
 	/* the object sweep runs on several threads (unlinking is I/O bound):
 	 * the lock guards st, the progress callback and the fields below */
 	pthread_mutex_t lock;
-	int objfd;
 	char (*dirs)[3];
 	size_t n_dirs;
 	size_t dirs_done; /* progress */
@@ -89,121 +88,185 @@ static bool image_usable(struct cfs_repo *repo, const uint8_t *digest)
 	return true;
 }
 
-static int scan_refs(struct gc *g, int dirfd, const char *rel, int depth)
+/* An entry of a repository directory, as for_each_entry() hands it over. */
+struct entry {
+	int dfd;           /* the directory, open */
+	const char *dir;   /* its path in the repository */
+	const char *name;
+	unsigned char type; /* DT_*, never DT_UNKNOWN */
+};
+
+/* Returns 0 to go on, or -errno to stop the walk with that error. */
+typedef int (*entry_fn)(struct gc *g, const struct entry *e, void *user);
+
+#define WALK_MISSING_OK (1u << 0) /* a missing directory: return 1, no message */
+#define WALK_QUIET (1u << 1)      /* best effort: no message when it cannot be read */
+
+static int walk_fail(struct gc *g, unsigned flags, int err, const char *dir, const char *name)
 {
-	DIR *d;
+	if (flags & WALK_QUIET)
+		return err;
+	/* the object sweep walks on several threads; the message is shared */
+	pthread_mutex_lock(&g->lock);
+	if (name != NULL)
+		cfs_repo_fail(g->repo, err, "%s/%s: %s", dir, name, strerror(-err));
+	else
+		cfs_repo_fail(g->repo, err, "%s: %s", dir, strerror(-err));
+	pthread_mutex_unlock(&g->lock);
+	return err;
+}
+
+/*
+ * Call @fn for every entry of the repository directory @dir but "." and "..",
+ * until it fails. @dir is opened beneath the repository without following any
+ * symbolic link; an entry whose type readdir does not give is asked with
+ * fstatat(), so no callback ever mistakes a link or a directory for something
+ * else. A failure to read the directory is an error like any other: a walk
+ * that missed an entry must not look complete. Returns 0, 1 when @dir does not
+ * exist and @flags has WALK_MISSING_OK, or -errno (with the repository's
+ * message unless WALK_QUIET or it came from @fn).
+ */
+static int for_each_entry(struct gc *g, const char *dir, unsigned flags, entry_fn fn, void *user)
+{
+	int fd = cfs_repo_openat(g->repo, dir, O_RDONLY | O_DIRECTORY);
 	struct dirent *de;
+	DIR *d;
 	int r = 0;
 
-	d = fdopendir(dirfd);
+	if (fd < 0)
+		return fd == -ENOENT && (flags & WALK_MISSING_OK) ? 1 : walk_fail(g, flags, fd, dir, NULL);
+	d = fdopendir(fd);
 	if (d == NULL) {
-		close(dirfd);
-		return -ENOMEM;
+		r = -errno;
+		close(fd);
+		return walk_fail(g, flags, r, dir, NULL);
 	}
-	while (r == 0 && (de = readdir(d)) != NULL) {
-		char path[PATH_MAX];
-		uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	while (r == 0) {
+		struct entry e = { .dfd = fd, .dir = dir };
+		struct stat st;
 
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
-		/* an empty directory this deep is pruned; anything in it is refused */
-		if (depth >= CFS_REPO_REF_MAX_COMPONENTS) {
-			r = cfs_repo_fail(g->repo, -ELOOP,
-					  "%s: ref nested deeper than %d components; remove it with 'composefs untag'",
-					  path, CFS_REPO_REF_MAX_COMPONENTS);
+		errno = 0;
+		de = readdir(d);
+		if (de == NULL) {
+			if (errno == EINTR)
+				continue;
+			if (errno != 0)
+				r = walk_fail(g, flags, -errno, dir, NULL);
 			break;
 		}
-		if (cfs_repo_is_temp_name(de->d_name)) {
-			r = path_list_add(&g->temps, path);
-		} else if (de->d_type == DT_DIR) {
-			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-
-			r = sub < 0 ? cfs_repo_fail(g->repo, -errno, "%s: %s", path, strerror(errno))
-				    : scan_refs(g, sub, path, depth + 1);
-		} else if (de->d_type == DT_LNK) {
-			if (cfs_repo_read_ref(g->repo, dirfd, de->d_name, digest) == 0 &&
-			    image_usable(g->repo, digest))
-				r = cfs_digest_set_add(&g->roots, digest);
-			else
-				r = path_list_add(&g->dead_refs, path);
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		e.name = de->d_name;
+		e.type = de->d_type;
+		if (e.type == DT_UNKNOWN) {
+			if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				if (errno == ENOENT)
+					continue; /* gone meanwhile */
+				r = walk_fail(g, flags, -errno, dir, de->d_name);
+				break;
+			}
+			e.type = IFTODT(st.st_mode);
 		}
-		/* anything else is not ours to judge here; fsck reports it */
+		r = fn(g, &e, user);
 	}
 	closedir(d);
 	return r;
 }
 
-/* Stream refs: streams/refs/... -> streams/NAME -> object; unreadable links are dead refs. */
-static int scan_stream_refs(struct gc *g, int dirfd, const char *rel, int depth)
+/* "@dir/@name" into @buf, or -ENAMETOOLONG with a message: never a shortened path. */
+static int entry_path(struct gc *g, const struct entry *e, char *buf, size_t len)
 {
-	DIR *d = fdopendir(dirfd);
-	struct dirent *de;
-	int r = 0;
+	if ((size_t)snprintf(buf, len, "%s/%s", e->dir, e->name) < len)
+		return 0;
+	return cfs_repo_fail(g->repo, -ENAMETOOLONG, "%s/%s: path too long", e->dir, e->name);
+}
 
-	if (d == NULL) {
-		close(dirfd);
-		return -ENOMEM;
+/* images/refs/ and streams/refs/: each link a root or a dead ref; temporaries go last. */
+struct ref_scan {
+	int depth;
+	const char *hint; /* how to remove a ref nested too deep */
+	int (*link)(struct gc *g, const struct entry *e, const char *path);
+};
+
+static int ref_entry(struct gc *g, const struct entry *e, void *user)
+{
+	const struct ref_scan *s = user;
+	char path[PATH_MAX];
+	int r = entry_path(g, e, path, sizeof(path));
+
+	if (r < 0)
+		return r;
+	/* an empty directory this deep is pruned; anything in it is refused */
+	if (s->depth >= CFS_REPO_REF_MAX_COMPONENTS)
+		return cfs_repo_fail(g->repo, -ELOOP, "%s: ref nested deeper than %d components%s", path,
+				     CFS_REPO_REF_MAX_COMPONENTS, s->hint);
+	if (cfs_repo_is_temp_name(e->name))
+		return path_list_add(&g->temps, path);
+	if (e->type == DT_DIR) {
+		struct ref_scan sub = *s;
+
+		sub.depth++;
+		return for_each_entry(g, path, 0, ref_entry, &sub);
 	}
-	while (r == 0 && (de = readdir(d)) != NULL) {
-		char path[PATH_MAX], target[PATH_MAX], link[PATH_MAX + 16];
-		uint8_t digest[CFS_VERITY_MAX_DIGEST];
-		const char *base;
-		ssize_t n;
+	if (e->type == DT_LNK)
+		return s->link(g, e, path);
+	return 0; /* anything else is not ours to judge here; fsck reports it */
+}
 
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
-		if (depth >= CFS_REPO_REF_MAX_COMPONENTS) {
-			r = cfs_repo_fail(g->repo, -ELOOP, "%s: ref nested deeper than %d components", path,
-					  CFS_REPO_REF_MAX_COMPONENTS);
-			break;
-		}
-		if (cfs_repo_is_temp_name(de->d_name)) {
-			r = path_list_add(&g->temps, path);
-		} else if (de->d_type == DT_DIR) {
-			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+static int image_ref(struct gc *g, const struct entry *e, const char *path)
+{
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
 
-			r = sub < 0 ? cfs_repo_fail(g->repo, -errno, "%s: %s", path, strerror(errno))
-				    : scan_stream_refs(g, sub, path, depth + 1);
-		} else if (de->d_type == DT_LNK) {
-			/* as composefs-rs reads it: the link's last component names the stream */
-			n = readlinkat(dirfd, de->d_name, target, sizeof(target) - 1);
-			if (n < 0)
-				continue;
-			target[n] = '\0';
-			base = strrchr(target, '/');
-			base = base != NULL ? base + 1 : target;
-			snprintf(link, sizeof(link), "streams/%s", base);
-			if (cfs_repo_stream_name_valid(base) &&
-			    cfs_repo_stream_read_link(g->repo, g->repo->dirfd, link, digest) == 0)
-				r = cfs_digest_set_add(&g->stream_roots, digest);
-			else
-				r = path_list_add(&g->dead_refs, path);
-		}
-	}
-	closedir(d);
-	return r;
+	if (cfs_repo_read_ref(g->repo, e->dfd, e->name, digest) == 0 && image_usable(g->repo, digest))
+		return cfs_digest_set_add(&g->roots, digest);
+	return path_list_add(&g->dead_refs, path);
+}
+
+/* streams/refs/... -> streams/NAME -> object; unreadable links are dead refs. */
+static int stream_ref(struct gc *g, const struct entry *e, const char *path)
+{
+	char target[PATH_MAX], link[PATH_MAX + 16];
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	const char *base;
+	ssize_t n;
+
+	/* as composefs-rs reads it: the link's last component names the stream */
+	n = readlinkat(e->dfd, e->name, target, sizeof(target) - 1);
+	if (n < 0)
+		return 0;
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	base = base != NULL ? base + 1 : target;
+	snprintf(link, sizeof(link), "streams/%s", base);
+	if (cfs_repo_stream_name_valid(base) && cfs_repo_stream_read_link(g->repo, g->repo->dirfd, link, digest) == 0)
+		return cfs_digest_set_add(&g->stream_roots, digest);
+	return path_list_add(&g->dead_refs, path);
+}
+
+static int scan_refs(struct gc *g, const char *top, const struct ref_scan *s)
+{
+	int r = for_each_entry(g, top, WALK_MISSING_OK, ref_entry, (void *)s);
+
+	return r < 0 ? r : 0;
 }
 
 /* The digests streams/ links to (the streams a named reference may lead to). */
+static int stream_link(struct gc *g, const struct entry *e, void *user)
+{
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+
+	(void)user;
+	if (e->type == DT_LNK && cfs_repo_stream_read_link(g->repo, e->dfd, e->name, digest) == 0)
+		return cfs_digest_set_add(&g->streams, digest);
+	return 0;
+}
+
 static int scan_streams(struct gc *g)
 {
-	struct dirent *de;
-	DIR *d;
-	int r = cfs_repo_opendir(g->repo, "streams", &d);
+	int r = for_each_entry(g, "streams", WALK_MISSING_OK, stream_link, NULL);
 
-	if (r < 0 || d == NULL)
-		return r;
-	while (r == 0 && (de = readdir(d)) != NULL) {
-		uint8_t digest[CFS_VERITY_MAX_DIGEST];
-
-		if (de->d_type == DT_LNK && cfs_repo_stream_read_link(g->repo, dirfd(d), de->d_name, digest) == 0)
-			r = cfs_digest_set_add(&g->streams, digest);
-	}
-	closedir(d);
 	cfs_digest_set_finish(&g->streams);
-	return r;
+	return r < 0 ? r : 0;
 }
 
 /* Walk the split stream @digest: it, its objects and what its named references name live. */
@@ -308,83 +371,87 @@ static void remove_path(struct gc *g, int dirfd, const char *name, uint64_t *cou
 
 /* A temporary file goes unless a writer that is still running owns it (a lazy mount or a
  * pull writing into the store without the repository's lock). */
-static void remove_temp(struct gc *g, int dirfd, const char *name)
+static void remove_temp_at(struct gc *g, int dirfd, const char *name)
 {
 	if (!cfs_objstore_temp_in_use(dirfd, name))
 		remove_path(g, dirfd, name, &g->st->temp_removed, true);
 }
 
+static void remove_temp(struct gc *g, const struct entry *e)
+{
+	remove_temp_at(g, e->dfd, e->name);
+}
+
+/* After a walk of @dir (@r: its result; 1, missing): sync it if gc changed it, outside a dry run. */
+static int sync_if(struct gc *g, int r, bool changed, const char *dir)
+{
+	if (r < 0)
+		return r;
+	return r == 0 && changed && !g->dry ? cfs_repo_sync_dir(g->repo, dir) : 0;
+}
+
 /* streams/: links to objects that are about to go are removed first (composefs-rs
  * removes them after the objects, as broken links; either way they go). */
+static int prune_stream_link(struct gc *g, const struct entry *e, void *user)
+{
+	char target[PATH_MAX];
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	ssize_t n;
+
+	if (e->type != DT_LNK)
+		return 0;
+	n = readlinkat(e->dfd, e->name, target, sizeof(target) - 1);
+	if (n < 0)
+		return 0;
+	target[n] = '\0';
+	if (cfs_repo_parse_object_path(g->repo, strncmp(target, "../", 3) == 0 ? target + 3 : target, digest) == 0 &&
+	    cfs_digest_set_has(&g->live, digest))
+		return 0;
+	remove_path(g, e->dfd, e->name, &g->st->refs_removed, false);
+	*(bool *)user = true;
+	return 0;
+}
+
 static int prune_streams(struct gc *g)
 {
-	struct cfs_repo *repo = g->repo;
-	struct dirent *de;
 	bool changed = false;
-	DIR *d;
-	int fd, r;
+	int r = for_each_entry(g, "streams", WALK_MISSING_OK, prune_stream_link, &changed);
 
-	r = cfs_repo_opendir(repo, "streams", &d);
-	if (r < 0 || d == NULL)
-		return r;
-	fd = dirfd(d);
-	while ((de = readdir(d)) != NULL) {
-		char target[PATH_MAX];
-		uint8_t digest[CFS_VERITY_MAX_DIGEST];
-		ssize_t n;
-
-		if (de->d_type != DT_LNK)
-			continue;
-		n = readlinkat(fd, de->d_name, target, sizeof(target) - 1);
-		if (n < 0)
-			continue;
-		target[n] = '\0';
-		if (cfs_repo_parse_object_path(repo, strncmp(target, "../", 3) == 0 ? target + 3 : target, digest) == 0 &&
-		    cfs_digest_set_has(&g->live, digest))
-			continue;
-		remove_path(g, fd, de->d_name, &g->st->refs_removed, false);
-		changed = true;
-	}
-	closedir(d);
-	return changed && !g->dry ? cfs_repo_sync_dir(repo, "streams") : 0;
+	return sync_if(g, r, changed, "streams");
 }
 
 /* images/: drop links of images no ref reaches (and broken ones), then sync. */
-static int prune_images(struct gc *g)
+static int prune_image_link(struct gc *g, const struct entry *e, void *user)
 {
 	struct cfs_repo *repo = g->repo;
-	DIR *d;
-	struct dirent *de;
-	int fd, r;
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+
+	(void)user;
+	if (strcmp(e->name, "refs") == 0)
+		return 0;
+	if (cfs_repo_is_temp_name(e->name)) {
+		remove_temp(g, e);
+		return 0;
+	}
+	if (e->type != DT_LNK || strlen(e->name) != 2 * repo->dsize ||
+	    cfs_hex_decode(e->name, 2 * repo->dsize, digest, repo->dsize) < 0)
+		return 0; /* not a link we made: left for fsck to report */
+	if (cfs_digest_set_has(&g->roots, digest))
+		g->st->images_kept++;
+	else
+		remove_path(g, e->dfd, e->name, &g->st->images_removed, false);
+	return 0;
+}
+
+static int prune_images(struct gc *g)
+{
+	int r;
 
 	for (size_t i = 0; i < g->dead_refs.n; i++)
-		remove_path(g, repo->dirfd, g->dead_refs.v[i], &g->st->refs_removed, false);
-	r = cfs_repo_opendir(repo, "images", &d);
-	if (r < 0 || d == NULL)
-		return r;
-	fd = dirfd(d);
-	while ((de = readdir(d)) != NULL) {
-		uint8_t digest[CFS_VERITY_MAX_DIGEST];
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || strcmp(de->d_name, "refs") == 0)
-			continue;
-		if (cfs_repo_is_temp_name(de->d_name)) {
-			remove_temp(g, fd, de->d_name);
-			continue;
-		}
-		if (de->d_type != DT_LNK || strlen(de->d_name) != 2 * repo->dsize ||
-		    cfs_hex_decode(de->d_name, 2 * repo->dsize, digest, repo->dsize) < 0)
-			continue; /* not a link we made: left for fsck to report */
-		if (cfs_digest_set_has(&g->roots, digest))
-			g->st->images_kept++;
-		else
-			remove_path(g, fd, de->d_name, &g->st->images_removed, false);
-	}
-	closedir(d);
-	if (g->dry)
-		return 0;
+		remove_path(g, g->repo->dirfd, g->dead_refs.v[i], &g->st->refs_removed, false);
+	r = for_each_entry(g, "images", WALK_MISSING_OK, prune_image_link, NULL);
 	/* the links must be gone for good before their objects go */
-	return cfs_repo_sync_dir(repo, "images");
+	return sync_if(g, r, true, "images");
 }
 
 /*
@@ -393,106 +460,84 @@ static int prune_images(struct gc *g)
  * image links are gone for good, so an interruption leaves signatures of an
  * absent image: garbage the next run removes (and fsck reports).
  */
-static void remove_sig_dir(struct gc *g, int sigfd, const char *name)
+static int remove_sig(struct gc *g, const struct entry *e, void *user)
 {
-	int fd = openat(sigfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	struct dirent *de;
-	DIR *d;
+	(void)user;
+	if (cfs_repo_is_temp_name(e->name))
+		remove_temp(g, e);
+	else if (strcmp(e->name, "index") == 0)
+		remove_path(g, e->dfd, e->name, &g->st->refs_removed, false);
+	else
+		remove_path(g, e->dfd, e->name, &g->st->signatures_removed, false);
+	return 0;
+}
 
-	if (fd < 0)
-		return;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return;
+static int prune_sig_dir(struct gc *g, const struct entry *e, void *user)
+{
+	struct cfs_repo *repo = g->repo;
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	char path[PATH_MAX];
+
+	if (cfs_repo_is_temp_name(e->name)) {
+		remove_temp(g, e);
+		return 0;
 	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (cfs_repo_is_temp_name(de->d_name))
-			remove_temp(g, fd, de->d_name);
-		else if (strcmp(de->d_name, "index") == 0)
-			remove_path(g, fd, de->d_name, &g->st->refs_removed, false);
-		else
-			remove_path(g, fd, de->d_name, &g->st->signatures_removed, false);
-	}
-	closedir(d);
+	if (strlen(e->name) != 2 * repo->dsize || strspn(e->name, "0123456789abcdef") != 2 * repo->dsize ||
+	    cfs_hex_decode(e->name, 2 * repo->dsize, digest, repo->dsize) < 0)
+		return 0; /* not ours: fsck reports it */
+	if (cfs_digest_set_has(&g->roots, digest))
+		return 0;
+	if (entry_path(g, e, path, sizeof(path)) < 0)
+		return -ENAMETOOLONG;
+	/* best effort: what cannot be removed now is for the next run (and fsck) */
+	(void)for_each_entry(g, path, WALK_QUIET, remove_sig, NULL);
 	if (!g->dry)
-		unlinkat(sigfd, name, AT_REMOVEDIR); /* fails, harmlessly, if something unknown is left */
+		unlinkat(e->dfd, e->name, AT_REMOVEDIR); /* fails, harmlessly, if something unknown is left */
+	*(bool *)user = true;
+	return 0;
 }
 
 static int prune_signatures(struct gc *g)
 {
-	struct cfs_repo *repo = g->repo;
-	struct dirent *de;
 	bool changed = false;
-	DIR *d;
-	int r;
+	int r = for_each_entry(g, "signatures", WALK_MISSING_OK, prune_sig_dir, &changed);
 
-	r = cfs_repo_opendir(repo, "signatures", &d);
-	if (r < 0 || d == NULL)
-		return r;
-	while ((de = readdir(d)) != NULL) {
-		uint8_t digest[CFS_VERITY_MAX_DIGEST];
-
-		if (cfs_repo_is_temp_name(de->d_name)) {
-			remove_temp(g, dirfd(d), de->d_name);
-			continue;
-		}
-		if (strlen(de->d_name) != 2 * repo->dsize ||
-		    strspn(de->d_name, "0123456789abcdef") != 2 * repo->dsize ||
-		    cfs_hex_decode(de->d_name, 2 * repo->dsize, digest, repo->dsize) < 0)
-			continue; /* not ours: fsck reports it */
-		if (cfs_digest_set_has(&g->roots, digest))
-			continue;
-		remove_sig_dir(g, dirfd(d), de->d_name);
-		changed = true;
-	}
-	closedir(d);
-	return changed && !g->dry ? cfs_repo_sync_dir(repo, "signatures") : 0;
+	return sync_if(g, r, changed, "signatures");
 }
 
-static int sweep_object_dir(struct gc *g, int objfd, const char *sub)
+/*
+ * An entry of objects/XX/ or trees/XX/: a temporary is removed, a name of
+ * another form is not ours (fsck reports it); true, with the digest the name
+ * spells, for the others.
+ */
+static bool entry_digest(struct gc *g, const struct entry *e, uint8_t *digest)
 {
-	struct cfs_repo *repo = g->repo;
-	int fd = openat(objfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
-	struct dirent *de;
-	DIR *d;
+	const char *sub = strrchr(e->dir, '/');
 
-	if (fd < 0) {
-		int r = -errno;
+	if (cfs_repo_is_temp_name(e->name)) {
+		remove_temp(g, e);
+		return false;
+	}
+	sub = sub != NULL ? sub + 1 : e->dir;
+	return (size_t)snprintf(path, sizeof(path), "%s/%s", sub, e->name) < sizeof(path) &&
+	       cfs_objstore_parse_path(path, g->repo->dsize, digest) == 0;
+}
 
+static int sweep_object(struct gc *g, const struct entry *e, void *user)
+{
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+
+	(void)user;
+	if (!entry_digest(g, e, digest))
+		return 0;
+	if (cfs_digest_set_has(&g->live, digest)) {
 		pthread_mutex_lock(&g->lock);
-		cfs_repo_fail(repo, r, "objects/%s: %s", sub, strerror(-r));
+		g->st->objects_kept++;
 		pthread_mutex_unlock(&g->lock);
-		return r;
+	} else {
+		remove_path(g, e->dfd, e->name, &g->st->objects_removed, true);
 	}
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while ((de = readdir(d)) != NULL) {
-		uint8_t digest[CFS_VERITY_MAX_DIGEST];
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (cfs_repo_is_temp_name(de->d_name)) {
-			remove_temp(g, fd, de->d_name);
-			continue;
-		}
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", sub, de->d_name) >= sizeof(path) ||
-		    cfs_objstore_parse_path(path, repo->dsize, digest) < 0)
-			continue; /* not an object name: fsck reports it */
-		if (cfs_digest_set_has(&g->live, digest)) {
-			pthread_mutex_lock(&g->lock);
-			g->st->objects_kept++;
-			pthread_mutex_unlock(&g->lock);
-		} else
-			remove_path(g, fd, de->d_name, &g->st->objects_removed, true);
-	}
-	closedir(d);
 	return 0;
 }
 
@@ -504,6 +549,7 @@ static bool is_hex2(const char *s)
 static void sweep_dir(void *user, size_t i)
 {
 	struct gc *g = user;
+	char path[16];
 	int r;
 
 	pthread_mutex_lock(&g->lock);
@@ -513,7 +559,8 @@ static void sweep_dir(void *user, size_t i)
 	}
 	cfs_repo_progress(g->repo, "collecting garbage", g->dirs_done++, g->n_dirs);
 	pthread_mutex_unlock(&g->lock);
-	r = sweep_object_dir(g, g->objfd, g->dirs[i]);
+	snprintf(path, sizeof(path), "objects/%s", g->dirs[i]);
+	r = for_each_entry(g, path, 0, sweep_object, NULL);
 	if (r < 0) {
 		pthread_mutex_lock(&g->lock);
 		if (g->err == 0)
@@ -522,162 +569,121 @@ static void sweep_dir(void *user, size_t i)
 	}
 }
 
+/* objects/: temporaries go, each XX/ directory is noted for the sweep. */
+static int note_object_dir(struct gc *g, const struct entry *e, void *user)
+{
+	(void)user;
+	if (cfs_repo_is_temp_name(e->name))
+		remove_temp(g, e);
+	else if (is_hex2(e->name) && g->n_dirs < 256)
+		memcpy(g->dirs[g->n_dirs++], e->name, 3);
+	return 0;
+}
+
 static int sweep_objects(struct gc *g)
 {
-	struct cfs_repo *repo = g->repo;
-	struct dirent *de;
-	DIR *d;
+	int r;
 
-	g->objfd = cfs_repo_openat(repo, "objects", O_RDONLY | O_DIRECTORY);
-	if (g->objfd < 0)
-		return g->objfd == -ENOENT ? 0 : cfs_repo_fail(repo, g->objfd, "objects: %s", strerror(-g->objfd));
-	d = fdopendir(g->objfd);
 	g->dirs = calloc(256, sizeof(*g->dirs));
-	if (d == NULL || g->dirs == NULL) {
-		if (d != NULL)
-			closedir(d);
-		else
-			close(g->objfd);
-		free(g->dirs);
+	if (g->dirs == NULL)
 		return -ENOMEM;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (cfs_repo_is_temp_name(de->d_name))
-			remove_temp(g, g->objfd, de->d_name);
-		else if (is_hex2(de->d_name) && g->n_dirs < 256)
-			memcpy(g->dirs[g->n_dirs++], de->d_name, 3);
-	}
+	r = for_each_entry(g, "objects", WALK_MISSING_OK, note_object_dir, NULL);
 	/* unlinking waits on the disk more than on the CPU: two threads per CPU keep it busy */
-	cfs_parallel_for(cfs_thread_count(2 * cfs_usable_cpus(), MAX_THREADS), g->n_dirs, sweep_dir, g);
-	closedir(d);
+	if (r == 0)
+		cfs_parallel_for(cfs_thread_count(2 * cfs_usable_cpus(), MAX_THREADS), g->n_dirs, sweep_dir, g);
 	free(g->dirs);
 	g->dirs = NULL;
-	return g->err;
+	return r < 0 ? r : g->err;
 }
 
 /* trees/XX/<rest>: a tree stays with its object (live and present), anything else of ours goes. */
-static void sweep_tree_dir(struct gc *g, int treesfd, const char *sub)
+static int sweep_tree(struct gc *g, const struct entry *e, void *user)
 {
-	struct cfs_repo *repo = g->repo;
-	int fd = openat(treesfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	char path[2 * CFS_VERITY_MAX_DIGEST + 2];
-	struct dirent *de;
-	DIR *d;
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	int ofd;
 
-	if (fd < 0)
-		return;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return;
+	(void)user;
+	if (!entry_digest(g, e, digest))
+		return 0;
+	if (cfs_digest_set_has(&g->live, digest) && (ofd = cfs_repo_open_object(g->repo, digest)) >= 0) {
+		close(ofd);
+		return 0;
 	}
-	while ((de = readdir(d)) != NULL) {
-		uint8_t digest[CFS_VERITY_MAX_DIGEST];
-		int ofd;
+	remove_path(g, e->dfd, e->name, &g->st->trees_removed, true);
+	return 0;
+}
 
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (cfs_repo_is_temp_name(de->d_name)) {
-			remove_temp(g, fd, de->d_name);
-			continue;
-		}
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", sub, de->d_name) >= sizeof(path) ||
-		    cfs_objstore_parse_path(path, repo->dsize, digest) < 0)
-			continue; /* not a tree name: fsck reports it */
-		if (cfs_digest_set_has(&g->live, digest) && (ofd = cfs_repo_open_object(repo, digest)) >= 0) {
-			close(ofd);
-			continue;
-		}
-		remove_path(g, fd, de->d_name, &g->st->trees_removed, true);
-	}
-	closedir(d);
+static int sweep_tree_dir(struct gc *g, const struct entry *e, void *user)
+{
+	char path[PATH_MAX];
+
+	(void)user;
+	if (cfs_repo_is_temp_name(e->name))
+		remove_temp(g, e);
+	else if (is_hex2(e->name) && entry_path(g, e, path, sizeof(path)) == 0)
+		(void)for_each_entry(g, path, WALK_QUIET, sweep_tree, NULL); /* best effort, as trees can be rebuilt */
+	return 0;
 }
 
 static int sweep_trees(struct gc *g)
 {
-	struct dirent *de;
-	DIR *d;
-	int r = cfs_repo_opendir(g->repo, "trees", &d);
+	int r = for_each_entry(g, "trees", WALK_MISSING_OK, sweep_tree_dir, NULL);
 
-	if (r < 0 || d == NULL)
-		return r;
-	while ((de = readdir(d)) != NULL) {
-		if (cfs_repo_is_temp_name(de->d_name))
-			remove_temp(g, dirfd(d), de->d_name);
-		else if (is_hex2(de->d_name))
-			sweep_tree_dir(g, dirfd(d), de->d_name);
-	}
-	closedir(d);
+	return r < 0 ? r : 0;
+}
+
+static int root_temp(struct gc *g, const struct entry *e, void *user)
+{
+	(void)user;
+	if (cfs_repo_is_temp_name(e->name))
+		remove_temp(g, e);
 	return 0;
 }
 
 static int sweep_root_temps(struct gc *g)
 {
-	DIR *d;
-	struct dirent *de;
-	int fd = openat(g->repo->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = for_each_entry(g, ".", 0, root_temp, NULL);
 
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while ((de = readdir(d)) != NULL)
-		if (cfs_repo_is_temp_name(de->d_name))
-			remove_temp(g, fd, de->d_name);
-	closedir(d);
-	for (size_t i = 0; i < g->temps.n; i++)
-		remove_temp(g, g->repo->dirfd, g->temps.v[i]);
+	for (size_t i = 0; r == 0 && i < g->temps.n; i++)
+		remove_temp_at(g, g->repo->dirfd, g->temps.v[i]);
+	return r;
+}
+
+/* Remove the empty directories under images/refs (post-order); @user is cleared when one stays. */
+struct ref_dir {
+	int depth;
+	bool empty;
+};
+
+static int prune_ref_dir(struct gc *g, const struct entry *e, void *user)
+{
+	struct ref_dir *p = user, sub = { p->depth + 1, true };
+	char path[PATH_MAX];
+
+	if (e->type != DT_DIR || p->depth >= CFS_REPO_REF_MAX_COMPONENTS || entry_path(g, e, path, sizeof(path)) < 0 ||
+	    for_each_entry(g, path, WALK_QUIET, prune_ref_dir, &sub) != 0 || !sub.empty ||
+	    unlinkat(e->dfd, e->name, AT_REMOVEDIR) < 0)
+		p->empty = false;
 	return 0;
 }
 
-/* Remove the empty directories under images/refs (post-order); true if @fd ends up empty. */
-static bool prune_ref_dirs(struct gc *g, int fd, int depth)
+static int prune_ref_dirs(struct gc *g, const char *top)
 {
-	struct dirent *de;
-	bool empty = true;
-	DIR *d = fdopendir(fd);
+	struct ref_dir top_dir = { 0, true };
+	int r = for_each_entry(g, top, WALK_MISSING_OK | WALK_QUIET, prune_ref_dir, &top_dir);
 
-	if (d == NULL) {
-		close(fd);
-		return false;
-	}
-	while ((de = readdir(d)) != NULL) {
-		int sub;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (de->d_type != DT_DIR || depth >= CFS_REPO_REF_MAX_COMPONENTS) {
-			empty = false;
-			continue;
-		}
-		sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		if (sub < 0 || !prune_ref_dirs(g, sub, depth + 1) || unlinkat(fd, de->d_name, AT_REMOVEDIR) < 0)
-			empty = false;
-	}
-	closedir(d);
-	return empty;
+	return r == 1 ? 0 : cfs_repo_sync_dir(g->repo, top);
 }
 
 static int gc_locked(struct gc *g)
 {
-	struct cfs_repo *repo = g->repo;
-	int fd, r;
+	static const struct ref_scan image_refs = { 0, "; remove it with 'composefs untag'", image_ref };
+	static const struct ref_scan stream_refs = { 0, "", stream_ref };
+	int r;
 
-	fd = cfs_repo_openat(repo, "images/refs", O_RDONLY | O_DIRECTORY);
-	if (fd >= 0)
-		r = scan_refs(g, fd, "images/refs", 0);
-	else
-		r = fd == -ENOENT ? 0 : cfs_repo_fail(repo, fd, "images/refs: %s", strerror(-fd));
-	if (r == 0) {
-		fd = cfs_repo_openat(repo, "streams/refs", O_RDONLY | O_DIRECTORY);
-		if (fd >= 0)
-			r = scan_stream_refs(g, fd, "streams/refs", 0);
-		else if (fd != -ENOENT)
-			r = cfs_repo_fail(repo, fd, "streams/refs: %s", strerror(-fd));
-	}
+	r = scan_refs(g, "images/refs", &image_refs);
+	if (r == 0)
+		r = scan_refs(g, "streams/refs", &stream_refs);
 	/* streams first: they may name images, which then are roots too */
 	if (r == 0)
 		r = mark_streams(g);
@@ -696,20 +702,10 @@ static int gc_locked(struct gc *g)
 		r = sweep_trees(g);
 	if (r == 0)
 		r = sweep_root_temps(g);
-	if (r == 0 && !g->dry) {
-		fd = cfs_repo_openat(repo, "images/refs", O_RDONLY | O_DIRECTORY);
-		if (fd >= 0) {
-			prune_ref_dirs(g, fd, 0);
-			r = cfs_repo_sync_dir(repo, "images/refs");
-		}
-		fd = cfs_repo_openat(repo, "streams/refs", O_RDONLY | O_DIRECTORY);
-		if (r == 0 && fd >= 0) {
-			prune_ref_dirs(g, fd, 0);
-			r = cfs_repo_sync_dir(repo, "streams/refs");
-		} else if (fd >= 0) {
-			close(fd);
-		}
-	}
+	if (r == 0 && !g->dry)
+		r = prune_ref_dirs(g, "images/refs");
+	if (r == 0 && !g->dry)
+		r = prune_ref_dirs(g, "streams/refs");
 	return r;
 }
 

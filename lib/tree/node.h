@@ -74,4 +74,9 @@ static inline bool cfs_node_type_valid(uint32_t mode)
  * rewrite entries in place (e.g. to resolve hard-link placeholders). */
 struct cfs_dirent *cfs_node_find_entry(struct cfs_node *dir, const char *name);
 
+/* Remove the entry @name of @dir and drop its reference. A hard-linked inode's
+ * other entries keep their flags: a caller removing a primary entry re-flags
+ * them. Returns 0, -ENOENT, -ENOTDIR. */
+int cfs_node_remove_child(struct cfs_node *dir, const char *name);
+
 #endif

@@ -400,6 +400,27 @@ struct cfs_dirent *cfs_node_find_entry(struct cfs_node *dir, const char *name)
 	return found ? &dir->entries[pos] : NULL;
 }
 
+int cfs_node_remove_child(struct cfs_node *dir, const char *name)
+{
+	struct cfs_dirent e;
+	bool found;
+	size_t pos;
+
+	if (!S_ISDIR(dir->mode))
+		return -ENOTDIR;
+	pos = entry_search(dir, name, &found);
+	if (!found)
+		return -ENOENT;
+	e = dir->entries[pos];
+	memmove(&dir->entries[pos], &dir->entries[pos + 1], (dir->n_entries - pos - 1) * sizeof(dir->entries[0]));
+	dir->n_entries--;
+	if (!e.hardlink && e.node->parent == dir)
+		e.node->parent = NULL;
+	free(e.name);
+	cfs_node_unref(e.node);
+	return 0;
+}
+
 size_t cfs_node_n_children(const struct cfs_node *dir)
 {
 	return dir->n_entries;

@@ -67,10 +67,18 @@ static void poke_inode(struct cfs_image *img, uint64_t nid)
 		(void)cfs_image_readlink(img, nid, buf, 3);
 	}
 	if (S_ISREG(st.mode)) {
+		bool followed;
+
 		(void)cfs_image_read_inline(img, nid, buf, sizeof(buf), 0);
 		(void)cfs_image_read_inline(img, nid, buf, 100, 4090);
 		if (cfs_image_get_backing(img, nid, &redirect, digest, &has_digest) == 0)
 			free(redirect);
+		if (cfs_image_get_backing_full(img, nid, &redirect, NULL, NULL, &followed) == 0) {
+			/* the one-walk answer is the one of the separate question */
+			if (cfs_image_redirect_followed(img, nid) != (int)followed)
+				abort();
+			free(redirect);
+		}
 	}
 }
 

@@ -28,6 +28,10 @@ grep -q '3 layer(s), 0 already imported' err || fail "pull report: $(cat err)"
 CONFIG=$(python3 -c 'import json,sys; i=json.load(open("lay/index.json")); m=[x for x in i["manifests"] if x["annotations"]["org.opencontainers.image.ref.name"]=="latest"][0]; print(json.load(open("lay/blobs/sha256/"+m["digest"][7:]))["config"]["digest"])')
 "$CFS" --repo R oci images | grep -q "^img  *$D $CONFIG 3\$" || fail "oci images: $("$CFS" --repo R oci images)"
 "$CFS" --repo R oci inspect img | grep -q "\"config\": \"$CONFIG\"" || fail "oci inspect"
+"$CFS" --repo R oci images --json | python3 -c 'import json, sys
+l = json.load(sys.stdin)
+assert [(i["name"], i["image"], i["config"], len(i["layers"]), i["named"]) for i in l] == [("img", sys.argv[1], sys.argv[2], 3, True)], l
+' "$D" "$CONFIG" || fail "oci images --json: $("$CFS" --repo R oci images --json)"
 [ "$("$CFS" --repo R images | awk '$1 == "img" {print $2}')" = "$D" ] || fail "the OCI image is the repository image img"
 ok "oci pull oci:DIR:TAG: one image, its config digest recorded"
 

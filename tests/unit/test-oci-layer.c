@@ -226,12 +226,122 @@ static void test_huge_skip(void)
 	cfs_node_unref(root);
 }
 
+/* A node of a hand-made layer tree under @dir (NULL: the layer's root), implied or explicit. */
+static struct cfs_node *lnode(struct cfs_node *dir, const char *name, uint32_t mode, bool implied)
+{
+	struct cfs_node *n = cfs_node_new(mode);
+
+	CHECK(n != NULL);
+	if (implied)
+		CHECK_EQ_INT(cfs_node_set_xattr(n, OCI_IMPLICIT_XATTR, "", 0), 0);
+	if (dir != NULL) {
+		CHECK_EQ_INT(cfs_node_add_child(dir, name, n, false), 0);
+		cfs_node_unref(n); /* the directory holds it */
+	}
+	return n;
+}
+
+static bool is(struct cfs_node *root, const char *path, uint32_t type)
+{
+	char buf[256], *save = NULL;
+	struct cfs_node *n = root;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *c = strtok_r(buf, "/", &save); n != NULL && c != NULL; c = strtok_r(NULL, "/", &save))
+		n = S_ISDIR(cfs_node_get_mode(n)) ? cfs_node_lookup(n, c) : NULL;
+	return type == 0 ? n == NULL : n != NULL && (cfs_node_get_mode(n) & S_IFMT) == type;
+}
+
+/* Merging layers: whiteouts, opaque directories, replacements both ways, newest explicit metadata. */
+static void test_merge(void)
+{
+	struct cfs_node *l1 = lnode(NULL, NULL, S_IFDIR | 0700, false), *l2 = lnode(NULL, NULL, S_IFDIR | 0755, true);
+	struct cfs_node *l3 = lnode(NULL, NULL, S_IFDIR | 0755, true), *usr, *d, *root = NULL;
+	struct oci_merge *m = NULL;
+	char err[256] = "";
+	size_t len;
+
+	/* layer 1: the base */
+	usr = lnode(l1, "usr", S_IFDIR | 0751, false);
+	CHECK_EQ_INT(cfs_node_set_xattr(usr, "user.a", "1", 1), 0);
+	lnode(lnode(usr, "bin", S_IFDIR | 0755, false), "ls", S_IFREG | 0755, false);
+	lnode(lnode(l1, "a", S_IFDIR | 0755, false), "x", S_IFREG | 0644, false);
+	lnode(l1, "f", S_IFREG | 0644, false);
+	lnode(lnode(l1, "d2", S_IFDIR | 0755, false), "y", S_IFREG | 0644, false);
+	d = lnode(l1, "opq", S_IFDIR | 0755, false);
+	lnode(d, "o1", S_IFREG | 0644, false);
+	lnode(d, "o2", S_IFREG | 0644, false);
+	/* layer 2: /usr only implied, whiteouts of a file and a directory, a file where a
+	 * directory was and a directory where a (whited-out) file was, an opaque directory */
+	lnode(lnode(l2, "usr", S_IFDIR | 0700, true), "lib", S_IFREG | 0644, false);
+	lnode(l2, ".wh.f", S_IFREG | 0, false);
+	lnode(l2, ".wh.a", S_IFREG | 0, false);
+	lnode(l2, ".wh.nothing", S_IFREG | 0, false);
+	lnode(lnode(l2, "f", S_IFDIR | 0710, false), "inner", S_IFREG | 0644, false);
+	lnode(l2, "d2", S_IFREG | 0600, false);
+	d = lnode(l2, "opq", S_IFDIR | 0750, false);
+	lnode(d, ".wh..wh..opq", S_IFREG | 0, false);
+	lnode(d, "c", S_IFREG | 0644, false);
+
+	CHECK_EQ_INT(oci_merge_new(&m), 0);
+	CHECK_EQ_INT(oci_merge_add(m, l1, err, sizeof(err)), 0);
+	CHECK_EQ_INT(oci_merge_add(m, l2, err, sizeof(err)), 0);
+	CHECK_EQ_INT(oci_merge_finish(m, &root, err, sizeof(err)), 0);
+	oci_merge_free(m);
+	CHECK(is(root, "usr/bin/ls", S_IFREG) && is(root, "usr/lib", S_IFREG));
+	CHECK(is(root, "a", 0) && is(root, "a/x", 0));
+	CHECK(is(root, "f", S_IFDIR) && is(root, "f/inner", S_IFREG));
+	CHECK(is(root, "d2", S_IFREG) && is(root, "d2/y", 0));
+	CHECK(is(root, "opq/c", S_IFREG) && is(root, "opq/o1", 0) && is(root, "opq/o2", 0));
+	CHECK(is(root, "opq/.wh..wh..opq", 0) && is(root, ".wh.f", 0) && is(root, "nothing", 0));
+	CHECK_EQ_INT(cfs_node_n_children(root), 4); /* usr, f, d2, opq */
+	/* /usr kept layer 1's explicit metadata (layer 2 only implied it), and the root took it */
+	usr = cfs_node_lookup(root, "usr");
+	CHECK_EQ_INT(cfs_node_get_mode(usr), S_IFDIR | 0751);
+	CHECK_EQ_INT(cfs_node_get_mode(root), S_IFDIR | 0751);
+	CHECK(cfs_node_get_xattr(root, "user.a", &len) != NULL && len == 1);
+	CHECK(cfs_node_get_xattr(usr, OCI_IMPLICIT_XATTR, &len) == NULL);
+	CHECK_EQ_INT(cfs_node_get_mode(cfs_node_lookup(root, "f")), S_IFDIR | 0710);
+	CHECK_EQ_INT(cfs_node_get_mode(cfs_node_lookup(root, "opq")), S_IFDIR | 0750);
+	cfs_node_unref(root);
+
+	/* without an explicit /usr the root takes the newest explicit root entry (layer 1's) */
+	CHECK_EQ_INT(oci_merge_new(&m), 0);
+	CHECK_EQ_INT(oci_merge_add(m, l2, err, sizeof(err)), 0);
+	CHECK_EQ_INT(oci_merge_add(m, l1, err, sizeof(err)), 0);
+	CHECK_EQ_INT(oci_merge_add(m, l2, err, sizeof(err)), 0);
+	CHECK_EQ_INT(oci_merge_finish(m, &root, err, sizeof(err)), 0);
+	oci_merge_free(m);
+	CHECK_EQ_INT(cfs_node_get_mode(cfs_node_lookup(root, "usr")), S_IFDIR | 0751);
+	cfs_node_unref(root);
+	CHECK_EQ_INT(oci_merge_new(&m), 0);
+	CHECK_EQ_INT(oci_merge_add(m, l2, err, sizeof(err)), 0);
+	CHECK_EQ_INT(oci_merge_finish(m, &root, err, sizeof(err)), 0);
+	oci_merge_free(m);
+	CHECK_EQ_INT(cfs_node_get_mode(cfs_node_lookup(root, "usr")), S_IFDIR | 0755); /* only implied */
+	CHECK_EQ_INT(cfs_node_get_mode(root), S_IFDIR | 0755);
+	CHECK(cfs_node_get_xattr(root, "user.a", &len) == NULL);
+	cfs_node_unref(root);
+
+	/* a layer adding files below what a lower one made a file is refused */
+	lnode(lnode(l3, "d2", S_IFDIR | 0755, true), "z", S_IFREG | 0644, false);
+	CHECK_EQ_INT(oci_merge_new(&m), 0);
+	CHECK_EQ_INT(oci_merge_add(m, l2, err, sizeof(err)), 0);
+	CHECK_EQ_INT(oci_merge_add(m, l3, err, sizeof(err)), -EUCLEAN);
+	CHECK(strstr(err, "d2") != NULL);
+	oci_merge_free(m);
+	cfs_node_unref(l1);
+	cfs_node_unref(l2);
+	cfs_node_unref(l3);
+}
+
 int main(void)
 {
 	make_tar();
 	test_round_trip();
 	test_refused();
 	test_huge_skip();
+	test_merge();
 	printf("ok\n");
 	return 0;
 }

@@ -217,6 +217,19 @@ static void test_api(const struct membuf *m)
 	CHECK_EQ_STR(redirect, "ab/cdef");
 	CHECK(has_digest && memcmp(digest, digest_a, 32) == 0);
 	free(redirect);
+	{
+		/* what an open needs, in one walk: the same answers as the separate calls */
+		enum cfs_hash_alg alg = 0;
+		bool followed = false;
+
+		CHECK_EQ_INT(cfs_image_get_backing_full(img, nid, &redirect, &alg, digest, &followed), 0);
+		CHECK_EQ_STR(redirect, "ab/cdef");
+		CHECK(alg == CFS_HASH_SHA256 && memcmp(digest, digest_a, 32) == 0);
+		CHECK(followed);
+		CHECK_EQ_INT(cfs_image_redirect_followed(img, nid), 1);
+		free(redirect);
+		CHECK_EQ_INT(cfs_image_get_backing_full(img, root, NULL, NULL, NULL, &followed), -EINVAL);
+	}
 	/* the overlay xattrs carrying that are not user-visible */
 	CHECK_EQ_INT(cfs_image_listxattr(img, nid, CFS_XATTR_VIEW_DUMP, buf, sizeof(buf)), 0);
 	CHECK_EQ_INT(cfs_image_getxattr(img, nid, CFS_XATTR_VIEW_DUMP, "trusted.overlay.redirect", buf, sizeof(buf)), -ENODATA);
@@ -678,6 +691,9 @@ static void test_sha512(void)
 	CHECK(alg == CFS_HASH_SHA512 && memcmp(got, d, 64) == 0);
 	CHECK_EQ_STR(redirect, payload);
 	free(redirect);
+	has = false;
+	CHECK_EQ_INT(cfs_image_get_backing_full(img, nid, NULL, &alg, got, &has), 0);
+	CHECK(alg == CFS_HASH_SHA512 && memcmp(got, d, 64) == 0 && has);
 	/* the 32-byte interface does not report (or overflow with) a sha512 digest */
 	CHECK_EQ_INT(cfs_image_get_backing(img, nid, NULL, got, &has), 0);
 	CHECK(!has);

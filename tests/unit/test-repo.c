@@ -15,6 +15,7 @@
 #include <composefs/verity.h>
 
 #include "repo/repo-private.h"
+#include "splitstream.h"
 #include "testutil.h"
 
 static char tmpdir[] = "/tmp/cfs-test-repo.XXXXXX";
@@ -241,6 +242,132 @@ static void test_repository(void)
 	cfs_repo_free(repo);
 }
 
+/* An object holding @text; its digest into @digest. */
+static void put_text(struct cfs_repo *repo, const char *text, uint8_t *digest)
+{
+	CHECK_EQ_INT(cfs_verity_digest_buf(CFS_HASH_SHA256, text, strlen(text), digest), 0);
+	CHECK_EQ_INT(cfs_objstore_put_buf(cfs_repo_objstore(repo), text, strlen(text), digest), 0);
+}
+
+static bool has_object(struct cfs_repo *repo, const uint8_t *digest)
+{
+	return cfs_objstore_has(cfs_repo_objstore(repo), digest) == 1;
+}
+
+static void make_file(const char *dir, const char *name)
+{
+	char path[600];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+}
+
+/*
+ * gc keeps what an image ref, a stream ref and a stream's named reference reach, and
+ * removes an orphan object, an untagged image, dangling refs of both kinds, a stream link
+ * no ref reaches, temporaries in ref directories and empty ref directories. A dry run
+ * counts the same and removes nothing.
+ */
+static void test_gc(void)
+{
+	char root[200], path[512], hex[129], err[256] = "";
+	uint8_t got[32], keep_img[32], keep_obj[32], drop_img[32], drop_obj[32], orphan[32], layer_obj[32], layer[32];
+	uint8_t named_img[32], named_obj[32], loose[32], *buf = NULL;
+	struct cfs_splitstream_writer *w = NULL;
+	struct cfs_repo *repo = NULL;
+	struct cfs_repo_gc_stats gs;
+	struct cfs_repo_fsck_stats fs;
+	struct cfs_node *t;
+	size_t len;
+
+	snprintf(root, sizeof(root), "%s/gc", tmpdir);
+	CHECK_EQ_INT(cfs_repo_init(AT_FDCWD, root, CFS_HASH_SHA256, 0, err, sizeof(err)), 0);
+	CHECK_EQ_INT(cfs_repo_open(AT_FDCWD, root, 0, &repo, err, sizeof(err)), 0);
+
+	t = make_tree(repo, "kept through a nested image ref", keep_obj);
+	CHECK_EQ_INT(cfs_repo_commit_tree(repo, t, "a/b/kept", keep_img), 0);
+	cfs_node_unref(t);
+	t = make_tree(repo, "an image whose ref goes", drop_obj);
+	CHECK_EQ_INT(cfs_repo_commit_tree(repo, t, "dropped", drop_img), 0);
+	cfs_node_unref(t);
+	CHECK_EQ_INT(cfs_repo_untag(repo, "dropped"), 0);
+	/* an image with no ref of its own, named by a stream (as composefs.image names one) */
+	t = make_tree(repo, "an image only a stream names", named_obj);
+	CHECK_EQ_INT(cfs_repo_commit_tree(repo, t, NULL, named_img), 0);
+	cfs_node_unref(t);
+	put_text(repo, "an object nothing names", orphan);
+
+	/* a split stream (external object + named image) behind streams/refs/x/y */
+	put_text(repo, "layer content kept by the stream", layer_obj);
+	CHECK_EQ_INT(cfs_splitstream_writer_new(CFS_HASH_SHA256, 0, &w), 0);
+	CHECK_EQ_INT(cfs_splitstream_write_inline(w, "header", 6), 0);
+	CHECK_EQ_INT(cfs_splitstream_write_external(w, layer_obj, strlen("layer content kept by the stream")), 0);
+	CHECK_EQ_INT(cfs_splitstream_add_named_ref(w, "composefs.image", named_img), 0);
+	CHECK_EQ_INT(cfs_splitstream_writer_finish(w, &buf, &len), 0);
+	cfs_splitstream_writer_free(w);
+	CHECK_EQ_INT(cfs_verity_digest_buf(CFS_HASH_SHA256, buf, len, layer), 0);
+	CHECK_EQ_INT(cfs_objstore_put_buf(cfs_repo_objstore(repo), buf, len, layer), 0);
+	free(buf);
+	CHECK_EQ_INT(cfs_repo_stream_set(repo, "layer", layer), 0);
+	CHECK_EQ_INT(cfs_repo_stream_ref_set(repo, "x/y", "layer"), 0);
+	/* a stream no ref reaches: its link and object go */
+	put_text(repo, "a stream nobody refers to", loose);
+	CHECK_EQ_INT(cfs_repo_stream_set(repo, "loose", loose), 0);
+
+	/* dangling refs of both kinds, a temporary in a ref directory, empty ref directories */
+	cfs_repo_digest_hex(repo, orphan, hex);
+	snprintf(path, sizeof(path), "%s/images/refs/dangling", root);
+	snprintf(err, sizeof(err), "../%s", hex);
+	CHECK(symlink(err, path) == 0);
+	snprintf(path, sizeof(path), "%s/streams/refs/gone", root);
+	CHECK(symlink("../nosuchstream", path) == 0);
+	snprintf(path, sizeof(path), "%s/images/refs/a", root);
+	make_file(path, ".tmp-1-ref");
+	snprintf(path, sizeof(path), "%s/images/refs/empty", root);
+	CHECK(mkdir(path, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/images/refs/empty/deeper", root);
+	CHECK(mkdir(path, 0755) == 0);
+
+	for (int dry = 1; dry >= 0; dry--) {
+		CHECK_EQ_INT(cfs_repo_gc(repo, dry ? CFS_REPO_GC_DRY_RUN : 0, &gs), 0);
+		CHECK_EQ_INT(gs.objects_removed, 4); /* drop_img, drop_obj, orphan, loose */
+		CHECK_EQ_INT(gs.objects_kept, 6);    /* keep_img, keep_obj, named_img, named_obj, layer, layer_obj */
+		CHECK_EQ_INT(gs.images_removed, 1);
+		CHECK_EQ_INT(gs.images_kept, 2);
+		CHECK_EQ_INT(gs.refs_removed, 3); /* both dangling refs, streams/loose */
+		CHECK_EQ_INT(gs.temp_removed, 1); /* .tmp-1-ref; our own live store handle's lock in objects/ stays */
+		CHECK(has_object(repo, orphan) == (dry != 0));
+		CHECK(has_object(repo, drop_obj) == (dry != 0));
+		CHECK(has_object(repo, drop_img) == (dry != 0));
+		CHECK(has_object(repo, loose) == (dry != 0));
+		CHECK(has_object(repo, keep_img) && has_object(repo, keep_obj) && has_object(repo, layer) &&
+		      has_object(repo, layer_obj) && has_object(repo, named_img) && has_object(repo, named_obj));
+		snprintf(path, sizeof(path), "%s/images/refs/empty", root);
+		CHECK((access(path, F_OK) == 0) == (dry != 0));
+		snprintf(path, sizeof(path), "%s/images/refs/a/.tmp-1-ref", root);
+		CHECK((access(path, F_OK) == 0) == (dry != 0));
+		snprintf(path, sizeof(path), "%s/images/refs/dangling", root);
+		CHECK((faccessat(AT_FDCWD, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0) == (dry != 0));
+	}
+	CHECK_EQ_INT(cfs_repo_resolve(repo, "a/b/kept", got, NULL), 0);
+	CHECK(memcmp(got, keep_img, 32) == 0);
+	CHECK_EQ_INT(cfs_repo_stream_ref_get(repo, "x/y", path, sizeof(path)), 0);
+	CHECK_EQ_STR(path, "layer");
+	CHECK_EQ_INT(cfs_repo_stream_get(repo, "loose", layer), -ENOENT);
+	CHECK_EQ_INT(cfs_repo_stream_ref_get(repo, "gone", path, sizeof(path)), -ENOENT);
+
+	/* a second run finds nothing more, and the repository is clean */
+	CHECK_EQ_INT(cfs_repo_gc(repo, 0, &gs), 0);
+	CHECK_EQ_INT(gs.objects_removed + gs.images_removed + gs.refs_removed + gs.temp_removed, 0);
+	CHECK_EQ_INT(gs.objects_kept, 6);
+	CHECK_EQ_INT(cfs_repo_fsck(repo, 0, NULL, NULL, &fs), 0);
+	CHECK_EQ_INT(fs.problems, 0);
+	cfs_repo_free(repo);
+}
+
 int main(void)
 {
 	char cmd[100];
@@ -250,6 +377,7 @@ int main(void)
 	test_names();
 	test_digest_set();
 	test_repository();
+	test_gc();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	CHECK(system(cmd) == 0);
 	printf("repo tests passed\n");

@@ -408,32 +408,28 @@ static int open_backing(struct cfuse *fs, struct cfuse_open_file *f)
 	char *redirect = NULL;
 	uint8_t digest[CFS_VERITY_MAX_DIGEST];
 	enum cfs_hash_alg alg = 0;
-	bool has_digest;
+	bool has_digest, followed = false;
 	int r;
 
 	if (f->size == 0)
 		return 0;
-	r = cfs_image_get_backing_digest(fs->img, f->nid, &redirect, &alg, digest);
+	/* one walk of the inode's xattrs gives the redirect, the digest and the metacopy rule */
+	r = cfs_image_get_backing_full(fs->img, f->nid, &redirect, &alg, digest, &followed);
 	has_digest = alg != 0;
 	if (r == -ENODATA || (r == 0 && !redirect))
 		return 0; /* data inline in the image, covered by the image digest */
 	if (r < 0)
 		return -EIO;
-	if (redirect != NULL) {
-		/*
-		 * overlayfs follows a file's redirect only when it also has a
-		 * metacopy xattr (empty or at least 4 bytes; 1 to 3 is an error);
-		 * without it a kernel mount shows the image's own (empty) data.
-		 * Serving the object then would give bytes no kernel mount gives.
-		 */
-		r = cfs_image_redirect_followed(fs->img, f->nid);
-		if (r <= 0) {
-			cfuse_log("object %s: %s", redirect,
-				     r < 0 ? "unreadable xattrs"
-					   : "a kernel mount would not follow this redirect (no valid metacopy xattr)");
-			free(redirect);
-			return -EIO;
-		}
+	/*
+	 * overlayfs follows a file's redirect only when it also has a metacopy
+	 * xattr (empty or at least 4 bytes; 1 to 3 is an error); without it a
+	 * kernel mount shows the image's own (empty) data. Serving the object
+	 * then would give bytes no kernel mount gives.
+	 */
+	if (!followed) {
+		cfuse_log("object %s: a kernel mount would not follow this redirect (no valid metacopy xattr)", redirect);
+		free(redirect);
+		return -EIO;
 	}
 	if (fs->verity == CFUSE_VERITY_REQUIRE && !has_digest) {
 		cfuse_log("object %s: no fs-verity digest in the image (verity=require)", redirect);

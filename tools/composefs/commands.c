@@ -225,16 +225,9 @@ int cmd_import_image(struct tool *t)
 	return EXIT_OK;
 }
 
-struct list_ctx {
-	struct cfs_repo *repo;
-	bool json;
-	bool first;
-};
-
-
 static int list_one(void *user, const struct cfs_repo_image_info *info)
 {
-	struct list_ctx *l = user;
+	struct tool_list *l = user;
 	char hex[HEXBUF], objs[32];
 
 	cfs_repo_digest_hex(l->repo, info->digest, hex);
@@ -249,7 +242,8 @@ static int list_one(void *user, const struct cfs_repo_image_info *info)
 			printf("%-24s %s %10llu %8s\n", info->names[i], hex, (unsigned long long)info->size, objs);
 		return 0;
 	}
-	printf("%s\n  {\n    \"digest\": \"%s\",\n    \"names\": [", l->first ? "" : ",", hex);
+	tool_list_item(l);
+	printf("  {\n    \"digest\": \"%s\",\n    \"names\": [", hex);
 	for (size_t i = 0; i < info->n_names; i++) {
 		printf("%s", i ? ", " : "");
 		tool_json_string(stdout, info->names[i]);
@@ -257,42 +251,23 @@ static int list_one(void *user, const struct cfs_repo_image_info *info)
 	printf("],\n    \"size\": %llu,\n    \"objects\": %s,\n    \"objects_size\": %llu\n  }",
 	       (unsigned long long)info->size, info->n_objects >= 0 ? objs : "null",
 	       (unsigned long long)info->objects_size);
-	l->first = false;
 	return 0;
 }
 
 int cmd_images(struct tool *t)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct list_ctx l = { .first = true };
-	int c, r;
+	struct tool_list l;
+	int r;
 
-	while ((c = tool_getopt(t, "h", opts)) != -1) {
-		if (c == 'j')
-			l.json = true;
-		if (c == 'h') {
-			printf("Usage: %s images [--json]\n"
-			       "List every image: name ('-' when it has none), digest, size of the image\n"
-			       "file in bytes, number of objects it refers to.\n",
-			       tool_prog);
-			return EXIT_OK;
-		}
-	}
-	if (optind != t->argc)
-		tool_usage_error("images: no arguments expected");
-	l.repo = tool_open_repo(t, true);
-	if (l.json)
-		printf("[");
-	else
+	if (!tool_list_begin(t, &l, "images",
+			     "List every image: name ('-' when it has none), digest, size of the image\n"
+			     "file in bytes, number of objects it refers to."))
+		return EXIT_OK;
+	if (!l.json)
 		printf("%-24s %-*s %10s %8s\n", "NAME", (int)(2 * cfs_repo_digest_size(l.repo)), "DIGEST", "SIZE",
 		       "OBJECTS");
 	r = cfs_repo_list_images(l.repo, true, list_one, &l);
-	if (l.json)
-		printf("%s]\n", l.first ? "" : "\n");
+	tool_list_end(&l);
 	if (r < 0)
 		tool_die("%s", cfs_repo_errmsg(l.repo));
 	cfs_repo_free(l.repo);

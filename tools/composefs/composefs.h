@@ -30,6 +30,24 @@ const char *tool_human_size(uint64_t n, char *buf, size_t len);
 /* Parse a command's options with getopt_long; exits 2 on unknown options. */
 int tool_getopt(struct tool *t, const char *shortopts, const void *longopts);
 
+/* A listing command's output: a table, or with --json an array of objects. */
+struct tool_list {
+	struct cfs_repo *repo; /* opened read-only by tool_list_begin() */
+	bool json;
+	size_t n;              /* items so far */
+};
+/*
+ * Options of a listing command @cmd ("images", "oci images"): [--json], no
+ * arguments; --help prints the usage line and @what and returns false (the
+ * command then exits 0). Otherwise opens the repository and, with --json,
+ * starts the array; the caller prints a table's heading.
+ */
+bool tool_list_begin(struct tool *t, struct tool_list *l, const char *cmd, const char *what);
+/* Before each JSON item: the separator (the item then prints itself). */
+void tool_list_item(struct tool_list *l);
+/* Ends the array with --json (call it before exiting on an error, too). */
+void tool_list_end(struct tool_list *l);
+
 /* commands.c and mount.c */
 int cmd_create_image(struct tool *t);
 int cmd_import_image(struct tool *t);

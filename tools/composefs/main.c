@@ -61,6 +61,43 @@ int tool_getopt(struct tool *t, const char *shortopts, const void *longopts)
 	return c;
 }
 
+bool tool_list_begin(struct tool *t, struct tool_list *l, const char *cmd, const char *what)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*l = (struct tool_list){ 0 };
+	while ((c = tool_getopt(t, "h", opts)) != -1) {
+		if (c == 'j')
+			l->json = true;
+		if (c == 'h') {
+			printf("Usage: %s %s [--json]\n%s\n", tool_prog, cmd, what);
+			return false;
+		}
+	}
+	if (optind != t->argc)
+		tool_usage_error("%s: no arguments expected", cmd);
+	l->repo = tool_open_repo(t, true);
+	if (l->json)
+		printf("[");
+	return true;
+}
+
+void tool_list_item(struct tool_list *l)
+{
+	printf("%s\n", l->n++ > 0 ? "," : "");
+}
+
+void tool_list_end(struct tool_list *l)
+{
+	if (l->json)
+		printf("%s]\n", l->n > 0 ? "\n" : "");
+}
+
 const char *tool_human_size(uint64_t n, char *buf, size_t len)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };

@@ -122,20 +122,13 @@ static int oci_pull(struct tool *t)
 	return EXIT_OK;
 }
 
-struct list_ctx {
-	struct cfs_repo *repo;
-	bool json;
-	bool first;
-};
-
-
-static int print_json(struct list_ctx *l, const struct cfs_oci_image_info *info)
+static void print_json(struct cfs_repo *repo, const struct cfs_oci_image_info *info)
 {
 	char hex[HEXBUF];
 
-	printf("%s{\"name\": ", l->first ? "" : ",\n");
+	printf("{\"name\": ");
 	tool_json_string(stdout, info->name);
-	printf(", \"image\": \"%s\", \"named\": %s, \"config\": ", cfs_repo_digest_hex(l->repo, info->image_digest, hex),
+	printf(", \"image\": \"%s\", \"named\": %s, \"config\": ", cfs_repo_digest_hex(repo, info->image_digest, hex),
 	       info->named ? "true" : "false");
 	tool_json_string(stdout, info->config_digest);
 	printf(", \"manifest\": ");
@@ -148,17 +141,18 @@ static int print_json(struct list_ctx *l, const struct cfs_oci_image_info *info)
 		tool_json_string(stdout, info->diff_ids[i]);
 	}
 	printf("]}");
-	l->first = false;
-	return 0;
 }
 
 static int list_one(void *user, const struct cfs_oci_image_info *info)
 {
-	struct list_ctx *l = user;
+	struct tool_list *l = user;
 	char hex[HEXBUF];
 
-	if (l->json)
-		return print_json(l, info);
+	if (l->json) {
+		tool_list_item(l);
+		print_json(l->repo, info);
+		return 0;
+	}
 	printf("%-24s %s %s %zu%s\n", info->name, cfs_repo_digest_hex(l->repo, info->image_digest, hex),
 	       info->config_digest, info->n_layers, info->named ? "" : " (name now elsewhere)");
 	return 0;
@@ -166,35 +160,17 @@ static int list_one(void *user, const struct cfs_oci_image_info *info)
 
 static int oci_images(struct tool *t)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct list_ctx l = { .first = true };
+	struct tool_list l;
 	char err[512] = "";
-	int c, r;
+	int r;
 
-	while ((c = tool_getopt(t, "h", opts)) != -1) {
-		if (c == 'j')
-			l.json = true;
-		if (c == 'h') {
-			printf("Usage: %s oci images [--json]\n"
-			       "List OCI images: name, image digest, config digest, number of layers.\n", tool_prog);
-			return EXIT_OK;
-		}
-	}
-	if (optind != t->argc)
-		tool_usage_error("oci images: no arguments expected");
-	l.repo = tool_open_repo(t, true);
-	if (l.json)
-		printf("[");
-	else
+	if (!tool_list_begin(t, &l, "oci images", "List OCI images: name, image digest, config digest, number of layers."))
+		return EXIT_OK;
+	if (!l.json)
 		printf("%-24s %-*s %-71s %s\n", "NAME", (int)(2 * cfs_repo_digest_size(l.repo)), "IMAGE", "CONFIG",
 		       "LAYERS");
 	r = cfs_oci_list_images(l.repo, list_one, &l, err, sizeof(err));
-	if (l.json)
-		printf("]\n");
+	tool_list_end(&l);
 	if (r < 0)
 		tool_die("oci images: %s", err[0] ? err : strerror(-r));
 	cfs_repo_free(l.repo);
@@ -210,17 +186,17 @@ static int inspect_one(void *user, const struct cfs_oci_image_info *info)
 
 static int oci_inspect(struct tool *t)
 {
-	struct list_ctx l = { .first = true };
+	struct cfs_repo *repo;
 	char err[512] = "";
 	int r;
 
 	if (t->argc != 2 || t->argv[1][0] == '-')
 		tool_usage_error("oci inspect: expected NAME");
-	l.repo = tool_open_repo(t, true);
-	r = cfs_oci_image_get(l.repo, t->argv[1], inspect_one, &l, err, sizeof(err));
+	repo = tool_open_repo(t, true);
+	r = cfs_oci_image_get(repo, t->argv[1], inspect_one, repo, err, sizeof(err));
 	if (r < 0)
 		tool_die("%s", err[0] ? err : strerror(-r));
-	cfs_repo_free(l.repo);
+	cfs_repo_free(repo);
 	return EXIT_OK;
 }
 
