@@ -296,6 +296,12 @@ static int read_refs(struct cfs_repo *repo, int dirfd, const char *prefix, struc
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || cfs_repo_is_temp_name(de->d_name))
 			continue;
 		snprintf(name, sizeof(name), "%s%s%s", prefix, prefix[0] ? "/" : "", de->d_name);
+		if (de->d_type == DT_UNKNOWN) { /* file systems that do not fill in d_type */
+			struct stat st;
+
+			if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+				de->d_type = DT_DIR;
+		}
 		if (de->d_type == DT_DIR) {
 			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 
