@@ -2,7 +2,6 @@
 /* Layer split streams read back: the tar re-created (cat-layer) and checked against its diff_id (fsck). */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +17,6 @@
 #include "oci-private.h"
 #include "splitstream.h"
 #include "util.h"
-#include "workq.h"
 
 #define IOBUF (1u << 20)
 
@@ -75,62 +73,13 @@ int oci_stream_load(struct cfs_repo *repo, const uint8_t *digest, uint8_t **buf,
 	return 0;
 }
 
-/*
- * Presence of a stream's objects: one fstatat each (through cfs_objstore_has(), which also
- * counts objects staged by this process), no hashing. A /usr-sized layer references tens of
- * thousands of objects, so large streams are checked in slices on every CPU; the first
- * missing object found stops the others.
- */
-#define PRESENT_SLICE 2048u
-
-struct present {
-	struct cfs_objstore *store;
-	const struct cfs_splitstream *s;
-	size_t n;
-	int result;      /* 0, or the first failure (under @lock) */
-	size_t missing;  /* index of the object that failed */
-	pthread_mutex_t lock;
-};
-
-static void present_slice(void *user, size_t slice)
-{
-	struct present *c = user;
-	size_t end = (slice + 1) * PRESENT_SLICE < c->n ? (slice + 1) * PRESENT_SLICE : c->n;
-
-	for (size_t i = slice * PRESENT_SLICE; i < end; i++) {
-		int r;
-
-		if ((i & 255) == 0 && __atomic_load_n(&c->result, __ATOMIC_RELAXED) != 0)
-			return;
-		r = cfs_objstore_has(c->store, cfs_splitstream_object(c->s, i));
-		if (r == 1)
-			continue;
-		pthread_mutex_lock(&c->lock);
-		/* of several failures, the one earliest in the stream, so the answer is stable */
-		if (c->result == 0 || i < c->missing) {
-			__atomic_store_n(&c->result, r == 0 ? -ENOENT : r, __ATOMIC_RELAXED);
-			c->missing = i;
-		}
-		pthread_mutex_unlock(&c->lock);
-		return;
-	}
-}
-
 int oci_stream_objects_present(struct cfs_objstore *store, const struct cfs_splitstream *s, unsigned threads,
 			       size_t *missing)
 {
-	struct present c = { .store = store, .s = s, .n = cfs_splitstream_n_objects(s) };
-	size_t slices = (c.n + PRESENT_SLICE - 1) / PRESENT_SLICE;
+	size_t n = cfs_splitstream_n_objects(s);
 
-	pthread_mutex_init(&c.lock, NULL);
-	if (slices > 1)
-		cfs_parallel_for(threads, slices, present_slice, &c);
-	else if (slices == 1)
-		present_slice(&c, 0);
-	pthread_mutex_destroy(&c.lock);
-	if (c.result != 0 && missing != NULL)
-		*missing = c.missing;
-	return c.result;
+	/* the object refs are one array of digests */
+	return n == 0 ? 0 : cfs_objstore_has_all(store, cfs_splitstream_object(s, 0), n, threads, missing);
 }
 
 struct sink {
