@@ -350,11 +350,13 @@ static int load_layer(struct pull *p, const uint8_t *digest, unsigned threads, s
 	if (r == 0) {
 		/* the tree names objects by digest only: one that is gone makes a broken image */
 		r = oci_stream_objects_present(cfs_repo_objstore(p->repo), s, threads, &missing);
-		if (r < 0) {
+		if (r == -ENOENT || r == -EUCLEAN) {
 			cfs_repo_digest_hex(p->repo, cfs_splitstream_object(s, missing), hex);
 			*lost = r == -ENOENT;
 			cfs_errbuf_set(err, sizeof(err), r, "object %s %s", hex,
-				       r == -ENOENT ? "is missing" : r == -EUCLEAN ? "is not a regular file" : strerror(-r));
+				       r == -ENOENT ? "is missing" : "is not a regular file");
+		} else if (r < 0) {
+			cfs_errbuf_set(err, sizeof(err), r, "checking its objects: %s", strerror(-r));
 		}
 	}
 	if (r == 0)
