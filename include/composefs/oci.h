@@ -106,7 +106,11 @@ struct cfs_oci_pull_result {
 	char manifest_digest[CFS_OCI_DIGEST_LEN + 1];    /* its manifest ("" for docker-archive) */
 	uint32_t n_layers;
 	uint32_t n_layers_reused;                        /* known by diff_id, not read again */
-	uint64_t reserved[4];
+	uint32_t n_layers_reimported;                    /* known by diff_id, but objects its split
+							  * stream references were missing: read
+							  * again (not counted as reused) */
+	uint32_t reserved32;
+	uint64_t reserved[3];
 };
 
 /**
@@ -128,7 +132,11 @@ struct cfs_oci_pull_result {
  * parsed in the same pass, its diff_id checked, and regular files longer
  * than CFS_OCI_INLINE_MAX stored as objects (deduplicated against the
  * repository). Layers whose diff_id is already imported (their split stream
- * is named) are not read: their trees are rebuilt from the split streams.
+ * is named) are not read: their trees are rebuilt from the split streams,
+ * once every object a stream references is found in the store (a stat each,
+ * no hashing). A layer whose stream object or any of those objects is gone
+ * is read from @source again, which stores the missing objects (present ones
+ * are not rewritten), and counted in @res->n_layers_reimported.
  * Nothing is named before it is verified: objects of a refused layer are
  * never published, and @name is set only after every layer passed.
  *

@@ -344,6 +344,7 @@ enum cfs_repo_problem {
 					   * stale index, or signatures of an image not in the
 					   * repository (gc removes those) */
 	CFS_REPO_PROBLEM_BAD_TREE,        /* trees/XX/<rest> not the valid tree of a present object */
+	CFS_REPO_PROBLEM_BAD_STREAM,      /* streams/<name>: its object is not a valid split stream */
 };
 
 /** cfs_repo_problem_name() - short stable name of a problem kind ("digest-mismatch", ...). */
@@ -371,7 +372,9 @@ struct cfs_repo_fsck_stats {
 	uint64_t temp_removed;     /* temporary files removed (CFS_REPO_FSCK_REPAIR) */
 	uint64_t signatures_checked; /* files under signatures/<hex>/ (index files excluded) */
 	uint64_t signatures_bad;
-	uint64_t reserved[4];
+	uint64_t streams_checked;  /* links in streams/ (composefs-rs' named split streams) */
+	uint64_t streams_bad;      /* not a link to a split stream, or one referring to a missing object */
+	uint64_t reserved[2];
 };
 
 /** Flags for cfs_repo_fsck(). */
@@ -387,7 +390,10 @@ struct cfs_repo_fsck_stats {
  * cfs_repo_fsck() - check the repository: meta.json; every object re-hashed
  * against its name; every published tree (trees/) loads against its name and
  * has its object; every images/ link resolves to its object and the image
- * parses and all objects it refers to exist; every ref resolves to an image;
+ * parses and all objects it refers to exist; every split stream named in
+ * streams/ is an object that parses, and every object and stream it refers
+ * to exists (CFS_REPO_PROBLEM_MISSING_OBJECT with the stream's path
+ * otherwise); every ref resolves to an image;
  * every stored signature is named by the SHA-256 of its bytes, is listed in its
  * index and belongs to an image in images/ (whether it verifies depends on
  * the trusted certificates, so 'composefs verify' checks that); leftover

@@ -134,6 +134,29 @@ int cfs_basedir_has_payload(int basedir_fd, const char *payload);
 int cfs_objstore_has(struct cfs_objstore *s, const uint8_t *digest);
 
 /**
+ * cfs_objstore_has_all() - whether every one of @n objects is present (or
+ * staged), without reading any: the check before trusting a list of digests
+ * (an OCI layer's split stream) to name files of a new image.
+ * @digests: @n digests of the store's algorithm, one after the other.
+ * @threads: at most this many threads (0: one per CPU); small lists use one.
+ * @missing: receives, on failure, the index of the object that failed (the
+ *           lowest such index); may be NULL.
+ *
+ * Objects are asked for by name, as cfs_objstore_has() does, except where
+ * many of them share an XX/ directory that holds not many more entries: that
+ * directory is listed instead (a stat each costs an inode read when the
+ * inode is not cached; a listing reads only directory blocks), and only
+ * what the listing does not show as a regular file is asked for by name.
+ * Content is not checked. Thread-safe like cfs_objstore_has().
+ *
+ * Returns 0 when all are present; -ENOENT when one is missing; -EUCLEAN when
+ * one is not a regular file; -EINVAL (@digests NULL with @n > 0); -ENOMEM;
+ * another -errno of the stat.
+ */
+int cfs_objstore_has_all(struct cfs_objstore *s, const uint8_t *digests, size_t n, unsigned threads,
+			 size_t *missing);
+
+/**
  * cfs_objstore_open_object() - open an object read-only (O_CLOEXEC).
  * The caller owns *@fd_out. Returns 0, -ENOENT when absent, or -errno.
  * The content is not verified against the digest here.

@@ -73,6 +73,15 @@ int oci_stream_load(struct cfs_repo *repo, const uint8_t *digest, uint8_t **buf,
 	return 0;
 }
 
+int oci_stream_objects_present(struct cfs_objstore *store, const struct cfs_splitstream *s, unsigned threads,
+			       size_t *missing)
+{
+	size_t n = cfs_splitstream_n_objects(s);
+
+	/* the object refs are one array of digests */
+	return n == 0 ? 0 : cfs_objstore_has_all(store, cfs_splitstream_object(s, 0), n, threads, missing);
+}
+
 struct sink {
 	int fd;              /* -1: only hashed */
 	EVP_MD_CTX *md;

@@ -214,6 +214,12 @@ struct cfs_repo;
  * digest. 0; -ENOENT (missing), -CFS_EDIGEST, -EFBIG, -errno; @msg says what. */
 int oci_stream_load(struct cfs_repo *repo, const uint8_t *digest, uint8_t **buf, size_t *len, char *msg,
 		    size_t msglen);
+/* Whether every object the split stream @s references is in @store (cfs_objstore_has_all():
+ * no hashing; large streams on up to @threads threads, 0: one per CPU). 0; -ENOENT when one
+ * is missing, -EUCLEAN when one is not a regular file, other -errno; *@missing (may be NULL)
+ * is then the index of that object (the first in the stream among those that failed). */
+int oci_stream_objects_present(struct cfs_objstore *store, const struct cfs_splitstream *s, unsigned threads,
+			       size_t *missing);
 /* The stream ref that tags OCI image @name: "oci/<name, '%' and '/' %-escaped>" (with a
  * manifest), "oci-config/<...>" (without). */
 void oci_tag_ref(const char *name, bool manifest, char *buf, size_t len);

@@ -327,19 +327,38 @@ static ssize_t blob_read(void *user, void *buf, size_t len)
 	return oci_blob_read(user, buf, len);
 }
 
-/* A layer imported before (its split stream @digest), its tree rebuilt from the stream. */
-static int load_layer(struct pull *p, const uint8_t *digest, struct cfs_node **tree, char *msg, size_t msglen)
+/*
+ * A layer imported before (its split stream @digest), its tree rebuilt from the stream, when
+ * every object the stream references is still in the store (@threads for that check, 0: one
+ * per CPU). *@lost: the failure is an object gone (the stream's own or one it references),
+ * which importing the layer again writes back.
+ */
+static int load_layer(struct pull *p, const uint8_t *digest, unsigned threads, struct cfs_node **tree, bool *lost,
+		      char *msg, size_t msglen)
 {
 	struct cfs_splitstream *s = NULL;
+	char err[512] = "", hex[2 * CFS_VERITY_MAX_DIGEST + 1];
 	uint8_t *buf = NULL;
-	char err[512] = "";
-	size_t len = 0;
+	size_t len = 0, missing = 0;
 	int r = oci_stream_load(p->repo, digest, &buf, &len, msg, msglen);
 
+	*lost = r == -ENOENT;
 	if (r < 0)
 		return r;
 	r = cfs_splitstream_open_mem(buf, len, cfs_repo_hash_alg(p->repo), CFS_SPLITSTREAM_CT_OCI_LAYER, &s, err,
 				     sizeof(err));
+	if (r == 0) {
+		/* the tree names objects by digest only: one that is gone makes a broken image */
+		r = oci_stream_objects_present(cfs_repo_objstore(p->repo), s, threads, &missing);
+		if (r == -ENOENT || r == -EUCLEAN) {
+			cfs_repo_digest_hex(p->repo, cfs_splitstream_object(s, missing), hex);
+			*lost = r == -ENOENT;
+			cfs_errbuf_set(err, sizeof(err), r, "object %s %s", hex,
+				       r == -ENOENT ? "is missing" : "is not a regular file");
+		} else if (r < 0) {
+			cfs_errbuf_set(err, sizeof(err), r, "checking its objects: %s", strerror(-r));
+		}
+	}
 	if (r == 0)
 		r = oci_layer_from_stream(s, cfs_repo_hash_alg(p->repo), tree, err, sizeof(err));
 	if (r < 0)
@@ -372,28 +391,50 @@ static int put_stream(struct pull *p, struct cfs_splitstream_writer *w, uint8_t 
 	return r;
 }
 
-static int import_layer(struct pull *p, size_t i, struct cfs_node **tree, bool *reused)
+static void progress(struct pull *p, const char *phase, uint64_t done);
+
+/*
+ * Layer @i: rebuilt from its split stream when it was imported before and all its objects are
+ * there (*@reused), else read from the source; *@again when it was imported before but objects
+ * were gone (they are written back: objects still present are not rewritten).
+ */
+static int import_layer(struct pull *p, size_t i, struct cfs_node **tree, bool *reused, bool *again)
 {
 	struct oci_layer_check chk = { p->layer_digests[i], p->layer_sizes[i], p->diff_ids[i] };
 	const char *what = p->layer_digests[i] != NULL ? p->layer_digests[i] : p->layer_paths[i];
 	uint8_t *stream = p->layer_streams + i * CFS_VERITY_MAX_DIGEST;
-	char sname[128], msg[512] = "";
+	char sname[128], msg[512] = "", why[600] = "";
 	struct cfs_splitstream_writer *ss = NULL;
 	struct oci_blob *b = NULL;
+	bool lost = false;
 	int r;
 
+	*reused = *again = false;
+	if (*tree != NULL) {
+		*reused = true;
+		return 0; /* rebuilt by preload_layers() */
+	}
 	snprintf(sname, sizeof(sname), CFS_OCI_LAYER_STREAM_PREFIX "%s", p->diff_ids[i]);
 	/* known by its diff_id: its split stream, named only once the layer was complete, holds
 	 * its tree (repositories of older versions may have only a layer image: the layer is
 	 * read again to write its stream) */
-	*reused = *tree != NULL || cfs_repo_stream_get(p->repo, sname, stream) == 0;
-	if (*tree != NULL)
-		return 0; /* rebuilt by preload_layers() */
-	if (*reused) {
-		r = load_layer(p, stream, tree, msg, sizeof(msg));
-		return r < 0 ? cfs_errbuf_set(p->err, p->errlen, r, "layer %s: stored as %s: %s (see composefs oci fsck)",
-					p->diff_ids[i], sname, msg)
-			     : 0;
+	if (cfs_repo_stream_get(p->repo, sname, stream) == 0) {
+		r = load_layer(p, stream, 0, tree, &lost, msg, sizeof(msg));
+		if (r == 0) {
+			*reused = true;
+			return 0;
+		}
+		if (!lost)
+			return cfs_errbuf_set(p->err, p->errlen, r, "layer %s: stored as %s: %s (see composefs oci fsck)",
+					p->diff_ids[i], sname, msg);
+		/* an object is gone (deleted, a damaged disk, a partial copy): the stream would
+		 * give an image pointing at nothing; reading the layer again writes it back */
+		*again = true;
+		snprintf(why, sizeof(why), " (read again because %s: %s)", sname, msg);
+		snprintf(msg, sizeof(msg), "layer %zu/%zu %.19s: objects missing, reading it again", i + 1, p->n_layers,
+			 p->diff_ids[i]);
+		progress(p, msg, i);
+		msg[0] = '\0';
 	}
 	r = cfs_splitstream_writer_new(cfs_repo_hash_alg(p->repo), CFS_SPLITSTREAM_CT_OCI_LAYER, &ss);
 	if (r == 0)
@@ -412,7 +453,7 @@ static int import_layer(struct pull *p, size_t i, struct cfs_node **tree, bool *
 			cfs_node_unref(*tree);
 			*tree = NULL;
 		}
-		return cfs_errbuf_set(p->err, p->errlen, r, "layer %s: %s", what, msg[0] ? msg : strerror(-r));
+		return cfs_errbuf_set(p->err, p->errlen, r, "layer %s: %s%s", what, msg[0] ? msg : strerror(-r), why);
 	}
 	/* verified: its objects and stream may now be published (one sync), then the stream is
 	 * named by its diff_id: the name, set atomically last, marks the layer complete */
@@ -430,16 +471,19 @@ struct preload {
 	struct pull *p;
 	struct cfs_node **trees;
 	bool *known; /* its split stream is named (layer_streams[i] holds it) */
+	unsigned threads; /* for each layer's object check: the CPUs shared among the layers */
 };
 
 static void preload_one(void *user, size_t i)
 {
 	struct preload *pl = user;
 	char msg[512];
+	bool lost;
 
-	/* any failure leaves the layer to import_layer(), which reports it in order */
-	if (pl->known[i] && load_layer(pl->p, pl->p->layer_streams + i * CFS_VERITY_MAX_DIGEST, &pl->trees[i], msg,
-				       sizeof(msg)) < 0)
+	/* any failure leaves the layer to import_layer(), which reports it in order (or, when
+	 * objects are missing, reads the layer again) */
+	if (pl->known[i] && load_layer(pl->p, pl->p->layer_streams + i * CFS_VERITY_MAX_DIGEST, pl->threads,
+				       &pl->trees[i], &lost, msg, sizeof(msg)) < 0)
 		pl->trees[i] = NULL;
 }
 
@@ -458,8 +502,12 @@ static void preload_layers(struct pull *p, struct cfs_node **trees)
 		pl.known[i] = cfs_repo_stream_get(p->repo, sname, p->layer_streams + i * CFS_VERITY_MAX_DIGEST) == 0;
 		n_known += pl.known[i];
 	}
-	if (n_known > 1)
+	if (n_known > 1) {
+		unsigned cpus = cfs_usable_cpus();
+
+		pl.threads = n_known < cpus ? (unsigned)((cpus + n_known - 1) / n_known) : 1;
 		cfs_parallel_for(0, p->n_layers, preload_one, &pl);
+	}
 	free(pl.known);
 }
 
@@ -557,15 +605,16 @@ static int import_all(struct pull *p, const char *source, const char *name, stru
 		preload_layers(p, trees);
 	for (size_t i = 0; r == 0 && i < p->n_layers; i++) {
 		struct cfs_node *tree = trees[i];
-		bool reused;
+		bool reused, again;
 
 		trees[i] = NULL;
 
 		snprintf(phase, sizeof(phase), "layer %zu/%zu %.19s", i + 1, p->n_layers, p->diff_ids[i]);
 		progress(p, phase, i);
-		r = import_layer(p, i, &tree, &reused);
+		r = import_layer(p, i, &tree, &reused, &again);
 		if (r == 0) {
 			res->n_layers_reused += reused;
+			res->n_layers_reimported += again;
 			r = oci_merge_add(m, tree, msg, sizeof(msg));
 			if (r < 0)
 				r = cfs_errbuf_set(p->err, p->errlen, r, "layer %s: %s", p->diff_ids[i], msg);

@@ -15,6 +15,7 @@
 
 #include "objstore-private.h"
 #include "repo-private.h"
+#include "splitstream.h"
 #include "util.h"
 #include "workq.h"
 
@@ -49,6 +50,7 @@ const char *cfs_repo_problem_name(enum cfs_repo_problem kind)
 	case CFS_REPO_PROBLEM_MISSING_OBJECT: return "missing-object";
 	case CFS_REPO_PROBLEM_SIGNATURE: return "bad-signature-entry";
 	case CFS_REPO_PROBLEM_BAD_TREE: return "bad-tree";
+	case CFS_REPO_PROBLEM_BAD_STREAM: return "bad-stream";
 	}
 	return "unknown";
 }
@@ -641,6 +643,77 @@ static int trees_top_entry(struct fsck *f, int dirfd, const char *rel, const str
 	return each_entry(f, f->repo->dirfd, path, tree_entry);
 }
 
+/* Report each of the @n digests @get gives for @s that has no object ("@path: @what objects/..."). */
+static int check_stream_refs(struct fsck *f, const char *path, const char *what, size_t n,
+			     const uint8_t *(*get)(const struct cfs_splitstream *s, size_t i),
+			     const struct cfs_splitstream *s, bool *bad)
+{
+	char opath[300];
+	struct stat st;
+	int r = 0;
+
+	for (size_t i = 0; i < n && r == 0; i++) {
+		cfs_repo_object_relpath(f->repo, get(s, i), opath, sizeof(opath));
+		if (fstatat(f->repo->dirfd, opath, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			continue;
+		*bad = true;
+		r = report(f, CFS_REPO_PROBLEM_MISSING_OBJECT, path, "%s %s, which is missing", what, opath);
+	}
+	return r;
+}
+
+/*
+ * streams/NAME (composefs-rs' named split streams; OCI layers, configs and manifests): a link
+ * to an object that is present and parses as a split stream, and every object and stream it
+ * references is present. A layer stream with an object gone would give later pulls an image
+ * pointing at nothing (they now read such a layer again, but nothing else repairs it).
+ */
+static int stream_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
+{
+	struct cfs_repo *repo = f->repo;
+	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	struct cfs_splitstream *s = NULL;
+	char path[PATH_MAX], opath[300], err[256] = "";
+	bool bad = false;
+	int fd, r;
+
+	if (strcmp(de->d_name, "refs") == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", rel, de->d_name);
+	if (cfs_repo_is_temp_name(de->d_name))
+		return report_temp(f, dirfd, de->d_name, path);
+	f->st->streams_checked++;
+	if (cfs_repo_stream_read_link(repo, dirfd, de->d_name, digest) < 0) {
+		f->st->streams_bad++;
+		return report(f, CFS_REPO_PROBLEM_BAD_NAME, path, "not a link to an object (../objects/XX/REST)");
+	}
+	cfs_repo_object_relpath(repo, digest, opath, sizeof(opath));
+	fd = cfs_repo_open_object(repo, digest);
+	if (fd < 0) {
+		f->st->streams_bad++;
+		return report(f, fd == -ENOENT ? CFS_REPO_PROBLEM_MISSING_OBJECT : CFS_REPO_PROBLEM_BAD_STREAM, path,
+			      "its split stream %s is %s", opath,
+			      fd == -ENOENT ? "missing" : fd == -CFS_ENOTREG ? "not a regular file" : strerror(-fd));
+	}
+	r = cfs_splitstream_open_fd(fd, repo->alg, 0, &s, err, sizeof(err));
+	close(fd);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		f->st->streams_bad++;
+		return report(f, CFS_REPO_PROBLEM_BAD_STREAM, path, "%s is not a valid split stream: %s", opath,
+			      err[0] ? err : strerror(-r));
+	}
+	r = check_stream_refs(f, path, "refers to", cfs_splitstream_n_objects(s), cfs_splitstream_object, s, &bad);
+	if (r == 0)
+		r = check_stream_refs(f, path, "names", cfs_splitstream_n_stream_refs(s), cfs_splitstream_stream_ref, s,
+				      &bad);
+	cfs_splitstream_free(s);
+	if (bad)
+		f->st->streams_bad++;
+	return r;
+}
+
 static int root_entry(struct fsck *f, int dirfd, const char *rel, const struct dirent *de)
 {
 	(void)rel;
@@ -681,6 +754,8 @@ int cfs_repo_fsck(struct cfs_repo *repo, unsigned flags, cfs_repo_problem_fn fn,
 		r = each_entry(&f, repo->dirfd, "images", image_entry);
 	if (r == 0)
 		r = each_entry(&f, repo->dirfd, "images/refs", ref_entry);
+	if (r == 0)
+		r = each_entry(&f, repo->dirfd, "streams", stream_entry);
 	if (r == 0)
 		r = each_entry(&f, repo->dirfd, "signatures", signature_entry);
 	pthread_mutex_destroy(&f.lock);

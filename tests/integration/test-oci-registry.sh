@@ -101,6 +101,31 @@ d=$(pull R oci pull --tls-verify=false "docker://$REG/test/img:v1" again 2>err) 
 [ "$(blob_gets "$PLOG")" = $((n + 1)) ] || fail "second pull fetched $(( $(blob_gets "$PLOG") - n )) blobs (only the config expected)"
 ok "a second pull fetches only the config blob, no layer"
 
+# --- a layer whose object is gone is downloaded again (only that layer), which puts it back ---
+LAYER0=$(skopeo inspect --raw --tls-verify=false "docker://$REG/test/img:v1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["layers"][0]["digest"])')
+su=$("$CFS" measure bundle/rootfs/usr/bin/su | cut -d' ' -f1)
+SU=R/objects/${su:0:2}/${su:2}
+[ -f "$SU" ] || fail "object of usr/bin/su not at $SU"
+rm "$SU"
+n=$(blob_gets "$PLOG")
+d=$(pull R oci pull --tls-verify=false "docker://$REG/test/img:v1" again 2>err) || fail "pull over a missing object: $(cat err)"
+[ "$d" = "$D" ] && grep -q '3 layer(s), 2 already imported, 1 imported again' err || fail "pull over a missing object: $(cat err)"
+[ "$(blob_gets "$PLOG")" = $((n + 2)) ] && grep -q "GET /v2/test/img/blobs/$LAYER0" "$PLOG" ||
+	fail "pull over a missing object fetched $(( $(blob_gets "$PLOG") - n )) blobs (the config and layer 1 expected)"
+[ -f "$SU" ] || fail "the missing object did not come back"
+"$CFS" --repo R fsck >out || fail "fsck after the re-import: $(cat out)"
+"$CFS" --repo R oci fsck >out || fail "oci fsck after the re-import: $(cat out)"
+"$CFS" --repo R oci mount again mnt && MOUNTS+=("$W/mnt")
+cmp mnt/usr/bin/su bundle/rootfs/usr/bin/su || fail "usr/bin/su after the re-import"
+umount mnt; MOUNTS=()
+# the image of another tag sharing the layer: nothing missing now, no layer fetched
+n=$(blob_gets "$PLOG")
+pull R oci pull --tls-verify=false --platform linux/arm64 "docker://$REG/test/img:multi" arm2 2>err >/dev/null ||
+	fail "arm64 after the repair: $(cat err)"
+grep -q '2 layer(s), 2 already imported$' err && [ "$(blob_gets "$PLOG")" = $((n + 1)) ] ||
+	fail "arm64 after the repair: $(cat err), $(( $(blob_gets "$PLOG") - n )) blobs"
+ok "a layer whose object is gone is fetched again (that layer's blob only) and the object comes back; fsck clean, the file reads right; then layers are reused again"
+
 # --- by digest; a digest the registry does not have ---
 d=$(pull R oci pull --tls-verify=false "docker://$REG/test/img@$MDIGEST" bydigest 2>err) || fail "by digest: $(cat err)"
 [ "$d" = "$D" ] || fail "by digest: $d"

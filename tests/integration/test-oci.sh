@@ -135,6 +135,59 @@ rc=0; "$CFS" --repo N2 oci pull oci:lay:latest x 2>err >/dev/null || rc=$?
 	fail "bad layer stream: $rc $(cat err)"
 ok "a layer already imported is rebuilt from its split stream (its blob not read): same image as a fresh pull; no layer images"
 
+# --- a reused layer whose objects are gone is read again, which puts them back ---
+"$CFS" --repo G init >/dev/null
+"$CFS" --repo G oci pull oci:lay:latest img >/dev/null 2>err || fail "pull into G: $(cat err)"
+# usr/bin/su (layer 1 only, in the merged image) and usr/lib/gone (layer 1, whited out by layer 2:
+# only the layer's stream refers to it)
+obj() { local h; h=$("$CFS" measure "$1" | cut -d' ' -f1); echo "G/objects/${h:0:2}/${h:2}"; }
+"$CFS" --repo G oci layer "${DIFF_IDS[0]}" | tar -xO usr/lib/gone >gone || fail "oci layer (gone)"
+TOOL=$(obj bundle/rootfs/usr/bin/su)
+GONE=$(obj gone)
+[ -f "$TOOL" ] && [ -f "$GONE" ] || fail "objects of layer 1 not where expected: $TOOL $GONE"
+rm "$TOOL" "$GONE"
+# a second link to every object left: one rewritten (replaced) would be left with one link
+mkdir keep
+find G/objects -type f ! -name '.*' -exec sh -c 'for f; do ln "$f" "keep/$(echo "$f" | tr / _)"; done' sh {} +
+rc=0; "$CFS" --repo G fsck >out || rc=$?
+[ "$rc" = 1 ] && grep -q "^missing-object: streams/oci-layer-${DIFF_IDS[0]}: refers to ${GONE#G/}, which is missing" out &&
+	grep -q "^missing-object: streams/oci-layer-${DIFF_IDS[0]}: refers to ${TOOL#G/}, which is missing" out &&
+	grep -q "^missing-object: images/[0-9a-f]*: refers to ${TOOL#G/}, which is missing" out &&
+	grep -q '^streams: 5 checked, 1 bad$' out || fail "fsck with objects of a layer missing: exit $rc: $(cat out)"
+rc=0; "$CFS" --repo G oci fsck >out || rc=$?
+[ "$rc" = 1 ] && grep -q "^layer ${DIFF_IDS[0]} (of img): object [0-9a-f]*: missing" out || fail "oci fsck: $rc $(cat out)"
+# the source lacks the layer's blob: the pull cannot repair it and says why it needed the blob
+rc=0; "$CFS" --repo G oci pull oci:lay-nobase:latest img 2>err >/dev/null || rc=$?
+[ "$rc" = 1 ] && grep -q "layer ${BLOBS[0]}: .*No such file.* (read again because oci-layer-${DIFF_IDS[0]}: split stream: object [0-9a-f]* is missing)" err ||
+	fail "objects missing, blob missing: exit $rc: $(cat err)"
+d=$("$CFS" --repo G oci pull oci:lay:latest img 2>err) || fail "pull over missing objects: $(cat err)"
+[ "$d" = "$D" ] || fail "pull over missing objects: image $d, expected $D"
+grep -q '3 layer(s), 2 already imported, 1 imported again (objects of theirs were missing)$' err || fail "report: $(cat err)"
+[ -f "$TOOL" ] && [ -f "$GONE" ] || fail "the missing objects did not come back"
+# objects that were there are not rewritten (still linked from keep/), the lost ones are new
+find G/objects -type f ! -name '.*' -links 1 | sort >changed
+printf '%s\n' "$TOOL" "$GONE" | sort | cmp -s - changed || fail "objects written: $(cat changed)"
+rm -r keep
+"$CFS" --repo G fsck >out || fail "fsck after the re-import: $(cat out)"
+"$CFS" --repo G oci fsck >out || fail "oci fsck after the re-import: $(cat out)"
+"$CFS" --repo G oci mount img mnt && MOUNTS+=("$W/mnt")
+cmp mnt/usr/bin/su bundle/rootfs/usr/bin/su || fail "usr/bin/su reads wrong after the re-import"
+"$TREE_COMPARE" mnt bundle/rootfs || fail "mounted image after the re-import"
+umount mnt; MOUNTS=()
+# a second image sharing the layer (base: layer 1 only), the stream's own object gone too
+rm "$TOOL" "$(readlink -f "G/streams/oci-layer-${DIFF_IDS[0]}")"
+d=$("$CFS" --repo G oci pull oci:lay:base base 2>err) || fail "base over missing objects: $(cat err)"
+grep -q '1 layer(s), 0 already imported, 1 imported again' err || fail "base: $(cat err)"
+[ -f "$TOOL" ] && [ -f "$(readlink -f "G/streams/oci-layer-${DIFF_IDS[0]}")" ] || fail "base: objects not back"
+"$CFS" --repo G fsck >out && "$CFS" --repo G oci fsck >out || fail "fsck after base: $(cat out)"
+"$CFS" --repo G oci mount base mnt && MOUNTS+=("$W/mnt")
+cmp mnt/usr/bin/su bundle/rootfs/usr/bin/su || fail "base: usr/bin/su reads wrong"
+umount mnt; MOUNTS=()
+# nothing missing: the layer is reused again, its blob not read (the source has none)
+d=$("$CFS" --repo G oci pull oci:lay-nobase:latest img2 2>err) || fail "reuse after the repair: $(cat err)"
+[ "$d" = "$D" ] && grep -q '3 layer(s), 3 already imported$' err || fail "reuse after the repair: $(cat err)"
+ok "a layer whose objects (or stream object) are gone is read again, not reused: the objects come back, others are not rewritten, fsck (which names the stream) and oci fsck clean, files read right; intact layers are still reused"
+
 # --- repositories of older versions: layer images (images/refs/oci-layer/<diff_id>) ---
 "$CFS" --repo O init >/dev/null
 "$CFS" --repo O oci pull oci:lay:latest img >/dev/null 2>err || fail "pull: $(cat err)"

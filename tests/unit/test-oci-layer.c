@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
 /* Unit tests of a layer's tree rebuilt from its split stream: the same tree as from the tar; streams
- * not laid out as oci pull writes them are refused. */
+ * not laid out as oci pull writes them are refused; the check that a stream's objects are present. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -335,6 +337,114 @@ static void test_merge(void)
 	cfs_node_unref(l3);
 }
 
+/* Object @i of the presence test: 8 bytes of its own. */
+static void numbered(unsigned i, uint8_t *buf, uint8_t *digest)
+{
+	memcpy(buf, "obj", 3);
+	memcpy(buf + 3, &i, 4);
+	buf[7] = 0x5a;
+	CHECK(cfs_verity_digest_buf(CFS_HASH_SHA256, buf, 8, digest) == 0);
+}
+
+static void object_path(struct cfs_objstore *st, const uint8_t *digest, char *path, size_t len)
+{
+	CHECK(cfs_objstore_object_path(st, digest, path, len) > 0);
+}
+
+/* oci_stream_objects_present(): every object of a stream found; the first one missing (in
+ * stream order) named; a non-file refused; staged objects count (cfs_objstore_has_all() itself,
+ * directory listings included, is tested in test-store). */
+static void test_objects_present(void)
+{
+	enum { N = 300 };
+	char dir[] = "/tmp/test-oci-present.XXXXXX", path[200], cmd[300];
+	struct cfs_splitstream_writer *w = writer(CFS_SPLITSTREAM_CT_OCI_LAYER), *w2;
+	struct cfs_splitstream *s = NULL, *s2 = NULL;
+	struct cfs_objstore *st = NULL;
+	uint8_t buf[8], d[32], *file = NULL, *file2 = NULL;
+	size_t len = 0, len2 = 0, missing = 0;
+	int dfd;
+	char err[256];
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK(cfs_objstore_open(AT_FDCWD, dir, CFS_OBJSTORE_CREATE | CFS_OBJSTORE_BATCH, CFS_HASH_SHA256, &st) == 0);
+	dfd = cfs_objstore_get_dirfd(st);
+	for (unsigned i = 0; i < N; i++) {
+		numbered(i, buf, d);
+		CHECK(cfs_objstore_put_buf(st, buf, sizeof(buf), d) == 0);
+		CHECK(cfs_splitstream_write_inline(w, "x", 1) == 0);
+		CHECK(cfs_splitstream_write_external(w, d, sizeof(buf)) == 0);
+	}
+	CHECK(cfs_splitstream_writer_finish(w, &file, &len) == 0);
+	CHECK(cfs_splitstream_open_mem(file, len, CFS_HASH_SHA256, 0, &s, err, sizeof(err)) == 0);
+	CHECK_EQ_INT(cfs_splitstream_n_objects(s), N);
+	/* staged, not yet published: present for the pull that staged them */
+	CHECK_EQ_INT(oci_stream_objects_present(st, s, 0, NULL), 0);
+	CHECK(cfs_objstore_sync(st) == 0);
+	CHECK_EQ_INT(oci_stream_objects_present(st, s, 0, &missing), 0);
+	CHECK_EQ_INT(oci_stream_objects_present(st, s, 1, NULL), 0);
+
+	/* two gone: the earlier one is named, on any number of threads */
+	numbered(250, buf, d);
+	object_path(st, d, path, sizeof(path));
+	CHECK(unlinkat(dfd, path, 0) == 0);
+	numbered(120, buf, d);
+	object_path(st, d, path, sizeof(path));
+	CHECK(unlinkat(dfd, path, 0) == 0);
+	for (unsigned threads = 0; threads <= 3; threads++) {
+		missing = 0;
+		CHECK_EQ_INT(oci_stream_objects_present(st, s, threads, &missing), -ENOENT);
+		CHECK_EQ_INT(missing, 120);
+		CHECK(memcmp(cfs_splitstream_object(s, missing), d, 32) == 0);
+	}
+	/* put back (as a re-import does): the other one is named */
+	CHECK(cfs_objstore_put_buf(st, buf, sizeof(buf), d) == 0);
+	CHECK(cfs_objstore_sync(st) == 0);
+	CHECK_EQ_INT(oci_stream_objects_present(st, s, 0, &missing), -ENOENT);
+	CHECK_EQ_INT(missing, 250);
+	numbered(250, buf, d);
+	CHECK(cfs_objstore_put_buf(st, buf, sizeof(buf), d) == 0);
+	CHECK(cfs_objstore_sync(st) == 0);
+	CHECK_EQ_INT(oci_stream_objects_present(st, s, 0, &missing), 0);
+
+	/* a directory where an object should be */
+	numbered(7, buf, d);
+	object_path(st, d, path, sizeof(path));
+	CHECK(unlinkat(dfd, path, 0) == 0);
+	CHECK(mkdirat(dfd, path, 0755) == 0);
+	CHECK_EQ_INT(oci_stream_objects_present(st, s, 0, &missing), -EUCLEAN);
+	CHECK_EQ_INT(missing, 7);
+
+	/* one slice, checked on this thread; and a stream without objects */
+	w2 = writer(CFS_SPLITSTREAM_CT_OCI_LAYER);
+	for (unsigned i = 6; i < 9; i++) {
+		numbered(i, buf, d);
+		CHECK(cfs_splitstream_write_external(w2, d, sizeof(buf)) == 0);
+	}
+	CHECK(cfs_splitstream_writer_finish(w2, &file2, &len2) == 0);
+	cfs_splitstream_writer_free(w2);
+	CHECK(cfs_splitstream_open_mem(file2, len2, CFS_HASH_SHA256, 0, &s2, err, sizeof(err)) == 0);
+	CHECK_EQ_INT(oci_stream_objects_present(st, s2, 0, &missing), -EUCLEAN);
+	CHECK_EQ_INT(missing, 1);
+	cfs_splitstream_free(s2);
+	free(file2);
+	w2 = writer(CFS_SPLITSTREAM_CT_OCI_LAYER);
+	CHECK(cfs_splitstream_write_inline(w2, "only inline", 11) == 0);
+	CHECK(cfs_splitstream_writer_finish(w2, &file2, &len2) == 0);
+	cfs_splitstream_writer_free(w2);
+	CHECK(cfs_splitstream_open_mem(file2, len2, CFS_HASH_SHA256, 0, &s2, err, sizeof(err)) == 0);
+	CHECK_EQ_INT(oci_stream_objects_present(st, s2, 0, NULL), 0);
+
+	cfs_splitstream_free(s2);
+	free(file2);
+	cfs_splitstream_free(s);
+	free(file);
+	cfs_splitstream_writer_free(w);
+	cfs_objstore_free(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
 	make_tar();
@@ -342,6 +452,7 @@ int main(void)
 	test_refused();
 	test_huge_skip();
 	test_merge();
+	test_objects_present();
 	printf("ok\n");
 	return 0;
 }

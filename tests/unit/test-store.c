@@ -567,6 +567,103 @@ static void test_basedir_payload(void)
 	close(fd);
 }
 
+/* Create the file of object @digest by hand (content irrelevant here), its XX/ if needed. */
+static void touch_object(struct cfs_objstore *s, const uint8_t *digest)
+{
+	char path[80];
+	int fd;
+
+	cfs_objstore_object_path(s, digest, path, sizeof(path));
+	path[2] = '\0';
+	mkdirat(cfs_objstore_get_dirfd(s), path, 0755);
+	path[2] = '/';
+	fd = openat(cfs_objstore_get_dirfd(s), path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+}
+
+/*
+ * cfs_objstore_has_all(): 12000 objects (about 47 per XX/, so the directories are listed) and a
+ * few (asked for one by one) give the same answers: staged ones count, the lowest index of
+ * those missing is named whatever the threads, a directory under an object's name is refused.
+ */
+static void test_has_all(void)
+{
+	enum { N = 12000 };
+	struct cfs_objstore *s;
+	uint8_t *d = malloc((size_t)(N + 1) * 32), buf[12], few[4 * 32];
+	char dir[256], path[80];
+	size_t missing = 0;
+	int dfd;
+
+	CHECK(d != NULL);
+	snprintf(dir, sizeof(dir), "%s/has-all", tmpdir);
+	CHECK_EQ_INT(cfs_objstore_open(AT_FDCWD, dir, CFS_OBJSTORE_CREATE | CFS_OBJSTORE_BATCH, CFS_HASH_SHA256, &s),
+		     0);
+	dfd = cfs_objstore_get_dirfd(s);
+	/* names only (a put of each, synced, would make this test slow on a busy disk) */
+	for (unsigned i = 0; i < N; i++) {
+		fill(buf, sizeof(buf), 100000 + i);
+		digest_of(buf, sizeof(buf), d + (size_t)i * 32);
+		touch_object(s, d + (size_t)i * 32);
+	}
+	CHECK_EQ_INT(cfs_objstore_has_all(s, d, N, 0, &missing), 0);
+	CHECK_EQ_INT(cfs_objstore_has_all(s, d, N, 1, NULL), 0);
+	CHECK_EQ_INT(cfs_objstore_has_all(s, d, 0, 0, NULL), 0);
+	CHECK_EQ_INT(cfs_objstore_has_all(s, NULL, 1, 0, NULL), -EINVAL);
+	/* one more, staged only: no listing shows it, asking by name does */
+	fill(buf, sizeof(buf), 99999);
+	digest_of(buf, sizeof(buf), d + (size_t)N * 32);
+	CHECK_EQ_INT(cfs_objstore_put_buf(s, buf, sizeof(buf), d + (size_t)N * 32), 0);
+	CHECK_EQ_INT(cfs_objstore_has_all(s, d, N + 1, 0, &missing), 0);
+
+	/* two gone: the lower index is named, on one thread or several */
+	cfs_objstore_object_path(s, d + 11000 * 32, path, sizeof(path));
+	CHECK_EQ_INT(unlinkat(dfd, path, 0), 0);
+	cfs_objstore_object_path(s, d + 9876 * 32, path, sizeof(path));
+	CHECK_EQ_INT(unlinkat(dfd, path, 0), 0);
+	for (unsigned threads = 0; threads <= 3; threads++) {
+		missing = 0;
+		CHECK_EQ_INT(cfs_objstore_has_all(s, d, N + 1, threads, &missing), -ENOENT);
+		CHECK_EQ_INT(missing, 9876);
+	}
+	/* a few, among them the missing one twice (asked for by name) */
+	memcpy(few, d + 3 * 32, 32);
+	memcpy(few + 32, d + 11000 * 32, 32);
+	memcpy(few + 64, d + 11000 * 32, 32);
+	memcpy(few + 96, d + 4 * 32, 32);
+	CHECK_EQ_INT(cfs_objstore_has_all(s, few, 4, 0, &missing), -ENOENT);
+	CHECK_EQ_INT(missing, 1);
+	/* the same 50 many times over: duplicates in listed directories are all found */
+	{
+		uint8_t *many = malloc((size_t)N * 32);
+
+		CHECK(many != NULL);
+		for (size_t i = 0; i < N; i++)
+			memcpy(many + i * 32, d + (i % 50) * 32, 32);
+		CHECK_EQ_INT(cfs_objstore_has_all(s, many, N, 0, &missing), 0);
+		memcpy(many + (N - 1) * 32, d + 9876 * 32, 32);
+		CHECK_EQ_INT(cfs_objstore_has_all(s, many, N, 0, &missing), -ENOENT);
+		CHECK_EQ_INT(missing, N - 1);
+		free(many);
+	}
+	/* back */
+	touch_object(s, d + 9876 * 32);
+	touch_object(s, d + 11000 * 32);
+	CHECK_EQ_INT(cfs_objstore_has_all(s, d, N + 1, 0, &missing), 0);
+
+	/* not a regular file under an object's name */
+	cfs_objstore_object_path(s, d + 123 * 32, path, sizeof(path));
+	CHECK_EQ_INT(unlinkat(dfd, path, 0), 0);
+	CHECK_EQ_INT(mkdirat(dfd, path, 0755), 0);
+	CHECK_EQ_INT(cfs_objstore_has_all(s, d, N, 0, &missing), -EUCLEAN);
+	CHECK_EQ_INT(missing, 123);
+	CHECK_EQ_INT(cfs_objstore_has_all(s, d + 123 * 32, 1, 0, &missing), -EUCLEAN);
+	CHECK_EQ_INT(missing, 0);
+	cfs_objstore_free(s);
+	free(d);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -580,6 +677,7 @@ int main(void)
 	test_sync_while_staging();
 	test_basedir_payload();
 	test_clean();
+	test_has_all();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	CHECK(system(cmd) == 0);
 	printf("test-store: all checks passed\n");

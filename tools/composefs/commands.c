@@ -524,13 +524,15 @@ int cmd_fsck(struct tool *t)
 	if (f.json) {
 		printf("%s],\n  \"objects_checked\": %llu,\n  \"objects_bad\": %llu,\n  \"bytes_checked\": %llu,\n"
 		       "  \"images_checked\": %llu,\n  \"images_bad\": %llu,\n  \"refs_checked\": %llu,\n"
-		       "  \"refs_bad\": %llu,\n  \"signatures_checked\": %llu,\n  \"signatures_bad\": %llu,\n"
+		       "  \"refs_bad\": %llu,\n  \"streams_checked\": %llu,\n  \"streams_bad\": %llu,\n"
+		       "  \"signatures_checked\": %llu,\n  \"signatures_bad\": %llu,\n"
 		       "  \"temporary_files\": %llu,\n  \"temporary_files_removed\": %llu,\n"
 		       "  \"ok\": %s\n}\n",
 		       f.first ? "" : "\n  ", (unsigned long long)st.objects_checked,
 		       (unsigned long long)st.objects_bad, (unsigned long long)st.bytes_checked,
 		       (unsigned long long)st.images_checked, (unsigned long long)st.images_bad,
 		       (unsigned long long)st.refs_checked, (unsigned long long)st.refs_bad,
+		       (unsigned long long)st.streams_checked, (unsigned long long)st.streams_bad,
 		       (unsigned long long)st.signatures_checked, (unsigned long long)st.signatures_bad,
 		       (unsigned long long)st.temp_files, (unsigned long long)st.temp_removed,
 		       st.problems ? "false" : "true");
@@ -539,6 +541,9 @@ int cmd_fsck(struct tool *t)
 		       (unsigned long long)st.objects_checked, (unsigned long long)st.objects_bad,
 		       (unsigned long long)st.images_checked, (unsigned long long)st.images_bad,
 		       (unsigned long long)st.refs_checked, (unsigned long long)st.refs_bad);
+		if (st.streams_checked || st.streams_bad)
+			printf("streams: %llu checked, %llu bad\n", (unsigned long long)st.streams_checked,
+			       (unsigned long long)st.streams_bad);
 		if (st.signatures_checked || st.signatures_bad)
 			printf("signatures: %llu checked, %llu bad\n", (unsigned long long)st.signatures_checked,
 			       (unsigned long long)st.signatures_bad);

@@ -116,8 +116,11 @@ static int oci_pull(struct tool *t)
 		tool_die("oci pull %s: %s", t->argv[optind], err[0] ? err : strerror(-r));
 	}
 	printf("%s\n", cfs_repo_digest_hex(repo, res.image_digest, hex));
-	fprintf(stderr, "config %s, %u layer(s), %u already imported\n", res.config_digest, res.n_layers,
+	fprintf(stderr, "config %s, %u layer(s), %u already imported", res.config_digest, res.n_layers,
 		res.n_layers_reused);
+	if (res.n_layers_reimported != 0)
+		fprintf(stderr, ", %u imported again (objects of theirs were missing)", res.n_layers_reimported);
+	fputc('\n', stderr);
 	cfs_repo_free(repo);
 	return EXIT_OK;
 }
