@@ -446,8 +446,9 @@ static uint8_t *par_buf_take(struct par_bufs *b, unsigned *slot)
 		if (atomic_exchange(&b->busy[i], true))
 			continue;
 		/* slot i is ours alone until given back */
+		/* block-aligned: a sink may write it with O_DIRECT */
 		if (b->buf[i] == NULL)
-			b->buf[i] = malloc(PAR_CHUNK);
+			b->buf[i] = aligned_alloc(CFS_VERITY_BLOCK_SIZE, PAR_CHUNK);
 		if (b->buf[i] == NULL) {
 			atomic_store(&b->busy[i], false);
 			return NULL;
@@ -467,6 +468,8 @@ struct par_part {
 	uint64_t off;       /* of the part in the window */
 	size_t len;      /* whole blocks, except at the end of the file */
 	uint8_t *leaves; /* one hash per block of the part */
+	cfs_verity_sink_fn sink; /* NULL, or given each piece once hashed */
+	void *sink_user;
 	int result;
 };
 
@@ -504,6 +507,8 @@ static void par_hash_part(void *user, size_t i)
 
 			p->result = cfs_verity_hash_block(&h, chunk + pos, len, p->leaves + index * h.digest_size);
 		}
+		if (p->result == 0 && p->sink != NULL)
+			p->result = p->sink(p->sink_user, chunk, want, p->base + p->off + done);
 		done += want;
 	}
 	cfs_verity_hasher_fini(&h);
@@ -523,8 +528,8 @@ static int ctx_push_leaves(struct cfs_verity_ctx *ctx, const uint8_t *leaves, si
 	return r;
 }
 
-int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, unsigned threads,
-				 bool map, uint8_t *digest)
+static int digest_fd_par(int fd, enum cfs_hash_alg alg, uint64_t size, unsigned threads, bool map,
+			 cfs_verity_sink_fn sink, void *sink_user, uint8_t *digest)
 {
 	struct cfs_verity_ctx *ctx = NULL;
 	struct par_part *parts = NULL;
@@ -571,7 +576,8 @@ int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, u
 			size_t len = left < PAR_PART ? (size_t)left : PAR_PART;
 
 			parts[n] = (struct par_part){ .h = &ctx->h, .bufs = &bufs, .fd = fd, .off = bytes, .len = len,
-						      .leaves = leaves + blocks * ds };
+						      .leaves = leaves + blocks * ds, .sink = sink,
+						      .sink_user = sink_user };
 			bytes += len;
 			blocks += (len + CFS_VERITY_BLOCK_SIZE - 1) / CFS_VERITY_BLOCK_SIZE;
 		}
@@ -614,4 +620,16 @@ int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, u
 	free(parts);
 	cfs_verity_ctx_free(ctx);
 	return r;
+}
+
+int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, unsigned threads,
+				 bool map, uint8_t *digest)
+{
+	return digest_fd_par(fd, alg, size, threads, map, NULL, NULL, digest);
+}
+
+int cfs_verity_digest_fd_sink(int fd, enum cfs_hash_alg alg, uint64_t size, unsigned threads,
+			      cfs_verity_sink_fn sink, void *user, uint8_t *digest)
+{
+	return digest_fd_par(fd, alg, size, threads, false, sink, user, digest);
 }
