@@ -436,7 +436,8 @@ int cfs_verity_digest_fd(int fd, enum cfs_hash_alg alg, uint8_t *digest)
  */
 struct par_bufs {
 	atomic_bool busy[PAR_THREADS_MAX];
-	uint8_t *buf[PAR_THREADS_MAX];
+	uint8_t *raw[PAR_THREADS_MAX]; /* as allocated */
+	uint8_t *buf[PAR_THREADS_MAX]; /* in it, block-aligned */
 	unsigned n;
 };
 
@@ -446,9 +447,18 @@ static uint8_t *par_buf_take(struct par_bufs *b, unsigned *slot)
 		if (atomic_exchange(&b->busy[i], true))
 			continue;
 		/* slot i is ours alone until given back */
-		/* block-aligned: a sink may write it with O_DIRECT */
-		if (b->buf[i] == NULL)
-			b->buf[i] = aligned_alloc(CFS_VERITY_BLOCK_SIZE, PAR_CHUNK);
+		/*
+		 * Block-aligned (a sink may write it with O_DIRECT), by hand: aligned_alloc() of this
+		 * size is mapped anew for every file (glibc's mmap threshold, raised to the size of
+		 * the chunk freed last, is met exactly), and each of its pages faulted in again;
+		 * malloc() reuses the memory of the file before.
+		 */
+		if (b->raw[i] == NULL) {
+			b->raw[i] = malloc(PAR_CHUNK + CFS_VERITY_BLOCK_SIZE);
+			b->buf[i] = b->raw[i] == NULL ? NULL
+				    : (uint8_t *)(((uintptr_t)b->raw[i] + CFS_VERITY_BLOCK_SIZE - 1) &
+						  ~(uintptr_t)(CFS_VERITY_BLOCK_SIZE - 1));
+		}
 		if (b->buf[i] == NULL) {
 			atomic_store(&b->busy[i], false);
 			return NULL;
@@ -548,7 +558,7 @@ static int digest_fd_par(int fd, enum cfs_hash_alg alg, uint64_t size, unsigned 
 	bufs.n = n_threads;
 	for (unsigned i = 0; i < PAR_THREADS_MAX; i++) {
 		atomic_init(&bufs.busy[i], false);
-		bufs.buf[i] = NULL;
+		bufs.raw[i] = bufs.buf[i] = NULL;
 	}
 	parts = calloc(window, sizeof(*parts));
 	leaves = malloc(window * (PAR_PART / CFS_VERITY_BLOCK_SIZE) * ds);
@@ -615,7 +625,7 @@ static int digest_fd_par(int fd, enum cfs_hash_alg alg, uint64_t size, unsigned 
 	if (r == 0)
 		r = ctx_finish(ctx, digest);
 	for (unsigned i = 0; i < n_threads; i++)
-		free(bufs.buf[i]);
+		free(bufs.raw[i]);
 	free(leaves);
 	free(parts);
 	cfs_verity_ctx_free(ctx);
