@@ -63,7 +63,9 @@ typedef void (*cfs_build_progress_fn)(void *user, const struct cfs_build_progres
  *         object store (needs CFS_BUILD_COMPUTE_DIGEST; the digests are
  *         those of the store's algorithm). Each file is read once for both.
  *         If the store is in batch mode the caller calls cfs_objstore_sync()
- *         later.
+ *         later; the build itself publishes batches of 4096 staged objects
+ *         meanwhile (cfs_objstore_sync() on a thread of its own), so that
+ *         call is left with the last batch only.
  * @inline_max: largest file size stored inline in the image (0 < size <=
  *         inline_max); at most CFS_INLINE_MAX. cfs_build_opts_init() sets
  *         CFS_BUILD_INLINE_DEFAULT.

@@ -52,12 +52,16 @@ struct build_ctx {
 
 	pthread_mutex_t lock;  /* protects the counters and the error */
 	struct cfs_workq *q;   /* the content workers (lib/util/workq.h) */
+	/* with a batch store: one worker publishing batches while the build goes on, or NULL */
+	struct cfs_workq *publisher;
+	atomic_bool publish_busy; /* a publication is queued or running */
 	int err; /* first error (negative errno), 0 if none */
 	char errmsg[1024];
 	uint64_t files_total, bytes_total;
 	atomic_uint_fast64_t files_done, bytes_done;
 	atomic_bool failed;
 	atomic_bool no_reflink;
+	atomic_bool no_direct;  /* the store refused O_DIRECT: staged objects go through the page cache */
 	atomic_bool no_noatime; /* O_NOATIME was refused (EPERM): open without it */
 	atomic_uint open_dirs;  /* struct build_dir alive (each holds a descriptor) */
 

@@ -18,6 +18,13 @@
 
 /* Files up to this size are read whole (and written from that copy when stored). */
 #define WORK_BUF_SIZE (1024 * 1024)
+/*
+ * Staged objects at least this large are written with O_DIRECT: the bytes that were hashed go
+ * from our buffer to the device, without being copied into the page cache first (on this
+ * project's test machine that copy costs more than the disk write it precedes, and it evicts
+ * the page cache of the source being read). Smaller ones are not worth a synchronous write.
+ */
+#define DIRECT_MIN (64 * 1024)
 #define PROGRESS_INTERVAL_NS 250000000ull
 /*
  * Files queued for the workers at most: the walk is many times faster than the hashing and
@@ -31,6 +38,12 @@
  * files of a directory are opened by their path from the root.
  */
 #define MAX_OPEN_DIRS 256
+/*
+ * With a batch store, this many staged objects are published (synced, then renamed) on a
+ * thread of their own while the build goes on: the renames, one per object, would otherwise
+ * all come after the last file, on one thread, with the other CPUs idle.
+ */
+#define PUBLISH_EVERY 4096
 #define KNOWN_FLAGS                                                                          \
 	(CFS_BUILD_SKIP_XATTRS | CFS_BUILD_USER_XATTRS | CFS_BUILD_SKIP_DEVICES |            \
 	 CFS_BUILD_USE_EPOCH | CFS_BUILD_COMPUTE_DIGEST)
@@ -221,38 +234,118 @@ static int hash_small(struct worker *w, int fd, uint64_t size, uint8_t *digest, 
 	return r;
 }
 
-/* Copy @size bytes of @src into @dst in the kernel (no copy through user space when it can). */
-static int copy_into(struct worker *w, int src, int dst, uint64_t size)
+/* pwrite(2) all of @buf at @off; 0 or a negative errno. */
+static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 {
-	loff_t off = 0;
-
-	while ((uint64_t)off < size) {
-		uint64_t left = size - (uint64_t)off;
-		ssize_t n = copy_file_range(src, &off, dst, NULL, left > (1u << 30) ? (1u << 30) : (size_t)left, 0);
+	while (len > 0) {
+		ssize_t n = pwrite(fd, buf, len, (off_t)off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && off == 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
-					  errno == EOPNOTSUPP || errno == EPERM || errno == EBADF))
-			break; /* copy by hand */
 		if (n < 0)
 			return -errno;
 		if (n == 0)
-			return -ESTALE; /* shorter than measured */
-	}
-	while ((uint64_t)off < size) {
-		uint64_t left = size - (uint64_t)off;
-		ssize_t n = cfs_pread_full(src, w->buf, left < WORK_BUF_SIZE ? (size_t)left : WORK_BUF_SIZE, off);
-		int r;
-
-		if (n <= 0)
-			return n < 0 ? (int)n : -ESTALE;
-		r = cfs_write_full(dst, w->buf, (size_t)n);
-		if (r < 0)
-			return r;
-		off += n;
+			return -EIO;
+		buf += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
 	}
 	return 0;
+}
+
+/* Set or clear O_DIRECT on the descriptor of a staged object; 0 or a negative errno. */
+static int set_direct(int fd, bool on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -errno;
+	if (fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) < 0)
+		return -errno;
+	return 0;
+}
+
+/* A staged object's descriptor, and whether it has O_DIRECT (see DIRECT_MIN). */
+struct stage_out {
+	struct build_ctx *ctx;
+	int fd;
+	bool direct;
+};
+
+static struct stage_out stage_out_open(struct build_ctx *ctx, struct cfs_objstore_stage *st, uint64_t size)
+{
+	struct stage_out o = { .ctx = ctx, .fd = cfs_objstore_stage_fd(st) };
+
+	/* a filesystem without O_DIRECT refuses it here (EINVAL): all through the page cache */
+	if (size >= DIRECT_MIN && !atomic_load_explicit(&ctx->no_direct, memory_order_relaxed)) {
+		o.direct = set_direct(o.fd, true) == 0;
+		if (!o.direct)
+			atomic_store_explicit(&ctx->no_direct, true, memory_order_relaxed);
+	}
+	return o;
+}
+
+/*
+ * Write @len bytes of @buf (block-aligned) at @off (a multiple of the block size) into a staged
+ * object. With O_DIRECT the whole blocks go straight to the device; a partial last block
+ * cannot, so O_DIRECT is cleared for it (the descriptor is this object's alone; another piece
+ * written meanwhile merely goes through the page cache too). The batch's syncfs() makes both
+ * durable before the object gets its name, as for any staged object.
+ */
+static int stage_pwrite(struct stage_out *o, const uint8_t *buf, size_t len, uint64_t off)
+{
+	size_t whole = o->direct ? len & ~(size_t)(CFS_VERITY_BLOCK_SIZE - 1) : 0;
+	int r = 0;
+
+	if (whole > 0) {
+		r = pwrite_all(o->fd, buf, whole, off);
+		if (r == -EINVAL) {
+			/* alignment this device does not take: write through the page cache */
+			atomic_store_explicit(&o->ctx->no_direct, true, memory_order_relaxed);
+			whole = 0;
+			r = 0;
+		}
+		if (r < 0)
+			return r;
+	}
+	if (whole == len)
+		return 0;
+	if (o->direct) {
+		r = set_direct(o->fd, false);
+		if (r < 0)
+			return r;
+		o->direct = false;
+	}
+	return pwrite_all(o->fd, buf + whole, len - whole, off + whole);
+}
+
+static int stage_sink(void *user, const void *buf, size_t len, uint64_t off)
+{
+	/* the copy of the flag is per call: threads share @user */
+	struct stage_out o = *(struct stage_out *)user;
+
+	return stage_pwrite(&o, buf, len, off);
+}
+
+static void publish_item(void *state, void *arg)
+{
+	struct build_ctx *ctx = arg;
+	int r = cfs_objstore_sync(ctx->o->store);
+
+	(void)state;
+	if (r < 0)
+		cfs_build_fail(ctx, r, "", "publish objects");
+	atomic_store(&ctx->publish_busy, false);
+}
+
+/* After an object was staged: hand a full batch to the publisher, unless one is under way. */
+static void maybe_publish(struct build_ctx *ctx)
+{
+	if (ctx->publisher == NULL || cfs_objstore_n_staged(ctx->o->store) < PUBLISH_EVERY)
+		return;
+	/* the publisher's queue never waits for room: submitting from a worker is fine */
+	if (!atomic_exchange(&ctx->publish_busy, true) && cfs_workq_submit(ctx->publisher, publish_item, ctx) < 0)
+		atomic_store(&ctx->publish_busy, false); /* the next object asks again */
 }
 
 /* Store a file that was read completely into w->buf. */
@@ -276,13 +369,19 @@ static int store_small(struct worker *w, int fd, size_t size, const uint8_t *dig
 		if (r == -EOPNOTSUPP)
 			atomic_store(&ctx->no_reflink, true);
 	}
-	if (r == -EOPNOTSUPP)
-		r = cfs_write_full(cfs_objstore_stage_fd(st), w->buf, size);
+	if (r == -EOPNOTSUPP) {
+		struct stage_out o = stage_out_open(ctx, st, size);
+
+		r = stage_pwrite(&o, w->buf, size, 0);
+	}
 	if (r < 0) {
 		cfs_objstore_stage_free(st);
 		return r;
 	}
-	return cfs_objstore_stage_commit(st, digest);
+	r = cfs_objstore_stage_commit(st, digest);
+	if (r == 0)
+		maybe_publish(ctx);
+	return r;
 }
 
 static int set_digest_payload(struct build_ctx *ctx, struct cfs_node *node, const uint8_t *digest)
@@ -297,9 +396,10 @@ static int set_digest_payload(struct build_ctx *ctx, struct cfs_node *node, cons
 }
 
 /*
- * A file larger than the work buffer: hashed on several threads. With a store it is first
- * reflinked or copied (in the kernel) into a staged object, and the staged copy, which nobody
- * else writes, is what gets hashed: the digest names exactly the bytes stored.
+ * A file larger than the work buffer: hashed on several threads. With a store it is reflinked
+ * into a staged object when the filesystem can, and then the staged copy, which nobody else
+ * writes, is what gets hashed; else each piece read is hashed and then written into the staged
+ * object from the same buffer. Either way the digest names exactly the bytes stored.
  */
 static int process_large(struct worker *w, int fd, uint64_t size, uint8_t *digest, const char **what)
 {
@@ -307,48 +407,47 @@ static int process_large(struct worker *w, int fd, uint64_t size, uint8_t *diges
 	struct cfs_objstore *store = ctx->o->store;
 	struct cfs_objstore_stage *st = NULL;
 	unsigned threads = cfs_workq_threads(ctx->q);
-	int hash_fd = fd;
-	uint8_t extra;
 	int r;
 
-	if (store != NULL) {
-		r = cfs_objstore_stage_new(store, &st);
-		if (r < 0) {
-			*what = "create object";
-			return r;
-		}
-		r = -EOPNOTSUPP;
-		if (!atomic_load(&ctx->no_reflink)) {
-			r = cfs_objstore_stage_clone(st, fd);
-			if (r == -EOPNOTSUPP)
-				atomic_store(&ctx->no_reflink, true);
-		}
-		if (r == -EOPNOTSUPP) {
-			(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-			r = copy_into(w, fd, cfs_objstore_stage_fd(st), size);
-			/* and nothing beyond @size: the source must not have grown */
-			if (r == 0 && cfs_pread_full(fd, &extra, 1, (off_t)size) != 0)
-				r = -ESTALE;
-		}
-		if (r < 0) {
-			*what = r == -ESTALE ? "changed" : "copy";
-			cfs_objstore_stage_free(st);
-			return r == -ESTALE ? -EIO : r;
-		}
-		hash_fd = cfs_objstore_stage_fd(st);
-	}
-	/* our own staged copy can be mapped: nobody truncates it under us */
-	r = cfs_verity_digest_fd_threads(hash_fd, w->ctx->alg, size, threads, st != NULL, digest);
-	if (r < 0) {
+	if (store == NULL) {
+		r = cfs_verity_digest_fd_threads(fd, ctx->alg, size, threads, false, digest);
 		*what = r == -ESTALE ? "changed" : "digest";
-		cfs_objstore_stage_free(st);
 		return r == -ESTALE ? -EIO : r;
 	}
-	if (st != NULL) {
-		r = cfs_objstore_stage_commit(st, digest);
-		if (r < 0)
-			*what = "store object";
+	r = cfs_objstore_stage_new(store, &st);
+	if (r < 0) {
+		*what = "create object";
+		return r;
 	}
+	r = -EOPNOTSUPP;
+	if (!atomic_load(&ctx->no_reflink)) {
+		r = cfs_objstore_stage_clone(st, fd);
+		if (r == -EOPNOTSUPP)
+			atomic_store(&ctx->no_reflink, true);
+	}
+	if (r == 0) {
+		/* our own staged copy can be mapped: nobody truncates it under us */
+		r = cfs_verity_digest_fd_threads(cfs_objstore_stage_fd(st), ctx->alg, size, threads, true, digest);
+		*what = "digest";
+	} else if (r == -EOPNOTSUPP) {
+		struct stage_out o = stage_out_open(ctx, st, size);
+
+		r = cfs_verity_digest_fd_sink(fd, ctx->alg, size, threads, stage_sink, &o, digest);
+		*what = "copy";
+	} else {
+		*what = "copy";
+	}
+	if (r < 0) {
+		cfs_objstore_stage_free(st);
+		if (r == -ESTALE)
+			*what = "changed";
+		return r == -ESTALE ? -EIO : r;
+	}
+	r = cfs_objstore_stage_commit(st, digest);
+	if (r < 0)
+		*what = "store object";
+	else
+		maybe_publish(ctx);
 	return r;
 }
 
@@ -483,7 +582,8 @@ static int worker_init(void *state, void *user)
 	struct worker *w = state;
 
 	w->ctx = user;
-	w->buf = malloc(WORK_BUF_SIZE + 1); /* + 1: read_whole() asks for a byte past the end */
+	/* + 1: read_whole() asks for a byte past the end; aligned: written with O_DIRECT */
+	w->buf = aligned_alloc(CFS_VERITY_BLOCK_SIZE, WORK_BUF_SIZE + CFS_VERITY_BLOCK_SIZE);
 	if (w->buf == NULL || cfs_build_xattr_bufs_init(&w->xb) < 0)
 		return -ENOMEM;
 	return cfs_verity_ctx_new(w->ctx->alg, &w->vctx);
@@ -518,6 +618,7 @@ static int check_opts(const struct cfs_build_opts *o)
 static void ctx_destroy(struct build_ctx *ctx)
 {
 	cfs_workq_free(ctx->q); /* drains what is left (skipped after a failure) */
+	cfs_workq_free(ctx->publisher); /* after the workers: they may ask it for one more batch */
 	cfs_build_xattr_bufs_free(&ctx->xb);
 	pthread_mutex_destroy(&ctx->lock);
 	if (ctx->rootfd >= 0)
@@ -610,6 +711,13 @@ int cfs_build_from_dir(int atdirfd, const char *path, const struct cfs_build_opt
 
 		r = cfs_workq_new(&wo, &ctx.q);
 	}
+	if (r == 0 && o->store != NULL) {
+		struct cfs_workq_opts po = { .threads = 1 };
+
+		/* without it (no thread could start) the caller's sync publishes everything */
+		if (cfs_workq_new(&po, &ctx.publisher) < 0)
+			ctx.publisher = NULL;
+	}
 	if (r == 0)
 		r = cfs_build_scan(&ctx, &root);
 	else
@@ -618,6 +726,9 @@ int cfs_build_from_dir(int atdirfd, const char *path, const struct cfs_build_opt
 		cfs_build_fail(&ctx, r, "", "scan");
 	if (ctx.q != NULL)
 		cfs_workq_wait(ctx.q, o->progress != NULL ? PROGRESS_INTERVAL_NS : 0, progress_tick, &ctx);
+	/* a publication under way ends before the caller syncs the rest (or frees the store) */
+	cfs_workq_free(ctx.publisher);
+	ctx.publisher = NULL;
 	if (r == 0 && ctx.err < 0)
 		r = ctx.err;
 	if (r == 0)

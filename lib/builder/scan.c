@@ -66,6 +66,11 @@ struct link {
 struct scan {
 	struct dir_queue dirs;
 	struct cfs_hashset links; /* struct link */
+	char *dents;              /* getdents64(2) buffer, DENTS_BUF_SIZE bytes */
+	char *names;              /* the names of the directory being read, NUL-terminated */
+	size_t names_cap;
+	char **index;             /* pointers into @names, sorted */
+	size_t index_cap;
 };
 
 static uint64_t link_hash(const struct link *key)
@@ -261,12 +266,14 @@ static struct cfs_node *node_from_stat(const struct build_ctx *ctx, const struct
 
 static char *join_rel(const char *dir, const char *name)
 {
-	char *p;
+	size_t dlen = strlen(dir), nlen = strlen(name) + 1;
+	char *p = malloc(dlen + 1 + nlen);
 
-	if (dir[0] == '\0')
-		return strdup(name);
-	if (asprintf(&p, "%s/%s", dir, name) < 0)
-		return NULL;
+	if (p == NULL || dlen == 0)
+		return p == NULL ? NULL : memcpy(p, name, nlen);
+	memcpy(p, dir, dlen);
+	p[dlen] = '/';
+	memcpy(p + dlen + 1, name, nlen);
 	return p;
 }
 
@@ -347,75 +354,80 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void free_names(char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 /* Bytes of directory entries fetched per getdents64(2): a typical directory in one call. */
 #define DENTS_BUF_SIZE (32 * 1024)
 
-/*
- * Read all names of the directory open as @dfd (but . and ..), sorted by byte order.
- * getdents64(2) on @dfd itself, with a buffer that holds most directories whole: no
- * duplicated descriptor and no DIR stream (each cost an fcntl, an fstat and a close).
- */
-static int read_names(int dfd, char ***names_out, size_t *n_out)
+/* Make room for @len more bytes of names after @used. 0 or -ENOMEM. */
+static int names_reserve(struct scan *sc, size_t used, size_t len)
 {
-	_cleanup_free_ char *buf = malloc(DENTS_BUF_SIZE);
-	char **names = NULL;
-	size_t n = 0, cap = 0;
+	size_t cap = sc->names_cap ? sc->names_cap : DENTS_BUF_SIZE;
+	char *p;
+
+	while (cap - used < len)
+		cap *= 2;
+	if (cap == sc->names_cap)
+		return 0;
+	p = realloc(sc->names, cap);
+	if (p == NULL)
+		return -ENOMEM;
+	sc->names = p;
+	sc->names_cap = cap;
+	return 0;
+}
+
+/*
+ * Read all names of the directory open as @dfd (but . and ..), sorted by byte order, into
+ * sc->index (pointing into sc->names; both valid until the next call). getdents64(2) on @dfd
+ * itself, with a buffer that holds most directories whole: no duplicated descriptor and no DIR
+ * stream (each cost an fcntl, an fstat and a close). The buffers are the walk's, reused for
+ * every directory: no allocation per name, none per directory.
+ */
+static int read_names(struct scan *sc, int dfd, size_t *n_out)
+{
+	size_t n = 0, used = 0;
 	int r = 0;
 
-	if (buf == NULL)
-		return -ENOMEM;
 	for (;;) {
-		ssize_t len = getdents64(dfd, buf, DENTS_BUF_SIZE);
+		ssize_t len = getdents64(dfd, sc->dents, DENTS_BUF_SIZE);
 
 		if (len < 0 && errno == EINTR)
 			continue;
-		if (len < 0) {
-			r = -errno;
-			break;
-		}
+		if (len < 0)
+			return -errno;
 		if (len == 0)
 			break;
 		for (ssize_t pos = 0; pos < len && r == 0;) {
-			const struct dirent64 *de = (const struct dirent64 *)(buf + pos);
+			const struct dirent64 *de = (const struct dirent64 *)(sc->dents + pos);
+			size_t nlen;
 
 			pos += de->d_reclen;
 			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 				continue;
-			if (n == cap) {
-				size_t ncap = cap ? 2 * cap : 32;
-				char **p = realloc(names, ncap * sizeof(*p));
-
-				if (p == NULL) {
-					r = -ENOMEM;
-					break;
-				}
-				names = p;
-				cap = ncap;
-			}
-			names[n] = strdup(de->d_name);
-			if (names[n] == NULL) {
-				r = -ENOMEM;
-				break;
-			}
+			nlen = strlen(de->d_name) + 1;
+			r = names_reserve(sc, used, nlen);
+			if (r < 0)
+				return r;
+			memcpy(sc->names + used, de->d_name, nlen);
+			used += nlen;
 			n++;
 		}
-		if (r < 0)
-			break;
 	}
-	if (r < 0) {
-		free_names(names, n);
-		return r;
+	if (n > sc->index_cap) {
+		size_t cap = n > 2 * sc->index_cap ? n : 2 * sc->index_cap;
+		char **p = realloc(sc->index, cap * sizeof(*p));
+
+		if (p == NULL)
+			return -ENOMEM;
+		sc->index = p;
+		sc->index_cap = cap;
+	}
+	/* the names moved while they were collected: point at them only now */
+	for (size_t i = 0, off = 0; i < n; i++) {
+		sc->index[i] = sc->names + off;
+		off += strlen(sc->names + off) + 1;
 	}
 	if (n > 1)
-		qsort(names, n, sizeof(*names), cmp_names);
-	*names_out = names;
+		qsort(sc->index, n, sizeof(*sc->index), cmp_names);
 	*n_out = n;
 	return 0;
 }
@@ -424,7 +436,6 @@ static int scan_dir(struct build_ctx *ctx, struct scan *sc, const struct dir_ite
 {
 	const char *rel = item->relpath[0] ? item->relpath : ".";
 	struct build_dir *bdir;
-	char **names = NULL;
 	size_t n = 0;
 	int dfd, r;
 
@@ -447,7 +458,7 @@ static int scan_dir(struct build_ctx *ctx, struct scan *sc, const struct dir_ite
 			return r;
 		}
 	}
-	r = read_names(dfd, &names, &n);
+	r = read_names(sc, dfd, &n);
 	if (r < 0) {
 		cfs_build_fail(ctx, r, item->relpath, "read directory");
 		close(dfd);
@@ -456,11 +467,10 @@ static int scan_dir(struct build_ctx *ctx, struct scan *sc, const struct dir_ite
 	/* the workers open this directory's files relative to it, if it can stay open */
 	bdir = cfs_build_dir_new(ctx, dfd);
 	for (size_t i = 0; i < n && r == 0; i++) {
-		r = scan_entry(ctx, sc, item->node, dfd, bdir, names[i], item->relpath);
+		r = scan_entry(ctx, sc, item->node, dfd, bdir, sc->index[i], item->relpath);
 		if (r == -ENOMEM)
 			cfs_build_fail(ctx, r, item->relpath, "scan");
 	}
-	free_names(names, n);
 	if (bdir != NULL)
 		cfs_build_dir_unref(ctx, bdir); /* closes @dfd once the last job ran */
 	else
@@ -477,6 +487,11 @@ int cfs_build_scan(struct build_ctx *ctx, struct cfs_node **root_out)
 
 	*root_out = NULL;
 	cfs_hashset_init_keyed(&sc.links, sizeof(struct link), 2 * sizeof(uint64_t));
+	sc.dents = malloc(DENTS_BUF_SIZE);
+	if (sc.dents == NULL) {
+		cfs_build_fail(ctx, -ENOMEM, "", "scan");
+		return -ENOMEM;
+	}
 	if (fstat(ctx->rootfd, &st) < 0) {
 		r = -errno;
 		cfs_build_fail(ctx, r, "", "stat");
@@ -506,6 +521,9 @@ int cfs_build_scan(struct build_ctx *ctx, struct cfs_node **root_out)
 	}
 	dirq_free(&sc.dirs);
 	cfs_hashset_free(&sc.links);
+	free(sc.dents);
+	free(sc.names);
+	free(sc.index);
 	if (r == -ENOMEM)
 		cfs_build_fail(ctx, r, "", "scan");
 	*root_out = root; /* even on failure: the caller frees it after the workers stop */

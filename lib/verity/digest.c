@@ -436,7 +436,8 @@ int cfs_verity_digest_fd(int fd, enum cfs_hash_alg alg, uint8_t *digest)
  */
 struct par_bufs {
 	atomic_bool busy[PAR_THREADS_MAX];
-	uint8_t *buf[PAR_THREADS_MAX];
+	uint8_t *raw[PAR_THREADS_MAX]; /* as allocated */
+	uint8_t *buf[PAR_THREADS_MAX]; /* in it, block-aligned */
 	unsigned n;
 };
 
@@ -446,8 +447,18 @@ static uint8_t *par_buf_take(struct par_bufs *b, unsigned *slot)
 		if (atomic_exchange(&b->busy[i], true))
 			continue;
 		/* slot i is ours alone until given back */
-		if (b->buf[i] == NULL)
-			b->buf[i] = malloc(PAR_CHUNK);
+		/*
+		 * Block-aligned (a sink may write it with O_DIRECT), by hand: aligned_alloc() of this
+		 * size is mapped anew for every file (glibc's mmap threshold, raised to the size of
+		 * the chunk freed last, is met exactly), and each of its pages faulted in again;
+		 * malloc() reuses the memory of the file before.
+		 */
+		if (b->raw[i] == NULL) {
+			b->raw[i] = malloc(PAR_CHUNK + CFS_VERITY_BLOCK_SIZE);
+			b->buf[i] = b->raw[i] == NULL ? NULL
+				    : (uint8_t *)(((uintptr_t)b->raw[i] + CFS_VERITY_BLOCK_SIZE - 1) &
+						  ~(uintptr_t)(CFS_VERITY_BLOCK_SIZE - 1));
+		}
 		if (b->buf[i] == NULL) {
 			atomic_store(&b->busy[i], false);
 			return NULL;
@@ -467,6 +478,8 @@ struct par_part {
 	uint64_t off;       /* of the part in the window */
 	size_t len;      /* whole blocks, except at the end of the file */
 	uint8_t *leaves; /* one hash per block of the part */
+	cfs_verity_sink_fn sink; /* NULL, or given each piece once hashed */
+	void *sink_user;
 	int result;
 };
 
@@ -504,6 +517,8 @@ static void par_hash_part(void *user, size_t i)
 
 			p->result = cfs_verity_hash_block(&h, chunk + pos, len, p->leaves + index * h.digest_size);
 		}
+		if (p->result == 0 && p->sink != NULL)
+			p->result = p->sink(p->sink_user, chunk, want, p->base + p->off + done);
 		done += want;
 	}
 	cfs_verity_hasher_fini(&h);
@@ -523,8 +538,8 @@ static int ctx_push_leaves(struct cfs_verity_ctx *ctx, const uint8_t *leaves, si
 	return r;
 }
 
-int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, unsigned threads,
-				 bool map, uint8_t *digest)
+static int digest_fd_par(int fd, enum cfs_hash_alg alg, uint64_t size, unsigned threads, bool map,
+			 cfs_verity_sink_fn sink, void *sink_user, uint8_t *digest)
 {
 	struct cfs_verity_ctx *ctx = NULL;
 	struct par_part *parts = NULL;
@@ -543,7 +558,7 @@ int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, u
 	bufs.n = n_threads;
 	for (unsigned i = 0; i < PAR_THREADS_MAX; i++) {
 		atomic_init(&bufs.busy[i], false);
-		bufs.buf[i] = NULL;
+		bufs.raw[i] = bufs.buf[i] = NULL;
 	}
 	parts = calloc(window, sizeof(*parts));
 	leaves = malloc(window * (PAR_PART / CFS_VERITY_BLOCK_SIZE) * ds);
@@ -571,7 +586,8 @@ int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, u
 			size_t len = left < PAR_PART ? (size_t)left : PAR_PART;
 
 			parts[n] = (struct par_part){ .h = &ctx->h, .bufs = &bufs, .fd = fd, .off = bytes, .len = len,
-						      .leaves = leaves + blocks * ds };
+						      .leaves = leaves + blocks * ds, .sink = sink,
+						      .sink_user = sink_user };
 			bytes += len;
 			blocks += (len + CFS_VERITY_BLOCK_SIZE - 1) / CFS_VERITY_BLOCK_SIZE;
 		}
@@ -609,9 +625,21 @@ int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, u
 	if (r == 0)
 		r = ctx_finish(ctx, digest);
 	for (unsigned i = 0; i < n_threads; i++)
-		free(bufs.buf[i]);
+		free(bufs.raw[i]);
 	free(leaves);
 	free(parts);
 	cfs_verity_ctx_free(ctx);
 	return r;
+}
+
+int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, unsigned threads,
+				 bool map, uint8_t *digest)
+{
+	return digest_fd_par(fd, alg, size, threads, map, NULL, NULL, digest);
+}
+
+int cfs_verity_digest_fd_sink(int fd, enum cfs_hash_alg alg, uint64_t size, unsigned threads,
+			      cfs_verity_sink_fn sink, void *user, uint8_t *digest)
+{
+	return digest_fd_par(fd, alg, size, threads, false, sink, user, digest);
 }

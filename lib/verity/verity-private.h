@@ -74,4 +74,20 @@ int cfs_verity_geometry_compute(uint64_t data_size, size_t digest_size,
 int cfs_verity_digest_fd_threads(int fd, enum cfs_hash_alg alg, uint64_t size, unsigned threads,
 				 bool map, uint8_t *digest);
 
+/*
+ * Receives each piece of the file once it is hashed: @len bytes at offset @off, in a buffer
+ * aligned to CFS_VERITY_BLOCK_SIZE; @off is a multiple of it, and so is @len except for the
+ * piece that ends the file. Called on any of the hashing threads, pieces in any order; 0 or a
+ * negative errno, which ends the digest with that error.
+ */
+typedef int (*cfs_verity_sink_fn)(void *user, const void *buf, size_t len, uint64_t off);
+
+/*
+ * As cfs_verity_digest_fd_threads() without @map, and every piece read is handed to @sink
+ * after it was hashed: what the sink writes elsewhere is exactly what the digest names.
+ * Also returns the sink's errors.
+ */
+int cfs_verity_digest_fd_sink(int fd, enum cfs_hash_alg alg, uint64_t size, unsigned threads,
+			      cfs_verity_sink_fn sink, void *user, uint8_t *digest);
+
 #endif

@@ -135,6 +135,9 @@ roundtrip full 1 300 "" "" store
 roundtrip flags 2 250 "--use-epoch --skip-devices --user-xattrs" \
 	"--use-epoch --skip-devices --user-xattrs"
 roundtrip noxattr 3 150 "--skip-xattrs --threads=1" "--skip-xattrs" store
+# More than 4096 objects (4305): the build publishes a batch of them while it goes on; and
+# hundreds of files of 64 KiB to 1 MiB + 1, staged with O_DIRECT (a partial last block too)
+roundtrip many 4 12000 "" "" store
 
 # Same source again into the same store: nothing new, identical image whatever the threads.
 before=$(find "$T/full.store" -type f | wc -l)

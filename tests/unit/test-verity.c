@@ -207,11 +207,58 @@ static void stream_digest(struct cfs_verity_ctx *ctx, const uint8_t *data, size_
 	CHECK_EQ_INT(cfs_verity_final(ctx, out), 0);
 }
 
+/* What a sink received: a copy of the file, and whether every piece kept the promised shape. */
+struct sink_copy {
+	uint8_t *data;
+	size_t size;
+	bool bad_shape, fail;
+};
+
+static int sink_into(void *user, const void *buf, size_t len, uint64_t off)
+{
+	struct sink_copy *c = user;
+
+	if ((uintptr_t)buf % CFS_VERITY_BLOCK_SIZE != 0 || off % CFS_VERITY_BLOCK_SIZE != 0 ||
+	    (len % CFS_VERITY_BLOCK_SIZE != 0 && off + len != c->size) || off + len > c->size)
+		c->bad_shape = true;
+	else
+		memcpy(c->data + off, buf, len);
+	return c->fail ? -ENOSPC : 0;
+}
+
+/* The threaded digest with a sink: same digest, and the pieces make up the file exactly. */
+static void test_digest_sink(int fd, enum cfs_hash_alg alg, size_t size, unsigned threads,
+			     const uint8_t *want)
+{
+	struct sink_copy c = { .data = malloc(size + 1), .size = size };
+	uint8_t *file = malloc(size + 1);
+	uint8_t got[CFS_VERITY_MAX_DIGEST];
+
+	CHECK(c.data != NULL && file != NULL);
+	memset(c.data, 0xa5, size);
+	CHECK_EQ_INT(cfs_verity_digest_fd_sink(fd, alg, size, threads, sink_into, &c, got), 0);
+	check_digest_eq(got, want, alg, size, "digest_fd_sink");
+	CHECK(!c.bad_shape);
+	CHECK_EQ_INT((int)pread(fd, file, size, 0), (int)size);
+	CHECK(memcmp(c.data, file, size) == 0);
+	/* the sink's error ends the digest (with data to hand over), as does a changed length */
+	c.fail = true;
+	if (size > 0)
+		CHECK_EQ_INT(cfs_verity_digest_fd_sink(fd, alg, size, threads, sink_into, &c, got), -ENOSPC);
+	c.fail = false;
+	CHECK_EQ_INT(cfs_verity_digest_fd_sink(fd, alg, size + 1, threads, sink_into, &c, got), -ESTALE);
+	free(c.data);
+	free(file);
+}
+
 /* The windowed, multi-threaded digest of a file: read or mapped, any thread count. */
 static void test_digest_threads(int fd, enum cfs_hash_alg alg, size_t size, const uint8_t *want)
 {
 	static const unsigned threads[] = { 1, 2, 3, 0 };
 	uint8_t got[CFS_VERITY_MAX_DIGEST];
+
+	for (size_t t = 0; t < ARRAY_SIZE(threads); t++)
+		test_digest_sink(fd, alg, size, threads[t], want);
 
 	for (size_t t = 0; t < ARRAY_SIZE(threads); t++) {
 		for (int map = 0; map < 2; map++) {
