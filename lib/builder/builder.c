@@ -348,6 +348,19 @@ static void maybe_publish(struct build_ctx *ctx)
 		atomic_store(&ctx->publish_busy, false); /* the next object asks again */
 }
 
+/* Reflink @fd into @st; -EOPNOTSUPP (remembered for the whole build) where the filesystem cannot. */
+static int try_reflink(struct build_ctx *ctx, struct cfs_objstore_stage *st, int fd)
+{
+	int r;
+
+	if (atomic_load(&ctx->no_reflink))
+		return -EOPNOTSUPP;
+	r = cfs_objstore_stage_clone(st, fd);
+	if (r == -EOPNOTSUPP)
+		atomic_store(&ctx->no_reflink, true);
+	return r;
+}
+
 /* Store a file that was read completely into w->buf. */
 static int store_small(struct worker *w, int fd, size_t size, const uint8_t *digest)
 {
@@ -363,12 +376,7 @@ static int store_small(struct worker *w, int fd, size_t size, const uint8_t *dig
 	if (r < 0)
 		return r;
 	/* a reflink shares the extents (no space used); else write what we read */
-	r = -EOPNOTSUPP;
-	if (!atomic_load(&ctx->no_reflink)) {
-		r = cfs_objstore_stage_clone(st, fd);
-		if (r == -EOPNOTSUPP)
-			atomic_store(&ctx->no_reflink, true);
-	}
+	r = try_reflink(ctx, st, fd);
 	if (r == -EOPNOTSUPP) {
 		struct stage_out o = stage_out_open(ctx, st, size);
 
@@ -419,12 +427,7 @@ static int process_large(struct worker *w, int fd, uint64_t size, uint8_t *diges
 		*what = "create object";
 		return r;
 	}
-	r = -EOPNOTSUPP;
-	if (!atomic_load(&ctx->no_reflink)) {
-		r = cfs_objstore_stage_clone(st, fd);
-		if (r == -EOPNOTSUPP)
-			atomic_store(&ctx->no_reflink, true);
-	}
+	r = try_reflink(ctx, st, fd);
 	if (r == 0) {
 		/* our own staged copy can be mapped: nobody truncates it under us */
 		r = cfs_verity_digest_fd_threads(cfs_objstore_stage_fd(st), ctx->alg, size, threads, true, digest);
