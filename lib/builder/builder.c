@@ -348,21 +348,12 @@ static void maybe_publish(struct build_ctx *ctx)
 		atomic_store(&ctx->publish_busy, false); /* the next object asks again */
 }
 
-/* Reflink @fd into @st; -EOPNOTSUPP (remembered for the whole build) where the filesystem cannot. */
-static int try_reflink(struct build_ctx *ctx, struct cfs_objstore_stage *st, int fd)
-{
-	int r;
-
-	if (atomic_load(&ctx->no_reflink))
-		return -EOPNOTSUPP;
-	r = cfs_objstore_stage_clone(st, fd);
-	if (r == -EOPNOTSUPP)
-		atomic_store(&ctx->no_reflink, true);
-	return r;
-}
-
-/* Store a file that was read completely into w->buf. */
-static int store_small(struct worker *w, int fd, size_t size, const uint8_t *digest)
+/*
+ * Store a file that was read completely into w->buf, from that buffer: the bytes hashed are the
+ * bytes stored. (A reflink of the source would share its extents, but the source may have
+ * changed since it was read, and the object would then not be what its name says.)
+ */
+static int store_small(struct worker *w, size_t size, const uint8_t *digest)
 {
 	struct build_ctx *ctx = w->ctx;
 	struct cfs_objstore *store = ctx->o->store;
@@ -375,9 +366,7 @@ static int store_small(struct worker *w, int fd, size_t size, const uint8_t *dig
 	r = cfs_objstore_stage_new(store, &st);
 	if (r < 0)
 		return r;
-	/* a reflink shares the extents (no space used); else write what we read */
-	r = try_reflink(ctx, st, fd);
-	if (r == -EOPNOTSUPP) {
+	{
 		struct stage_out o = stage_out_open(ctx, st, size);
 
 		r = stage_pwrite(&o, w->buf, size, 0);
@@ -427,7 +416,12 @@ static int process_large(struct worker *w, int fd, uint64_t size, uint8_t *diges
 		*what = "create object";
 		return r;
 	}
-	r = try_reflink(ctx, st, fd);
+	r = -EOPNOTSUPP;
+	if (!atomic_load(&ctx->no_reflink)) {
+		r = cfs_objstore_stage_clone(st, fd);
+		if (r == -EOPNOTSUPP)
+			atomic_store(&ctx->no_reflink, true);
+	}
 	if (r == 0) {
 		/* our own staged copy can be mapped: nobody truncates it under us */
 		r = cfs_verity_digest_fd_threads(cfs_objstore_stage_fd(st), ctx->alg, size, threads, true, digest);
@@ -466,7 +460,7 @@ static int process_digest(struct worker *w, int fd, struct cfs_node *node, const
 	} else {
 		r = hash_small(w, fd, size, digest, what);
 		if (r == 0 && store != NULL) {
-			r = store_small(w, fd, (size_t)size, digest);
+			r = store_small(w, (size_t)size, digest);
 			if (r < 0)
 				*what = "store object";
 		}
