@@ -480,9 +480,10 @@ bool cfs_objstore_temp_in_use(int dirfd, const char *name)
 	/* O_NONBLOCK: a FIFO planted under the name must not hang us */
 	fd = openat(dirfd, lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
-		return false;
-	alive = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_SH | LOCK_NB) < 0 &&
-		errno == EWOULDBLOCK;
+		return errno != ENOENT; /* no lock: gone; one we may not open: not ours to judge */
+	/* gone only when we could take its lock; anything else (held, no flock here, not a
+	 * regular file) leaves the files alone, as cfs_objstore_clean() does */
+	alive = fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || flock(fd, LOCK_SH | LOCK_NB) < 0;
 	close(fd); /* drops a shared lock we may have taken */
 	return alive;
 }
