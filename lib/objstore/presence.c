@@ -107,7 +107,9 @@ static void list_bucket(struct has_all *h, unsigned b, size_t *idx, size_t n, bo
 	while ((de = readdir(d)) != NULL) {
 		size_t lo = 0, hi = n;
 
+		/* only lowercase hex, as cfs_objstore_has() asks by name: "AB…" is not the object */
 		if (de->d_type != DT_REG || strlen(de->d_name) != hexlen ||
+		    strspn(de->d_name, "0123456789abcdef") != hexlen ||
 		    cfs_hex_decode(de->d_name, hexlen, want + 1, h->dsize - 1) < 0)
 			continue;
 		while (lo < hi) {

@@ -647,8 +647,25 @@ static void test_has_all(void)
 		CHECK_EQ_INT(missing, N - 1);
 		free(many);
 	}
-	/* back */
-	touch_object(s, d + 9876 * 32);
+	/* an object present only under an uppercase name is not there (a listing sees the name) */
+	{
+		char upper[80];
+
+		cfs_objstore_object_path(s, d + 11000 * 32, path, sizeof(path));
+		snprintf(upper, sizeof(upper), "%s", path);
+		for (char *c = upper + 3; *c; c++)
+			if (*c >= 'a' && *c <= 'f')
+				*c = (char)(*c - 'a' + 'A');
+		CHECK(strcmp(upper, path) != 0);
+		CHECK(close(openat(dfd, upper, O_CREAT | O_WRONLY | O_CLOEXEC, 0644)) == 0);
+		CHECK_EQ_INT(cfs_objstore_has_all(s, d, N + 1, 0, &missing), -ENOENT);
+		CHECK_EQ_INT(missing, 9876);
+		touch_object(s, d + 9876 * 32);
+		CHECK_EQ_INT(cfs_objstore_has_all(s, d, N + 1, 0, &missing), -ENOENT);
+		CHECK_EQ_INT(missing, 11000);
+		CHECK_EQ_INT(unlinkat(dfd, upper, 0), 0);
+	}
+	/* back (9876 came back above) */
 	touch_object(s, d + 11000 * 32);
 	CHECK_EQ_INT(cfs_objstore_has_all(s, d, N + 1, 0, &missing), 0);
 
