@@ -70,22 +70,34 @@ struct gc {
 
 #define MAX_THREADS 8
 
-/* Is images/<hex> of @digest a well-formed link to an existing object? */
-static bool image_usable(struct cfs_repo *repo, const uint8_t *digest)
+/*
+ * Does an error reading a link or opening an object mean the thing is broken for good (missing,
+ * malformed, not what it should be), so whatever names it is dead? Any other error (EIO,
+ * EMFILE, ENOMEM, EACCES, ...) is no verdict: gc then stops before it deletes anything, since a
+ * passing failure must never make a live image look dead.
+ */
+static bool broken(int r)
+{
+	return r == -ENOENT || r == -EUCLEAN || r == -EINVAL || r == -ELOOP || r == -ENOTDIR ||
+	       r == -ENAMETOOLONG || r == -EXDEV;
+}
+
+/* Is images/<hex> of @digest a well-formed link to an existing object? 0 if so, else its error. */
+static int image_usable(struct cfs_repo *repo, const uint8_t *digest)
 {
 	char hex[2 * CFS_VERITY_MAX_DIGEST + 1];
 	uint8_t d[CFS_VERITY_MAX_DIGEST];
-
-	int fd;
+	int fd, r;
 
 	cfs_repo_digest_hex(repo, digest, hex);
-	if (cfs_repo_read_image_link(repo, hex, d) < 0)
-		return false;
+	r = cfs_repo_read_image_link(repo, hex, d);
+	if (r < 0)
+		return r;
 	fd = cfs_repo_open_object(repo, digest);
 	if (fd < 0)
-		return false;
+		return fd;
 	close(fd);
-	return true;
+	return 0;
 }
 
 /* An entry of a repository directory, as for_each_entry() hands it over. */
@@ -213,13 +225,22 @@ static int ref_entry(struct gc *g, const struct entry *e, void *user)
 	return 0; /* anything else is not ours to judge here; fsck reports it */
 }
 
+/* A ref that cannot be read or leads nowhere for good is dead; any other error stops gc. */
+static int dead_or_fail(struct gc *g, int r, const char *path)
+{
+	if (broken(r))
+		return path_list_add(&g->dead_refs, path);
+	return cfs_repo_fail(g->repo, r, "%s: %s; nothing deleted", path, strerror(-r));
+}
+
 static int image_ref(struct gc *g, const struct entry *e, const char *path)
 {
 	uint8_t digest[CFS_VERITY_MAX_DIGEST];
+	int r = cfs_repo_read_ref(g->repo, e->dfd, e->name, digest);
 
-	if (cfs_repo_read_ref(g->repo, e->dfd, e->name, digest) == 0 && image_usable(g->repo, digest))
-		return cfs_digest_set_add(&g->roots, digest);
-	return path_list_add(&g->dead_refs, path);
+	if (r == 0)
+		r = image_usable(g->repo, digest);
+	return r == 0 ? cfs_digest_set_add(&g->roots, digest) : dead_or_fail(g, r, path);
 }
 
 /* streams/refs/... -> streams/NAME -> object; unreadable links are dead refs. */
@@ -229,18 +250,20 @@ static int stream_ref(struct gc *g, const struct entry *e, const char *path)
 	uint8_t digest[CFS_VERITY_MAX_DIGEST];
 	const char *base;
 	ssize_t n;
+	int r;
 
 	/* as composefs-rs reads it: the link's last component names the stream */
 	n = readlinkat(e->dfd, e->name, target, sizeof(target) - 1);
 	if (n < 0)
-		return 0;
+		return dead_or_fail(g, -errno, path);
 	target[n] = '\0';
 	base = strrchr(target, '/');
 	base = base != NULL ? base + 1 : target;
 	snprintf(link, sizeof(link), "streams/%s", base);
-	if (cfs_repo_stream_name_valid(base) && cfs_repo_stream_read_link(g->repo, g->repo->dirfd, link, digest) == 0)
-		return cfs_digest_set_add(&g->stream_roots, digest);
-	return path_list_add(&g->dead_refs, path);
+	if (!cfs_repo_stream_name_valid(base))
+		return path_list_add(&g->dead_refs, path);
+	r = cfs_repo_stream_read_link(g->repo, g->repo->dirfd, link, digest);
+	return r == 0 ? cfs_digest_set_add(&g->stream_roots, digest) : dead_or_fail(g, r, path);
 }
 
 static int scan_refs(struct gc *g, const char *top, const struct ref_scan *s)
@@ -301,8 +324,16 @@ static int walk_stream(struct gc *g, const uint8_t *digest, int depth)
 		r = cfs_digest_set_add(&g->live, d);
 		if (r == 0 && cfs_digest_set_has(&g->streams, d))
 			r = walk_stream(g, d, depth + 1);
-		else if (r == 0 && image_usable(repo, d))
-			r = cfs_digest_set_add(&g->roots, d); /* an image a stream names (composefs.image) */
+		else if (r == 0) {
+			/* an image a stream names (composefs.image) */
+			int u = image_usable(repo, d);
+
+			if (u == 0)
+				r = cfs_digest_set_add(&g->roots, d);
+			else if (!broken(u))
+				r = cfs_repo_fail(repo, u, "image %s named by a split stream: %s; nothing deleted",
+						  cfs_repo_digest_hex(repo, d, hex), strerror(-u));
+		}
 	}
 	cfs_splitstream_free(s);
 	return r;
