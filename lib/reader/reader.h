@@ -79,7 +79,8 @@ struct cfs_xattr_visit {
 	bool raw;              /* call fn for every entry with its stored name */
 	bool mount_view;       /* as a kernel overlay mount shows them (cfs_xattr_view) */
 	/* outputs */
-	char *redirect;        /* malloc'd when want_backing */
+	char *redirect;        /* malloc'd when want_backing; the first entry's */
+	bool seen_redirect;    /* a redirect entry was met (the first one counts) */
 	bool has_digest;
 	enum cfs_hash_alg digest_alg; /* when has_digest */
 	uint8_t digest[CFS_DIGEST_MAX_SIZE];

@@ -91,18 +91,20 @@ static int visit_entry(struct cfs_image *img, const struct cfs_inode *ino, struc
 			return r;
 		return (int)(sizeof(struct erofs_disk_xattr_entry) + name_len + value_len);
 	}
+	/* A name given twice (only a crafted image does that): the first entry counts, as for
+	 * the kernel's getxattr, so this reader and a kernel mount follow the same object. */
 	if (strcmp(name, OVL_PREFIX "redirect") == 0) {
-		if (S_ISREG(ino->mode) && v->want_backing) {
-			free(v->redirect);
+		if (S_ISREG(ino->mode) && v->want_backing && !v->seen_redirect) {
+			v->seen_redirect = true;
 			v->redirect = redirect_payload(value, value_len);
 			if (v->redirect == NULL)
 				return -ENOMEM;
 		}
 	} else if (strcmp(name, OVL_PREFIX "metacopy") == 0) {
-		if (!v->has_metacopy) {
-			v->has_metacopy = true;
-			v->metacopy_len = value_len;
-		}
+		if (v->has_metacopy)
+			return (int)(sizeof(struct erofs_disk_xattr_entry) + name_len + value_len);
+		v->has_metacopy = true;
+		v->metacopy_len = value_len;
 		/* struct ovl_metacopy: its length says which digest it carries (36:
 		 * sha256, 68: sha512), as it does for overlayfs */
 		if (S_ISREG(ino->mode) && (value_len == 4 + 32 || value_len == 4 + 64)) {
