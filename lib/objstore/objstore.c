@@ -467,25 +467,41 @@ static bool writer_of(const char *name, char id[WRITER_ID_HEX + 1], bool *is_loc
 	return true;
 }
 
-bool cfs_objstore_temp_in_use(int dirfd, const char *name)
+/*
+ * Take the lock of writer @id in @dirfd with flock @op (| LOCK_NB): the lock's descriptor when
+ * the writer is gone; -ENOENT when it has no lock file; -EBUSY or the open's error when it
+ * cannot be told gone (its lock held, no flock here, not a regular file, a lock we may not open).
+ */
+static int take_writer_lock(int dirfd, const char *id, int op)
 {
-	char id[WRITER_ID_HEX + 1], lock[TMPNAME_SIZE];
-	bool is_lock, alive;
+	char lock[TMPNAME_SIZE];
 	struct stat st;
 	int fd;
 
-	if (!writer_of(name, id, &is_lock))
-		return false;
 	snprintf(lock, sizeof(lock), TMP_PREFIX "%s" LOCK_SUFFIX, id);
 	/* O_NONBLOCK: a FIFO planted under the name must not hang us */
 	fd = openat(dirfd, lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
-		return errno != ENOENT; /* no lock: gone; one we may not open: not ours to judge */
-	/* gone only when we could take its lock; anything else (held, no flock here, not a
-	 * regular file) leaves the files alone, as cfs_objstore_clean() does */
-	alive = fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || flock(fd, LOCK_SH | LOCK_NB) < 0;
-	close(fd); /* drops a shared lock we may have taken */
-	return alive;
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || flock(fd, op | LOCK_NB) < 0) {
+		close(fd);
+		return -EBUSY;
+	}
+	return fd;
+}
+
+bool cfs_objstore_temp_in_use(int dirfd, const char *name)
+{
+	char id[WRITER_ID_HEX + 1];
+	bool is_lock;
+	int fd;
+
+	if (!writer_of(name, id, &is_lock))
+		return false;
+	fd = take_writer_lock(dirfd, id, LOCK_SH);
+	if (fd >= 0)
+		close(fd); /* gone: we could lock it (closing drops our lock) */
+	return fd != -ENOENT && fd < 0;
 }
 
 struct dead_writer {
@@ -529,7 +545,6 @@ int cfs_objstore_clean(struct cfs_objstore *s, unsigned flags, uint64_t *files_r
 	while ((de = readdir(d)) != NULL) {
 		char id[WRITER_ID_HEX + 1];
 		bool is_lock;
-		struct stat st;
 		int lfd;
 
 		if (!writer_of(de->d_name, id, &is_lock) || !is_lock)
@@ -539,14 +554,9 @@ int cfs_objstore_clean(struct cfs_objstore *s, unsigned flags, uint64_t *files_r
 		pthread_mutex_unlock(&s->lock);
 		if (is_lock)
 			continue;
-		/* O_NONBLOCK: a FIFO planted under the name must not hang us */
-		lfd = openat(s->dirfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		lfd = take_writer_lock(s->dirfd, id, LOCK_EX);
 		if (lfd < 0)
-			continue;
-		if (fstat(lfd, &st) < 0 || !S_ISREG(st.st_mode) || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
-			close(lfd); /* alive, not a lock, or no flock here: not ours to judge */
-			continue;
-		}
+			continue; /* gone meanwhile, alive, or not ours to judge */
 		if (n_dead == cap) {
 			size_t ncap = cap ? 2 * cap : 8;
 			struct dead_writer *v = realloc(dead, ncap * sizeof(*v));
