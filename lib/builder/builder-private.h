@@ -13,6 +13,8 @@
 
 #include "node.h"
 
+struct cfs_objstore_syncer;
+
 struct cfs_workq;
 
 /*
@@ -52,9 +54,8 @@ struct build_ctx {
 
 	pthread_mutex_t lock;  /* protects the counters and the error */
 	struct cfs_workq *q;   /* the content workers (lib/util/workq.h) */
-	/* with a batch store: one worker publishing batches while the build goes on, or NULL */
-	struct cfs_workq *publisher;
-	atomic_bool publish_busy; /* a publication is queued or running */
+	/* with a store: publishes batches while the build goes on (objstore-private.h), or NULL */
+	struct cfs_objstore_syncer *publisher;
 	int err; /* first error (negative errno), 0 if none */
 	char errmsg[1024];
 	uint64_t files_total, bytes_total;

@@ -12,6 +12,7 @@
 #include <composefs/verity.h>
 
 #include "builder-private.h"
+#include "objstore-private.h"
 #include "util.h"
 #include "verity-private.h"
 #include "workq.h"
@@ -327,25 +328,16 @@ static int stage_sink(void *user, const void *buf, size_t len, uint64_t off)
 	return stage_pwrite(&o, buf, len, off);
 }
 
-static void publish_item(void *state, void *arg)
-{
-	struct build_ctx *ctx = arg;
-	int r = cfs_objstore_sync(ctx->o->store);
-
-	(void)state;
-	if (r < 0)
-		cfs_build_fail(ctx, r, "", "publish objects");
-	atomic_store(&ctx->publish_busy, false);
-}
-
-/* After an object was staged: hand a full batch to the publisher, unless one is under way. */
+/* After an object was staged: hand a full batch to the publisher (a failed one ends the build). */
 static void maybe_publish(struct build_ctx *ctx)
 {
+	int r;
+
 	if (ctx->publisher == NULL || cfs_objstore_n_staged(ctx->o->store) < PUBLISH_EVERY)
 		return;
-	/* the publisher's queue never waits for room: submitting from a worker is fine */
-	if (!atomic_exchange(&ctx->publish_busy, true) && cfs_workq_submit(ctx->publisher, publish_item, ctx) < 0)
-		atomic_store(&ctx->publish_busy, false); /* the next object asks again */
+	r = cfs_objstore_syncer_kick(ctx->publisher);
+	if (r < 0)
+		cfs_build_fail(ctx, r, "", "publish objects");
 }
 
 /*
@@ -615,7 +607,7 @@ static int check_opts(const struct cfs_build_opts *o)
 static void ctx_destroy(struct build_ctx *ctx)
 {
 	cfs_workq_free(ctx->q); /* drains what is left (skipped after a failure) */
-	cfs_workq_free(ctx->publisher); /* after the workers: they may ask it for one more batch */
+	cfs_objstore_syncer_free(ctx->publisher); /* after the workers: they may ask for one more batch */
 	cfs_build_xattr_bufs_free(&ctx->xb);
 	pthread_mutex_destroy(&ctx->lock);
 	if (ctx->rootfd >= 0)
@@ -709,11 +701,9 @@ int cfs_build_from_dir(int atdirfd, const char *path, const struct cfs_build_opt
 		r = cfs_workq_new(&wo, &ctx.q);
 	}
 	if (r == 0 && o->store != NULL) {
-		struct cfs_workq_opts po = { .threads = 1 };
-
-		/* without it (no thread could start) the caller's sync publishes everything */
-		if (cfs_workq_new(&po, &ctx.publisher) < 0)
-			ctx.publisher = NULL;
+		r = cfs_objstore_syncer_new(o->store, &ctx.publisher);
+		if (r < 0)
+			cfs_build_fail(&ctx, r, "", "start the publisher");
 	}
 	if (r == 0)
 		r = cfs_build_scan(&ctx, &root);
@@ -724,8 +714,13 @@ int cfs_build_from_dir(int atdirfd, const char *path, const struct cfs_build_opt
 	if (ctx.q != NULL)
 		cfs_workq_wait(ctx.q, o->progress != NULL ? PROGRESS_INTERVAL_NS : 0, progress_tick, &ctx);
 	/* a publication under way ends before the caller syncs the rest (or frees the store) */
-	cfs_workq_free(ctx.publisher);
-	ctx.publisher = NULL;
+	{
+		int rs = cfs_objstore_syncer_free(ctx.publisher);
+
+		ctx.publisher = NULL;
+		if (rs < 0)
+			cfs_build_fail(&ctx, rs, "", "publish objects");
+	}
 	if (r == 0 && ctx.err < 0)
 		r = ctx.err;
 	if (r == 0)

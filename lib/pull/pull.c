@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-or-later */
 /* Pull: an image of a served repository, its signatures and its objects into a local repository. */
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +14,10 @@
 #include <composefs/sign.h>
 #include <composefs/store.h>
 
+#include "objstore-private.h"
 #include "pull-private.h"
 #include "repo-private.h"
 #include "util.h"
-#include "workq.h"
 
 #define META_MAX (64 * 1024)
 /*
@@ -50,11 +49,9 @@ struct pull {
 	double time_at_sync;
 	char *err;
 
-	/* the publisher: one worker of the library's pool running cfs_objstore_sync() when asked
-	 * (NULL when it could not start: on_object() syncs in line) */
-	struct cfs_workq *syncer;
-	atomic_bool sync_busy; /* a sync is queued or running: another request waits for it */
-	int sync_err;          /* the first sync error (the worker's, read once it is gone) */
+	/* publishes batches while the downloads go on */
+	struct cfs_objstore_syncer *syncer;
+	int sync_err; /* the first sync error */
 	size_t errlen;
 };
 
@@ -220,27 +217,6 @@ static int check_trust(struct pull *p)
 	return pfail(p, -EPERM, "none of the %zu signatures of image %s is trusted", p->n_sigs, p->hex);
 }
 
-/* A batch published on the syncer's worker: the curl thread goes on downloading meanwhile. */
-static void sync_item(void *state, void *arg)
-{
-	struct pull *p = arg;
-	int r = cfs_objstore_sync(p->store);
-
-	(void)state;
-	if (r < 0 && p->sync_err == 0)
-		p->sync_err = r;
-	atomic_store(&p->sync_busy, false);
-}
-
-/* One worker for syncs; without it (none could start) on_object() syncs in line: slower, as safe. */
-static void syncer_start(struct pull *p)
-{
-	struct cfs_workq_opts o = { .threads = 1 };
-
-	if (cfs_workq_new(&o, &p->syncer) < 0)
-		p->syncer = NULL;
-}
-
 static void on_object(void *user, const uint8_t *digest, int status, const char *detail)
 {
 	struct pull *p = user;
@@ -262,22 +238,8 @@ static void on_object(void *user, const uint8_t *digest, int status, const char 
 	    fp.seconds - p->time_at_sync >= SYNC_EVERY_SECONDS) {
 		p->bytes_at_sync = fp.bytes;
 		p->time_at_sync = fp.seconds;
-		if (p->syncer == NULL) {
-			int r = cfs_objstore_sync(p->store);
-
-			if (r < 0 && p->sync_err == 0)
-				p->sync_err = r;
-			return;
-		}
-		if (!atomic_exchange(&p->sync_busy, true) && cfs_workq_submit(p->syncer, sync_item, p) < 0)
-			atomic_store(&p->sync_busy, false); /* the next object asks again */
+		cfs_objstore_syncer_kick(p->syncer);
 	}
-}
-
-static void syncer_stop(struct pull *p)
-{
-	cfs_workq_free(p->syncer); /* runs a sync still queued */
-	p->syncer = NULL;
 }
 
 /* Queue every object of the image that the repository lacks, then run. */
@@ -303,9 +265,12 @@ static int fetch_objects(struct pull *p, int image_fd)
 	cfs_digest_set_clear(&set);
 	if (r < 0)
 		return pfail(p, r, "queueing objects: %s", strerror(-r));
-	syncer_start(p);
+	r = cfs_objstore_syncer_new(p->store, &p->syncer);
+	if (r < 0)
+		return pfail(p, r, "starting the publisher: %s", strerror(-r));
 	r = cfs_fetch_run(p->f);
-	syncer_stop(p);
+	p->sync_err = cfs_objstore_syncer_free(p->syncer); /* waits for a sync under way */
+	p->syncer = NULL;
 	if (r < 0 && r != -EIO)
 		return pfail(p, r, "%s", cfs_fetch_errmsg(p->f));
 	if (p->sync_err == 0)

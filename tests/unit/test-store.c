@@ -15,6 +15,7 @@
 #include <composefs/store.h>
 #include <composefs/verity.h>
 
+#include "objstore-private.h"
 #include "testutil.h"
 
 static char tmpdir[] = "/tmp/cfs-test-store.XXXXXX";
@@ -301,6 +302,33 @@ static void test_batch(void)
 	check_counts(s, 2, 0);
 	CHECK_EQ_INT(cfs_objstore_has(s, d[2]), 0);
 	CHECK_EQ_INT(cfs_objstore_has(s, d[1]), 1);
+	cfs_objstore_free(s);
+}
+
+/* The background publisher: a kick publishes what is staged; free waits for it. */
+static void test_syncer(void)
+{
+	struct cfs_objstore_syncer *y;
+	struct cfs_objstore *s;
+	uint8_t data[2][6000], d[2][32];
+	char dir[256];
+
+	snprintf(dir, sizeof(dir), "%s/syncer", tmpdir);
+	CHECK_EQ_INT(cfs_objstore_open(AT_FDCWD, dir, CFS_OBJSTORE_CREATE | CFS_OBJSTORE_BATCH,
+				       CFS_HASH_SHA256, &s),
+		     0);
+	CHECK_EQ_INT(cfs_objstore_syncer_new(s, &y), 0);
+	for (int i = 0; i < 2; i++) {
+		fill(data[i], sizeof(data[i]), 500 + (unsigned)i);
+		digest_of(data[i], sizeof(data[i]), d[i]);
+		CHECK_EQ_INT(cfs_objstore_put_buf(s, data[i], sizeof(data[i]), d[i]), 0);
+	}
+	CHECK_EQ_INT(cfs_objstore_n_staged(s), 2);
+	CHECK_EQ_INT(cfs_objstore_syncer_kick(y), 0);
+	CHECK_EQ_INT(cfs_objstore_syncer_free(y), 0);
+	CHECK_EQ_INT(cfs_objstore_n_staged(s), 0);
+	check_counts(s, 2, 0);
+	check_content(s, d[1], data[1], sizeof(data[1]));
 	cfs_objstore_free(s);
 }
 
@@ -690,6 +718,7 @@ int main(void)
 	test_layout();
 	test_put_immediate();
 	test_batch();
+	test_syncer();
 	test_threads();
 	test_sync_while_staging();
 	test_basedir_payload();
